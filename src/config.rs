@@ -1,0 +1,976 @@
+//! Configuration: one TOML file, every key optional, validated at load.
+//!
+//! An error names the key and the problem
+//! (`policies.extraction.backoff.multiplier: must be >= 1.0, got 0.5`), and an
+//! unknown key is an error: a typo must not silently fall back to a default.
+//! Flags and `RETRYD_*` variables for the server settings are merged in
+//! `main.rs` (flag beats variable beats file).
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use thiserror::Error;
+
+use crate::engine::backoff::{Backoff, Jitter};
+use crate::engine::classify::{Rule, grpc_code_from_name};
+use crate::engine::policy::{HintMode, OnUnknown, Policy, PolicySet};
+use crate::engine::{Classifier, ErrorClass, Human};
+use crate::store::Limits;
+
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
+
+/// What is wrong with a configuration text.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Problem {
+    #[error("{key}: {message}")]
+    Key { key: String, message: String },
+    #[error("{0}")]
+    Syntax(String),
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {problem}")]
+    Invalid { path: String, problem: Problem },
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem::Key {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub limits: Limits,
+    pub policies: PolicySet,
+    /// Configured classification rules (checked before the built-ins).
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml("").expect("the empty configuration is valid")
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|problem| ConfigError::Invalid {
+            path: shown,
+            problem,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, Problem> {
+        let raw = parse(text)?;
+        validate(raw)
+    }
+
+    /// Compiles the configured and built-in rules.
+    pub fn classifier(&self) -> Classifier {
+        // Each pattern was compiled on its own during validation; the set of
+        // them differs only in size, which the regex crate bounds generously.
+        Classifier::new(self.rules.clone())
+            .unwrap_or_else(|e| panic!("validated rules failed to compile: {e}"))
+    }
+
+    /// What `retryd check-config` prints.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let l = &self.limits;
+        let _ = writeln!(
+            s,
+            "server: grpc {}, metrics {}",
+            self.grpc_addr, self.metrics_addr
+        );
+        let _ = writeln!(
+            s,
+            "state: max_jobs {}, idle_ttl {}, max_dead_jobs {}, dead_ttl {}",
+            l.max_jobs,
+            Human(l.idle_ttl),
+            l.max_dead_jobs,
+            Human(l.dead_ttl)
+        );
+        let _ = writeln!(s, "policies:");
+        let policies = self.policies.policies();
+        let width = policies.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in policies {
+            let _ = writeln!(s, "  {:width$}  {p}", p.name);
+        }
+        let mut job_types: Vec<_> = self.policies.job_types().collect();
+        job_types.sort_by_key(|(t, _)| *t);
+        if !job_types.is_empty() {
+            let _ = writeln!(s, "job_types:");
+            for (t, p) in job_types {
+                let _ = writeln!(s, "  {t} -> {}", p.name);
+            }
+        }
+        let _ = writeln!(s, "priority_bands:");
+        for b in self.policies.bands() {
+            let _ = writeln!(s, "  {}..={} -> {}", b.min, b.max, b.policy.name);
+        }
+        let names: Vec<&str> = self.rules.iter().map(|r| &*r.category).collect();
+        let _ = writeln!(
+            s,
+            "rules: {} configured{}, then the caller's verdict and the built-in rules",
+            names.len(),
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            }
+        );
+        s
+    }
+}
+
+// ---- raw, as written -------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    policies: BTreeMap<String, RawPolicy>,
+    #[serde(default)]
+    job_types: BTreeMap<String, String>,
+    priority_bands: Option<Vec<RawBand>>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawServer {
+    grpc_addr: Option<String>,
+    metrics_addr: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawState {
+    max_jobs: Option<i64>,
+    idle_ttl: Option<Dur>,
+    max_dead_jobs: Option<i64>,
+    dead_ttl: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+struct RawPolicy {
+    max_retries: Option<i64>,
+    max_attempts: Option<i64>,
+    backoff: Option<RawBackoff>,
+    jitter: Option<RawJitter>,
+    max_delay: Option<Dur>,
+    max_retry_duration: Option<Dur>,
+    on_unknown: Option<String>,
+    retry_after_hint: Option<String>,
+    #[serde(default)]
+    category_limits: BTreeMap<String, i64>,
+}
+
+#[derive(Deserialize)]
+struct RawBackoff {
+    kind: String,
+    base: Option<Dur>,
+    multiplier: Option<f64>,
+    delays: Option<Vec<Dur>>,
+    delay: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+struct RawJitter {
+    kind: String,
+    fraction: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct RawBand {
+    min: Option<i64>,
+    max: Option<i64>,
+    policy: String,
+}
+
+#[derive(Deserialize)]
+struct RawRule {
+    category: String,
+    class: String,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default)]
+    type_contains: Vec<String>,
+    #[serde(default)]
+    message_regex: Vec<String>,
+    #[serde(default)]
+    http_status: Vec<toml::Value>,
+    #[serde(default)]
+    grpc_codes: Vec<toml::Value>,
+}
+
+/// A duration written as `"30s"`, `"5m"`, `"1h30m"`, `"7d"`.
+#[derive(Clone, Copy, Debug)]
+struct Dur(Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"30s\", \"5m\" or \"1h30m\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration {s:?} ({e}); write e.g. \"30s\", \"5m\", \"1h30m\""
+                    ))
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn parse(text: &str) -> Result<RawConfig, Problem> {
+    let de = toml::Deserializer::parse(text).map_err(|e| Problem::Syntax(located(&e, text)))?;
+    let mut unknown: Vec<String> = Vec::new();
+    let mut on_unknown = |p: serde_ignored::Path<'_>| unknown.push(key_of_ignored(&p));
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut on_unknown))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let message = located(e.inner(), text);
+                if key == "." {
+                    Problem::Syntax(message)
+                } else {
+                    problem(key, message)
+                }
+            })?;
+    if let Some(key) = unknown.into_iter().next() {
+        return Err(problem(key, "unknown key"));
+    }
+    Ok(raw)
+}
+
+/// A TOML error's message with its line number.
+fn located(e: &toml::de::Error, text: &str) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("{} (line {line})", e.message().trim_end())
+        }
+        None => e.message().trim_end().to_string(),
+    }
+}
+
+/// `rules[0].typo` from serde_ignored's path.
+fn key_of_ignored(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", key_of_ignored(parent)),
+        P::Map { parent, key } => {
+            let parent = key_of_ignored(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            key_of_ignored(parent)
+        }
+    }
+}
+
+// ---- validation ------------------------------------------------------------
+
+fn int_in(key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, Problem> {
+    if v < lo {
+        Err(problem(key, format!("must be >= {lo}, got {v}")))
+    } else if v > hi {
+        Err(problem(key, format!("must be <= {hi}, got {v}")))
+    } else {
+        Ok(v)
+    }
+}
+
+fn to_u32(key: &str, v: i64, lo: i64, hi: i64) -> Result<u32, Problem> {
+    let v = int_in(key, v, lo, hi)?;
+    u32::try_from(v).map_err(|_| problem(key, format!("out of range: {v}")))
+}
+
+fn to_usize(key: &str, v: i64, lo: i64, hi: i64) -> Result<usize, Problem> {
+    let v = int_in(key, v, lo, hi)?;
+    usize::try_from(v).map_err(|_| problem(key, format!("out of range: {v}")))
+}
+
+fn positive(key: &str, d: Dur) -> Result<Duration, Problem> {
+    if d.0.is_zero() {
+        Err(problem(key, "must be greater than 0s"))
+    } else {
+        Ok(d.0)
+    }
+}
+
+fn one_of<T: Copy>(key: &str, got: &str, choices: &[(&str, T)]) -> Result<T, Problem> {
+    choices
+        .iter()
+        .find(|(n, _)| *n == got)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+            problem(
+                key,
+                format!("must be one of {}, got {got:?}", names.join(", ")),
+            )
+        })
+}
+
+/// Names that become metric label values and TOML keys.
+fn check_name(key: &str, name: &str) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            key,
+            format!("{name:?} is not a valid name (1-64 of A-Z a-z 0-9 _ - .)"),
+        ))
+    }
+}
+
+fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, Problem> {
+    s.parse().map_err(|_| {
+        problem(
+            key,
+            format!("must be an address like \"127.0.0.1:50051\", got {s:?}"),
+        )
+    })
+}
+
+fn validate(raw: RawConfig) -> Result<Config, Problem> {
+    let grpc_addr = parse_addr(
+        "server.grpc_addr",
+        raw.server.grpc_addr.as_deref().unwrap_or(DEFAULT_GRPC_ADDR),
+    )?;
+    let metrics_addr = parse_addr(
+        "server.metrics_addr",
+        raw.server
+            .metrics_addr
+            .as_deref()
+            .unwrap_or(DEFAULT_METRICS_ADDR),
+    )?;
+
+    let mut limits = Limits::default();
+    let st = raw.state;
+    if let Some(v) = st.max_jobs {
+        limits.max_jobs = to_usize("state.max_jobs", v, 1, 1_000_000_000)?;
+    }
+    if let Some(d) = st.idle_ttl {
+        limits.idle_ttl = positive("state.idle_ttl", d)?;
+    }
+    if let Some(v) = st.max_dead_jobs {
+        limits.max_dead_jobs = to_usize("state.max_dead_jobs", v, 0, 1_000_000_000)?;
+    }
+    if let Some(d) = st.dead_ttl {
+        limits.dead_ttl = positive("state.dead_ttl", d)?;
+    }
+
+    let mut policies = Vec::new();
+    for (name, p) in raw.policies {
+        check_name(&format!("policies.{name}"), &name)?;
+        policies.push(policy(&name, p)?);
+    }
+    let known: Vec<String> = {
+        let mut k: Vec<String> = Policy::builtins()
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect();
+        k.extend(policies.iter().map(|p| p.name.to_string()));
+        k.sort();
+        k.dedup();
+        k
+    };
+    let must_exist = |key: String, name: &str| {
+        if known.iter().any(|k| k == name) {
+            Ok(())
+        } else {
+            Err(problem(
+                key,
+                format!("unknown policy {name:?} (known: {})", known.join(", ")),
+            ))
+        }
+    };
+
+    let mut job_types = Vec::new();
+    for (t, p) in raw.job_types {
+        must_exist(format!("job_types.{t}"), &p)?;
+        job_types.push((t, p));
+    }
+
+    let bands = match raw.priority_bands {
+        None => None,
+        Some(list) => {
+            let mut bands = Vec::new();
+            for (i, b) in list.into_iter().enumerate() {
+                let key = |k: &str| format!("priority_bands[{i}].{k}");
+                if b.min.is_none() && b.max.is_none() {
+                    return Err(problem(
+                        format!("priority_bands[{i}]"),
+                        "needs min, max or both",
+                    ));
+                }
+                let min = to_u32(&key("min"), b.min.unwrap_or(0), 0, 100)?;
+                let max = to_u32(&key("max"), b.max.unwrap_or(100), 0, 100)?;
+                if min > max {
+                    return Err(problem(
+                        key("min"),
+                        format!("must be <= max ({max}), got {min}"),
+                    ));
+                }
+                must_exist(key("policy"), &b.policy)?;
+                bands.push((min, max, b.policy));
+            }
+            Some(bands)
+        }
+    };
+
+    let policies = PolicySet::new(policies, &job_types, bands.as_deref())
+        .map_err(|e| problem("policies", e.to_string()))?;
+
+    let rules = raw
+        .rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| rule(i, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The rule set as a whole must compile too (it has a size limit).
+    Classifier::new(rules.clone())
+        .map_err(|e| problem("rules", format!("the rules do not compile together: {e}")))?;
+
+    Ok(Config {
+        grpc_addr,
+        metrics_addr,
+        limits,
+        policies,
+        rules,
+    })
+}
+
+fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {
+    let key = |k: &str| format!("policies.{name}.{k}");
+    let mut p = Policy::named(name);
+    match (raw.max_retries, raw.max_attempts) {
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                key("max_attempts"),
+                "set max_retries or max_attempts, not both",
+            ));
+        }
+        (Some(r), None) => p.max_retries = to_u32(&key("max_retries"), r, 0, 10_000)?,
+        (None, Some(a)) => p.max_retries = to_u32(&key("max_attempts"), a, 1, 10_001)? - 1,
+        (None, None) => {}
+    }
+    if let Some(b) = raw.backoff {
+        p.backoff = backoff(&key("backoff"), b)?;
+    }
+    if let Some(j) = raw.jitter {
+        let k = key("jitter");
+        let kind = one_of(
+            &format!("{k}.kind"),
+            &j.kind,
+            &[
+                ("none", 0),
+                ("full", 1),
+                ("equal", 2),
+                ("proportional", 3),
+                ("decorrelated", 4),
+            ],
+        )?;
+        if kind != 3 && j.fraction.is_some() {
+            return Err(problem(
+                format!("{k}.fraction"),
+                "only used with kind = \"proportional\"",
+            ));
+        }
+        p.jitter = match kind {
+            0 => Jitter::None,
+            1 => Jitter::Full,
+            2 => Jitter::Equal,
+            3 => {
+                let f = j.fraction.unwrap_or(0.25);
+                if !(f > 0.0 && f <= 1.0) {
+                    return Err(problem(
+                        format!("{k}.fraction"),
+                        format!("must be > 0.0 and <= 1.0, got {f}"),
+                    ));
+                }
+                Jitter::Proportional(f)
+            }
+            _ => Jitter::Decorrelated,
+        };
+    }
+    if let Some(d) = raw.max_delay {
+        p.max_delay = positive(&key("max_delay"), d)?;
+    }
+    if let Some(d) = raw.max_retry_duration {
+        p.max_retry_duration = Some(positive(&key("max_retry_duration"), d)?);
+    }
+    if let Some(s) = raw.on_unknown {
+        p.on_unknown = one_of(
+            &key("on_unknown"),
+            &s,
+            &[("retry", OnUnknown::Retry), ("give_up", OnUnknown::GiveUp)],
+        )?;
+    }
+    if let Some(s) = raw.retry_after_hint {
+        p.retry_after_hint = one_of(
+            &key("retry_after_hint"),
+            &s,
+            &[("honor", HintMode::Honor), ("ignore", HintMode::Ignore)],
+        )?;
+    }
+    for (category, limit) in raw.category_limits {
+        let k = key(&format!("category_limits.{category}"));
+        check_name(&k, &category)?;
+        p.category_limits
+            .insert(category, to_u32(&k, limit, 0, 10_000)?);
+    }
+    Ok(p)
+}
+
+fn backoff(k: &str, b: RawBackoff) -> Result<Backoff, Problem> {
+    let kind = one_of(
+        &format!("{k}.kind"),
+        &b.kind,
+        &[("exponential", 0), ("schedule", 1), ("constant", 2)],
+    )?;
+    let unused = |field: &str, present: bool, with: &str| {
+        if present {
+            Err(problem(
+                format!("{k}.{field}"),
+                format!("only used with kind = {with:?}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        0 => {
+            unused("delays", b.delays.is_some(), "schedule")?;
+            unused("delay", b.delay.is_some(), "constant")?;
+            let base = match b.base {
+                Some(d) => positive(&format!("{k}.base"), d)?,
+                None => Duration::from_secs(1),
+            };
+            let multiplier = b.multiplier.unwrap_or(2.0);
+            if !(multiplier >= 1.0 && multiplier <= 1000.0) {
+                return Err(problem(
+                    format!("{k}.multiplier"),
+                    format!("must be >= 1.0 (and <= 1000), got {multiplier}"),
+                ));
+            }
+            Ok(Backoff::Exponential { base, multiplier })
+        }
+        1 => {
+            unused("base", b.base.is_some(), "exponential")?;
+            unused("multiplier", b.multiplier.is_some(), "exponential")?;
+            unused("delay", b.delay.is_some(), "constant")?;
+            let delays: Vec<Duration> = b
+                .delays
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.0)
+                .collect();
+            if delays.is_empty() {
+                return Err(problem(
+                    format!("{k}.delays"),
+                    "a schedule needs at least one delay",
+                ));
+            }
+            Ok(Backoff::Schedule(delays))
+        }
+        _ => {
+            unused("base", b.base.is_some(), "exponential")?;
+            unused("multiplier", b.multiplier.is_some(), "exponential")?;
+            unused("delays", b.delays.is_some(), "schedule")?;
+            let delay = b.delay.ok_or_else(|| {
+                problem(format!("{k}.delay"), "required with kind = \"constant\"")
+            })?;
+            Ok(Backoff::Constant(delay.0))
+        }
+    }
+}
+
+fn rule(i: usize, r: RawRule) -> Result<Rule, Problem> {
+    let key = |k: &str| format!("rules[{i}].{k}");
+    check_name(&key("category"), &r.category)?;
+    let class = one_of(
+        &key("class"),
+        &r.class,
+        &[
+            ("transient", ErrorClass::Transient),
+            ("permanent", ErrorClass::Permanent),
+        ],
+    )?;
+    let mut rule = Rule::new(&r.category, class);
+    for (j, t) in r.types.iter().enumerate() {
+        if t.trim().is_empty() {
+            return Err(problem(
+                format!("rules[{i}].types[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    for (j, t) in r.type_contains.iter().enumerate() {
+        if t.is_empty() {
+            return Err(problem(
+                format!("rules[{i}].type_contains[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    for (j, p) in r.message_regex.iter().enumerate() {
+        regex::RegexBuilder::new(p)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| {
+                problem(
+                    format!("rules[{i}].message_regex[{j}]"),
+                    format!("invalid regex: {e}"),
+                )
+            })?;
+    }
+    for (j, v) in r.http_status.iter().enumerate() {
+        rule.http_status
+            .push(http_range(&format!("rules[{i}].http_status[{j}]"), v)?);
+    }
+    for (j, v) in r.grpc_codes.iter().enumerate() {
+        let k = format!("rules[{i}].grpc_codes[{j}]");
+        let code = match v {
+            toml::Value::Integer(n) => u8::try_from(*n).ok().filter(|c| (1..=16).contains(c)),
+            toml::Value::String(s) => grpc_code_from_name(s).filter(|c| *c != 0),
+            _ => None,
+        };
+        rule.grpc_codes.push(code.ok_or_else(|| {
+            problem(
+                k,
+                format!("must be a gRPC code name like \"UNAVAILABLE\" or a number 1-16, got {v}"),
+            )
+        })?);
+    }
+    rule.types = r.types;
+    rule.type_contains = r.type_contains;
+    rule.message_regex = r.message_regex;
+    if rule.types.is_empty()
+        && rule.type_contains.is_empty()
+        && rule.message_regex.is_empty()
+        && rule.http_status.is_empty()
+        && rule.grpc_codes.is_empty()
+    {
+        return Err(problem(
+            format!("rules[{i}]"),
+            "needs at least one of types, type_contains, message_regex, http_status, grpc_codes",
+        ));
+    }
+    Ok(rule)
+}
+
+/// `503`, `"503"` or `"500-599"`.
+fn http_range(key: &str, v: &toml::Value) -> Result<(u16, u16), Problem> {
+    let status = |n: i64| u16::try_from(n).ok().filter(|s| (100..=599).contains(s));
+    let range = match v {
+        toml::Value::Integer(n) => status(*n).map(|s| (s, s)),
+        toml::Value::String(s) => match s.split_once('-') {
+            Some((a, b)) => {
+                let a = a.trim().parse().ok().and_then(status);
+                let b = b.trim().parse().ok().and_then(status);
+                a.zip(b).filter(|(a, b)| a <= b)
+            }
+            None => s.trim().parse().ok().and_then(status).map(|s| (s, s)),
+        },
+        _ => None,
+    };
+    range.ok_or_else(|| {
+        problem(
+            key,
+            format!("must be a status 100-599 like 503 or a range like \"500-599\", got {v}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text)
+            .expect_err("should be rejected")
+            .to_string()
+    }
+
+    const DESIGN_EXAMPLE: &str = r#"
+[server]
+grpc_addr = "127.0.0.1:50051"
+metrics_addr = "0.0.0.0:9464"
+
+[state]
+max_jobs = 1_000_000
+idle_ttl = "24h"
+max_dead_jobs = 10_000
+dead_ttl = "7d"
+
+[policies.extraction]
+max_retries = 3
+backoff = { kind = "exponential", base = "30s", multiplier = 4.0 }
+jitter = { kind = "proportional", fraction = 0.25 }
+max_delay = "1h"
+max_retry_duration = "2h"
+on_unknown = "retry"
+category_limits = { rate_limit = 10 }
+
+[policies.pipeline]
+max_retries = 3
+backoff = { kind = "schedule", delays = ["60s", "300s", "900s"] }
+
+[job_types]
+extraction = "extraction"
+chunking = "pipeline"
+
+[[priority_bands]]
+min = 80
+policy = "high_priority"
+
+[[rules]]
+category = "docker"
+class = "transient"
+message_regex = ["connection.*refused"]
+"#;
+
+    #[test]
+    fn design_example_loads() {
+        let c = Config::from_toml(DESIGN_EXAMPLE).expect("valid");
+        let p = c.policies.get("extraction").expect("extraction");
+        assert_eq!(p.max_retries, 3);
+        assert_eq!(
+            p.backoff,
+            Backoff::Exponential {
+                base: Duration::from_secs(30),
+                multiplier: 4.0
+            }
+        );
+        assert_eq!(p.jitter, Jitter::Proportional(0.25));
+        assert_eq!(p.max_retry_duration, Some(Duration::from_secs(7200)));
+        assert_eq!(p.category_limits.get("rate_limit"), Some(&10));
+        assert_eq!(
+            c.policies
+                .select("", "chunking", None)
+                .map(|(p, _)| p.name.to_string()),
+            Ok("pipeline".to_string())
+        );
+        assert_eq!(c.limits.dead_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!(c.rules.len(), 1);
+        let summary = c.summary();
+        assert!(summary.contains("extraction"), "{summary}");
+        assert!(summary.contains("chunking -> pipeline"), "{summary}");
+    }
+
+    #[test]
+    fn empty_config_is_builtins() {
+        let c = Config::from_toml("").expect("valid");
+        assert_eq!(c.policies.policies().len(), 4);
+        assert_eq!(c.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn value_errors_name_the_key() {
+        assert_eq!(
+            err("[policies.extraction]\nbackoff = { kind = \"exponential\", multiplier = 0.5 }"),
+            "policies.extraction.backoff.multiplier: must be >= 1.0 (and <= 1000), got 0.5"
+        );
+        assert_eq!(
+            err("[policies.p]\nmax_retries = 2\nmax_attempts = 3"),
+            "policies.p.max_attempts: set max_retries or max_attempts, not both"
+        );
+        assert_eq!(
+            err("[policies.p]\nmax_retries = -1"),
+            "policies.p.max_retries: must be >= 0, got -1"
+        );
+        assert_eq!(
+            err("[policies.p]\nmax_attempts = 0"),
+            "policies.p.max_attempts: must be >= 1, got 0"
+        );
+        assert_eq!(
+            err("[state]\nmax_jobs = 0"),
+            "state.max_jobs: must be >= 1, got 0"
+        );
+        assert_eq!(
+            err("[state]\nidle_ttl = \"0s\""),
+            "state.idle_ttl: must be greater than 0s"
+        );
+        assert_eq!(
+            err("[policies.p]\non_unknown = \"maybe\""),
+            "policies.p.on_unknown: must be one of \"retry\", \"give_up\", got \"maybe\""
+        );
+        assert_eq!(
+            err("[policies.p]\njitter = { kind = \"proportional\", fraction = 2.0 }"),
+            "policies.p.jitter.fraction: must be > 0.0 and <= 1.0, got 2"
+        );
+        assert_eq!(
+            err("[policies.p]\njitter = { kind = \"full\", fraction = 0.2 }"),
+            "policies.p.jitter.fraction: only used with kind = \"proportional\""
+        );
+        assert_eq!(
+            err("[policies.p]\nbackoff = { kind = \"schedule\", delays = [] }"),
+            "policies.p.backoff.delays: a schedule needs at least one delay"
+        );
+        assert_eq!(
+            err("[policies.p]\nbackoff = { kind = \"constant\" }"),
+            "policies.p.backoff.delay: required with kind = \"constant\""
+        );
+        assert_eq!(
+            err(
+                "[policies.p]\nbackoff = { kind = \"schedule\", delays = [\"1s\"], base = \"1s\" }"
+            ),
+            "policies.p.backoff.base: only used with kind = \"exponential\""
+        );
+        assert_eq!(
+            err("[server]\ngrpc_addr = \"localhost\""),
+            "server.grpc_addr: must be an address like \"127.0.0.1:50051\", got \"localhost\""
+        );
+    }
+
+    #[test]
+    fn durations_are_checked_where_written() {
+        let e = err("[policies.p]\nmax_delay = \"5 parsecs\"");
+        assert!(
+            e.starts_with("policies.p.max_delay: invalid duration \"5 parsecs\""),
+            "{e}"
+        );
+        assert!(e.contains("(line 2)"), "{e}");
+        let e = err("[policies.p]\nmax_delay = 30");
+        assert!(
+            e.starts_with(
+                "policies.p.max_delay: invalid type: integer `30`, expected a duration string"
+            ),
+            "{e}"
+        );
+        let c = Config::from_toml("[policies.p]\nmax_delay = \"1h30m\"").expect("valid");
+        assert_eq!(
+            c.policies.get("p").map(|p| p.max_delay),
+            Some(Duration::from_secs(5400))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_path() {
+        assert_eq!(
+            err("[policies.extraction]\nbackoff = { kind = \"exponential\", multipler = 3.0 }"),
+            "policies.extraction.backoff.multipler: unknown key"
+        );
+        assert_eq!(err("[state]\nmax_job = 5"), "state.max_job: unknown key");
+        assert_eq!(err("[sever]\ngrpc_addr = \"x\""), "sever: unknown key");
+        assert_eq!(
+            err("[[rules]]\ncategory = \"x\"\nclass = \"transient\"\ntype = [\"A\"]"),
+            "rules[0].type: unknown key"
+        );
+    }
+
+    #[test]
+    fn references_to_policies_must_exist() {
+        let e = err("[job_types]\nextraction = \"nope\"");
+        assert!(
+            e.starts_with("job_types.extraction: unknown policy \"nope\" (known: aggressive"),
+            "{e}"
+        );
+        let e = err("[[priority_bands]]\nmin = 10\npolicy = \"nope\"");
+        assert!(
+            e.starts_with("priority_bands[0].policy: unknown policy"),
+            "{e}"
+        );
+        assert_eq!(
+            err("[[priority_bands]]\nmin = 101\npolicy = \"default\""),
+            "priority_bands[0].min: must be <= 100, got 101"
+        );
+        assert_eq!(
+            err("[[priority_bands]]\npolicy = \"default\""),
+            "priority_bands[0]: needs min, max or both"
+        );
+    }
+
+    #[test]
+    fn rules_are_checked_matcher_by_matcher() {
+        let base = "[[rules]]\ncategory = \"c\"\nclass = \"transient\"\n";
+        let e = err(&format!("{base}message_regex = [\"ok\", \"(unclosed\"]"));
+        assert!(
+            e.starts_with("rules[0].message_regex[1]: invalid regex"),
+            "{e}"
+        );
+        assert_eq!(
+            err(&format!("{base}http_status = [429, \"600-700\"]")),
+            "rules[0].http_status[1]: must be a status 100-599 like 503 or a range like \"500-599\", got \"600-700\""
+        );
+        assert_eq!(
+            err(&format!("{base}grpc_codes = [\"UNAVAILABLE\", \"NOPE\"]")),
+            "rules[0].grpc_codes[1]: must be a gRPC code name like \"UNAVAILABLE\" or a number 1-16, got \"NOPE\""
+        );
+        assert_eq!(
+            err(&format!("{base}")),
+            "rules[0]: needs at least one of types, type_contains, message_regex, http_status, grpc_codes"
+        );
+        assert_eq!(
+            err("[[rules]]\ncategory = \"c\"\nclass = \"sometimes\"\ntypes = [\"X\"]"),
+            "rules[0].class: must be one of \"transient\", \"permanent\", got \"sometimes\""
+        );
+        let e = err("[[rules]]\nclass = \"transient\"\ntypes = [\"X\"]");
+        assert!(e.starts_with("rules[0]: missing field `category`"), "{e}");
+        let c = Config::from_toml(&format!(
+            "{base}http_status = [429, \"500-503\", \"418\"]\ngrpc_codes = [14, \"aborted\"]"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.rules[0].http_status,
+            vec![(429, 429), (500, 503), (418, 418)]
+        );
+        assert_eq!(c.rules[0].grpc_codes, vec![14, 10]);
+    }
+
+    #[test]
+    fn syntax_errors_give_a_line() {
+        let e = err("[policies.p\nmax_retries = 1");
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn max_attempts_is_max_retries_plus_one() {
+        let c = Config::from_toml("[policies.p]\nmax_attempts = 3").expect("valid");
+        assert_eq!(c.policies.get("p").map(|p| p.max_retries), Some(2));
+    }
+}

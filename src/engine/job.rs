@@ -1,0 +1,896 @@
+//! The per-job record and the decision for one failure (DESIGN.md section 3).
+//!
+//! `Engine::decide` reads a job (or its absence) and returns a verdict;
+//! `Job::record` applies it. Splitting the two lets `Explain` run the very
+//! same code without changing anything.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::classify::{Classification, Classifier};
+use super::policy::{HintMode, OnUnknown, Policy, PolicySet};
+use super::{
+    Action, Decision, ErrorClass, ErrorReport, FailureReport, GiveUpReason, Human, JobState,
+    Timestamp,
+};
+
+/// Longest error message prefix kept per job: a job must not pin an unbounded
+/// amount of caller text in memory.
+pub const MESSAGE_PREFIX: usize = 1024;
+
+/// The latest error of a job, its message cut to `MESSAGE_PREFIX` bytes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredError {
+    pub type_name: Box<str>,
+    pub message: Box<str>,
+    pub http_status: u16,
+    pub grpc_code: u8,
+    pub retryable: Option<bool>,
+}
+
+impl StoredError {
+    pub fn from_report(e: &ErrorReport<'_>) -> Self {
+        StoredError {
+            type_name: e.type_name.into(),
+            message: prefix(e.message, MESSAGE_PREFIX).into(),
+            http_status: e.http_status,
+            grpc_code: e.grpc_code,
+            retryable: e.retryable,
+        }
+    }
+}
+
+/// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
+pub fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// What retryd holds for one job that has failed and not yet succeeded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub job_type: Arc<str>,
+    pub policy: Arc<str>,
+    pub state: JobState,
+    pub failure_count: u32,
+    /// The attempt number of the latest recorded failure (the caller's, or
+    /// counted by retryd when the caller gives none).
+    pub last_attempt: u32,
+    /// After a manual retry the caller's next attempt number is accepted as
+    /// the next failure whatever it is: the caller may restart its count.
+    pub rebase_attempt: bool,
+    pub first_failure_at: Timestamp,
+    pub last_failure_at: Timestamp,
+    /// Latest change of any kind; idle and capacity eviction go by it.
+    pub updated_at: Timestamp,
+    pub last_error: StoredError,
+    pub last_decision: Decision,
+}
+
+impl Job {
+    /// A job's first recorded failure.
+    pub fn first(
+        job_type: Arc<str>,
+        report: &FailureReport<'_>,
+        verdict: Verdict,
+        now: Timestamp,
+    ) -> Job {
+        let decision = verdict.decision;
+        Job {
+            job_type,
+            policy: decision.policy.clone(),
+            state: state_after(None, decision.action),
+            failure_count: decision.failure_count,
+            last_attempt: verdict.attempt,
+            rebase_attempt: false,
+            first_failure_at: now,
+            last_failure_at: now,
+            updated_at: now,
+            last_error: StoredError::from_report(&report.error),
+            last_decision: decision,
+        }
+    }
+
+    /// Applies a non-duplicate verdict.
+    pub fn record(&mut self, report: &FailureReport<'_>, verdict: Verdict, now: Timestamp) {
+        let decision = verdict.decision;
+        if self.failure_count == 0 {
+            // First failure since creation or since a manual retry that reset the count.
+            self.first_failure_at = now;
+        }
+        self.state = state_after(Some(self.state), decision.action);
+        self.failure_count = decision.failure_count;
+        self.last_attempt = verdict.attempt;
+        self.rebase_attempt = false;
+        self.last_failure_at = now;
+        self.updated_at = now;
+        self.policy = decision.policy.clone();
+        self.last_error = StoredError::from_report(&report.error);
+        self.last_decision = decision;
+    }
+
+    /// When the next attempt is due, if the job is waiting for one.
+    pub fn next_retry_at(&self) -> Option<Timestamp> {
+        match self.state {
+            JobState::Retrying => self.last_decision.retry_at,
+            _ => None,
+        }
+    }
+
+    /// An operator's manual retry: due now, optionally with a fresh count.
+    pub fn manual_retry(&mut self, reset_failures: bool, now: Timestamp) {
+        if reset_failures {
+            self.failure_count = 0;
+        }
+        self.state = JobState::Retrying;
+        self.rebase_attempt = true;
+        self.updated_at = now;
+        let d = &mut self.last_decision;
+        d.action = Action::Retry;
+        d.reason = None;
+        d.delay = Duration::ZERO;
+        d.retry_at = Some(now);
+        d.failure_count = self.failure_count;
+        d.explanation = if reset_failures {
+            "manual retry: due now, failure count reset to 0".into()
+        } else {
+            format!(
+                "manual retry: due now, failure count kept at {}",
+                self.failure_count
+            )
+            .into()
+        };
+    }
+
+    /// An operator's cancel: later failures give up with `CANCELLED`, and so
+    /// does a re-sent report of the latest attempt.
+    pub fn cancel(&mut self, now: Timestamp) {
+        self.state = JobState::Cancelled;
+        self.updated_at = now;
+        let d = &mut self.last_decision;
+        d.action = Action::GiveUp;
+        d.reason = Some(GiveUpReason::Cancelled);
+        d.delay = Duration::ZERO;
+        d.retry_at = None;
+        d.explanation = "the job was cancelled by an operator".into();
+    }
+}
+
+fn state_after(before: Option<JobState>, action: Action) -> JobState {
+    match (before, action) {
+        (Some(JobState::Cancelled), _) => JobState::Cancelled,
+        (_, Action::Retry) => JobState::Retrying,
+        (_, Action::GiveUp) => JobState::Dead,
+    }
+}
+
+/// The engine's answer to one report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// The report repeats (or predates) the latest recorded attempt: the
+    /// decision is the stored one and nothing is to change.
+    pub duplicate: bool,
+    /// The attempt number to record.
+    pub attempt: u32,
+}
+
+/// Classification rules and policies: everything a decision needs besides
+/// the job, "now" and a random source.
+#[derive(Debug)]
+pub struct Engine {
+    pub classifier: Classifier,
+    pub policies: PolicySet,
+}
+
+impl Engine {
+    pub fn new(classifier: Classifier, policies: PolicySet) -> Self {
+        Engine {
+            classifier,
+            policies,
+        }
+    }
+
+    /// Decides what failure `report` of `job` (absent: its first) gets under `policy`.
+    pub fn decide<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Arc<Policy>,
+        report: &FailureReport<'_>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Verdict {
+        // De-duplication and adoption of the caller's attempt number.
+        let (n, attempt) = match job {
+            None => {
+                let a = report.attempt.max(1);
+                (a, a)
+            }
+            Some(j) if j.rebase_attempt || report.attempt == 0 => {
+                let a = if report.attempt == 0 {
+                    j.last_attempt.saturating_add(1)
+                } else {
+                    report.attempt
+                };
+                (j.failure_count.saturating_add(1), a)
+            }
+            Some(j) if report.attempt <= j.last_attempt => {
+                return Verdict {
+                    decision: j.last_decision.clone(),
+                    duplicate: true,
+                    attempt: j.last_attempt,
+                };
+            }
+            Some(j) => (
+                j.failure_count
+                    .saturating_add(report.attempt - j.last_attempt),
+                report.attempt,
+            ),
+        };
+
+        let cls = self.classifier.classify(&report.error);
+        let (limit, by_category) = policy.limit_for(cls.category);
+        let mut d = Decision {
+            action: Action::GiveUp,
+            delay: Duration::ZERO,
+            retry_at: None,
+            failure_count: n,
+            max_attempts: limit.saturating_add(1),
+            reason: None,
+            error_class: cls.class,
+            category: cls.category.clone(),
+            policy: policy.name.clone(),
+            explanation: Box::default(),
+        };
+        let give_up = |mut d: Decision, reason, why: String| {
+            d.reason = Some(reason);
+            d.explanation = why.into();
+            Verdict {
+                decision: d,
+                duplicate: false,
+                attempt,
+            }
+        };
+        let p = &policy.name;
+
+        match job.map(|j| j.state) {
+            Some(JobState::Cancelled) => {
+                let why = "the job was cancelled; it gets no retries until RetryJob".to_string();
+                return give_up(d, GiveUpReason::Cancelled, why);
+            }
+            Some(JobState::Dead) => {
+                let earlier = job
+                    .and_then(|j| j.last_decision.reason)
+                    .unwrap_or(GiveUpReason::RetriesExhausted);
+                let why = format!(
+                    "the job already gave up ({}); it gets no retries until RetryJob",
+                    earlier.as_str()
+                );
+                return give_up(d, earlier, why);
+            }
+            _ => {}
+        }
+
+        match cls.class {
+            ErrorClass::Permanent => {
+                let why = format!("permanent error ({cls}): policy `{p}` never retries it");
+                return give_up(d, GiveUpReason::PermanentError, why);
+            }
+            ErrorClass::Unknown if policy.on_unknown == OnUnknown::GiveUp => {
+                let why =
+                    format!("unknown error ({cls}) and policy `{p}` has on_unknown = give_up");
+                return give_up(d, GiveUpReason::PermanentError, why);
+            }
+            _ => {}
+        }
+
+        if n > limit {
+            let which = if by_category {
+                format!("the `{}` category limit of {limit} retries", cls.category)
+            } else {
+                format!("max_retries {limit}")
+            };
+            let why = format!(
+                "{} error ({cls}), but failure {n} is past {which} of policy `{p}`",
+                cls.class.as_str()
+            );
+            return give_up(d, GiveUpReason::RetriesExhausted, why);
+        }
+
+        let (delay, how) = self.delay(job, policy, report, n, rng);
+
+        if let Some(limit) = policy.max_retry_duration {
+            let first = match job {
+                Some(j) if j.failure_count > 0 => j.first_failure_at,
+                _ => now,
+            };
+            let lands = now.since(first) + delay;
+            if lands > limit {
+                let why = format!(
+                    "{} error ({cls}), but a retry after {} would land {} after the first failure, \
+                     past max_retry_duration {} of policy `{p}`",
+                    cls.class.as_str(),
+                    Human(delay),
+                    Human(lands),
+                    Human(limit)
+                );
+                return give_up(d, GiveUpReason::DeadlineExceeded, why);
+            }
+        }
+
+        d.action = Action::Retry;
+        d.delay = delay;
+        d.retry_at = Some(now.saturating_add(delay));
+        d.explanation = explain_retry(&cls, n, limit, delay, &how, p).into();
+        Verdict {
+            decision: d,
+            duplicate: false,
+            attempt,
+        }
+    }
+
+    /// Backoff, jitter, the caller's hint, the cap — in that order — and a
+    /// note of what shaped the delay.
+    fn delay<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        n: u32,
+        rng: &mut R,
+    ) -> (Duration, String) {
+        let base = policy.backoff.base();
+        let previous = match job {
+            Some(j)
+                if j.last_decision.action == Action::Retry && !j.last_decision.delay.is_zero() =>
+            {
+                j.last_decision.delay
+            }
+            _ => base,
+        };
+        let backoff = policy.backoff.delay(n);
+        let mut how = policy.backoff.describe();
+        let mut delay = policy
+            .jitter
+            .apply(backoff, base, previous, policy.max_delay, rng);
+        if delay != backoff {
+            how.push_str(&format!(", {} jitter", policy.jitter.describe()));
+        }
+        if let (Some(hint), HintMode::Honor) = (report.retry_after_hint, policy.retry_after_hint)
+            && hint > delay
+        {
+            delay = hint;
+            how.push_str(&format!(", raised to the retry-after hint {}", Human(hint)));
+        }
+        if delay > policy.max_delay {
+            delay = policy.max_delay;
+            how.push_str(&format!(
+                ", capped at max_delay {}",
+                Human(policy.max_delay)
+            ));
+        }
+        (delay, how)
+    }
+}
+
+fn explain_retry(
+    cls: &Classification<'_>,
+    n: u32,
+    limit: u32,
+    delay: Duration,
+    how: &str,
+    p: &str,
+) -> String {
+    let unknown = if cls.class == ErrorClass::Unknown {
+        ", retried as on_unknown = retry"
+    } else {
+        ""
+    };
+    format!(
+        "{} error ({cls}){unknown}: retry {n} of {limit} after {} ({how}) under policy `{p}`",
+        cls.class.as_str(),
+        Human(delay)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::backoff::{Backoff, Jitter};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+    fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    fn engine(policies: Vec<Policy>) -> Engine {
+        Engine::new(
+            Classifier::new(Vec::new()).expect("rules"),
+            PolicySet::new(policies, &[], None).expect("policies"),
+        )
+    }
+
+    fn transient(attempt: u32) -> FailureReport<'static> {
+        FailureReport {
+            error: ErrorReport {
+                type_name: "TimeoutError",
+                ..ErrorReport::default()
+            },
+            attempt,
+            retry_after_hint: None,
+        }
+    }
+
+    /// Drives one job through reports, storing each verdict as the server does.
+    struct Run {
+        engine: Engine,
+        policy: Arc<Policy>,
+        job: Option<Job>,
+        rng: StdRng,
+    }
+
+    impl Run {
+        fn new(policy: Policy) -> Run {
+            let name = policy.name.to_string();
+            let engine = engine(vec![policy]);
+            let policy = engine.policies.get(&name).expect("policy").clone();
+            Run {
+                engine,
+                policy,
+                job: None,
+                rng: StdRng::seed_from_u64(1),
+            }
+        }
+
+        fn report(&mut self, r: FailureReport<'_>, now: Timestamp) -> Verdict {
+            let v = self
+                .engine
+                .decide(self.job.as_ref(), &self.policy, &r, now, &mut self.rng);
+            if !v.duplicate {
+                match self.job.as_mut() {
+                    Some(j) => j.record(&r, v.clone(), now),
+                    None => self.job = Some(Job::first("t".into(), &r, v.clone(), now)),
+                }
+            }
+            v
+        }
+
+        fn fail(&mut self) -> Decision {
+            self.report(transient(0), T0).decision
+        }
+    }
+
+    fn pipeline() -> Policy {
+        Policy {
+            max_retries: 3,
+            backoff: Backoff::Schedule(vec![s(60), s(300), s(900)]),
+            ..Policy::named("pipeline")
+        }
+    }
+
+    fn extraction(jitter: Jitter) -> Policy {
+        Policy {
+            max_retries: 3,
+            backoff: Backoff::Exponential {
+                base: s(30),
+                multiplier: 4.0,
+            },
+            jitter,
+            ..Policy::named("extraction")
+        }
+    }
+
+    #[test]
+    fn worked_example_schedule() {
+        let mut run = Run::new(pipeline());
+        for want in [60, 300, 900] {
+            let d = run.fail();
+            assert_eq!((d.action, d.delay), (Action::Retry, s(want)));
+        }
+        let d = run.fail();
+        assert_eq!(d.action, Action::GiveUp);
+        assert_eq!(d.reason, Some(GiveUpReason::RetriesExhausted));
+        assert_eq!(d.failure_count, 4);
+        assert_eq!(d.max_attempts, 4);
+        assert_eq!(run.job.as_ref().map(|j| j.state), Some(JobState::Dead));
+    }
+
+    #[test]
+    fn worked_example_exponential() {
+        let mut run = Run::new(extraction(Jitter::None));
+        for want in [30, 120, 480] {
+            assert_eq!(run.fail().delay, s(want));
+        }
+        assert_eq!(run.fail().reason, Some(GiveUpReason::RetriesExhausted));
+    }
+
+    #[test]
+    fn worked_example_proportional_jitter_stays_in_d_to_1_25d() {
+        for seed in 0..200 {
+            let mut run = Run::new(extraction(Jitter::Proportional(0.25)));
+            run.rng = StdRng::seed_from_u64(seed);
+            for base in [30.0, 120.0, 480.0] {
+                let got = run.fail().delay.as_secs_f64();
+                assert!(
+                    got >= base && got <= base * 1.25,
+                    "seed {seed}: {got} not in [{base}, {}]",
+                    base * 1.25
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn worked_example_max_attempts_3_equals_max_retries_2() {
+        // max_attempts = 3 is stored as max_retries = 2 by the configuration.
+        let mut run = Run::new(Policy {
+            max_retries: 2,
+            ..Policy::named("p")
+        });
+        assert_eq!(run.fail().action, Action::Retry);
+        assert_eq!(run.fail().action, Action::Retry);
+        let d = run.fail();
+        assert_eq!(
+            (d.action, d.max_attempts, d.failure_count),
+            (Action::GiveUp, 3, 3)
+        );
+    }
+
+    #[test]
+    fn builtin_default_policy_gives_2s_4s_then_up() {
+        let e = engine(Vec::new());
+        let p = e.policies.get("default").expect("default").clone();
+        let mut run = Run {
+            engine: e,
+            policy: p,
+            job: None,
+            rng: StdRng::seed_from_u64(0),
+        };
+        assert_eq!(run.fail().delay, s(2));
+        assert_eq!(run.fail().delay, s(4));
+        let d = run.fail();
+        assert_eq!(
+            (d.action, d.reason, d.max_attempts),
+            (Action::GiveUp, Some(GiveUpReason::RetriesExhausted), 3)
+        );
+    }
+
+    #[test]
+    fn permanent_error_gives_up_at_once() {
+        let mut run = Run::new(pipeline());
+        let mut r = transient(0);
+        r.error.type_name = "ValidationError";
+        let d = run.report(r, T0).decision;
+        assert_eq!(
+            (d.action, d.reason, d.error_class),
+            (
+                Action::GiveUp,
+                Some(GiveUpReason::PermanentError),
+                ErrorClass::Permanent
+            )
+        );
+        assert_eq!(&*d.category, "invalid_input");
+        assert!(
+            d.explanation
+                .contains("permanent error (built-in rule `invalid_input`: type ValidationError)"),
+            "{}",
+            d.explanation
+        );
+    }
+
+    #[test]
+    fn unknown_errors_follow_on_unknown() {
+        let unknown = FailureReport {
+            error: ErrorReport {
+                type_name: "Mystery",
+                ..ErrorReport::default()
+            },
+            ..FailureReport::default()
+        };
+        let mut run = Run::new(Policy::named("p"));
+        let d = run.report(unknown, T0).decision;
+        assert_eq!(
+            (d.action, d.error_class),
+            (Action::Retry, ErrorClass::Unknown)
+        );
+        assert!(d.explanation.contains("on_unknown = retry"));
+
+        let mut run = Run::new(Policy {
+            on_unknown: OnUnknown::GiveUp,
+            ..Policy::named("p")
+        });
+        let d = run.report(unknown, T0).decision;
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::GiveUp, Some(GiveUpReason::PermanentError))
+        );
+    }
+
+    #[test]
+    fn max_delay_caps_backoff_and_hint() {
+        let mut run = Run::new(Policy {
+            max_retries: 10,
+            max_delay: s(5),
+            ..Policy::named("p")
+        });
+        assert_eq!(run.fail().delay, s(1));
+        assert_eq!(run.fail().delay, s(2));
+        assert_eq!(run.fail().delay, s(4));
+        let d = run.fail();
+        assert_eq!(d.delay, s(5));
+        assert!(
+            d.explanation.contains("capped at max_delay 5s"),
+            "{}",
+            d.explanation
+        );
+        let mut r = transient(0);
+        r.retry_after_hint = Some(s(3600));
+        assert_eq!(run.report(r, T0).decision.delay, s(5));
+    }
+
+    #[test]
+    fn retry_after_hint_raises_the_delay_unless_ignored() {
+        let mut r = transient(0);
+        r.retry_after_hint = Some(s(40));
+        let mut run = Run::new(Policy::named("p"));
+        let d = run.report(r, T0).decision;
+        assert_eq!(d.delay, s(40));
+        assert!(d.explanation.contains("retry-after hint 40s"));
+        // A hint below the backoff changes nothing.
+        r.retry_after_hint = Some(Duration::from_millis(100));
+        assert_eq!(run.report(r, T0).decision.delay, s(2));
+
+        let mut run = Run::new(Policy {
+            retry_after_hint: HintMode::Ignore,
+            ..Policy::named("p")
+        });
+        r.retry_after_hint = Some(s(40));
+        assert_eq!(run.report(r, T0).decision.delay, s(1));
+    }
+
+    #[test]
+    fn retry_that_would_land_past_max_retry_duration_is_refused_now() {
+        let mut run = Run::new(Policy {
+            max_retries: 10,
+            backoff: Backoff::Constant(s(600)),
+            max_retry_duration: Some(s(1800)),
+            ..Policy::named("p")
+        });
+        // t=0: lands at 600 s. t=600: 1200 s. t=1200: 1800 s, not past. t=1800: 2400 s, past.
+        for (i, at) in [0u64, 600, 1200].into_iter().enumerate() {
+            let d = run.report(transient(0), T0.saturating_add(s(at))).decision;
+            assert_eq!(d.action, Action::Retry, "report {i}");
+        }
+        let d = run
+            .report(transient(0), T0.saturating_add(s(1800)))
+            .decision;
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::GiveUp, Some(GiveUpReason::DeadlineExceeded))
+        );
+        assert!(
+            d.explanation.contains("past max_retry_duration 30m"),
+            "{}",
+            d.explanation
+        );
+    }
+
+    #[test]
+    fn retries_limit_wins_when_it_comes_before_the_deadline() {
+        let mut run = Run::new(Policy {
+            max_retries: 1,
+            max_retry_duration: Some(s(1)),
+            backoff: Backoff::Constant(s(10)),
+            ..Policy::named("p")
+        });
+        // The deadline already refuses the first retry.
+        assert_eq!(run.fail().reason, Some(GiveUpReason::DeadlineExceeded));
+        let mut run = Run::new(Policy {
+            max_retries: 0,
+            max_retry_duration: Some(s(1)),
+            ..Policy::named("p")
+        });
+        assert_eq!(run.fail().reason, Some(GiveUpReason::RetriesExhausted));
+    }
+
+    #[test]
+    fn category_limit_replaces_max_retries_for_its_category() {
+        let mut p = Policy {
+            max_retries: 1,
+            ..Policy::named("p")
+        };
+        p.category_limits.insert("rate_limit".into(), 3);
+        let mut run = Run::new(p);
+        let limited = FailureReport {
+            error: ErrorReport {
+                http_status: 429,
+                ..ErrorReport::default()
+            },
+            ..FailureReport::default()
+        };
+        for _ in 0..3 {
+            let d = run.report(limited, T0).decision;
+            assert_eq!((d.action, d.max_attempts), (Action::Retry, 4));
+        }
+        let d = run.report(limited, T0).decision;
+        assert_eq!(d.reason, Some(GiveUpReason::RetriesExhausted));
+        assert!(
+            d.explanation.contains("`rate_limit` category limit of 3"),
+            "{}",
+            d.explanation
+        );
+    }
+
+    #[test]
+    fn same_or_older_attempt_returns_stored_decision_and_changes_nothing() {
+        let mut run = Run::new(pipeline());
+        let first = run.report(transient(1), T0);
+        let before = run.job.clone();
+        let again = run.report(transient(1), T0.saturating_add(s(5)));
+        assert!(again.duplicate);
+        assert_eq!(again.decision, first.decision);
+        assert_eq!(run.job, before);
+
+        let second = run.report(transient(2), T0);
+        assert_eq!(second.decision.delay, s(300));
+        let before = run.job.clone();
+        let old = run.report(transient(1), T0);
+        assert!(old.duplicate);
+        assert_eq!(old.decision, second.decision);
+        assert_eq!(run.job, before);
+    }
+
+    #[test]
+    fn attempt_ahead_of_the_count_is_adopted() {
+        // A fresh job (e.g. after a sidecar restart) reporting attempt 3 is at failure 3.
+        let mut run = Run::new(pipeline());
+        let d = run.report(transient(3), T0).decision;
+        assert_eq!((d.failure_count, d.delay), (3, s(900)));
+        // A gap in the caller's numbering counts the missed failures.
+        let mut run = Run::new(Policy {
+            max_retries: 10,
+            ..Policy::named("p")
+        });
+        run.report(transient(1), T0);
+        let d = run.report(transient(4), T0).decision;
+        assert_eq!(d.failure_count, 4);
+    }
+
+    #[test]
+    fn reports_without_attempt_always_count() {
+        let mut run = Run::new(Policy {
+            max_retries: 10,
+            ..Policy::named("p")
+        });
+        for want in 1..=4 {
+            assert_eq!(run.fail().failure_count, want);
+        }
+        // Mixed with numbered reports: retryd's own count continues.
+        assert_eq!(run.report(transient(5), T0).decision.failure_count, 5);
+        assert!(run.report(transient(5), T0).duplicate);
+        assert_eq!(run.fail().failure_count, 6);
+    }
+
+    #[test]
+    fn dead_job_stays_dead_until_manual_retry() {
+        let mut run = Run::new(Policy {
+            max_retries: 0,
+            ..Policy::named("p")
+        });
+        assert_eq!(run.fail().reason, Some(GiveUpReason::RetriesExhausted));
+        let d = run.fail();
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::GiveUp, Some(GiveUpReason::RetriesExhausted))
+        );
+        assert!(d.explanation.contains("already gave up"));
+
+        let job = run.job.as_mut().expect("job");
+        job.manual_retry(true, T0);
+        assert_eq!(
+            (job.state, job.failure_count, job.next_retry_at()),
+            (JobState::Retrying, 0, Some(T0))
+        );
+        // The caller restarts its numbering at 1: accepted as failure 1 after the reset.
+        let d = run.report(transient(1), T0).decision;
+        assert_eq!((d.failure_count, d.action), (1, Action::GiveUp));
+    }
+
+    #[test]
+    fn manual_retry_accepts_the_callers_next_attempt_whatever_it_is() {
+        let mut run = Run::new(pipeline());
+        run.report(transient(1), T0);
+        run.report(transient(2), T0);
+        run.job.as_mut().expect("job").manual_retry(true, T0);
+        // The caller keeps counting (attempt 3): still failure 1 after a reset.
+        let d = run.report(transient(3), T0).decision;
+        assert_eq!((d.failure_count, d.delay), (1, s(60)));
+        assert!(run.report(transient(3), T0).duplicate);
+
+        run.job.as_mut().expect("job").manual_retry(false, T0);
+        let d = run.report(transient(9), T0).decision;
+        assert_eq!(d.failure_count, 2);
+    }
+
+    #[test]
+    fn cancelled_job_gives_up_with_cancelled() {
+        let mut run = Run::new(pipeline());
+        run.report(transient(1), T0);
+        run.job.as_mut().expect("job").cancel(T0);
+        // A re-sent report of the latest attempt learns of the cancel too.
+        let d = run.report(transient(1), T0).decision;
+        assert_eq!(d.reason, Some(GiveUpReason::Cancelled));
+        let d = run.report(transient(2), T0).decision;
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::GiveUp, Some(GiveUpReason::Cancelled))
+        );
+        assert_eq!(run.job.as_ref().map(|j| j.state), Some(JobState::Cancelled));
+    }
+
+    #[test]
+    fn decorrelated_jitter_grows_from_the_previous_delay() {
+        let mut run = Run::new(Policy {
+            max_retries: 50,
+            backoff: Backoff::Constant(s(1)),
+            jitter: Jitter::Decorrelated,
+            max_delay: s(100),
+            ..Policy::named("p")
+        });
+        let mut prev = s(1);
+        for _ in 0..50 {
+            let d = run.fail().delay;
+            assert!(
+                d >= s(1) && d <= (prev * 3).min(s(100)),
+                "{d:?} after {prev:?}"
+            );
+            prev = d;
+        }
+    }
+
+    #[test]
+    fn explanation_of_a_retry_names_rule_count_delay_and_policy() {
+        let mut run = Run::new(pipeline());
+        let d = run.fail();
+        assert_eq!(
+            &*d.explanation,
+            "transient error (built-in rule `timeout`: type TimeoutError): retry 1 of 3 after 1m \
+             (schedule [1m, 5m, 15m]) under policy `pipeline`"
+        );
+    }
+
+    #[test]
+    fn retry_at_is_now_plus_delay() {
+        let mut run = Run::new(pipeline());
+        let d = run.report(transient(0), T0).decision;
+        assert_eq!(d.retry_at, Some(T0.saturating_add(s(60))));
+    }
+
+    #[test]
+    fn long_messages_are_stored_as_a_prefix_on_a_char_boundary() {
+        let msg = "é".repeat(MESSAGE_PREFIX);
+        let r = FailureReport {
+            error: ErrorReport {
+                message: &msg,
+                ..ErrorReport::default()
+            },
+            ..FailureReport::default()
+        };
+        let stored = StoredError::from_report(&r.error);
+        assert!(
+            stored.message.len() <= MESSAGE_PREFIX && stored.message.len() >= MESSAGE_PREFIX - 1
+        );
+        assert!(msg.starts_with(&*stored.message));
+    }
+}

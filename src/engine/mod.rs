@@ -1,0 +1,176 @@
+//! The decision engine: classification, policies, backoff and jitter, and the
+//! per-job state machine.
+//!
+//! Everything here is pure. "Now" and the random source are arguments, nothing
+//! reads a clock, touches the network or a global, so every rule of DESIGN.md
+//! sections 3 and 4 is tested case by case without a server.
+
+pub mod backoff;
+pub mod classify;
+pub mod job;
+pub mod policy;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use backoff::{Backoff, Jitter};
+pub use classify::{Classification, Classifier, Rule};
+pub use job::{Engine, Job, StoredError, Verdict};
+pub use policy::{OnUnknown, Policy, PolicySet, PriorityBand};
+
+/// Milliseconds since the Unix epoch.
+///
+/// Wall-clock, because decisions are returned as `retry_at` instants that
+/// other processes compare with their own clocks; eight bytes, because every
+/// tracked job stores several of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn from_system_time(t: SystemTime) -> Self {
+        let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    pub fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0)
+    }
+
+    pub fn saturating_add(self, d: Duration) -> Self {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// How an error is to be treated (DESIGN.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    Transient,
+    Permanent,
+    Unknown,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Retry,
+    GiveUp,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Retry => "retry",
+            Action::GiveUp => "give_up",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GiveUpReason {
+    PermanentError,
+    RetriesExhausted,
+    DeadlineExceeded,
+    Cancelled,
+    BudgetExhausted,
+}
+
+impl GiveUpReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUpReason::PermanentError => "permanent_error",
+            GiveUpReason::RetriesExhausted => "retries_exhausted",
+            GiveUpReason::DeadlineExceeded => "deadline_exceeded",
+            GiveUpReason::Cancelled => "cancelled",
+            GiveUpReason::BudgetExhausted => "budget_exhausted",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Retrying,
+    Dead,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 3] = [JobState::Retrying, JobState::Dead, JobState::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Retrying => "retrying",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The error of one failed attempt, borrowed from the request: classifying it
+/// copies nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ErrorReport<'a> {
+    pub type_name: &'a str,
+    pub message: &'a str,
+    /// 0 = none.
+    pub http_status: u16,
+    /// Numeric `google.rpc.Code`; 0 = none.
+    pub grpc_code: u8,
+    pub retryable: Option<bool>,
+}
+
+/// One validated `ReportFailure` (or `Explain`) as the engine sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FailureReport<'a> {
+    pub error: ErrorReport<'a>,
+    /// The caller's attempt number, 1-based; 0 = not given.
+    pub attempt: u32,
+    pub retry_after_hint: Option<Duration>,
+}
+
+/// The answer to one failure report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub action: Action,
+    /// Zero on give-up.
+    pub delay: Duration,
+    /// `None` on give-up.
+    pub retry_at: Option<Timestamp>,
+    pub failure_count: u32,
+    /// The applied retry limit + 1.
+    pub max_attempts: u32,
+    pub reason: Option<GiveUpReason>,
+    pub error_class: ErrorClass,
+    pub category: Arc<str>,
+    pub policy: Arc<str>,
+    pub explanation: Box<str>,
+}
+
+/// Formats a duration the way the configuration spells it ("2s", "1m 30s").
+pub struct Human(pub Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Millisecond precision: jittered delays would otherwise print nanoseconds.
+        let ms = Duration::from_millis(u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX));
+        if ms.is_zero() {
+            return f.write_str("0s");
+        }
+        write!(f, "{}", humantime::format_duration(ms))
+    }
+}

@@ -1,0 +1,375 @@
+//! Policies: how many retries, which backoff and jitter, which limits; and
+//! which policy a report gets (DESIGN.md section 3).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::backoff::{Backoff, Jitter};
+
+/// What an error that no rule classified gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnknown {
+    Retry,
+    GiveUp,
+}
+
+/// Whether a Retry-After style hint from the failed call raises the delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HintMode {
+    Honor,
+    Ignore,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub name: Arc<str>,
+    pub max_retries: u32,
+    pub backoff: Backoff,
+    pub jitter: Jitter,
+    pub max_delay: Duration,
+    pub max_retry_duration: Option<Duration>,
+    pub on_unknown: OnUnknown,
+    pub retry_after_hint: HintMode,
+    /// Per-category retry limits that replace `max_retries` for that category.
+    pub category_limits: HashMap<String, u32>,
+}
+
+impl Policy {
+    /// A configured policy with every key missing (DESIGN.md section 3).
+    pub fn named(name: &str) -> Policy {
+        Policy {
+            name: Arc::from(name),
+            max_retries: 3,
+            backoff: Backoff::Exponential {
+                base: Duration::from_secs(1),
+                multiplier: 2.0,
+            },
+            jitter: Jitter::None,
+            max_delay: Duration::from_secs(3600),
+            max_retry_duration: None,
+            on_unknown: OnUnknown::Retry,
+            retry_after_hint: HintMode::Honor,
+            category_limits: HashMap::new(),
+        }
+    }
+
+    fn builtin(name: &str, max_attempts: u32, base_ms: u64, max_delay_s: u64) -> Policy {
+        Policy {
+            max_retries: max_attempts - 1,
+            backoff: Backoff::Exponential {
+                base: Duration::from_millis(base_ms),
+                multiplier: 2.0,
+            },
+            max_delay: Duration::from_secs(max_delay_s),
+            ..Policy::named(name)
+        }
+    }
+
+    /// The four policies that exist with no configuration file.
+    pub fn builtins() -> Vec<Policy> {
+        vec![
+            Policy::builtin("default", 3, 2_000, 60),
+            Policy::builtin("aggressive", 5, 1_000, 30),
+            Policy::builtin("conservative", 2, 5_000, 300),
+            Policy::builtin("high_priority", 5, 500, 15),
+        ]
+    }
+
+    /// The retry limit for an error of `category`, and whether a category
+    /// limit (rather than `max_retries`) set it.
+    pub fn limit_for(&self, category: &str) -> (u32, bool) {
+        match self.category_limits.get(category) {
+            Some(&l) => (l, true),
+            None => (self.max_retries, false),
+        }
+    }
+}
+
+/// Priorities in `min..=max` get `policy`.
+#[derive(Clone, Debug)]
+pub struct PriorityBand {
+    pub min: u32,
+    pub max: u32,
+    pub policy: Arc<Policy>,
+}
+
+/// Why a policy was chosen, for explanations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selected {
+    Explicit,
+    JobType,
+    Priority,
+    Default,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("unknown policy {0:?}")]
+pub struct UnknownPolicy(pub String);
+
+/// Every policy by name and the tables that select one.
+#[derive(Clone, Debug)]
+pub struct PolicySet {
+    by_name: HashMap<String, Arc<Policy>>,
+    job_types: HashMap<String, Arc<Policy>>,
+    bands: Vec<PriorityBand>,
+    default: Arc<Policy>,
+}
+
+impl Default for PolicySet {
+    fn default() -> Self {
+        PolicySet::new(Vec::new(), &[], None).expect("built-in policies are consistent")
+    }
+}
+
+impl PolicySet {
+    /// Built-ins, then `configured` (a configured policy with a built-in's name
+    /// replaces it). `job_types` maps a job type to a policy name; `bands`
+    /// replaces the default priority bands when given.
+    pub fn new(
+        configured: Vec<Policy>,
+        job_types: &[(String, String)],
+        bands: Option<&[(u32, u32, String)]>,
+    ) -> Result<PolicySet, UnknownPolicy> {
+        let mut by_name: HashMap<String, Arc<Policy>> = Policy::builtins()
+            .into_iter()
+            .chain(configured)
+            .map(|p| (p.name.to_string(), Arc::new(p)))
+            .collect();
+        let lookup = |by_name: &HashMap<String, Arc<Policy>>, name: &str| {
+            by_name
+                .get(name)
+                .cloned()
+                .ok_or_else(|| UnknownPolicy(name.to_string()))
+        };
+        let job_types = job_types
+            .iter()
+            .map(|(t, p)| Ok((t.clone(), lookup(&by_name, p)?)))
+            .collect::<Result<_, UnknownPolicy>>()?;
+        let default_bands = [
+            (80, 100, "high_priority".to_string()),
+            (0, 20, "conservative".to_string()),
+        ];
+        let bands = bands
+            .unwrap_or(&default_bands)
+            .iter()
+            .map(|(min, max, p)| {
+                Ok(PriorityBand {
+                    min: *min,
+                    max: *max,
+                    policy: lookup(&by_name, p)?,
+                })
+            })
+            .collect::<Result<_, UnknownPolicy>>()?;
+        let default = lookup(&by_name, "default")?;
+        by_name.shrink_to_fit();
+        Ok(PolicySet {
+            by_name,
+            job_types,
+            bands,
+            default,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Policy>> {
+        self.by_name.get(name)
+    }
+
+    /// Policies sorted by name.
+    pub fn policies(&self) -> Vec<&Arc<Policy>> {
+        let mut v: Vec<_> = self.by_name.values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn job_types(&self) -> impl Iterator<Item = (&str, &Arc<Policy>)> {
+        self.job_types.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn bands(&self) -> &[PriorityBand] {
+        &self.bands
+    }
+
+    /// First that applies: the request's `policy`, the `job_types` table, the
+    /// priority bands, `default`. An explicit name that no policy has is an error.
+    pub fn select(
+        &self,
+        explicit: &str,
+        job_type: &str,
+        priority: Option<u32>,
+    ) -> Result<(&Arc<Policy>, Selected), UnknownPolicy> {
+        if !explicit.is_empty() {
+            return self
+                .by_name
+                .get(explicit)
+                .map(|p| (p, Selected::Explicit))
+                .ok_or_else(|| UnknownPolicy(explicit.to_string()));
+        }
+        if let Some(p) = self.job_types.get(job_type) {
+            return Ok((p, Selected::JobType));
+        }
+        if let Some(pr) = priority
+            && let Some(b) = self.bands.iter().find(|b| (b.min..=b.max).contains(&pr))
+        {
+            return Ok((&b.policy, Selected::Priority));
+        }
+        Ok((&self.default, Selected::Default))
+    }
+}
+
+impl fmt::Display for Policy {
+    /// One line for `check-config`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::Human;
+        write!(
+            f,
+            "max_attempts {}, backoff {}, jitter {}, max_delay {}",
+            self.max_retries.saturating_add(1),
+            self.backoff.describe(),
+            self.jitter.describe(),
+            Human(self.max_delay)
+        )?;
+        if let Some(d) = self.max_retry_duration {
+            write!(f, ", max_retry_duration {}", Human(d))?;
+        }
+        if self.on_unknown == OnUnknown::GiveUp {
+            f.write_str(", on_unknown give_up")?;
+        }
+        if self.retry_after_hint == HintMode::Ignore {
+            f.write_str(", retry_after_hint ignore")?;
+        }
+        let mut limits: Vec<_> = self.category_limits.iter().collect();
+        limits.sort();
+        for (c, l) in limits {
+            write!(f, ", {c} limit {l}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_match_the_design_table() {
+        let set = PolicySet::default();
+        let row = |name: &str| {
+            let p = set.get(name).expect("built-in exists");
+            (p.max_retries + 1, p.backoff.clone(), p.max_delay)
+        };
+        let exp = |ms, m| Backoff::Exponential {
+            base: Duration::from_millis(ms),
+            multiplier: m,
+        };
+        assert_eq!(row("default"), (3, exp(2000, 2.0), Duration::from_secs(60)));
+        assert_eq!(
+            row("aggressive"),
+            (5, exp(1000, 2.0), Duration::from_secs(30))
+        );
+        assert_eq!(
+            row("conservative"),
+            (2, exp(5000, 2.0), Duration::from_secs(300))
+        );
+        assert_eq!(
+            row("high_priority"),
+            (5, exp(500, 2.0), Duration::from_secs(15))
+        );
+    }
+
+    #[test]
+    fn selection_order_explicit_job_type_priority_default() {
+        let mut extraction = Policy::named("extraction");
+        extraction.max_retries = 7;
+        let set = PolicySet::new(
+            vec![extraction],
+            &[("extraction".into(), "extraction".into())],
+            None,
+        )
+        .expect("valid");
+        let pick = |explicit: &str, jt: &str, pr: Option<u32>| {
+            let (p, why) = set.select(explicit, jt, pr).expect("known");
+            (p.name.to_string(), why)
+        };
+        assert_eq!(
+            pick("aggressive", "extraction", Some(90)),
+            ("aggressive".into(), Selected::Explicit)
+        );
+        assert_eq!(
+            pick("", "extraction", Some(90)),
+            ("extraction".into(), Selected::JobType)
+        );
+        assert_eq!(
+            pick("", "other", Some(90)),
+            ("high_priority".into(), Selected::Priority)
+        );
+        assert_eq!(
+            pick("", "other", Some(80)),
+            ("high_priority".into(), Selected::Priority)
+        );
+        assert_eq!(
+            pick("", "other", Some(20)),
+            ("conservative".into(), Selected::Priority)
+        );
+        assert_eq!(
+            pick("", "other", Some(0)),
+            ("conservative".into(), Selected::Priority)
+        );
+        assert_eq!(
+            pick("", "other", Some(50)),
+            ("default".into(), Selected::Default)
+        );
+        assert_eq!(
+            pick("", "other", None),
+            ("default".into(), Selected::Default)
+        );
+        assert_eq!(
+            set.select("nope", "", None).err(),
+            Some(UnknownPolicy("nope".into()))
+        );
+    }
+
+    #[test]
+    fn configured_bands_replace_the_defaults() {
+        let set = PolicySet::new(Vec::new(), &[], Some(&[(50, 100, "aggressive".into())]))
+            .expect("valid");
+        assert_eq!(
+            &*set.select("", "", Some(60)).expect("ok").0.name,
+            "aggressive"
+        );
+        assert_eq!(
+            &*set.select("", "", Some(10)).expect("ok").0.name,
+            "default"
+        );
+    }
+
+    #[test]
+    fn configured_policy_replaces_builtin_of_same_name() {
+        let mut d = Policy::named("default");
+        d.max_retries = 9;
+        let set = PolicySet::new(vec![d], &[], None).expect("valid");
+        assert_eq!(set.get("default").map(|p| p.max_retries), Some(9));
+        // Missing keys take the configured-policy defaults, not the built-in's.
+        assert_eq!(
+            set.get("default").map(|p| p.max_delay),
+            Some(Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn unknown_names_in_tables_are_errors() {
+        assert!(PolicySet::new(Vec::new(), &[("a".into(), "missing".into())], None).is_err());
+        assert!(PolicySet::new(Vec::new(), &[], Some(&[(0, 1, "missing".into())])).is_err());
+    }
+
+    #[test]
+    fn category_limit_replaces_max_retries() {
+        let mut p = Policy::named("p");
+        p.category_limits.insert("rate_limit".into(), 10);
+        assert_eq!(p.limit_for("rate_limit"), (10, true));
+        assert_eq!(p.limit_for("network"), (3, false));
+    }
+}

@@ -1,0 +1,9 @@
+pub mod config;
+pub mod engine;
+pub mod labels;
+pub mod store;
+
+pub mod pb {
+    tonic::include_proto!("retryd.v1");
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("retryd_descriptor");
+}
