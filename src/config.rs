@@ -24,6 +24,8 @@ use crate::store::Limits;
 
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
+/// Well inside Kubernetes' default 30 s termination grace period.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// What is wrong with a configuration text.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -57,6 +59,8 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
 pub struct Config {
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// How long SIGTERM waits for open calls and connections before closing them.
+    pub shutdown_grace: Duration,
     pub limits: Limits,
     pub policies: PolicySet,
     /// Configured classification rules (checked before the built-ins).
@@ -166,6 +170,7 @@ struct RawConfig {
 struct RawServer {
     grpc_addr: Option<String>,
     metrics_addr: Option<String>,
+    shutdown_grace: Option<Dur>,
 }
 
 #[derive(Deserialize, Default)]
@@ -387,6 +392,11 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
             .unwrap_or(DEFAULT_METRICS_ADDR),
     )?;
 
+    let shutdown_grace = raw
+        .server
+        .shutdown_grace
+        .map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0);
+
     let mut limits = Limits::default();
     let st = raw.state;
     if let Some(v) = st.max_jobs {
@@ -477,6 +487,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
     Ok(Config {
         grpc_addr,
         metrics_addr,
+        shutdown_grace,
         limits,
         policies,
         rules,
@@ -590,7 +601,7 @@ fn backoff(k: &str, b: RawBackoff) -> Result<Backoff, Problem> {
                 None => Duration::from_secs(1),
             };
             let multiplier = b.multiplier.unwrap_or(2.0);
-            if !(multiplier >= 1.0 && multiplier <= 1000.0) {
+            if !(1.0..=1000.0).contains(&multiplier) {
                 return Err(problem(
                     format!("{k}.multiplier"),
                     format!("must be >= 1.0 (and <= 1000), got {multiplier}"),
@@ -942,7 +953,7 @@ message_regex = ["connection.*refused"]
             "rules[0].grpc_codes[1]: must be a gRPC code name like \"UNAVAILABLE\" or a number 1-16, got \"NOPE\""
         );
         assert_eq!(
-            err(&format!("{base}")),
+            err(base),
             "rules[0]: needs at least one of types, type_contains, message_regex, http_status, grpc_codes"
         );
         assert_eq!(

@@ -1,6 +1,8 @@
 pub mod config;
 pub mod engine;
 pub mod labels;
+pub mod metrics;
+pub mod server;
 pub mod store;
 
 pub mod pb {

@@ -1,1 +1,181 @@
-fn main() {}
+//! `retryd`: serve the sidecar (the default) or check a configuration file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use retryd::config::Config;
+use retryd::server;
+
+#[derive(Parser)]
+#[command(
+    name = "retryd",
+    version,
+    about = "A retry-coordinator sidecar: services in any language ask it over gRPC whether and when to retry a failed job."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sidecar (what plain `retryd` does).
+    Serve(ServeArgs),
+    /// Check a configuration file: print its error and exit 1, or a summary and exit 0.
+    CheckConfig {
+        /// The TOML file to check.
+        path: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// TOML configuration file; built-in defaults without one.
+    #[arg(long, env = "RETRYD_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051, or [server] grpc_addr].
+    #[arg(long, env = "RETRYD_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
+    /// Prometheus /metrics listen address [default: 0.0.0.0:9464, or [server] metrics_addr].
+    #[arg(long, env = "RETRYD_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// After SIGTERM, how long open calls and connections may take to finish [default: 10s].
+    #[arg(long, env = "RETRYD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    shutdown_grace: Option<std::time::Duration>,
+    /// Log line format.
+    #[arg(long, env = "RETRYD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info`, `debug`, `retryd=debug,tower=warn`.
+    #[arg(long, env = "RETRYD_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!("{}: OK", path.display());
+            print!("{}", config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("retryd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(args: &ServeArgs) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .map_err(|e| format!("--log {:?}: {e}", args.log))?;
+    // Colours only on a terminal: container log collectors keep escape codes verbatim.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    if let Err(e) = init_logging(&args) {
+        eprintln!("retryd: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("retryd: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::default(),
+    };
+    // Flag beats variable (clap) beats file.
+    config.grpc_addr = args.grpc_addr.unwrap_or(config.grpc_addr);
+    config.metrics_addr = args.metrics_addr.unwrap_or(config.metrics_addr);
+    config.shutdown_grace = args.shutdown_grace.unwrap_or(config.shutdown_grace);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("retryd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("retryd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let grpc = TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (grpc_addr): {e}", config.grpc_addr))?;
+    let metrics = TcpListener::bind(config.metrics_addr).await.map_err(|e| {
+        format!(
+            "cannot listen on {} (metrics_addr): {e}",
+            config.metrics_addr
+        )
+    })?;
+    let running = server::start(config, grpc, metrics)
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "shutting down: finishing in-flight calls");
+        token.cancel();
+    });
+    running.wait().await.map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            // Without signal handlers, Ctrl-C through tokio's portable API.
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}

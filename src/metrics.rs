@@ -1,0 +1,386 @@
+//! Prometheus metrics (DESIGN.md section 6).
+//!
+//! Each server owns its recorder instead of installing a process-global one:
+//! two servers in one process (as in the tests) keep separate counts, and
+//! handles are registered once per label set and then cached, so the hot path
+//! does a map lookup and an atomic add, not a registry walk.
+
+use std::hash::Hash;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use dashmap::DashMap;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Action, ErrorClass, GiveUpReason, JobState};
+use crate::store::{Evictions, Store};
+
+pub const FAILURES: &str = "retryd_failures_reported_total";
+pub const DECISIONS: &str = "retryd_decisions_total";
+pub const SUCCESSES: &str = "retryd_successes_total";
+pub const RETRY_DELAY: &str = "retryd_retry_delay_seconds";
+pub const ATTEMPTS: &str = "retryd_attempts_per_job";
+pub const JOBS: &str = "retryd_jobs";
+pub const EVICTIONS: &str = "retryd_evictions_total";
+pub const RPC_DURATION: &str = "retryd_rpc_duration_seconds";
+pub const BUILD_INFO: &str = "retryd_build_info";
+
+const DELAY_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+    21600.0, 86400.0,
+];
+const ATTEMPT_BUCKETS: &[f64] = &[
+    1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0,
+];
+const RPC_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
+];
+
+static META: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// Labels of `retryd_decisions_total`: job type, policy, action, reason.
+type DecisionLabels = (Arc<str>, Arc<str>, Action, Option<GiveUpReason>);
+
+/// Handles cached by label values.
+struct Cache<K, H> {
+    map: DashMap<K, H>,
+}
+
+impl<K: Eq + Hash, H: Clone> Cache<K, H> {
+    fn new() -> Self {
+        Cache {
+            map: DashMap::new(),
+        }
+    }
+
+    fn get(&self, k: K, register: impl FnOnce() -> H) -> H {
+        if let Some(h) = self.map.get(&k) {
+            return h.clone();
+        }
+        self.map.entry(k).or_insert_with(register).clone()
+    }
+}
+
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    failures: Cache<(Arc<str>, ErrorClass, Arc<str>), Counter>,
+    decisions: Cache<DecisionLabels, Counter>,
+    successes: Cache<(Arc<str>, bool), Counter>,
+    delay: Cache<Arc<str>, Histogram>,
+    attempts: Cache<(Arc<str>, bool), Histogram>,
+    rpc: Cache<(&'static str, tonic::Code), Histogram>,
+    jobs: [Gauge; 3],
+    evictions: [Counter; 4],
+}
+
+fn label(k: &'static str, v: &str) -> Label {
+    Label::new(k, v.to_string())
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let builder = [
+            (RETRY_DELAY, DELAY_BUCKETS),
+            (ATTEMPTS, ATTEMPT_BUCKETS),
+            (RPC_DURATION, RPC_BUCKETS),
+        ]
+        .into_iter()
+        .fold(PrometheusBuilder::new(), |b, (name, buckets)| {
+            // Only fails on an empty bucket list; ours are constants.
+            b.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets)
+                .unwrap_or_else(|e| panic!("bucket constants for {name}: {e}"))
+        });
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let describe = |name: &'static str, help: &'static str| {
+            let (name, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+            (name, help)
+        };
+        for (name, help) in [
+            (
+                FAILURES,
+                "Failed attempts reported, by job type, error class and matched category.",
+            ),
+            (
+                DECISIONS,
+                "Decisions returned, by job type, policy, action (retry/give_up) and give-up reason.",
+            ),
+            (EVICTIONS, "Jobs forgotten by the state bounds, by reason."),
+            (
+                SUCCESSES,
+                "Successes reported, by job type and whether retries preceded them.",
+            ),
+        ] {
+            let (n, h) = describe(name, help);
+            recorder.describe_counter(n, None, h);
+        }
+        for (name, help) in [
+            (JOBS, "Jobs held, by state (retrying/dead/cancelled)."),
+            (
+                BUILD_INFO,
+                "Always 1; the version label says which retryd runs.",
+            ),
+        ] {
+            let (n, h) = describe(name, help);
+            recorder.describe_gauge(n, None, h);
+        }
+        for (name, help) in [
+            (
+                RETRY_DELAY,
+                "Delay of each retry decision in seconds, by policy.",
+            ),
+            (
+                ATTEMPTS,
+                "Attempts a job took, observed when it succeeded or gave up.",
+            ),
+            (
+                RPC_DURATION,
+                "Time to handle a gRPC call in seconds, by method and status code.",
+            ),
+        ] {
+            let (n, h) = describe(name, help);
+            recorder.describe_histogram(
+                n,
+                Some(metrics::Unit::Seconds).filter(|_| name != ATTEMPTS),
+                h,
+            );
+        }
+        let jobs = JobState::ALL.map(|s| {
+            recorder.register_gauge(
+                &Key::from_parts(JOBS, vec![label("state", s.as_str())]),
+                &META,
+            )
+        });
+        let evictions = Evictions::default().by_reason().map(|(r, _)| {
+            recorder.register_counter(&Key::from_parts(EVICTIONS, vec![label("reason", r)]), &META)
+        });
+        recorder
+            .register_gauge(
+                &Key::from_parts(
+                    BUILD_INFO,
+                    vec![label("version", env!("CARGO_PKG_VERSION"))],
+                ),
+                &META,
+            )
+            .set(1.0);
+        Metrics {
+            recorder,
+            handle,
+            failures: Cache::new(),
+            decisions: Cache::new(),
+            successes: Cache::new(),
+            delay: Cache::new(),
+            attempts: Cache::new(),
+            rpc: Cache::new(),
+            jobs,
+            evictions,
+        }
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &META)
+    }
+
+    fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &META)
+    }
+
+    /// One recorded (not de-duplicated) failure and its decision.
+    #[allow(clippy::too_many_arguments)]
+    pub fn failure(
+        &self,
+        job_type: &Arc<str>,
+        class: ErrorClass,
+        category: &Arc<str>,
+        policy: &Arc<str>,
+        action: Action,
+        reason: Option<GiveUpReason>,
+        delay: Duration,
+    ) {
+        self.failures
+            .get((job_type.clone(), class, category.clone()), || {
+                self.counter(
+                    FAILURES,
+                    vec![
+                        label("job_type", job_type),
+                        label("error_class", class.as_str()),
+                        label("category", category),
+                    ],
+                )
+            })
+            .increment(1);
+        self.decisions
+            .get((job_type.clone(), policy.clone(), action, reason), || {
+                self.counter(
+                    DECISIONS,
+                    vec![
+                        label("job_type", job_type),
+                        label("policy", policy),
+                        label("action", action.as_str()),
+                        label("reason", reason.map_or("none", GiveUpReason::as_str)),
+                    ],
+                )
+            })
+            .increment(1);
+        if action == Action::Retry {
+            self.delay
+                .get(policy.clone(), || {
+                    self.histogram(RETRY_DELAY, vec![label("policy", policy)])
+                })
+                .record(delay.as_secs_f64());
+        }
+    }
+
+    /// A job's attempts, observed when it succeeds or gives up.
+    pub fn attempts(&self, job_type: &Arc<str>, succeeded: bool, attempts: u32) {
+        self.attempts
+            .get((job_type.clone(), succeeded), || {
+                self.histogram(
+                    ATTEMPTS,
+                    vec![
+                        label("job_type", job_type),
+                        label("outcome", if succeeded { "succeeded" } else { "gave_up" }),
+                    ],
+                )
+            })
+            .record(f64::from(attempts));
+    }
+
+    pub fn success(&self, job_type: &Arc<str>, after_retry: bool) {
+        self.successes
+            .get((job_type.clone(), after_retry), || {
+                self.counter(
+                    SUCCESSES,
+                    vec![
+                        label("job_type", job_type),
+                        label("after_retry", if after_retry { "true" } else { "false" }),
+                    ],
+                )
+            })
+            .increment(1);
+    }
+
+    pub fn rpc(&self, method: &'static str, code: tonic::Code, took: Duration) {
+        self.rpc
+            .get((method, code), || {
+                self.histogram(
+                    RPC_DURATION,
+                    vec![label("method", method), label("code", code_name(code))],
+                )
+            })
+            .record(took.as_secs_f64());
+    }
+
+    pub fn evicted(&self, ev: &Evictions) {
+        for (counter, (_, n)) in self.evictions.iter().zip(ev.by_reason()) {
+            if n > 0 {
+                counter.increment(n);
+            }
+        }
+    }
+
+    /// The exposition text, with the job gauges read from `store` first.
+    pub fn render(&self, store: &Store) -> String {
+        for (gauge, (_, n)) in self.jobs.iter().zip(store.counts()) {
+            gauge.set(n as f64);
+        }
+        self.handle.render()
+    }
+
+    /// Drains histogram buffers between scrapes so they cannot grow unbounded.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+/// The canonical upper-case name of a gRPC status code.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[derive(Clone)]
+struct Scrape {
+    metrics: Arc<Metrics>,
+    store: Arc<Store>,
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    async fn scrape(
+        State(s): State<Scrape>,
+    ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+        (
+            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            s.metrics.render(&s.store),
+        )
+    }
+    let upkeep = {
+        let metrics = metrics.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => metrics.upkeep(),
+                }
+            }
+        }
+    };
+    tokio::spawn(upkeep);
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(Scrape { metrics, store });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Where the metrics endpoint listens, for logs.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/metrics")
+}

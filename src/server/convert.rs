@@ -1,0 +1,199 @@
+//! Domain values to protobuf messages and back.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::engine::{
+    Action, Decision, ErrorClass, GiveUpReason, Job, JobState, StoredError, Timestamp,
+};
+use crate::pb;
+use crate::store::StatsRow;
+
+pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
+    let secs = i64::try_from(t.0 / 1000).unwrap_or(i64::MAX);
+    let nanos = i32::try_from((t.0 % 1000) * 1_000_000).unwrap_or(0);
+    prost_types::Timestamp {
+        seconds: secs,
+        nanos,
+    }
+}
+
+pub fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub fn action(a: Action) -> pb::Action {
+    match a {
+        Action::Retry => pb::Action::Retry,
+        Action::GiveUp => pb::Action::GiveUp,
+    }
+}
+
+pub fn reason(r: Option<GiveUpReason>) -> pb::GiveUpReason {
+    match r {
+        None => pb::GiveUpReason::Unspecified,
+        Some(GiveUpReason::PermanentError) => pb::GiveUpReason::PermanentError,
+        Some(GiveUpReason::RetriesExhausted) => pb::GiveUpReason::RetriesExhausted,
+        Some(GiveUpReason::DeadlineExceeded) => pb::GiveUpReason::DeadlineExceeded,
+        Some(GiveUpReason::Cancelled) => pb::GiveUpReason::Cancelled,
+        Some(GiveUpReason::BudgetExhausted) => pb::GiveUpReason::BudgetExhausted,
+    }
+}
+
+pub fn error_class(c: ErrorClass) -> pb::ErrorClass {
+    match c {
+        ErrorClass::Transient => pb::ErrorClass::Transient,
+        ErrorClass::Permanent => pb::ErrorClass::Permanent,
+        ErrorClass::Unknown => pb::ErrorClass::Unknown,
+    }
+}
+
+pub fn job_state(s: JobState) -> pb::JobState {
+    match s {
+        JobState::Retrying => pb::JobState::Retrying,
+        JobState::Dead => pb::JobState::Dead,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }
+}
+
+/// `None` for `JOB_STATE_UNSPECIFIED` (every state); `Err` for a value the enum lacks.
+pub fn state_filter(v: i32) -> Result<Option<JobState>, i32> {
+    match pb::JobState::try_from(v) {
+        Ok(pb::JobState::Unspecified) => Ok(None),
+        Ok(pb::JobState::Retrying) => Ok(Some(JobState::Retrying)),
+        Ok(pb::JobState::Dead) => Ok(Some(JobState::Dead)),
+        Ok(pb::JobState::Cancelled) => Ok(Some(JobState::Cancelled)),
+        Err(_) => Err(v),
+    }
+}
+
+pub fn decision(d: &Decision) -> pb::Decision {
+    pb::Decision {
+        action: action(d.action) as i32,
+        retry_after: Some(duration(d.delay)),
+        retry_at: d.retry_at.map(timestamp),
+        failure_count: d.failure_count,
+        max_attempts: d.max_attempts,
+        reason: reason(d.reason) as i32,
+        error_class: error_class(d.error_class) as i32,
+        category: d.category.to_string(),
+        policy: d.policy.to_string(),
+        explanation: d.explanation.to_string(),
+    }
+}
+
+fn error(e: &StoredError) -> pb::ErrorInfo {
+    pb::ErrorInfo {
+        r#type: e.type_name.to_string(),
+        message: e.message.to_string(),
+        http_status: u32::from(e.http_status),
+        grpc_code: i32::from(e.grpc_code),
+        retryable: e.retryable,
+    }
+}
+
+pub fn job(id: &str, j: &Job) -> pb::Job {
+    pb::Job {
+        job_id: id.to_string(),
+        job_type: j.job_type.to_string(),
+        policy: j.policy.to_string(),
+        state: job_state(j.state) as i32,
+        failure_count: j.failure_count,
+        first_failure_at: Some(timestamp(j.first_failure_at)),
+        last_failure_at: Some(timestamp(j.last_failure_at)),
+        next_retry_at: j.next_retry_at().map(timestamp),
+        last_error: Some(error(&j.last_error)),
+        last_decision: Some(decision(&j.last_decision)),
+    }
+}
+
+pub fn stats(r: &StatsRow) -> pb::JobTypeStats {
+    pb::JobTypeStats {
+        job_type: r.job_type.to_string(),
+        retrying: r.retrying,
+        dead: r.dead,
+        cancelled: r.cancelled,
+        first_try_successes: r.first_try_successes,
+        successes_after_retry: r.successes_after_retry,
+        give_ups: r.give_ups,
+        retry_success_rate: r.retry_success_rate(),
+    }
+}
+
+impl From<pb::ExplainRequest> for pb::ReportFailureRequest {
+    fn from(r: pb::ExplainRequest) -> Self {
+        pb::ReportFailureRequest {
+            job_id: r.job_id,
+            job_type: r.job_type,
+            policy: r.policy,
+            priority: r.priority,
+            error: r.error,
+            retry_after_hint: r.retry_after_hint,
+            attempt: r.attempt,
+            target: r.target,
+        }
+    }
+}
+
+/// A page token: the filter it was made for and the last job id returned,
+/// so a token cannot be replayed against another filter.
+pub struct PageToken {
+    pub state: i32,
+    pub job_type: String,
+    pub after: String,
+}
+
+const TOKEN_VERSION: &str = "1";
+
+impl PageToken {
+    pub fn encode(&self) -> String {
+        let raw = format!(
+            "{TOKEN_VERSION}\n{}\n{}\n{}",
+            self.state, self.job_type, self.after
+        );
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    pub fn decode(s: &str) -> Option<PageToken> {
+        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
+        let raw = String::from_utf8(bytes).ok()?;
+        let mut parts = raw.splitn(4, '\n');
+        if parts.next()? != TOKEN_VERSION {
+            return None;
+        }
+        Some(PageToken {
+            state: parts.next()?.parse().ok()?,
+            job_type: parts.next()?.to_string(),
+            after: parts.next()?.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_token_round_trips_and_rejects_garbage() {
+        let t = PageToken {
+            state: 2,
+            job_type: "a b".into(),
+            after: "job\nwith newline? no: ids have no control chars".into(),
+        };
+        let back = PageToken::decode(&t.encode()).expect("decodes");
+        assert_eq!((back.state, back.job_type.as_str()), (2, "a b"));
+        assert!(PageToken::decode("!!!").is_none());
+        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode("2\n1\nx\ny")).is_none());
+    }
+
+    #[test]
+    fn timestamps_keep_milliseconds() {
+        let t = timestamp(Timestamp(1_700_000_000_123));
+        assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_000_000));
+    }
+}

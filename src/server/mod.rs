@@ -1,0 +1,180 @@
+//! The gRPC edge: wiring of the coordinator, health and reflection services,
+//! the metrics endpoint and the sweeper, and graceful shutdown.
+
+mod convert;
+mod service;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::metrics::{self, Metrics};
+use crate::pb;
+use crate::pb::retry_coordinator_server::RetryCoordinatorServer;
+use crate::store::Store;
+pub use service::{App, now};
+
+/// Largest request accepted: room for a 64 KiB error message (which
+/// validation then names) and then some, but no unbounded allocation.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("metrics server: {0}")]
+    Metrics(#[from] std::io::Error),
+    #[error("server task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A started sidecar: its addresses, a handle to stop it, and its tasks.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub app: Arc<App>,
+    shutdown: CancellationToken,
+    grace: Duration,
+    grpc: JoinHandle<Result<(), ServeError>>,
+    metrics: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl Running {
+    /// A token that stops the servers when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, lets in-flight calls finish, and waits for every task.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the servers stop (after the shutdown token is cancelled).
+    pub async fn wait(mut self) -> Result<(), ServeError> {
+        let grace = self.grace;
+        let shutdown = self.shutdown.clone();
+        let grace_over = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let grpc = tokio::select! {
+            r = &mut self.grpc => r,
+            _ = grace_over => {
+                // A client that never completes the graceful close must not
+                // keep the pod from stopping.
+                tracing::warn!(grace = %crate::engine::Human(grace), "shutdown grace period over: closing the connections still open");
+                self.grpc.abort();
+                Ok(Ok(()))
+            }
+        };
+        // Should the gRPC server stop on its own, take the rest down with it.
+        self.shutdown.cancel();
+        let metrics = self.metrics.await;
+        self.sweeper.await?;
+        grpc??;
+        metrics??;
+        Ok(())
+    }
+}
+
+/// Starts serving on already-bound listeners (port 0 works: the addresses
+/// actually bound are in `Running`).
+pub async fn start(
+    config: Config,
+    grpc: TcpListener,
+    metrics_listener: TcpListener,
+) -> Result<Running, ServeError> {
+    let grpc_addr = grpc.local_addr()?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let config_grace = config.shutdown_grace;
+
+    let configured_types: Vec<String> = config
+        .policies
+        .job_types()
+        .map(|(t, _)| t.to_string())
+        .collect();
+    let store = Arc::new(Store::new(
+        config.limits.clone(),
+        configured_types.iter().map(String::as_str),
+    ));
+    let metrics = Arc::new(Metrics::new());
+    let app = Arc::new(App {
+        engine: Engine::new(config.classifier(), config.policies),
+        store: store.clone(),
+        metrics: metrics.clone(),
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<RetryCoordinatorServer<service::Coordinator>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let coordinator = RetryCoordinatorServer::new(service::Coordinator::new(app.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+
+    let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
+    let grpc_task = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let signal = async {
+                shutdown.cancelled().await;
+                // Probes see NOT_SERVING while in-flight calls drain.
+                health
+                    .set_not_serving::<RetryCoordinatorServer<service::Coordinator>>()
+                    .await;
+            };
+            Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
+                .add_service(coordinator)
+                .serve_with_incoming_shutdown(incoming, signal)
+                .await?;
+            Ok(())
+        })
+    };
+    let metrics_task = tokio::spawn(metrics::serve(
+        metrics_listener,
+        metrics.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
+    let sweeper = tokio::spawn(store.clone().run_sweeper(
+        now,
+        move |ev| metrics.evicted(ev),
+        shutdown.clone(),
+    ));
+    tracing::info!(grpc = %grpc_addr, metrics = %metrics::url(metrics_addr), "retryd serving");
+    Ok(Running {
+        grpc_addr,
+        metrics_addr,
+        app,
+        shutdown,
+        grace: config_grace,
+        grpc: grpc_task,
+        metrics: metrics_task,
+        sweeper,
+    })
+}

@@ -1,0 +1,333 @@
+//! `retryd.v1.RetryCoordinator`: translates between protobuf and the store,
+//! maps errors to gRPC status, and tells the metrics what happened.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, PageToken};
+use super::validate;
+use crate::engine::{Engine, Timestamp};
+use crate::metrics::Metrics;
+use crate::pb;
+use crate::pb::retry_coordinator_server::RetryCoordinator;
+use crate::store::{Filter, Store, StoreError};
+
+/// What every handler shares.
+pub struct App {
+    pub engine: Engine,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Status {
+        match e {
+            StoreError::NotFound(_) => Status::not_found(e.to_string()),
+            StoreError::Dead(_) => Status::failed_precondition(e.to_string()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Coordinator {
+    app: Arc<App>,
+}
+
+impl Coordinator {
+    pub fn new(app: Arc<App>) -> Self {
+        Coordinator { app }
+    }
+
+    /// Runs one handler and records its duration and status code.
+    fn observe<T>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&App) -> Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        let start = Instant::now();
+        let result = f(&self.app);
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.app.metrics.rpc(method, code, start.elapsed());
+        result.map(Response::new)
+    }
+}
+
+impl App {
+    fn select_policy(
+        &self,
+        f: &validate::Failure<'_>,
+    ) -> Result<&Arc<crate::engine::Policy>, Status> {
+        self.engine
+            .policies
+            .select(f.policy, f.job_type, f.priority)
+            .map(|(p, _)| p)
+            .map_err(|e| {
+                let known: Vec<_> = self
+                    .engine
+                    .policies
+                    .policies()
+                    .iter()
+                    .map(|p| p.name.to_string())
+                    .collect();
+                validate::invalid("policy", format!("{e} (known: {})", known.join(", ")))
+            })
+    }
+
+    fn report_failure(
+        &self,
+        r: pb::ReportFailureRequest,
+    ) -> Result<pb::ReportFailureResponse, Status> {
+        let f = validate::failure(&r)?;
+        let policy = self.select_policy(&f)?;
+        let out = self.store.report_failure(
+            &self.engine,
+            f.job_id,
+            f.job_type,
+            policy,
+            &f.report,
+            now(),
+            &mut rand::rng(),
+        );
+        let d = &out.decision;
+        if !out.duplicate {
+            self.metrics.failure(
+                &out.label,
+                d.error_class,
+                &d.category,
+                &d.policy,
+                d.action,
+                d.reason,
+                d.delay,
+            );
+            if out.gave_up {
+                self.metrics.attempts(&out.label, false, d.failure_count);
+            }
+        }
+        if out.gave_up {
+            tracing::info!(
+                job_id = f.job_id,
+                job_type = f.job_type,
+                reason = d.reason.map_or("none", |r| r.as_str()),
+                failures = d.failure_count,
+                policy = &*d.policy,
+                explanation = &*d.explanation,
+                "gave up on job"
+            );
+        } else {
+            tracing::debug!(
+                job_id = f.job_id,
+                action = d.action.as_str(),
+                delay_ms = d.delay.as_millis() as u64,
+                duplicate = out.duplicate,
+                "decided"
+            );
+        }
+        Ok(pb::ReportFailureResponse {
+            decision: Some(convert::decision(d)),
+        })
+    }
+
+    fn explain(&self, r: pb::ExplainRequest) -> Result<pb::ExplainResponse, Status> {
+        let r = pb::ReportFailureRequest::from(r);
+        let f = validate::failure(&r)?;
+        let policy = self.select_policy(&f)?;
+        let d = self.store.explain(
+            &self.engine,
+            f.job_id,
+            policy,
+            &f.report,
+            now(),
+            &mut rand::rng(),
+        );
+        Ok(pb::ExplainResponse {
+            decision: Some(convert::decision(&d)),
+        })
+    }
+
+    fn report_success(
+        &self,
+        r: pb::ReportSuccessRequest,
+    ) -> Result<pb::ReportSuccessResponse, Status> {
+        validate::report_success(&r)?;
+        let out = self.store.report_success(&r.job_id, &r.job_type);
+        self.metrics.success(&out.label, out.known);
+        self.metrics.attempts(
+            &out.label,
+            true,
+            out.failures_before_success.saturating_add(1),
+        );
+        Ok(pb::ReportSuccessResponse {
+            failures_before_success: out.failures_before_success,
+            known: out.known,
+        })
+    }
+
+    fn get_job(&self, r: pb::GetJobRequest) -> Result<pb::GetJobResponse, Status> {
+        validate::job_id("job_id", &r.job_id)?;
+        let job = self
+            .store
+            .get(&r.job_id)
+            .ok_or_else(|| StoreError::NotFound(r.job_id.clone()))?;
+        Ok(pb::GetJobResponse {
+            job: Some(convert::job(&r.job_id, &job)),
+        })
+    }
+
+    fn list_jobs(&self, r: pb::ListJobsRequest) -> Result<pb::ListJobsResponse, Status> {
+        let state = convert::state_filter(r.state)
+            .map_err(|v| validate::invalid("state", format!("unknown JobState value {v}")))?;
+        validate::list_filter_job_type(&r.job_type)?;
+        let page_size = validate::page_size(r.page_size)?;
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            let t = PageToken::decode(&r.page_token)
+                .ok_or_else(|| validate::invalid("page_token", "not a page token retryd issued"))?;
+            if t.state != r.state || t.job_type != r.job_type {
+                return Err(validate::invalid(
+                    "page_token",
+                    "was issued for another state or job_type filter",
+                ));
+            }
+            Some(t.after)
+        };
+        let filter = Filter {
+            state,
+            job_type: (!r.job_type.is_empty()).then_some(r.job_type.as_str()),
+        };
+        let page = self.store.list(filter, page_size, after.as_deref());
+        let next_page_token = page
+            .next_after
+            .map(|after| {
+                PageToken {
+                    state: r.state,
+                    job_type: r.job_type.clone(),
+                    after,
+                }
+                .encode()
+            })
+            .unwrap_or_default();
+        Ok(pb::ListJobsResponse {
+            jobs: page
+                .jobs
+                .iter()
+                .map(|(id, j)| convert::job(id, j))
+                .collect(),
+            next_page_token,
+            total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
+        })
+    }
+
+    fn retry_job(&self, r: pb::RetryJobRequest) -> Result<pb::RetryJobResponse, Status> {
+        validate::job_id("job_id", &r.job_id)?;
+        let job = self
+            .store
+            .retry(&r.job_id, r.reset_failures.unwrap_or(true), now())?;
+        tracing::info!(
+            job_id = r.job_id,
+            reset_failures = r.reset_failures.unwrap_or(true),
+            "manual retry"
+        );
+        Ok(pb::RetryJobResponse {
+            job: Some(convert::job(&r.job_id, &job)),
+        })
+    }
+
+    fn cancel_job(&self, r: pb::CancelJobRequest) -> Result<pb::CancelJobResponse, Status> {
+        validate::job_id("job_id", &r.job_id)?;
+        let job = self.store.cancel(&r.job_id, now())?;
+        tracing::info!(job_id = r.job_id, "cancelled");
+        Ok(pb::CancelJobResponse {
+            job: Some(convert::job(&r.job_id, &job)),
+        })
+    }
+
+    fn delete_job(&self, r: pb::DeleteJobRequest) -> Result<pb::DeleteJobResponse, Status> {
+        validate::job_id("job_id", &r.job_id)?;
+        self.store.delete(&r.job_id)?;
+        tracing::info!(job_id = r.job_id, "deleted");
+        Ok(pb::DeleteJobResponse {})
+    }
+
+    fn get_stats(&self) -> pb::GetStatsResponse {
+        let (rows, total) = self.store.stats();
+        pb::GetStatsResponse {
+            job_types: rows.iter().map(convert::stats).collect(),
+            total: Some(convert::stats(&total)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl RetryCoordinator for Coordinator {
+    async fn report_failure(
+        &self,
+        request: Request<pb::ReportFailureRequest>,
+    ) -> Result<Response<pb::ReportFailureResponse>, Status> {
+        self.observe("ReportFailure", |a| a.report_failure(request.into_inner()))
+    }
+
+    async fn report_success(
+        &self,
+        request: Request<pb::ReportSuccessRequest>,
+    ) -> Result<Response<pb::ReportSuccessResponse>, Status> {
+        self.observe("ReportSuccess", |a| a.report_success(request.into_inner()))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::GetJobResponse>, Status> {
+        self.observe("GetJob", |a| a.get_job(request.into_inner()))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        self.observe("ListJobs", |a| a.list_jobs(request.into_inner()))
+    }
+
+    async fn retry_job(
+        &self,
+        request: Request<pb::RetryJobRequest>,
+    ) -> Result<Response<pb::RetryJobResponse>, Status> {
+        self.observe("RetryJob", |a| a.retry_job(request.into_inner()))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        self.observe("CancelJob", |a| a.cancel_job(request.into_inner()))
+    }
+
+    async fn delete_job(
+        &self,
+        request: Request<pb::DeleteJobRequest>,
+    ) -> Result<Response<pb::DeleteJobResponse>, Status> {
+        self.observe("DeleteJob", |a| a.delete_job(request.into_inner()))
+    }
+
+    async fn get_stats(
+        &self,
+        _request: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::GetStatsResponse>, Status> {
+        self.observe("GetStats", |a| Ok(a.get_stats()))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<pb::ExplainRequest>,
+    ) -> Result<Response<pb::ExplainResponse>, Status> {
+        self.observe("Explain", |a| a.explain(request.into_inner()))
+    }
+}

@@ -1,0 +1,206 @@
+//! Checks every field a caller controls before anything else runs.
+//!
+//! Bad input is `INVALID_ARGUMENT` with one `google.rpc.BadRequest` field
+//! violation per bad field, and changes no state.
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::engine::{ErrorReport, FailureReport};
+use crate::pb;
+
+pub const MAX_JOB_ID: usize = 512;
+pub const MAX_JOB_TYPE: usize = 128;
+pub const MAX_TARGET: usize = 256;
+pub const MAX_POLICY: usize = 128;
+pub const MAX_ERROR_TYPE: usize = 1024;
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// A retry-after hint longer than this is a mistake, not advice.
+pub const MAX_HINT: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Collects field violations; `finish` turns them into one status.
+#[derive(Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    pub fn finish(self) -> Result<(), Status> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let message = self
+            .0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request(self.0),
+        ))
+    }
+}
+
+/// One bad field.
+pub fn invalid(field: &str, description: impl Into<String>) -> Status {
+    let mut v = Violations::default();
+    v.add(field, description);
+    v.finish()
+        .err()
+        .unwrap_or_else(|| Status::invalid_argument(field.to_string()))
+}
+
+/// Free text that ends up in state or labels: bounded, no control characters.
+fn text(v: &mut Violations, field: &str, s: &str, max: usize, required: bool) {
+    if s.is_empty() {
+        if required {
+            v.add(field, "must not be empty");
+        }
+    } else if s.len() > max {
+        v.add(
+            field,
+            format!("must be at most {max} bytes, got {}", s.len()),
+        );
+    } else if s.chars().any(char::is_control) {
+        v.add(field, "must not contain control characters");
+    }
+}
+
+pub fn job_id(field: &str, s: &str) -> Result<(), Status> {
+    let mut v = Violations::default();
+    text(&mut v, field, s, MAX_JOB_ID, true);
+    v.finish()
+}
+
+/// A validated `ReportFailure` / `Explain`, borrowing the request.
+pub struct Failure<'a> {
+    pub job_id: &'a str,
+    pub job_type: &'a str,
+    pub policy: &'a str,
+    pub priority: Option<u32>,
+    pub report: FailureReport<'a>,
+}
+
+pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
+    let mut v = Violations::default();
+    text(&mut v, "job_id", &r.job_id, MAX_JOB_ID, true);
+    text(&mut v, "job_type", &r.job_type, MAX_JOB_TYPE, false);
+    text(&mut v, "policy", &r.policy, MAX_POLICY, false);
+    text(&mut v, "target", &r.target, MAX_TARGET, false);
+    if let Some(p) = r.priority
+        && p > 100
+    {
+        v.add("priority", format!("must be between 0 and 100, got {p}"));
+    }
+    let mut error = ErrorReport::default();
+    if let Some(e) = &r.error {
+        text(&mut v, "error.type", &e.r#type, MAX_ERROR_TYPE, false);
+        if e.message.len() > MAX_MESSAGE {
+            v.add(
+                "error.message",
+                format!(
+                    "must be at most {MAX_MESSAGE} bytes, got {}",
+                    e.message.len()
+                ),
+            );
+        }
+        let http = u16::try_from(e.http_status)
+            .ok()
+            .filter(|s| *s == 0 || (100..=599).contains(s));
+        if http.is_none() {
+            v.add(
+                "error.http_status",
+                format!("must be 0 (none) or 100-599, got {}", e.http_status),
+            );
+        }
+        let grpc = u8::try_from(e.grpc_code).ok().filter(|c| *c <= 16);
+        if grpc.is_none() {
+            v.add(
+                "error.grpc_code",
+                format!(
+                    "must be 0 (none) or a google.rpc.Code 1-16, got {}",
+                    e.grpc_code
+                ),
+            );
+        }
+        error = ErrorReport {
+            type_name: e.r#type.trim(),
+            message: &e.message,
+            http_status: http.unwrap_or(0),
+            grpc_code: grpc.unwrap_or(0),
+            retryable: e.retryable,
+        };
+    }
+    let hint = r.retry_after_hint.as_ref().and_then(|d| match duration(d) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            v.add("retry_after_hint", why);
+            None
+        }
+    });
+    v.finish()?;
+    Ok(Failure {
+        job_id: &r.job_id,
+        job_type: &r.job_type,
+        policy: &r.policy,
+        priority: r.priority,
+        report: FailureReport {
+            error,
+            attempt: r.attempt,
+            retry_after_hint: hint,
+        },
+    })
+}
+
+fn duration(d: &prost_types::Duration) -> Result<Duration, String> {
+    if d.seconds < 0 || d.nanos < 0 {
+        return Err("must not be negative".into());
+    }
+    let nanos = u32::try_from(d.nanos).ok().filter(|n| *n < 1_000_000_000);
+    let secs = u64::try_from(d.seconds).ok();
+    match (secs, nanos) {
+        (Some(s), Some(n)) => {
+            let d = Duration::new(s, n);
+            if d > MAX_HINT {
+                Err(format!("must be at most 366 days, got {}s", d.as_secs()))
+            } else {
+                Ok(d)
+            }
+        }
+        _ => Err("nanos must be between 0 and 999999999".into()),
+    }
+}
+
+pub fn report_success(r: &pb::ReportSuccessRequest) -> Result<(), Status> {
+    let mut v = Violations::default();
+    text(&mut v, "job_id", &r.job_id, MAX_JOB_ID, true);
+    text(&mut v, "job_type", &r.job_type, MAX_JOB_TYPE, false);
+    text(&mut v, "target", &r.target, MAX_TARGET, false);
+    v.finish()
+}
+
+/// `page_size` as the number of jobs to return.
+pub fn page_size(n: i32) -> Result<usize, Status> {
+    match usize::try_from(n) {
+        Err(_) => Err(invalid(
+            "page_size",
+            format!("must not be negative, got {n}"),
+        )),
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
+    }
+}
+
+pub fn list_filter_job_type(s: &str) -> Result<(), Status> {
+    let mut v = Violations::default();
+    text(&mut v, "job_type", s, MAX_JOB_TYPE, false);
+    v.finish()
+}

@@ -1,0 +1,372 @@
+//! The real `retryd` binary: start-up, configuration precedence,
+//! `check-config`, structured logs, and graceful shutdown on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, channel as mpsc_channel};
+use std::time::{Duration, Instant};
+
+use common::*;
+use retryd::pb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_retryd");
+
+/// A running `retryd` child whose JSON log lines are collected.
+struct Sidecar {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    grpc_addr: SocketAddr,
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("RETRYD_CONFIG")
+        .env_remove("RETRYD_GRPC_ADDR")
+        .env_remove("RETRYD_METRICS_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+impl Sidecar {
+    fn spawn(mut cmd: Command) -> Sidecar {
+        let mut child = cmd.spawn().expect("spawn retryd");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s = Sidecar {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            grpc_addr: "0.0.0.0:0".parse().expect("addr"),
+        };
+        let serving = s.wait_for("retryd serving");
+        let grpc = serving["grpc"].as_str().expect("grpc field");
+        s.grpc_addr = grpc.parse().expect("grpc address");
+        s
+    }
+
+    /// The next JSON log line whose message is `message`.
+    fn wait_for(&mut self, message: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("no {message:?} log line; saw:\n{}", self.seen.join("\n"));
+                }
+            };
+            self.seen.push(line.clone());
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            if v["message"] == message {
+                return v;
+            }
+        }
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success());
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("retryd did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const EPHEMERAL: [&str; 6] = [
+    "--grpc-addr",
+    "127.0.0.1:0",
+    "--metrics-addr",
+    "127.0.0.1:0",
+    "--log-format",
+    "json",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_calls_and_exits_0() {
+    let mut sidecar = Sidecar::spawn(command(&EPHEMERAL));
+    let client = connect(sidecar.grpc_addr).await;
+    let done = Arc::new(AtomicUsize::new(0));
+
+    // Callers hammer the sidecar; SIGTERM lands while calls are in flight.
+    let mut callers = Vec::new();
+    for t in 0..16 {
+        let mut c = client.clone();
+        let done = done.clone();
+        callers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let r = c
+                    .report_failure(failure(
+                        &format!("inflight-{t}-{i}"),
+                        error("Timeout", "", 0, 0),
+                    ))
+                    .await;
+                match r {
+                    Ok(r) => {
+                        assert!(r.into_inner().decision.is_some());
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(s) => return s,
+                }
+            }
+            unreachable!()
+        }));
+    }
+    while done.load(Ordering::Relaxed) < 500 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sidecar.sigterm();
+    for caller in callers {
+        let status = caller.await.expect("caller task");
+        // Once the server drains, calls it had not taken are refused
+        // (UNAVAILABLE) or never sent (CANCELLED: connection closed). None
+        // that it took is broken off: that would be INTERNAL or UNKNOWN.
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Cancelled
+            ),
+            "{status:?}"
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        sidecar.wait_for("stopped");
+        sidecar.wait_exit()
+    })
+    .await
+    .expect("wait");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_also_shuts_down_cleanly_and_serve_subcommand_works() {
+    let mut args = vec!["serve"];
+    args.extend(EPHEMERAL);
+    let mut sidecar = Sidecar::spawn(command(&args));
+    let mut c = connect(sidecar.grpc_addr).await;
+    report(&mut c, failure("x", error("Timeout", "", 0, 0))).await;
+    let ok = Command::new("kill")
+        .args(["-INT", &sidecar.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    let status = tokio::task::spawn_blocking(move || {
+        let line = sidecar.wait_for("shutting down: finishing in-flight calls");
+        assert_eq!(line["signal"], "SIGINT");
+        sidecar.wait_exit()
+    })
+    .await
+    .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    // The client's connection was closed by the server, not left hanging.
+    let err = c
+        .get_job(pb::GetJobRequest { job_id: "x".into() })
+        .await
+        .expect_err("server gone");
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+}
+
+#[tokio::test]
+async fn one_info_line_per_give_up_with_job_id_and_reason() {
+    let mut sidecar = Sidecar::spawn(command(&EPHEMERAL));
+    let mut c = connect(sidecar.grpc_addr).await;
+    report(
+        &mut c,
+        failure("poison-7", error("ValidationError", "bad input", 0, 0)),
+    )
+    .await;
+    let line = sidecar.wait_for("gave up on job");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["job_id"], "poison-7");
+    assert_eq!(line["reason"], "permanent_error");
+    assert_eq!(line["failures"], 1);
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("retryd-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("retryd.toml");
+    let mut f = std::fs::File::create(&path).expect("create");
+    f.write_all(text.as_bytes()).expect("write");
+    path
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
+    let good = temp_file(
+        "good",
+        "[policies.extraction]\nmax_retries = 3\nbackoff = { kind = \"exponential\", base = \"30s\", multiplier = 4.0 }\n\n[job_types]\nextraction = \"extraction\"\n",
+    );
+    let out = command(&["check-config", good.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("OK"), "{text}");
+    assert!(
+        text.contains("extraction     max_attempts 4, backoff exponential 30s x 4"),
+        "{text}"
+    );
+    assert!(text.contains("extraction -> extraction"), "{text}");
+
+    let bad = temp_file(
+        "bad",
+        "[policies.extraction]\nbackoff = { kind = \"exponential\", multiplier = 0.5 }\n",
+    );
+    let out = command(&["check-config", bad.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policies.extraction.backoff.multiplier: must be >= 1.0"),
+        "{err}"
+    );
+
+    let out = command(&["check-config", "/nonexistent/retryd.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot read config file /nonexistent/retryd.toml")
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_with_an_invalid_config() {
+    let bad = temp_file("typo", "[state]\nmax_job = 10\n");
+    let out = command(&[
+        "--config",
+        bad.to_str().expect("utf-8"),
+        "--grpc-addr",
+        "127.0.0.1:0",
+    ])
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("state.max_job: unknown key"));
+}
+
+#[test]
+fn flag_beats_variable_beats_file() {
+    // Distinct loopback addresses tell which setting won.
+    let file = temp_file(
+        "precedence",
+        "[server]\ngrpc_addr = \"127.0.0.2:0\"\nmetrics_addr = \"127.0.0.2:0\"\n",
+    );
+    let path = file.to_str().expect("utf-8");
+    let json = ["--log-format", "json"];
+
+    let mut cmd = command(&json);
+    cmd.env("RETRYD_CONFIG", path);
+    let s = Sidecar::spawn(cmd);
+    assert_eq!(s.grpc_addr.ip().to_string(), "127.0.0.2");
+    drop(s);
+
+    let mut cmd = command(&json);
+    cmd.env("RETRYD_CONFIG", path)
+        .env("RETRYD_GRPC_ADDR", "127.0.0.3:0");
+    let s = Sidecar::spawn(cmd);
+    assert_eq!(s.grpc_addr.ip().to_string(), "127.0.0.3");
+    drop(s);
+
+    let mut cmd = command(&[
+        "--grpc-addr",
+        "127.0.0.4:0",
+        "--config",
+        path,
+        "--log-format",
+        "json",
+    ]);
+    cmd.env("RETRYD_GRPC_ADDR", "127.0.0.3:0");
+    let s = Sidecar::spawn(cmd);
+    assert_eq!(s.grpc_addr.ip().to_string(), "127.0.0.4");
+}
+
+#[tokio::test]
+async fn the_binary_serves_builtin_policies_with_no_config() {
+    let sidecar = Sidecar::spawn(command(&EPHEMERAL));
+    let mut c = connect(sidecar.grpc_addr).await;
+    let d = report(&mut c, failure("plain", error("TimeoutError", "", 0, 0))).await;
+    assert_eq!((d.policy.as_str(), secs(&d)), ("default", 2.0));
+    let job = c
+        .get_job(pb::GetJobRequest {
+            job_id: "plain".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert!(job.job.is_some());
+}
+
+#[test]
+fn a_client_that_never_lets_go_does_not_hold_up_shutdown_past_the_grace_period() {
+    let mut args = EPHEMERAL.to_vec();
+    args.extend(["--shutdown-grace", "1s"]);
+    let mut sidecar = Sidecar::spawn(command(&args));
+    // This runtime is then starved by the blocking waits below, so its
+    // connection never answers the server's graceful-close handshake.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let addr = sidecar.grpc_addr;
+    let _client = rt.block_on(async move {
+        let mut c = connect(addr).await;
+        report(&mut c, failure("held", error("Timeout", "", 0, 0))).await;
+        c
+    });
+    let start = Instant::now();
+    sidecar.sigterm();
+    let line = sidecar.wait_for("shutdown grace period over: closing the connections still open");
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(sidecar.wait_exit().code(), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+}

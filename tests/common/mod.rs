@@ -1,0 +1,141 @@
+//! A real retryd server on ephemeral 127.0.0.1 ports, and clients for it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use retryd::config::Config;
+use retryd::pb;
+use retryd::pb::retry_coordinator_client::RetryCoordinatorClient;
+use retryd::server::{self, Running};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tonic::transport::Channel;
+
+pub type Client = RetryCoordinatorClient<Channel>;
+
+pub struct Harness {
+    pub running: Running,
+    pub client: Client,
+}
+
+impl Harness {
+    pub async fn start(config_toml: &str) -> Harness {
+        let config = Config::from_toml(config_toml).expect("test config is valid");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+        let metrics = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let running = server::start(config, grpc, metrics)
+            .await
+            .expect("server starts");
+        let client = connect(running.grpc_addr).await;
+        Harness { running, client }
+    }
+
+    pub async fn builtin() -> Harness {
+        Harness::start("").await
+    }
+
+    pub async fn scrape(&self) -> String {
+        scrape(self.running.metrics_addr).await
+    }
+}
+
+pub async fn connect(addr: SocketAddr) -> Client {
+    RetryCoordinatorClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to retryd")
+}
+
+/// `GET /metrics` over a plain HTTP/1.1 connection.
+pub async fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read response");
+    let (head, body) = out.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// The value of the sample with exactly these labels (in any order), if present.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (n, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let mut got: Vec<(String, String)> = if rest.is_empty() {
+                Vec::new()
+            } else {
+                rest.split("\",")
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        (k.to_string(), v.trim_matches('"').to_string())
+                    })
+                    .collect()
+            };
+            let mut want: Vec<(String, String)> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            got.sort();
+            want.sort();
+            (got == want).then(|| value.parse().ok()).flatten()
+        })
+}
+
+pub fn error(type_name: &str, message: &str, http: u32, grpc: i32) -> pb::ErrorInfo {
+    pb::ErrorInfo {
+        r#type: type_name.into(),
+        message: message.into(),
+        http_status: http,
+        grpc_code: grpc,
+        retryable: None,
+    }
+}
+
+pub fn failure(job_id: &str, e: pb::ErrorInfo) -> pb::ReportFailureRequest {
+    pb::ReportFailureRequest {
+        job_id: job_id.into(),
+        error: Some(e),
+        ..Default::default()
+    }
+}
+
+pub async fn report(client: &mut Client, r: pb::ReportFailureRequest) -> pb::Decision {
+    client
+        .report_failure(r)
+        .await
+        .expect("ReportFailure succeeds")
+        .into_inner()
+        .decision
+        .expect("a decision")
+}
+
+pub fn secs(d: &pb::Decision) -> f64 {
+    let r = d.retry_after.as_ref().expect("retry_after");
+    r.seconds as f64 + f64::from(r.nanos) / 1e9
+}
+
+/// A plain channel, for the health and reflection clients.
+pub async fn channel(addr: SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect()
+        .await
+        .expect("connect")
+}
