@@ -20,7 +20,10 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(config_toml: &str) -> Harness {
-        let config = Config::from_toml(config_toml).expect("test config is valid");
+        Harness::with_config(Config::from_toml(config_toml).expect("test config is valid")).await
+    }
+
+    pub async fn with_config(config: Config) -> Harness {
         let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
         let metrics = TcpListener::bind("127.0.0.1:0")
             .await
