@@ -346,7 +346,7 @@ impl Store {
         let page_size = page_size.max(1);
         let mut total = 0;
         // The page_size + 1 smallest ids after the cursor: one more tells whether a next page exists.
-        let mut heap: BinaryHeap<Box<str>> = BinaryHeap::with_capacity(page_size + 2);
+        let mut heap: BinaryHeap<Box<str>> = BinaryHeap::with_capacity(page_size.min(1024) + 1);
         for item in self.jobs.iter() {
             if !filter.matches(&item.job) {
                 continue;
