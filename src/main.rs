@@ -1,4 +1,5 @@
-//! `retryd`: serve the sidecar (the default) or check a configuration file.
+//! `retryd`: serve the sidecar (the default), check a configuration file, or
+//! act as an operator's client of a running sidecar.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
 use retryd::config::Config;
-use retryd::server;
+use retryd::{cli, server};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +33,25 @@ enum Command {
     CheckConfig {
         /// The TOML file to check.
         path: PathBuf,
+    },
+    /// Inspect and act on the jobs of a running sidecar.
+    Jobs {
+        #[command(subcommand)]
+        command: cli::JobsCommand,
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
+    /// Counts per job type of a running sidecar.
+    Stats {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
+    /// The decision a failure would get from a running sidecar, changing nothing.
+    Explain {
+        #[command(flatten)]
+        explain: cli::ExplainArgs,
+        #[command(flatten)]
+        client: cli::ClientArgs,
     },
 }
 
@@ -68,7 +88,33 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Jobs { command, client }) => {
+            client_command(async { cli::jobs(&client, command).await })
+        }
+        Some(Command::Stats { client }) => client_command(async { cli::stats(&client).await }),
+        Some(Command::Explain { explain, client }) => {
+            client_command(async { cli::explain(&client, explain).await })
+        }
         None => serve(cli.serve),
+    }
+}
+
+/// Runs one client command: its output on stdout, or one line on stderr and exit 1.
+fn client_command(f: impl std::future::Future<Output = Result<String, cli::CliError>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cli::CliError::Usage(format!("cannot start the runtime: {e}")))
+        .and_then(|rt| rt.block_on(f));
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("retryd: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,0 +1,299 @@
+//! The operator CLI (`retryd jobs|stats|explain`) against a real server.
+
+mod common;
+
+use common::*;
+use retryd::pb;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_retryd");
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn retryd(h: &Harness, args: &[&str]) -> Out {
+    let out = tokio::process::Command::new(BIN)
+        .args(args)
+        .env("RETRYD_ADDR", h.running.grpc_addr.to_string())
+        .output()
+        .await
+        .expect("run retryd");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn json(h: &Harness, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let out = retryd(h, &all).await;
+    assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", out.stdout))
+}
+
+async fn seed(h: &mut Harness) {
+    for (id, t) in [
+        ("j1", "Timeout"),
+        ("j2", "ValidationError"),
+        ("j3", "Timeout"),
+        ("j4", "ValidationError"),
+        ("j5", "Timeout"),
+    ] {
+        let mut r = failure(id, error(t, "it broke", 0, 0));
+        r.job_type = "mail".into();
+        report(&mut h.client, r).await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_list_table_json_filters_and_limit() {
+    let mut h = Harness::builtin().await;
+    seed(&mut h).await;
+
+    let out = retryd(&h, &["jobs", "list"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("JOB ID  TYPE  STATE"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[1].starts_with("j1      mail  retrying"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines.last().copied(), Some("5 of 5 jobs"));
+
+    let v = json(&h, &["jobs", "list", "--state", "dead"]).await;
+    assert_eq!(v["total_size"], 2);
+    let ids: Vec<&str> = v["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["job_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["j2", "j4"]);
+    assert_eq!(v["jobs"][0]["state"], "JOB_STATE_DEAD");
+    assert_eq!(
+        v["jobs"][0]["last_decision"]["reason"],
+        "GIVE_UP_REASON_PERMANENT_ERROR"
+    );
+
+    let v = json(&h, &["jobs", "list", "--limit", "3"]).await;
+    assert_eq!(
+        (v["jobs"].as_array().map(Vec::len), v["total_size"].as_i64()),
+        (Some(3), Some(5))
+    );
+    let v = json(&h, &["jobs", "list", "--job-type", "other"]).await;
+    assert_eq!(v["total_size"], 0);
+}
+
+#[tokio::test]
+async fn jobs_get_retry_cancel_delete() {
+    let mut h = Harness::builtin().await;
+    seed(&mut h).await;
+
+    let out = retryd(&h, &["jobs", "get", "j2"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("state          dead"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("last decision  give up (permanent_error)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("last error     ValidationError: it broke"),
+        "{}",
+        out.stdout
+    );
+
+    // A dead job cannot be cancelled: one line, exit 1.
+    let out = retryd(&h, &["jobs", "cancel", "j2"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("retryd: FAILED_PRECONDITION: job \"j2\" is dead"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+
+    let v = json(&h, &["jobs", "retry", "j2"]).await;
+    assert_eq!(
+        (v["state"].as_str(), v["failure_count"].as_u64()),
+        (Some("JOB_STATE_RETRYING"), Some(0))
+    );
+    let v = json(&h, &["jobs", "retry", "j1", "--keep-failures"]).await;
+    assert_eq!(v["failure_count"], 1);
+
+    let v = json(&h, &["jobs", "cancel", "j1"]).await;
+    assert_eq!(v["state"], "JOB_STATE_CANCELLED");
+    let d = report(&mut h.client, failure("j1", error("Timeout", "", 0, 0))).await;
+    assert_eq!(d.reason, pb::GiveUpReason::Cancelled as i32);
+
+    let out = retryd(&h, &["jobs", "delete", "j1"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (0, "deleted j1\n"));
+    let out = retryd(&h, &["jobs", "delete", "j1"]).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr, "retryd: NOT_FOUND: no job \"j1\"\n");
+    let out = retryd(&h, &["jobs", "get", ""]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("INVALID_ARGUMENT: job_id: must not be empty"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn stats_table_and_json() {
+    let mut h = Harness::builtin().await;
+    seed(&mut h).await;
+    h.client
+        .report_success(pb::ReportSuccessRequest {
+            job_id: "j1".into(),
+            job_type: "mail".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("success");
+    let out = retryd(&h, &["stats"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mail = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("mail"))
+        .expect("mail row");
+    let cells: Vec<&str> = mail.split_whitespace().collect();
+    assert_eq!(cells, ["mail", "2", "2", "0", "0", "1", "2", "33.3%"]);
+    assert!(out.stdout.lines().any(|l| l.starts_with("TOTAL")));
+    let v = json(&h, &["stats"]).await;
+    assert_eq!(v["total"]["give_ups"], 2);
+    assert_eq!(v["job_types"][0]["job_type"], "mail");
+}
+
+#[tokio::test]
+async fn explain_takes_every_flag_and_changes_nothing() {
+    let mut h = Harness::builtin().await;
+    report(&mut h.client, failure("known", error("Timeout", "", 0, 0))).await;
+    let v = json(
+        &h,
+        &[
+            "explain",
+            "--job-id",
+            "known",
+            "--error-type",
+            "requests.exceptions.ReadTimeout",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (v["failure_count"].as_u64(), v["retry_after"].as_str()),
+        (Some(2), Some("4s"))
+    );
+    assert_eq!(v["category"], "timeout");
+
+    let v = json(
+        &h,
+        &[
+            "explain",
+            "--message",
+            "x",
+            "--http-status",
+            "503",
+            "--grpc-code",
+            "UNAVAILABLE",
+            "--policy",
+            "aggressive",
+            "--job-type",
+            "mail",
+            "--attempt",
+            "2",
+            "--hint",
+            "10s",
+            "--target",
+            "s3",
+            "--retryable",
+            "true",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (
+            v["action"].as_str(),
+            v["policy"].as_str(),
+            v["category"].as_str()
+        ),
+        (Some("ACTION_RETRY"), Some("aggressive"), Some("caller"))
+    );
+    assert_eq!(v["retry_after"], "10s");
+    let v = json(&h, &["explain", "--priority", "95", "--grpc-code", "3"]).await;
+    assert_eq!(
+        (v["action"].as_str(), v["policy"].as_str()),
+        (Some("ACTION_GIVE_UP"), Some("high_priority"))
+    );
+
+    let out = retryd(&h, &["explain", "--error-type", "ValidationError"]).await;
+    assert!(
+        out.stdout
+            .starts_with("decision     give up (permanent_error)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("category     invalid_input"),
+        "{}",
+        out.stdout
+    );
+
+    let job = h
+        .client
+        .get_job(pb::GetJobRequest {
+            job_id: "known".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(job.job.map(|j| j.failure_count), Some(1));
+}
+
+#[tokio::test]
+async fn unreachable_sidecar_is_one_line_and_exit_1() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    for args in [
+        vec!["jobs", "list"],
+        vec!["stats"],
+        vec!["explain", "--error-type", "X"],
+    ] {
+        let mut all = args.clone();
+        all.extend(["--addr", &addr]);
+        let out = tokio::process::Command::new(BIN)
+            .args(&all)
+            .output()
+            .await
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("retryd: cannot reach retryd at http://{addr}")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
