@@ -39,3 +39,72 @@ async fn python_grpcio_client_gets_the_worked_examples() {
     assert!(out.status.success(), "python client failed:\n{stderr}");
     assert!(stderr.contains("Ran 7 tests"), "{stderr}");
 }
+
+/// `examples/python/worker.py`, set up as its README says, driven by a live sidecar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_worker_example_follows_the_decisions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let h = Harness::builtin().await;
+    let python = std::env::var("RETRYD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let stubs = std::env::temp_dir().join(format!("retryd-worker-stubs-{}", std::process::id()));
+    std::fs::create_dir_all(&stubs).expect("stub dir");
+    let addr = h.running.grpc_addr.to_string();
+    let (gen_out, out) = {
+        let (python, stubs) = (python.clone(), stubs.clone());
+        let example = root.join("examples/python");
+        tokio::task::spawn_blocking(move || {
+            let gen_out = Command::new(&python)
+                .current_dir(&example)
+                .args(["-m", "grpc_tools.protoc", "-I", "../../proto"])
+                .arg(format!("--python_out={}", stubs.display()))
+                .arg(format!("--grpc_python_out={}", stubs.display()))
+                .arg("../../proto/retryd/v1/retryd.proto")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+            let out = Command::new(&python)
+                .current_dir(&example)
+                .args(["worker.py", "--demo", "--time-scale", "0", "--addr", &addr])
+                .env("RETRYD_STUBS", &stubs)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+            (gen_out, out)
+        })
+        .await
+        .expect("python task")
+    };
+    assert!(gen_out.status.success(), "protoc: {}", String::from_utf8_lossy(&gen_out.stderr));
+    assert!(out.status.success(), "worker: {}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of = |job: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["job_id"] == job)
+            .map(|e| match e["event"].as_str() {
+                Some("retry") => format!("retry {}", e["delay"]),
+                Some("give_up") => format!("give_up {}", e["reason"].as_str().unwrap_or("?")),
+                Some("success") => format!("success after {}", e["failures_before_success"]),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(of("invoice-1"), ["success after 0"]);
+    assert_eq!(of("invoice-2"), ["retry 2.0", "retry 4.0", "success after 2"]);
+    assert_eq!(of("invoice-3"), ["give_up GIVE_UP_REASON_PERMANENT_ERROR"]);
+    assert_eq!(of("invoice-4"), ["retry 2.0", "retry 4.0", "give_up GIVE_UP_REASON_RETRIES_EXHAUSTED"]);
+    assert_eq!(of("invoice-5"), ["retry 7.0", "success after 1"]);
+    let done = events.last().expect("a done line");
+    assert_eq!(done["dead"], serde_json::json!(["invoice-3", "invoice-4"]));
+
+    // retryd holds exactly the dead letters; the succeeded jobs are forgotten.
+    let mut c = h.client.clone();
+    let dead = c
+        .list_jobs(retryd::pb::ListJobsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    let ids: Vec<_> = dead.jobs.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!(ids, ["invoice-3", "invoice-4"]);
+}
