@@ -72,8 +72,16 @@ async fn python_worker_example_follows_the_decisions() {
         .await
         .expect("python task")
     };
-    assert!(gen_out.status.success(), "protoc: {}", String::from_utf8_lossy(&gen_out.stderr));
-    assert!(out.status.success(), "worker: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        gen_out.status.success(),
+        "protoc: {}",
+        String::from_utf8_lossy(&gen_out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "worker: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -91,9 +99,19 @@ async fn python_worker_example_follows_the_decisions() {
             .collect()
     };
     assert_eq!(of("invoice-1"), ["success after 0"]);
-    assert_eq!(of("invoice-2"), ["retry 2.0", "retry 4.0", "success after 2"]);
+    assert_eq!(
+        of("invoice-2"),
+        ["retry 2.0", "retry 4.0", "success after 2"]
+    );
     assert_eq!(of("invoice-3"), ["give_up GIVE_UP_REASON_PERMANENT_ERROR"]);
-    assert_eq!(of("invoice-4"), ["retry 2.0", "retry 4.0", "give_up GIVE_UP_REASON_RETRIES_EXHAUSTED"]);
+    assert_eq!(
+        of("invoice-4"),
+        [
+            "retry 2.0",
+            "retry 4.0",
+            "give_up GIVE_UP_REASON_RETRIES_EXHAUSTED"
+        ]
+    );
     assert_eq!(of("invoice-5"), ["retry 7.0", "success after 1"]);
     let done = events.last().expect("a done line");
     assert_eq!(done["dead"], serde_json::json!(["invoice-3", "invoice-4"]));
