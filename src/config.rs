@@ -59,6 +59,8 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
 pub struct Config {
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// A listener serving only the health service, for kubelet probes.
+    pub health_addr: Option<SocketAddr>,
     /// How long SIGTERM waits for open calls and connections before closing them.
     pub shutdown_grace: Duration,
     pub limits: Limits,
@@ -170,6 +172,7 @@ struct RawConfig {
 struct RawServer {
     grpc_addr: Option<String>,
     metrics_addr: Option<String>,
+    health_addr: Option<String>,
     shutdown_grace: Option<Dur>,
 }
 
@@ -392,6 +395,12 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
             .unwrap_or(DEFAULT_METRICS_ADDR),
     )?;
 
+    let health_addr = raw
+        .server
+        .health_addr
+        .as_deref()
+        .map(|a| parse_addr("server.health_addr", a))
+        .transpose()?;
     let shutdown_grace = raw
         .server
         .shutdown_grace
@@ -487,6 +496,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
     Ok(Config {
         grpc_addr,
         metrics_addr,
+        health_addr,
         shutdown_grace,
         limits,
         policies,

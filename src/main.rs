@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tokio::net::TcpListener;
 
 use retryd::config::Config;
 use retryd::{cli, server};
@@ -66,6 +65,9 @@ struct ServeArgs {
     /// Prometheus /metrics listen address [default: 0.0.0.0:9464, or [server] metrics_addr].
     #[arg(long, env = "RETRYD_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// Also serve only grpc.health.v1 here, e.g. 0.0.0.0:50052 for kubelet probes [default: off].
+    #[arg(long, env = "RETRYD_HEALTH_ADDR")]
+    health_addr: Option<SocketAddr>,
     /// After SIGTERM, how long open calls and connections may take to finish [default: 10s].
     #[arg(long, env = "RETRYD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     shutdown_grace: Option<std::time::Duration>,
@@ -166,6 +168,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.grpc_addr = args.grpc_addr.unwrap_or(config.grpc_addr);
     config.metrics_addr = args.metrics_addr.unwrap_or(config.metrics_addr);
     config.shutdown_grace = args.shutdown_grace.unwrap_or(config.shutdown_grace);
+    config.health_addr = args.health_addr.or(config.health_addr);
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -184,16 +187,8 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let grpc = TcpListener::bind(config.grpc_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {} (grpc_addr): {e}", config.grpc_addr))?;
-    let metrics = TcpListener::bind(config.metrics_addr).await.map_err(|e| {
-        format!(
-            "cannot listen on {} (metrics_addr): {e}",
-            config.metrics_addr
-        )
-    })?;
-    let running = server::start(config, grpc, metrics)
+    let listeners = server::Listeners::bind(&config).await?;
+    let running = server::start(config, listeners)
         .await
         .map_err(|e| e.to_string())?;
     let token = running.shutdown_token();

@@ -363,3 +363,52 @@ fn a_client_that_never_lets_go_does_not_hold_up_shutdown_past_the_grace_period()
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_addr_serves_only_the_health_service() {
+    let mut args = EPHEMERAL.to_vec();
+    args.extend(["--health-addr", "127.0.0.1:0"]);
+    let mut cmd = command(&args);
+    cmd.env("RETRYD_LOG", "info");
+    let mut sidecar = Sidecar::spawn(cmd);
+    // The serving line was consumed by spawn; its health field is in `seen`.
+    let serving: serde_json::Value = serde_json::from_str(
+        sidecar
+            .seen
+            .iter()
+            .find(|l| l.contains("retryd serving"))
+            .expect("serving line"),
+    )
+    .expect("json");
+    let health_addr: SocketAddr = serving["health"]
+        .as_str()
+        .expect("health field")
+        .parse()
+        .expect("addr");
+    let channel = channel(health_addr).await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "retryd.v1.RetryCoordinator".into(),
+        })
+        .await
+        .expect("check")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    // The API is not reachable through the probe port.
+    let mut api = pb::retry_coordinator_client::RetryCoordinatorClient::new(channel);
+    let err = api
+        .get_stats(pb::GetStatsRequest {})
+        .await
+        .expect_err("not served here");
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    sidecar.sigterm();
+    let status = tokio::task::spawn_blocking(move || sidecar.wait_exit())
+        .await
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}

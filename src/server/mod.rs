@@ -44,10 +44,12 @@ pub enum ServeError {
 pub struct Running {
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    pub health_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     shutdown: CancellationToken,
     grace: Duration,
     grpc: JoinHandle<Result<(), ServeError>>,
+    health: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     metrics: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
 }
@@ -84,6 +86,11 @@ impl Running {
         };
         // Should the gRPC server stop on its own, take the rest down with it.
         self.shutdown.cancel();
+        if let Some(health) = self.health.take() {
+            // Only probes use it; nothing there is worth waiting for.
+            health.abort();
+            let _ = health.await;
+        }
         let metrics = self.metrics.await;
         self.sweeper.await?;
         grpc??;
@@ -92,15 +99,50 @@ impl Running {
     }
 }
 
+/// The sockets retryd serves on.
+pub struct Listeners {
+    /// The API, health and reflection (pod-local by default).
+    pub grpc: TcpListener,
+    /// Prometheus `/metrics`.
+    pub metrics: TcpListener,
+    /// Only `grpc.health.v1.Health`: for kubelet's gRPC probes, which come
+    /// from outside the pod, while the API itself stays on 127.0.0.1.
+    pub health: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses of `config`; an error names the setting.
+    pub async fn bind(config: &Config) -> Result<Listeners, String> {
+        let bind = |addr: SocketAddr, key: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} ({key}): {e}"))
+        };
+        Ok(Listeners {
+            grpc: bind(config.grpc_addr, "grpc_addr").await?,
+            metrics: bind(config.metrics_addr, "metrics_addr").await?,
+            health: match config.health_addr {
+                Some(addr) => Some(bind(addr, "health_addr").await?),
+                None => None,
+            },
+        })
+    }
+}
+
 /// Starts serving on already-bound listeners (port 0 works: the addresses
 /// actually bound are in `Running`).
-pub async fn start(
-    config: Config,
-    grpc: TcpListener,
-    metrics_listener: TcpListener,
-) -> Result<Running, ServeError> {
+pub async fn start(config: Config, listeners: Listeners) -> Result<Running, ServeError> {
+    let Listeners {
+        grpc,
+        metrics: metrics_listener,
+        health: health_listener,
+    } = listeners;
     let grpc_addr = grpc.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
+    let health_addr = health_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let shutdown = CancellationToken::new();
     let config_grace = config.shutdown_grace;
 
@@ -134,6 +176,20 @@ pub async fn start(
     let coordinator = RetryCoordinatorServer::new(service::Coordinator::new(app.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
 
+    let health_task = health_listener.map(|listener| {
+        let service = health_service.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener),
+                    shutdown.cancelled_owned(),
+                )
+                .await
+        })
+    });
+
     let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
     let grpc_task = {
         let shutdown = shutdown.clone();
@@ -166,10 +222,17 @@ pub async fn start(
         move |ev| metrics.evicted(ev),
         shutdown.clone(),
     ));
-    tracing::info!(grpc = %grpc_addr, metrics = %metrics::url(metrics_addr), "retryd serving");
+    tracing::info!(
+        grpc = %grpc_addr,
+        metrics = %metrics::url(metrics_addr),
+        health = health_addr.map(|a| a.to_string()),
+        "retryd serving"
+    );
     Ok(Running {
         grpc_addr,
         metrics_addr,
+        health_addr,
+        health: health_task,
         app,
         shutdown,
         grace: config_grace,

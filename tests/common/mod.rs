@@ -28,7 +28,12 @@ impl Harness {
         let metrics = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind metrics");
-        let running = server::start(config, grpc, metrics)
+        let listeners = server::Listeners {
+            grpc,
+            metrics,
+            health: None,
+        };
+        let running = server::start(config, listeners)
             .await
             .expect("server starts");
         let client = connect(running.grpc_addr).await;
