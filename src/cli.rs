@@ -67,6 +67,12 @@ pub enum JobsCommand {
     Delete { job_id: String },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum BatchesCommand {
+    /// A batch's passes and totals.
+    Get { batch_id: String },
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum StateArg {
     Retrying,
@@ -244,6 +250,19 @@ pub async fn jobs(args: &ClientArgs, cmd: JobsCommand) -> Result<String, CliErro
                 Output::Table => format!("deleted {job_id}\n"),
                 Output::Json => pretty(&json!({ "deleted": job_id })),
             })
+        }
+    }
+}
+
+pub async fn batches(args: &ClientArgs, cmd: BatchesCommand) -> Result<String, CliError> {
+    let mut c = connect(args).await?;
+    match cmd {
+        BatchesCommand::Get { batch_id } => {
+            let b = c
+                .get_batch(pb::GetBatchRequest { batch_id })
+                .await?
+                .into_inner();
+            Ok(render_batch(&b, args.output))
         }
     }
 }
@@ -564,6 +583,82 @@ pub fn render_decision_table(d: &pb::Decision) -> String {
         ("explanation", d.explanation.clone()),
     ];
     key_values(&rows)
+}
+
+fn pass_json(p: &pb::PassStats) -> Value {
+    json!({
+        "pass_number": p.pass_number,
+        "started_at": time_json(p.started_at.as_ref()),
+        "ended_at": time_json(p.ended_at.as_ref()),
+        "duration": p.duration.as_ref().map_or(Value::Null, |d| duration_json(Some(d))),
+        "jobs_pending": p.jobs_pending,
+        "jobs_attempted": p.jobs_attempted,
+        "jobs_succeeded": p.jobs_succeeded,
+        "jobs_failed_retryable": p.jobs_failed_retryable,
+        "jobs_failed_non_retryable": p.jobs_failed_non_retryable,
+        "success_rate": p.success_rate,
+    })
+}
+
+pub fn render_batch(b: &pb::GetBatchResponse, out: Output) -> String {
+    if out == Output::Json {
+        return pretty(&json!({
+            "batch_id": b.batch_id,
+            "passes": b.passes.iter().map(pass_json).collect::<Vec<_>>(),
+            "total_attempted": b.total_attempted,
+            "total_succeeded": b.total_succeeded,
+            "total_failed_retryable": b.total_failed_retryable,
+            "total_failed_non_retryable": b.total_failed_non_retryable,
+            "success_rate": b.success_rate,
+        }));
+    }
+    let mut s = key_values(&[
+        ("batch", b.batch_id.clone()),
+        ("passes", b.passes.len().to_string()),
+        (
+            "attempted",
+            format!(
+                "{} ({} succeeded, {} failed retryable, {} failed for good)",
+                b.total_attempted,
+                b.total_succeeded,
+                b.total_failed_retryable,
+                b.total_failed_non_retryable
+            ),
+        ),
+        ("success rate", format!("{:.1}%", b.success_rate)),
+    ]);
+    let mut t = table(&[
+        "PASS",
+        "STARTED",
+        "DURATION",
+        "PENDING",
+        "ATTEMPTED",
+        "SUCCEEDED",
+        "FAILED RETRYABLE",
+        "FAILED FOR GOOD",
+        "SUCCESS",
+    ]);
+    for p in &b.passes {
+        t.add_row(vec![
+            p.pass_number.to_string(),
+            time_text(p.started_at.as_ref()),
+            p.duration.as_ref().map_or_else(
+                || "open".to_string(),
+                |d| Human(duration(Some(d))).to_string(),
+            ),
+            p.jobs_pending.to_string(),
+            p.jobs_attempted.to_string(),
+            p.jobs_succeeded.to_string(),
+            p.jobs_failed_retryable.to_string(),
+            p.jobs_failed_non_retryable.to_string(),
+            format!("{:.1}%", p.success_rate),
+        ]);
+    }
+    if !b.passes.is_empty() {
+        s.push('\n');
+        s.push_str(&finish(t, &[0, 3, 4, 5, 6, 7, 8]));
+    }
+    s
 }
 
 fn stats_json(s: &pb::JobTypeStats) -> Value {

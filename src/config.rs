@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use thiserror::Error;
 
+use crate::batches::BatchLimits;
 use crate::engine::backoff::{Backoff, Jitter};
 use crate::engine::classify::{Rule, grpc_code_from_name};
 use crate::engine::policy::{HintMode, OnUnknown, Policy, PolicySet};
@@ -64,6 +65,7 @@ pub struct Config {
     /// How long SIGTERM waits for open calls and connections before closing them.
     pub shutdown_grace: Duration,
     pub limits: Limits,
+    pub batch_limits: BatchLimits,
     pub policies: PolicySet,
     /// Configured classification rules (checked before the built-ins).
     pub rules: Vec<Rule>,
@@ -117,6 +119,13 @@ impl Config {
             Human(l.idle_ttl),
             l.max_dead_jobs,
             Human(l.dead_ttl)
+        );
+        let b = &self.batch_limits;
+        let _ = writeln!(
+            s,
+            "batches: max_batches {}, batch_ttl {}",
+            b.max_batches,
+            Human(b.batch_ttl)
         );
         let _ = writeln!(s, "policies:");
         let policies = self.policies.policies();
@@ -182,6 +191,8 @@ struct RawState {
     idle_ttl: Option<Dur>,
     max_dead_jobs: Option<i64>,
     dead_ttl: Option<Dur>,
+    max_batches: Option<i64>,
+    batch_ttl: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -420,6 +431,13 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
     if let Some(d) = st.dead_ttl {
         limits.dead_ttl = positive("state.dead_ttl", d)?;
     }
+    let mut batch_limits = BatchLimits::default();
+    if let Some(v) = st.max_batches {
+        batch_limits.max_batches = to_usize("state.max_batches", v, 1, 1_000_000)?;
+    }
+    if let Some(d) = st.batch_ttl {
+        batch_limits.batch_ttl = positive("state.batch_ttl", d)?;
+    }
 
     let mut policies = Vec::new();
     for (name, p) in raw.policies {
@@ -499,6 +517,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         health_addr,
         shutdown_grace,
         limits,
+        batch_limits,
         policies,
         rules,
     })
@@ -987,6 +1006,21 @@ message_regex = ["connection.*refused"]
     fn syntax_errors_give_a_line() {
         let e = err("[policies.p\nmax_retries = 1");
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn batch_bounds() {
+        let c = Config::from_toml("[state]\nmax_batches = 5\nbatch_ttl = \"1h\"").expect("valid");
+        assert_eq!(c.batch_limits.max_batches, 5);
+        assert_eq!(c.batch_limits.batch_ttl, Duration::from_secs(3600));
+        assert_eq!(
+            err("[state]\nmax_batches = 0"),
+            "state.max_batches: must be >= 1, got 0"
+        );
+        assert_eq!(
+            err("[state]\nbatch_ttl = \"0s\""),
+            "state.batch_ttl: must be greater than 0s"
+        );
     }
 
     #[test]

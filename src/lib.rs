@@ -1,3 +1,4 @@
+pub mod batches;
 pub mod cli;
 pub mod config;
 pub mod engine;

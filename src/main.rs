@@ -40,6 +40,13 @@ enum Command {
         #[command(flatten)]
         client: cli::ClientArgs,
     },
+    /// Inspect the batches of a running sidecar.
+    Batches {
+        #[command(subcommand)]
+        command: cli::BatchesCommand,
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
     /// Counts per job type of a running sidecar.
     Stats {
         #[command(flatten)]
@@ -92,6 +99,9 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Jobs { command, client }) => {
             client_command(async { cli::jobs(&client, command).await })
+        }
+        Some(Command::Batches { command, client }) => {
+            client_command(async { cli::batches(&client, command).await })
         }
         Some(Command::Stats { client }) => client_command(async { cli::stats(&client).await }),
         Some(Command::Explain { explain, client }) => {

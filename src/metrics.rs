@@ -22,7 +22,15 @@ use metrics_exporter_prometheus::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::passes::PassResult;
 use crate::engine::{Action, ErrorClass, GiveUpReason, JobState};
+
+const PASS_RESULTS: [PassResult; 4] = [
+    PassResult::AllComplete,
+    PassResult::OnlyNonRetryable,
+    PassResult::MaxPassesReached,
+    PassResult::RetryableRemaining,
+];
 use crate::store::{Evictions, Store};
 
 pub const FAILURES: &str = "retryd_failures_reported_total";
@@ -34,6 +42,7 @@ pub const JOBS: &str = "retryd_jobs";
 pub const EVICTIONS: &str = "retryd_evictions_total";
 pub const RPC_DURATION: &str = "retryd_rpc_duration_seconds";
 pub const BUILD_INFO: &str = "retryd_build_info";
+pub const PASSES: &str = "retryd_passes_total";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -84,6 +93,7 @@ pub struct Metrics {
     rpc: Cache<(&'static str, tonic::Code), Histogram>,
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
+    passes: [Counter; 4],
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -129,6 +139,7 @@ impl Metrics {
                 SUCCESSES,
                 "Successes reported, by job type and whether retries preceded them.",
             ),
+            (PASSES, "Batch passes ended, by result."),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
@@ -173,6 +184,12 @@ impl Metrics {
         let evictions = Evictions::default().by_reason().map(|(r, _)| {
             recorder.register_counter(&Key::from_parts(EVICTIONS, vec![label("reason", r)]), &META)
         });
+        let passes = PASS_RESULTS.map(|r| {
+            recorder.register_counter(
+                &Key::from_parts(PASSES, vec![label("result", r.as_str())]),
+                &META,
+            )
+        });
         recorder
             .register_gauge(
                 &Key::from_parts(
@@ -193,6 +210,13 @@ impl Metrics {
             rpc: Cache::new(),
             jobs,
             evictions,
+            passes,
+        }
+    }
+
+    pub fn pass(&self, result: PassResult) {
+        if let Some(i) = PASS_RESULTS.iter().position(|r| *r == result) {
+            self.passes[i].increment(1);
         }
     }
 

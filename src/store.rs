@@ -16,7 +16,6 @@ use dashmap::mapref::entry::Entry;
 use rand::Rng;
 use thiserror::Error;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Decision, Engine, FailureReport, Job, JobState, Policy, Timestamp};
 use crate::labels::{BoundedLabels, Labeled};
@@ -570,29 +569,9 @@ impl Store {
         removed
     }
 
-    /// Runs `sweep` every `Limits::sweep_interval` and whenever a bound is
-    /// passed, until `shutdown`; `on_evict` observes each sweep's evictions.
-    pub async fn run_sweeper(
-        self: Arc<Self>,
-        now: impl Fn() -> Timestamp + Send + 'static,
-        on_evict: impl Fn(&Evictions) + Send + 'static,
-        shutdown: CancellationToken,
-    ) {
-        let interval = self.limits.sweep_interval();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-                _ = self.pressure.notified() => {}
-            }
-            let store = self.clone();
-            let at = now();
-            // A sweep scans every job: keep it off the threads that serve requests.
-            match tokio::task::spawn_blocking(move || store.sweep(at)).await {
-                Ok(ev) => on_evict(&ev),
-                Err(e) => tracing::error!(error = %e, "sweep failed"),
-            }
-        }
+    /// Resolves when a bound has been passed since the last call.
+    pub async fn pressured(&self) {
+        self.pressure.notified().await;
     }
 }
 

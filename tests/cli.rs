@@ -297,3 +297,68 @@ async fn unreachable_sidecar_is_one_line_and_exit_1() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[tokio::test]
+async fn batches_get_shows_passes_and_totals() {
+    let mut h = Harness::builtin().await;
+    h.client
+        .start_pass(pb::StartPassRequest {
+            batch_id: "nightly".into(),
+            job_ids: vec!["a".into(), "b".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("start");
+    h.client
+        .report_success(pb::ReportSuccessRequest {
+            job_id: "a".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("ok");
+    report(&mut h.client, failure("b", error("Timeout", "", 0, 0))).await;
+    h.client
+        .end_pass(pb::EndPassRequest {
+            batch_id: "nightly".into(),
+        })
+        .await
+        .expect("end");
+    h.client
+        .start_pass(pb::StartPassRequest {
+            batch_id: "nightly".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("start 2");
+
+    let out = retryd(&h, &["batches", "get", "nightly"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("attempted     2 (1 succeeded, 1 failed retryable, 0 failed for good)"),
+        "{}",
+        out.stdout
+    );
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("PASS"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        (rows[0][0], rows[0][3], rows[0][4], rows[0][5], rows[0][8]),
+        ("1", "1", "2", "1", "50.0%")
+    );
+    assert_eq!((rows[1][0], rows[1][2]), ("2", "open"));
+
+    let v = json(&h, &["batches", "get", "nightly"]).await;
+    assert_eq!(v["total_succeeded"], 1);
+    assert_eq!(v["passes"][1]["duration"], Value::Null);
+    let out = retryd(&h, &["batches", "get", "missing"]).await;
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (1, "retryd: NOT_FOUND: no batch \"missing\"\n")
+    );
+}

@@ -40,52 +40,62 @@ async fn python_grpcio_client_gets_the_worked_examples() {
     assert!(stderr.contains("Ran 7 tests"), "{stderr}");
 }
 
-/// `examples/python/worker.py`, set up as its README says, driven by a live sidecar.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_worker_example_follows_the_decisions() {
+/// Generates stubs as examples/python/README.md says, then runs `script args`
+/// from examples/python/ against the harness; returns its JSON lines.
+async fn run_example(h: &Harness, script: &str, args: &[&str]) -> Vec<serde_json::Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let h = Harness::builtin().await;
     let python = std::env::var("RETRYD_PYTHON").unwrap_or_else(|_| "python3".into());
-    let stubs = std::env::temp_dir().join(format!("retryd-worker-stubs-{}", std::process::id()));
+    let stubs = std::env::temp_dir().join(format!(
+        "retryd-example-stubs-{}-{script}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&stubs).expect("stub dir");
-    let addr = h.running.grpc_addr.to_string();
-    let (gen_out, out) = {
-        let (python, stubs) = (python.clone(), stubs.clone());
-        let example = root.join("examples/python");
-        tokio::task::spawn_blocking(move || {
-            let gen_out = Command::new(&python)
-                .current_dir(&example)
-                .args(["-m", "grpc_tools.protoc", "-I", "../../proto"])
-                .arg(format!("--python_out={}", stubs.display()))
-                .arg(format!("--grpc_python_out={}", stubs.display()))
-                .arg("../../proto/retryd/v1/retryd.proto")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-            let out = Command::new(&python)
-                .current_dir(&example)
-                .args(["worker.py", "--demo", "--time-scale", "0", "--addr", &addr])
-                .env("RETRYD_STUBS", &stubs)
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-            (gen_out, out)
-        })
-        .await
-        .expect("python task")
-    };
-    assert!(
-        gen_out.status.success(),
-        "protoc: {}",
-        String::from_utf8_lossy(&gen_out.stderr)
-    );
+    let example = root.join("examples/python");
+    let mut run_args: Vec<String> = vec![
+        script.into(),
+        "--addr".into(),
+        h.running.grpc_addr.to_string(),
+    ];
+    run_args.extend(args.iter().map(|a| a.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        let gen_out = Command::new(&python)
+            .current_dir(&example)
+            .args(["-m", "grpc_tools.protoc", "-I", "../../proto"])
+            .arg(format!("--python_out={}", stubs.display()))
+            .arg(format!("--grpc_python_out={}", stubs.display()))
+            .arg("../../proto/retryd/v1/retryd.proto")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+        assert!(
+            gen_out.status.success(),
+            "protoc: {}",
+            String::from_utf8_lossy(&gen_out.stderr)
+        );
+        Command::new(&python)
+            .current_dir(&example)
+            .args(&run_args)
+            .env("RETRYD_STUBS", &stubs)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
+    })
+    .await
+    .expect("python task");
     assert!(
         out.status.success(),
-        "worker: {}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+        .collect()
+}
+
+/// `examples/python/worker.py`, driven by a live sidecar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_worker_example_follows_the_decisions() {
+    let h = Harness::builtin().await;
+    let events = run_example(&h, "worker.py", &["--demo", "--time-scale", "0"]).await;
     let of = |job: &str| -> Vec<String> {
         events
             .iter()
@@ -125,4 +135,59 @@ async fn python_worker_example_follows_the_decisions() {
         .into_inner();
     let ids: Vec<_> = dead.jobs.iter().map(|j| j.job_id.as_str()).collect();
     assert_eq!(ids, ["invoice-3", "invoice-4"]);
+}
+
+/// `examples/python/batch_runner.py`: seed 000's pass loop, driven by retryd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_batch_runner_example_runs_three_passes() {
+    let h = Harness::builtin().await;
+    let events = run_example(
+        &h,
+        "batch_runner.py",
+        &["--demo", "--time-scale", "0", "--batch-id", "py-batch"],
+    )
+    .await;
+    let passes: Vec<(u64, &str, u64, u64, Vec<&str>)> = events
+        .iter()
+        .filter(|e| e["event"] == "pass")
+        .map(|e| {
+            (
+                e["pass_number"].as_u64().unwrap_or(0),
+                e["result"].as_str().unwrap_or("?"),
+                e["attempted"].as_u64().unwrap_or(0),
+                e["succeeded"].as_u64().unwrap_or(0),
+                e["retry_job_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        passes,
+        [
+            (
+                1,
+                "PASS_RESULT_RETRYABLE_REMAINING",
+                5,
+                1,
+                vec!["post-2", "post-4", "post-5"]
+            ),
+            (
+                2,
+                "PASS_RESULT_RETRYABLE_REMAINING",
+                3,
+                1,
+                vec!["post-4", "post-5"]
+            ),
+            (3, "PASS_RESULT_MAX_PASSES_REACHED", 2, 1, vec![]),
+        ]
+    );
+    let summary = events.last().expect("summary");
+    assert_eq!(
+        (summary["attempted"].as_u64(), summary["succeeded"].as_u64()),
+        (Some(10), Some(3))
+    );
 }

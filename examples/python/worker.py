@@ -57,6 +57,7 @@ class RetryClient:
             http_status=getattr(exc, "status_code", 0) or 0,
         )
         req = pb.ReportFailureRequest(job_id=job_id, job_type=job_type, error=error, attempt=attempt)
+        # attempt=0 means "not given": every such report counts.
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             req.retry_after_hint.FromSeconds(int(retry_after))

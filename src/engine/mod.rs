@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod classify;
 pub mod job;
+pub mod passes;
 pub mod policy;
 
 use std::fmt;

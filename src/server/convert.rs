@@ -5,6 +5,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::engine::passes::{PassResult, PassStats};
 use crate::engine::{
     Action, Decision, ErrorClass, GiveUpReason, Job, JobState, StoredError, Timestamp,
 };
@@ -109,6 +110,30 @@ pub fn job(id: &str, j: &Job) -> pb::Job {
         next_retry_at: j.next_retry_at().map(timestamp),
         last_error: Some(error(&j.last_error)),
         last_decision: Some(decision(&j.last_decision)),
+    }
+}
+
+pub fn pass_result(r: PassResult) -> pb::PassResult {
+    match r {
+        PassResult::AllComplete => pb::PassResult::AllComplete,
+        PassResult::OnlyNonRetryable => pb::PassResult::OnlyNonRetryable,
+        PassResult::MaxPassesReached => pb::PassResult::MaxPassesReached,
+        PassResult::RetryableRemaining => pb::PassResult::RetryableRemaining,
+    }
+}
+
+pub fn pass_stats(s: &PassStats) -> pb::PassStats {
+    pb::PassStats {
+        pass_number: s.pass_number,
+        started_at: Some(timestamp(s.started_at)),
+        jobs_pending: s.jobs_pending,
+        jobs_attempted: s.jobs_attempted,
+        jobs_succeeded: s.jobs_succeeded,
+        jobs_failed_retryable: s.jobs_failed_retryable,
+        jobs_failed_non_retryable: s.jobs_failed_non_retryable,
+        success_rate: s.success_rate(),
+        duration: s.duration().map(duration),
+        ended_at: s.ended_at.map(timestamp),
     }
 }
 

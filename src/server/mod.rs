@@ -3,6 +3,7 @@
 
 mod convert;
 mod service;
+mod sweeper;
 mod validate;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::batches::Batches;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};
@@ -159,6 +161,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     let app = Arc::new(App {
         engine: Engine::new(config.classifier(), config.policies),
         store: store.clone(),
+        batches: Batches::new(config.batch_limits.clone()),
         metrics: metrics.clone(),
     });
 
@@ -217,11 +220,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         store.clone(),
         shutdown.clone(),
     ));
-    let sweeper = tokio::spawn(store.clone().run_sweeper(
-        now,
-        move |ev| metrics.evicted(ev),
-        shutdown.clone(),
-    ));
+    let sweeper = tokio::spawn(sweeper::run(app.clone(), shutdown.clone()));
     tracing::info!(
         grpc = %grpc_addr,
         metrics = %metrics::url(metrics_addr),

@@ -8,7 +8,9 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, PageToken};
 use super::validate;
-use crate::engine::{Engine, Timestamp};
+use crate::batches::{BatchError, Batches};
+use crate::engine::passes::Outcome;
+use crate::engine::{Action, Engine, Timestamp};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinator;
@@ -18,11 +20,23 @@ use crate::store::{Filter, Store, StoreError};
 pub struct App {
     pub engine: Engine,
     pub store: Arc<Store>,
+    pub batches: Batches,
     pub metrics: Arc<Metrics>,
 }
 
 pub fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
+}
+
+impl From<BatchError> for Status {
+    fn from(e: BatchError) -> Status {
+        match e {
+            BatchError::NotFound(_) => Status::not_found(e.to_string()),
+            BatchError::Pass(_) => Status::failed_precondition(e.to_string()),
+            BatchError::JobInOtherBatch { .. } => Status::already_exists(e.to_string()),
+            BatchError::TooManyJobs(_) => validate::invalid("job_ids", e.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for Status {
@@ -87,17 +101,23 @@ impl App {
     ) -> Result<pb::ReportFailureResponse, Status> {
         let f = validate::failure(&r)?;
         let policy = self.select_policy(&f)?;
+        let at = now();
         let out = self.store.report_failure(
             &self.engine,
             f.job_id,
             f.job_type,
             policy,
             &f.report,
-            now(),
+            at,
             &mut rand::rng(),
         );
         let d = &out.decision;
         if !out.duplicate {
+            let outcome = match d.action {
+                Action::Retry => Outcome::FailedRetryable,
+                Action::GiveUp => Outcome::FailedNonRetryable,
+            };
+            self.batches.record(f.job_id, outcome, at);
             self.metrics.failure(
                 &out.label,
                 d.error_class,
@@ -158,6 +178,7 @@ impl App {
     ) -> Result<pb::ReportSuccessResponse, Status> {
         validate::report_success(&r)?;
         let out = self.store.report_success(&r.job_id, &r.job_type);
+        self.batches.record(&r.job_id, Outcome::Succeeded, now());
         self.metrics.success(&out.label, out.known);
         self.metrics.attempts(
             &out.label,
@@ -257,6 +278,58 @@ impl App {
         Ok(pb::DeleteJobResponse {})
     }
 
+    fn start_pass(&self, r: pb::StartPassRequest) -> Result<pb::StartPassResponse, Status> {
+        let p = validate::start_pass(&r)?;
+        let stats =
+            self.batches
+                .start_pass(&r.batch_id, &r.job_ids, p.max_passes, p.pass_delay, now())?;
+        tracing::info!(
+            batch_id = r.batch_id,
+            pass = stats.pass_number,
+            pending = stats.jobs_pending,
+            "pass started"
+        );
+        Ok(pb::StartPassResponse {
+            stats: Some(convert::pass_stats(&stats)),
+        })
+    }
+
+    fn end_pass(&self, r: pb::EndPassRequest) -> Result<pb::EndPassResponse, Status> {
+        validate::job_id("batch_id", &r.batch_id)?;
+        let end = self.batches.end_pass(&r.batch_id, now())?;
+        self.metrics.pass(end.result);
+        tracing::info!(
+            batch_id = r.batch_id,
+            pass = end.stats.pass_number,
+            result = end.result.as_str(),
+            succeeded = end.stats.jobs_succeeded,
+            failed_retryable = end.stats.jobs_failed_retryable,
+            failed_non_retryable = end.stats.jobs_failed_non_retryable,
+            "pass ended"
+        );
+        Ok(pb::EndPassResponse {
+            result: convert::pass_result(end.result) as i32,
+            stats: Some(convert::pass_stats(&end.stats)),
+            retry_job_ids: end.retry_job_ids,
+            next_pass_delay: Some(convert::duration(end.next_pass_delay)),
+        })
+    }
+
+    fn get_batch(&self, r: pb::GetBatchRequest) -> Result<pb::GetBatchResponse, Status> {
+        validate::job_id("batch_id", &r.batch_id)?;
+        let batch = self.batches.get(&r.batch_id)?;
+        let t = batch.totals();
+        Ok(pb::GetBatchResponse {
+            batch_id: r.batch_id,
+            passes: batch.passes().iter().map(convert::pass_stats).collect(),
+            total_attempted: t.attempted,
+            total_succeeded: t.succeeded,
+            total_failed_retryable: t.failed_retryable,
+            total_failed_non_retryable: t.failed_non_retryable,
+            success_rate: t.success_rate(),
+        })
+    }
+
     fn get_stats(&self) -> pb::GetStatsResponse {
         let (rows, total) = self.store.stats();
         pb::GetStatsResponse {
@@ -329,5 +402,26 @@ impl RetryCoordinator for Coordinator {
         request: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
         self.observe("Explain", |a| a.explain(request.into_inner()))
+    }
+
+    async fn start_pass(
+        &self,
+        request: Request<pb::StartPassRequest>,
+    ) -> Result<Response<pb::StartPassResponse>, Status> {
+        self.observe("StartPass", |a| a.start_pass(request.into_inner()))
+    }
+
+    async fn end_pass(
+        &self,
+        request: Request<pb::EndPassRequest>,
+    ) -> Result<Response<pb::EndPassResponse>, Status> {
+        self.observe("EndPass", |a| a.end_pass(request.into_inner()))
+    }
+
+    async fn get_batch(
+        &self,
+        request: Request<pb::GetBatchRequest>,
+    ) -> Result<Response<pb::GetBatchResponse>, Status> {
+        self.observe("GetBatch", |a| a.get_batch(request.into_inner()))
     }
 }

@@ -204,3 +204,50 @@ pub fn list_filter_job_type(s: &str) -> Result<(), Status> {
     text(&mut v, "job_type", s, MAX_JOB_TYPE, false);
     v.finish()
 }
+
+/// The optional settings of a valid `StartPass`.
+pub struct StartPass {
+    pub max_passes: Option<u32>,
+    pub pass_delay: Option<Duration>,
+}
+
+pub const MAX_PASSES: u32 = 1000;
+
+pub fn start_pass(r: &pb::StartPassRequest) -> Result<StartPass, Status> {
+    let mut v = Violations::default();
+    text(&mut v, "batch_id", &r.batch_id, MAX_JOB_ID, true);
+    if r.job_ids.len() > crate::batches::MAX_BATCH_JOBS {
+        v.add(
+            "job_ids",
+            format!(
+                "at most {} per batch, got {}",
+                crate::batches::MAX_BATCH_JOBS,
+                r.job_ids.len()
+            ),
+        );
+    } else {
+        for (i, id) in r.job_ids.iter().enumerate() {
+            text(&mut v, &format!("job_ids[{i}]"), id, MAX_JOB_ID, true);
+        }
+    }
+    if let Some(m) = r.max_passes
+        && !(1..=MAX_PASSES).contains(&m)
+    {
+        v.add(
+            "max_passes",
+            format!("must be between 1 and {MAX_PASSES}, got {m}"),
+        );
+    }
+    let pass_delay = r.pass_delay.as_ref().and_then(|d| match duration(d) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            v.add("pass_delay", why);
+            None
+        }
+    });
+    v.finish()?;
+    Ok(StartPass {
+        max_passes: r.max_passes,
+        pass_delay,
+    })
+}

@@ -1,0 +1,558 @@
+//! Batch runs in passes (DESIGN.md section 7).
+//!
+//! Some callers run a whole batch, then run again what failed, at most N
+//! passes (seeds 000 and 003). A `Batch` is their pass book: which jobs
+//! belong to it, each job's latest outcome, and each pass's statistics. The
+//! outcome lives here, not in the job's own state, so it survives retryd
+//! forgetting the job when it succeeds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::Timestamp;
+
+/// A job's latest outcome in its batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Its latest decision was a retry.
+    FailedRetryable,
+    /// Its latest decision was a give-up: the job is dead or cancelled.
+    FailedNonRetryable,
+}
+
+/// What the end of a pass means for the batch, checked in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassResult {
+    /// Nothing pending, nothing failed.
+    AllComplete,
+    MaxPassesReached,
+    /// Nothing pending; every failed job is dead or cancelled.
+    OnlyNonRetryable,
+    RetryableRemaining,
+}
+
+impl PassResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassResult::AllComplete => "all_complete",
+            PassResult::MaxPassesReached => "max_passes_reached",
+            PassResult::OnlyNonRetryable => "only_non_retryable",
+            PassResult::RetryableRemaining => "retryable_remaining",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PassStats {
+    pub pass_number: u32,
+    pub started_at: Timestamp,
+    /// `None` while the pass is open.
+    pub ended_at: Option<Timestamp>,
+    /// Jobs that still need a run: never attempted, or last decided a retry.
+    /// At the start of a pass, its workload; at the end, what is left.
+    pub jobs_pending: u32,
+    /// Distinct jobs reported during the pass; each counts by its latest report.
+    pub jobs_attempted: u32,
+    pub jobs_succeeded: u32,
+    pub jobs_failed_retryable: u32,
+    pub jobs_failed_non_retryable: u32,
+}
+
+impl PassStats {
+    /// Succeeded / attempted, in percent; 0 when nothing was attempted.
+    pub fn success_rate(&self) -> f64 {
+        rate(
+            u64::from(self.jobs_succeeded),
+            u64::from(self.jobs_attempted),
+        )
+    }
+
+    pub fn duration(&self) -> Option<Duration> {
+        self.ended_at.map(|end| end.since(self.started_at))
+    }
+}
+
+fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// Sums over every pass of a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub attempted: u64,
+    pub succeeded: u64,
+    pub failed_retryable: u64,
+    pub failed_non_retryable: u64,
+}
+
+impl Totals {
+    pub fn success_rate(&self) -> f64 {
+        rate(self.succeeded, self.attempted)
+    }
+}
+
+/// The answer to `EndPass`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndOfPass {
+    pub result: PassResult,
+    pub stats: PassStats,
+    /// Jobs whose latest decision is a retry, to run (each on its own) in the
+    /// next pass; empty unless the result is `RetryableRemaining`.
+    pub retry_job_ids: Vec<String>,
+    /// How long to wait before the next pass; zero unless one should follow.
+    pub next_pass_delay: Duration,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PassError {
+    #[error("pass {0} is still open: end it with EndPass first")]
+    PassOpen(u32),
+    #[error("no pass is open: start one with StartPass")]
+    NoOpenPass,
+    #[error("the batch is finished ({}): start a new batch", .0.as_str())]
+    Finished(PassResult),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Member {
+    outcome: Option<Outcome>,
+    /// The latest pass in which the job was reported (0 = none).
+    last_pass: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub max_passes: u32,
+    pub pass_delay: Duration,
+    /// Ordered, so that `retry_job_ids` come out in a stable order.
+    jobs: BTreeMap<Box<str>, Member>,
+    passes: Vec<PassStats>,
+    open: bool,
+    finished: Option<PassResult>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Batch {
+    pub fn new(max_passes: u32, pass_delay: Duration, now: Timestamp) -> Batch {
+        Batch {
+            max_passes,
+            pass_delay,
+            jobs: BTreeMap::new(),
+            passes: Vec::new(),
+            open: false,
+            finished: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn contains(&self, job_id: &str) -> bool {
+        self.jobs.contains_key(job_id)
+    }
+
+    pub fn job_ids(&self) -> impl Iterator<Item = &str> {
+        self.jobs.keys().map(|k| &**k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    pub fn passes(&self) -> &[PassStats] {
+        &self.passes
+    }
+
+    pub fn finished(&self) -> Option<PassResult> {
+        self.finished
+    }
+
+    pub fn is_pass_open(&self) -> bool {
+        self.open
+    }
+
+    /// Whether `StartPass` could open a pass now.
+    pub fn check_can_start(&self) -> Result<(), PassError> {
+        if let Some(r) = self.finished {
+            return Err(PassError::Finished(r));
+        }
+        if self.open {
+            return Err(PassError::PassOpen(self.passes.len() as u32));
+        }
+        Ok(())
+    }
+
+    /// Adds jobs (pending until reported); ids already in the batch are kept as they are.
+    pub fn add_jobs<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            self.jobs.entry(id.into()).or_default();
+        }
+    }
+
+    fn pending(&self) -> u32 {
+        let n = self
+            .jobs
+            .values()
+            .filter(|m| matches!(m.outcome, None | Some(Outcome::FailedRetryable)))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Opens pass n+1.
+    pub fn start_pass(&mut self, now: Timestamp) -> Result<PassStats, PassError> {
+        self.check_can_start()?;
+        let stats = PassStats {
+            pass_number: self.passes.len() as u32 + 1,
+            started_at: now,
+            jobs_pending: self.pending(),
+            ..PassStats::default()
+        };
+        self.passes.push(stats.clone());
+        self.open = true;
+        self.updated_at = now;
+        Ok(stats)
+    }
+
+    /// A report for one of the batch's jobs. Counts into the open pass, if any;
+    /// the job's outcome is updated either way. False if the job is not in the batch.
+    pub fn record(&mut self, job_id: &str, outcome: Outcome, now: Timestamp) -> bool {
+        let pass = if self.open {
+            self.passes.len() as u32
+        } else {
+            0
+        };
+        let Some(m) = self.jobs.get_mut(job_id) else {
+            return false;
+        };
+        m.outcome = Some(outcome);
+        if pass > 0 {
+            m.last_pass = pass;
+        }
+        self.updated_at = now;
+        true
+    }
+
+    /// Closes the open pass and says what follows.
+    pub fn end_pass(&mut self, now: Timestamp) -> Result<EndOfPass, PassError> {
+        if let Some(r) = self.finished {
+            return Err(PassError::Finished(r));
+        }
+        if !self.open {
+            return Err(PassError::NoOpenPass);
+        }
+        let number = self.passes.len() as u32;
+        let (mut attempted, mut succeeded, mut retryable, mut non_retryable) =
+            (0u32, 0u32, 0u32, 0u32);
+        let (mut never_run, mut failed_retryable, mut failed_final) = (0u32, 0u32, 0u32);
+        for m in self.jobs.values() {
+            if m.last_pass == number {
+                attempted += 1;
+                match m.outcome {
+                    Some(Outcome::Succeeded) => succeeded += 1,
+                    Some(Outcome::FailedRetryable) => retryable += 1,
+                    Some(Outcome::FailedNonRetryable) => non_retryable += 1,
+                    None => {}
+                }
+            }
+            match m.outcome {
+                None => never_run += 1,
+                Some(Outcome::FailedRetryable) => failed_retryable += 1,
+                Some(Outcome::FailedNonRetryable) => failed_final += 1,
+                Some(Outcome::Succeeded) => {}
+            }
+        }
+        let result = if never_run == 0 && failed_retryable == 0 && failed_final == 0 {
+            PassResult::AllComplete
+        } else if number >= self.max_passes {
+            PassResult::MaxPassesReached
+        } else if never_run == 0 && failed_retryable == 0 {
+            PassResult::OnlyNonRetryable
+        } else {
+            PassResult::RetryableRemaining
+        };
+
+        let pending = never_run + failed_retryable;
+        let stats = {
+            let s = self.passes.last_mut().ok_or(PassError::NoOpenPass)?;
+            s.ended_at = Some(now);
+            s.jobs_pending = pending;
+            s.jobs_attempted = attempted;
+            s.jobs_succeeded = succeeded;
+            s.jobs_failed_retryable = retryable;
+            s.jobs_failed_non_retryable = non_retryable;
+            s.clone()
+        };
+        self.open = false;
+        self.updated_at = now;
+        let more = result == PassResult::RetryableRemaining;
+        if !more {
+            self.finished = Some(result);
+        }
+        let retry_job_ids = if more {
+            self.jobs
+                .iter()
+                .filter(|(_, m)| m.outcome == Some(Outcome::FailedRetryable))
+                .map(|(id, _)| id.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(EndOfPass {
+            result,
+            stats,
+            retry_job_ids,
+            next_pass_delay: if more {
+                self.pass_delay
+            } else {
+                Duration::ZERO
+            },
+        })
+    }
+
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for p in &self.passes {
+            t.attempted += u64::from(p.jobs_attempted);
+            t.succeeded += u64::from(p.jobs_succeeded);
+            t.failed_retryable += u64::from(p.jobs_failed_retryable);
+            t.failed_non_retryable += u64::from(p.jobs_failed_non_retryable);
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Outcome::*;
+
+    fn t(s: u64) -> Timestamp {
+        Timestamp(1_000_000 + s * 1000)
+    }
+
+    fn batch(max_passes: u32, jobs: &[&str]) -> Batch {
+        let mut b = Batch::new(max_passes, Duration::from_secs(30), t(0));
+        b.add_jobs(jobs.iter().copied());
+        b
+    }
+
+    fn run_pass(b: &mut Batch, at: u64, outcomes: &[(&str, Outcome)]) -> EndOfPass {
+        b.start_pass(t(at)).expect("pass starts");
+        for (id, o) in outcomes {
+            assert!(b.record(id, *o, t(at + 1)));
+        }
+        b.end_pass(t(at + 5)).expect("pass ends")
+    }
+
+    #[test]
+    fn all_succeed_is_all_complete() {
+        let mut b = batch(3, &["a", "b", "c"]);
+        let end = run_pass(
+            &mut b,
+            0,
+            &[("a", Succeeded), ("b", Succeeded), ("c", Succeeded)],
+        );
+        assert_eq!(end.result, PassResult::AllComplete);
+        assert_eq!(
+            (
+                end.stats.jobs_attempted,
+                end.stats.jobs_succeeded,
+                end.stats.jobs_pending
+            ),
+            (3, 3, 0)
+        );
+        assert_eq!(end.stats.success_rate(), 100.0);
+        assert_eq!(end.stats.duration(), Some(Duration::from_secs(5)));
+        assert!(end.retry_job_ids.is_empty());
+        assert_eq!(end.next_pass_delay, Duration::ZERO);
+        assert_eq!(
+            b.start_pass(t(9)),
+            Err(PassError::Finished(PassResult::AllComplete))
+        );
+    }
+
+    #[test]
+    fn max_passes_1_with_a_retryable_failure_is_max_passes_reached() {
+        let mut b = batch(1, &["a", "b"]);
+        let end = run_pass(&mut b, 0, &[("a", Succeeded), ("b", FailedRetryable)]);
+        assert_eq!(end.result, PassResult::MaxPassesReached);
+        assert!(end.retry_job_ids.is_empty());
+        assert_eq!(b.finished(), Some(PassResult::MaxPassesReached));
+    }
+
+    #[test]
+    fn only_permanent_failures_left_is_only_non_retryable() {
+        let mut b = batch(3, &["a", "b", "c"]);
+        let end = run_pass(
+            &mut b,
+            0,
+            &[
+                ("a", Succeeded),
+                ("b", FailedNonRetryable),
+                ("c", FailedNonRetryable),
+            ],
+        );
+        assert_eq!(end.result, PassResult::OnlyNonRetryable);
+        assert_eq!(
+            (end.stats.jobs_failed_non_retryable, end.stats.jobs_pending),
+            (2, 0)
+        );
+    }
+
+    #[test]
+    fn mixed_is_retryable_remaining_with_the_right_stats() {
+        let mut b = batch(3, &["a", "b", "c", "d", "e"]);
+        // e is not run in this pass at all.
+        let end = run_pass(
+            &mut b,
+            0,
+            &[
+                ("a", Succeeded),
+                ("b", FailedRetryable),
+                ("c", FailedNonRetryable),
+                ("d", FailedRetryable),
+            ],
+        );
+        assert_eq!(end.result, PassResult::RetryableRemaining);
+        let s = &end.stats;
+        assert_eq!(
+            (
+                s.pass_number,
+                s.jobs_attempted,
+                s.jobs_succeeded,
+                s.jobs_failed_retryable,
+                s.jobs_failed_non_retryable
+            ),
+            (1, 4, 1, 2, 1)
+        );
+        assert_eq!(s.success_rate(), 25.0);
+        // Still to run: b and d (retry), e (never run).
+        assert_eq!(s.jobs_pending, 3);
+        assert_eq!(end.retry_job_ids, ["b", "d"]);
+        assert_eq!(end.next_pass_delay, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn order_of_checks_all_complete_before_max_passes() {
+        let mut b = batch(1, &["a"]);
+        assert_eq!(
+            run_pass(&mut b, 0, &[("a", Succeeded)]).result,
+            PassResult::AllComplete
+        );
+        // Max passes comes before only-non-retryable.
+        let mut b = batch(1, &["a"]);
+        assert_eq!(
+            run_pass(&mut b, 0, &[("a", FailedNonRetryable)]).result,
+            PassResult::MaxPassesReached
+        );
+    }
+
+    #[test]
+    fn a_job_never_run_keeps_the_batch_going() {
+        let mut b = batch(3, &["a", "b"]);
+        let end = run_pass(&mut b, 0, &[("a", FailedNonRetryable)]);
+        assert_eq!(end.result, PassResult::RetryableRemaining);
+        assert!(end.retry_job_ids.is_empty());
+        assert_eq!(end.stats.jobs_pending, 1);
+    }
+
+    #[test]
+    fn three_passes_like_seed_000() {
+        let mut b = batch(3, &["a", "b", "c", "d"]);
+        let p1 = run_pass(
+            &mut b,
+            0,
+            &[
+                ("a", Succeeded),
+                ("b", FailedRetryable),
+                ("c", FailedRetryable),
+                ("d", FailedNonRetryable),
+            ],
+        );
+        assert_eq!(
+            (p1.result, p1.retry_job_ids.clone()),
+            (
+                PassResult::RetryableRemaining,
+                vec!["b".to_string(), "c".to_string()]
+            )
+        );
+        let start2 = b.start_pass(t(100)).expect("pass 2");
+        assert_eq!((start2.pass_number, start2.jobs_pending), (2, 2));
+        b.record("b", Succeeded, t(101));
+        b.record("c", FailedRetryable, t(101));
+        let p2 = b.end_pass(t(105)).expect("end 2");
+        assert_eq!(
+            (p2.result, p2.retry_job_ids.clone()),
+            (PassResult::RetryableRemaining, vec!["c".to_string()])
+        );
+        assert_eq!((p2.stats.jobs_attempted, p2.stats.jobs_succeeded), (2, 1));
+        let p3 = run_pass(&mut b, 200, &[("c", Succeeded)]);
+        // d stays dead: only non-retryable failures are left, but this is the last pass.
+        assert_eq!(p3.result, PassResult::MaxPassesReached);
+        let totals = b.totals();
+        assert_eq!(
+            (
+                totals.attempted,
+                totals.succeeded,
+                totals.failed_retryable,
+                totals.failed_non_retryable
+            ),
+            (7, 3, 3, 1)
+        );
+        assert_eq!(b.passes().len(), 3);
+    }
+
+    #[test]
+    fn a_job_counts_once_per_pass_by_its_latest_report() {
+        let mut b = batch(3, &["a"]);
+        b.start_pass(t(0)).expect("start");
+        b.record("a", FailedRetryable, t(1));
+        b.record("a", FailedRetryable, t(2));
+        b.record("a", Succeeded, t(3));
+        let end = b.end_pass(t(4)).expect("end");
+        assert_eq!(
+            (
+                end.stats.jobs_attempted,
+                end.stats.jobs_succeeded,
+                end.result
+            ),
+            (1, 1, PassResult::AllComplete)
+        );
+    }
+
+    #[test]
+    fn errors_for_wrong_order() {
+        let mut b = batch(3, &["a"]);
+        assert_eq!(b.end_pass(t(0)), Err(PassError::NoOpenPass));
+        b.start_pass(t(0)).expect("start");
+        assert_eq!(b.start_pass(t(1)), Err(PassError::PassOpen(1)));
+        assert!(!b.record("stranger", Succeeded, t(1)));
+    }
+
+    #[test]
+    fn reports_between_passes_update_the_outcome_but_no_pass() {
+        let mut b = batch(3, &["a"]);
+        let end = run_pass(&mut b, 0, &[("a", FailedRetryable)]);
+        assert_eq!(end.result, PassResult::RetryableRemaining);
+        // Retried on its own, between passes.
+        b.record("a", Succeeded, t(50));
+        let start = b.start_pass(t(60)).expect("start");
+        assert_eq!(start.jobs_pending, 0);
+        let end = b.end_pass(t(61)).expect("end");
+        assert_eq!(
+            (end.result, end.stats.jobs_attempted),
+            (PassResult::AllComplete, 0)
+        );
+    }
+}
