@@ -1,0 +1,159 @@
+//! Engine micro-benchmarks: one decision end to end (classification with the
+//! built-in rules, policy, backoff, state update) on one and on two threads,
+//! a store update, and classification alone.
+//!
+//!     cargo bench --bench engine
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use retryd::engine::{
+    Classifier, Engine, ErrorReport, FailureReport, Job, Policy, PolicySet, Timestamp,
+};
+use retryd::store::{Limits, Store};
+
+const NOW: Timestamp = Timestamp(1_800_000_000_000);
+
+fn engine() -> (Engine, Arc<Policy>) {
+    let engine = Engine::new(
+        Classifier::new(Vec::new()).expect("built-in rules"),
+        PolicySet::new(
+            vec![Policy {
+                max_retries: u32::MAX - 1,
+                ..Policy::named("bench")
+            }],
+            &[],
+            None,
+        )
+        .expect("policies"),
+    );
+    let policy = engine.policies.get("bench").expect("bench policy").clone();
+    (engine, policy)
+}
+
+fn report(type_name: &'static str, message: &'static str, http: u16) -> FailureReport<'static> {
+    FailureReport {
+        error: ErrorReport {
+            type_name,
+            message,
+            http_status: http,
+            grpc_code: 0,
+            retryable: None,
+        },
+        attempt: 0,
+        retry_after_hint: None,
+    }
+}
+
+const TYPE_HIT: (&str, &str, u16) = (
+    "requests.exceptions.ConnectionError",
+    "HTTPSConnectionPool(host='api'): reset",
+    0,
+);
+
+/// decide + record on one job, `iters` times.
+fn decisions(engine: &Engine, policy: &Arc<Policy>, iters: u64, seed: u64) -> Duration {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let r = report(TYPE_HIT.0, TYPE_HIT.1, TYPE_HIT.2);
+    let first = engine.decide(None, policy, &r, NOW, &mut rng);
+    let mut job = Job::first(Arc::from("invoice"), &r, first, NOW);
+    let start = Instant::now();
+    for _ in 0..iters {
+        let v = engine.decide(Some(&job), policy, &r, NOW, &mut rng);
+        job.record(&r, black_box(v), NOW);
+    }
+    start.elapsed()
+}
+
+fn bench_decide(c: &mut Criterion) {
+    let (engine, policy) = engine();
+    let mut g = c.benchmark_group("decide");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one_thread", |b| {
+        b.iter_custom(|iters| decisions(&engine, &policy, iters, 1))
+    });
+    let shared = Arc::new((engine, policy));
+    g.throughput(Throughput::Elements(2));
+    g.bench_function("two_threads", |b| {
+        b.iter_custom(|iters| {
+            let threads: Vec<_> = (0..2)
+                .map(|t| {
+                    let s = shared.clone();
+                    std::thread::spawn(move || decisions(&s.0, &s.1, iters, t))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("bench thread"))
+                .max()
+                .unwrap_or_default()
+        })
+    });
+    g.finish();
+}
+
+fn bench_store(c: &mut Criterion) {
+    let (engine, policy) = engine();
+    let store = Store::new(Limits::default(), ["invoice"]);
+    let ids: Vec<String> = (0..10_000)
+        .map(|i| format!("job-{i:010}-5f0c2b9e-7d41-4e8a-b3c6"))
+        .collect();
+    let r = report(TYPE_HIT.0, TYPE_HIT.1, TYPE_HIT.2);
+    let mut rng = SmallRng::seed_from_u64(7);
+    for id in &ids {
+        store.report_failure(&engine, id, "invoice", &policy, &r, NOW, &mut rng);
+    }
+    let mut i = 0;
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("report_failure_10k_jobs", |b| {
+        b.iter(|| {
+            i = (i + 7919) % ids.len();
+            black_box(store.report_failure(&engine, &ids[i], "invoice", &policy, &r, NOW, &mut rng))
+        })
+    });
+    g.finish();
+}
+
+fn bench_classify(c: &mut Criterion) {
+    let (engine, _) = engine();
+    let classifier = &engine.classifier;
+    let mut g = c.benchmark_group("classify");
+    g.throughput(Throughput::Elements(1));
+    for (name, r) in [
+        ("type_hit", report(TYPE_HIT.0, TYPE_HIT.1, 0)),
+        (
+            "http_hit",
+            report(
+                "urllib3.exceptions.HTTPError",
+                "HTTP 503 from upstream",
+                503,
+            ),
+        ),
+        (
+            "message_regex_hit",
+            report(
+                "RuntimeError",
+                "dial tcp 10.0.3.7:5432: connect: connection refused",
+                0,
+            ),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(classifier.classify(black_box(&r.error))).class)
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = bench_decide, bench_store, bench_classify
+}
+criterion_main!(benches);

@@ -1,0 +1,683 @@
+//! `retryd-bench`: load-tests a retryd sidecar, measures it against a bare
+//! tonic echo service, and measures memory per tracked job.
+//!
+//! ```text
+//! retryd-bench load --addr 127.0.0.1:50051 --concurrency 64 --channels 4 --duration 10s
+//! retryd-bench baseline --concurrency 64 --channels 4 --duration 10s --rounds 3
+//! retryd-bench memory --jobs 10000,1000000,5000000
+//! ```
+//!
+//! Load goes only to the address given or to servers this tool starts on
+//! 127.0.0.1, and for a fixed duration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use hdrhistogram::Histogram;
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+use tonic::transport::{Channel, Endpoint, Server};
+
+use retryd::bench_pb::echo_client::EchoClient;
+use retryd::bench_pb::echo_server::{Echo, EchoServer};
+use retryd::bench_pb::{EchoRequest, EchoResponse};
+use retryd::pb;
+use retryd::pb::retry_coordinator_client::RetryCoordinatorClient;
+
+#[derive(Parser)]
+#[command(
+    name = "retryd-bench",
+    version,
+    about = "Load-test retryd, compare it with a bare tonic echo service, measure memory per job."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Drive a sidecar (the one at --addr, or one started here) and print rate and latency.
+    Load {
+        /// A running sidecar; without it, retryd is started here on 127.0.0.1.
+        #[arg(long)]
+        addr: Option<String>,
+        #[command(flatten)]
+        load: LoadOpts,
+        #[command(flatten)]
+        spawn: SpawnOpts,
+    },
+    /// Alternate runs against a bare tonic echo service and against retryd
+    /// (each started here as a separate process) and print retryd/baseline.
+    Baseline {
+        #[command(flatten)]
+        load: LoadOpts,
+        #[command(flatten)]
+        spawn: SpawnOpts,
+        /// Pairs of runs (echo, retryd).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// Serve the echo service (used by `baseline`).
+    EchoServer {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
+    /// Memory per tracked job and store throughput at each N, each N in a fresh process.
+    Memory {
+        /// Job counts to load.
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        jobs: Vec<usize>,
+        /// How long to measure updates at each N.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+        duration: Duration,
+        /// Measure one N in this process (used by `memory` itself).
+        #[arg(long, hide = true)]
+        one: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Clone, Debug)]
+struct LoadOpts {
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections the calls share.
+    #[arg(long, default_value_t = 4)]
+    channels: usize,
+    /// How long to measure.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    duration: Duration,
+    /// How long to run before measuring.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    warmup: Duration,
+    /// Distinct job ids the calls draw from.
+    #[arg(long, default_value_t = 10_000)]
+    jobs: usize,
+    /// Share of calls that are ReportSuccess (the rest are ReportFailure).
+    #[arg(long, default_value_t = 0.0)]
+    success_ratio: f64,
+    /// Print one JSON object per run instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Clone, Debug)]
+struct SpawnOpts {
+    /// The retryd binary to start [default: `retryd` next to this tool].
+    #[arg(long)]
+    retryd_bin: Option<PathBuf>,
+    /// A config file for the retryd started here.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("retryd-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Cmd::Load { addr, load, spawn } => load_cmd(addr, load, spawn).await,
+            Cmd::Baseline {
+                load,
+                spawn,
+                rounds,
+            } => baseline_cmd(load, spawn, rounds).await,
+            Cmd::EchoServer { addr } => echo_server(addr).await,
+            Cmd::Memory {
+                jobs,
+                duration,
+                one,
+                json,
+            } => memory_cmd(&jobs, duration, one, json),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("retryd-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+// ---- servers started here --------------------------------------------------
+
+/// A child process killed when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<SocketAddr, Error> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+fn sibling(name: &str) -> Result<PathBuf, Error> {
+    Ok(std::env::current_exe()?.with_file_name(name))
+}
+
+fn spawn_retryd(opts: &SpawnOpts) -> Result<(ChildGuard, SocketAddr), Error> {
+    let bin = match &opts.retryd_bin {
+        Some(b) => b.clone(),
+        None => sibling("retryd")?,
+    };
+    let addr = free_port()?;
+    let mut cmd = Command::new(&bin);
+    cmd.args([
+        "--grpc-addr",
+        &addr.to_string(),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--log",
+        "warn",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    if let Some(c) = &opts.config {
+        cmd.arg("--config").arg(c);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    Ok((ChildGuard(child), addr))
+}
+
+fn spawn_echo() -> Result<(ChildGuard, SocketAddr), Error> {
+    let addr = free_port()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["echo-server", "--addr", &addr.to_string()])
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok((ChildGuard(child), addr))
+}
+
+async fn wait_ready(addr: SocketAddr) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on {addr} after 20s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct EchoService;
+
+#[tonic::async_trait]
+impl Echo for EchoService {
+    async fn echo(
+        &self,
+        r: tonic::Request<EchoRequest>,
+    ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
+        let n = r.into_inner().response_size as usize;
+        Ok(tonic::Response::new(EchoResponse {
+            payload: vec![b'x'; n],
+        }))
+    }
+}
+
+async fn echo_server(addr: SocketAddr) -> Result<(), Error> {
+    Server::builder()
+        .add_service(EchoServer::new(EchoService))
+        .serve(addr)
+        .await?;
+    Ok(())
+}
+
+// ---- the load --------------------------------------------------------------
+
+const ERRORS: &[(&str, &str, u32, i32)] = &[
+    (
+        "requests.exceptions.ConnectionError",
+        "HTTPSConnectionPool(host='api.example.com', port=443): reset",
+        0,
+        0,
+    ),
+    (
+        "TimeoutError",
+        "timed out after 30s waiting for the upstream to answer the request",
+        0,
+        0,
+    ),
+    (
+        "urllib3.exceptions.HTTPError",
+        "HTTP 503 Service Unavailable from upstream billing service",
+        503,
+        0,
+    ),
+    (
+        "grpc.RpcError",
+        "StatusCode.UNAVAILABLE: failed to connect to all addresses; last",
+        0,
+        14,
+    ),
+    (
+        "ValidationError",
+        "field 'amount' must be positive, got -12.50 in invoice payload",
+        0,
+        0,
+    ),
+    (
+        "RuntimeError",
+        "dial tcp 10.0.3.7:5432: connect: connection refused by the peer",
+        0,
+        0,
+    ),
+    (
+        "RateLimitError",
+        "429 Too Many Requests: quota of 100 requests per minute exceeded",
+        429,
+        0,
+    ),
+    (
+        "KeyError",
+        "'customer_id' missing from the payload of the message at offset 1",
+        0,
+        0,
+    ),
+];
+
+/// A job id of about 40 bytes.
+fn job_id(i: usize) -> String {
+    format!("job-{i:010}-5f0c2b9e-7d41-4e8a-b3c6")
+}
+
+fn failure_request(i: usize, jobs: usize) -> pb::ReportFailureRequest {
+    let (t, m, http, grpc) = ERRORS[i % ERRORS.len()];
+    pb::ReportFailureRequest {
+        job_id: job_id(i % jobs.max(1)),
+        job_type: "invoice".into(),
+        error: Some(pb::ErrorInfo {
+            r#type: t.into(),
+            message: m.into(),
+            http_status: http,
+            grpc_code: grpc,
+            retryable: None,
+        }),
+        ..Default::default()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Retryd,
+    /// Request and response sizes to mimic.
+    Echo {
+        request: usize,
+        response: usize,
+    },
+}
+
+struct Run {
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn micros(&self, q: f64) -> u64 {
+        self.latency.value_at_quantile(q)
+    }
+
+    fn print(&self, label: &str, json: bool) {
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "target": label,
+                    "requests_per_second": self.rate().round(),
+                    "requests": self.requests,
+                    "errors": self.errors,
+                    "p50_us": self.micros(0.5),
+                    "p99_us": self.micros(0.99),
+                    "p999_us": self.micros(0.999),
+                })
+            );
+        } else {
+            println!(
+                "{label:<8} {:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  p999 {:>6} µs  errors {}",
+                self.rate(),
+                self.micros(0.5),
+                self.micros(0.99),
+                self.micros(0.999),
+                self.errors
+            );
+        }
+    }
+}
+
+async fn channels(addr: SocketAddr, n: usize) -> Result<Vec<Channel>, Error> {
+    let mut out = Vec::new();
+    for _ in 0..n.max(1) {
+        // One Endpoint::connect per channel: one HTTP/2 connection each.
+        out.push(
+            Endpoint::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+async fn run_load(addr: SocketAddr, target: Target, o: &LoadOpts) -> Result<Run, Error> {
+    let chans = channels(addr, o.channels).await?;
+    let start = Instant::now();
+    let measure_from = start + o.warmup;
+    let stop = measure_from + o.duration;
+    let mut tasks = Vec::new();
+    for w in 0..o.concurrency.max(1) {
+        let ch = chans[w % chans.len()].clone();
+        let o = o.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds");
+            let (mut n, mut errors) = (0u64, 0u64);
+            let mut rng = StdRng::seed_from_u64(w as u64);
+            let mut retryd = RetryCoordinatorClient::new(ch.clone());
+            let mut echo = EchoClient::new(ch);
+            let payload = match target {
+                Target::Echo { request, .. } => vec![b'x'; request.saturating_sub(5)],
+                Target::Retryd => Vec::new(),
+            };
+            loop {
+                let t0 = Instant::now();
+                if t0 >= stop {
+                    break;
+                }
+                let i: usize = rng.random_range(0..o.jobs.max(1) * ERRORS.len());
+                let ok = match target {
+                    Target::Retryd if rng.random::<f64>() < o.success_ratio => retryd
+                        .report_success(pb::ReportSuccessRequest {
+                            job_id: job_id(i % o.jobs.max(1)),
+                            job_type: "invoice".into(),
+                            ..Default::default()
+                        })
+                        .await
+                        .is_ok(),
+                    Target::Retryd => retryd
+                        .report_failure(failure_request(i, o.jobs))
+                        .await
+                        .is_ok(),
+                    Target::Echo { response, .. } => echo
+                        .echo(EchoRequest {
+                            payload: payload.clone(),
+                            response_size: response as u32,
+                        })
+                        .await
+                        .is_ok(),
+                };
+                let t1 = Instant::now();
+                if t0 >= measure_from {
+                    n += 1;
+                    if !ok {
+                        errors += 1;
+                    }
+                    let us = t1.duration_since(t0).as_micros().max(1) as u64;
+                    let _ = hist.record(us.min(60_000_000));
+                }
+            }
+            (n, errors, hist)
+        }));
+    }
+    let mut run = Run {
+        requests: 0,
+        errors: 0,
+        elapsed: o.duration,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    };
+    for t in tasks {
+        let (n, e, h) = t.await?;
+        run.requests += n;
+        run.errors += e;
+        run.latency.add(&h)?;
+    }
+    Ok(run)
+}
+
+/// The encoded sizes of a typical ReportFailure request and response.
+async fn message_sizes(addr: SocketAddr) -> Result<(usize, usize), Error> {
+    let mut c = RetryCoordinatorClient::connect(format!("http://{addr}")).await?;
+    let req = failure_request(1, 1);
+    let size = req.encoded_len();
+    let resp = c.explain(pb::ExplainRequest {
+        job_id: req.job_id.clone(),
+        job_type: req.job_type.clone(),
+        error: req.error.clone(),
+        ..Default::default()
+    });
+    let resp = resp.await?.into_inner();
+    Ok((size, resp.encoded_len()))
+}
+
+async fn load_cmd(addr: Option<String>, o: LoadOpts, spawn: SpawnOpts) -> Result<(), Error> {
+    let (_child, addr) = match addr {
+        Some(a) => (None, a.trim_start_matches("http://").parse()?),
+        None => {
+            let (c, a) = spawn_retryd(&spawn)?;
+            (Some(c), a)
+        }
+    };
+    wait_ready(addr).await?;
+    if !o.json {
+        println!(
+            "retryd at {addr}: {} in flight over {} channels, {} jobs, {:.0}% successes, {:?} after {:?} warm-up",
+            o.concurrency,
+            o.channels,
+            o.jobs,
+            o.success_ratio * 100.0,
+            o.duration,
+            o.warmup
+        );
+    }
+    run_load(addr, Target::Retryd, &o)
+        .await?
+        .print("retryd", o.json);
+    Ok(())
+}
+
+async fn baseline_cmd(o: LoadOpts, spawn: SpawnOpts, rounds: usize) -> Result<(), Error> {
+    let (_retryd, retryd_addr) = spawn_retryd(&spawn)?;
+    let (_echo, echo_addr) = spawn_echo()?;
+    wait_ready(retryd_addr).await?;
+    wait_ready(echo_addr).await?;
+    let (request, response) = message_sizes(retryd_addr).await?;
+    if !o.json {
+        println!(
+            "{} in flight over {} channels, {:?} per run after {:?} warm-up, {rounds} rounds; echo mimics {request} B requests, {response} B responses",
+            o.concurrency, o.channels, o.duration, o.warmup
+        );
+    }
+    let (mut rate_ratios, mut p99_ratios) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        let echo = run_load(echo_addr, Target::Echo { request, response }, &o).await?;
+        echo.print("echo", o.json);
+        let retryd = run_load(retryd_addr, Target::Retryd, &o).await?;
+        retryd.print("retryd", o.json);
+        rate_ratios.push(retryd.rate() / echo.rate());
+        p99_ratios.push(retryd.micros(0.99) as f64 / echo.micros(0.99).max(1) as f64);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (rate, p99) = (median(&mut rate_ratios), median(&mut p99_ratios));
+    if o.json {
+        println!(
+            "{}",
+            json!({ "throughput_ratio": rate, "p99_ratio": p99, "rounds": rounds })
+        );
+    } else {
+        println!("retryd/echo (median of {rounds}): throughput {rate:.3}, p99 {p99:.3}");
+    }
+    Ok(())
+}
+
+// ---- memory per tracked job -----------------------------------------------
+
+fn rss_bytes() -> Result<u64, Error> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or("no VmRSS in /proc/self/status")?;
+    Ok(kb * 1024)
+}
+
+fn memory_cmd(ns: &[usize], duration: Duration, one: bool, json: bool) -> Result<(), Error> {
+    if one {
+        let n = *ns.first().ok_or("--one needs one --jobs value")?;
+        return memory_one(n, duration, json);
+    }
+    for &n in ns {
+        // A fresh process per N: freed memory does not reliably leave RSS.
+        let status = Command::new(std::env::current_exe()?)
+            .args(["memory", "--one", "--jobs", &n.to_string(), "--duration"])
+            .arg(humantime::format_duration(duration).to_string())
+            .args(if json { &["--json"][..] } else { &[] })
+            .status()?;
+        if !status.success() {
+            return Err(format!("the run for {n} jobs failed").into());
+        }
+    }
+    Ok(())
+}
+
+fn memory_one(n: usize, duration: Duration, json: bool) -> Result<(), Error> {
+    use retryd::engine::{
+        Classifier, Engine, ErrorReport, FailureReport, Policy, PolicySet, Timestamp,
+    };
+    use retryd::store::{Limits, Store};
+
+    let engine = Engine::new(
+        Classifier::new(Vec::new())?,
+        PolicySet::new(
+            vec![Policy {
+                max_retries: 1_000_000,
+                ..Policy::named("bench")
+            }],
+            &[],
+            None,
+        )?,
+    );
+    let policy = engine
+        .policies
+        .get("bench")
+        .ok_or("no bench policy")?
+        .clone();
+    let store = Arc::new(Store::new(
+        Limits {
+            max_jobs: usize::MAX / 2,
+            ..Limits::default()
+        },
+        ["invoice"],
+    ));
+    let ids: Vec<String> = (0..n).map(job_id).collect();
+    let message = "HTTPSConnectionPool(host='api.example.com', port=443): timeout";
+    let report = |i: usize| FailureReport {
+        error: ErrorReport {
+            type_name: ERRORS[i % 4].0,
+            message,
+            http_status: 0,
+            grpc_code: 0,
+            retryable: None,
+        },
+        attempt: 0,
+        retry_after_hint: None,
+    };
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let before = rss_bytes()?;
+    let mut rng = rand::rng();
+    let load_start = Instant::now();
+    for (i, id) in ids.iter().enumerate() {
+        store.report_failure(&engine, id, "invoice", &policy, &report(i), now, &mut rng);
+    }
+    let load_rate = n as f64 / load_start.elapsed().as_secs_f64();
+    let after = rss_bytes()?;
+    let ids_bytes: usize = ids.iter().map(|s| s.capacity() + 24).sum();
+    let per_job = (after.saturating_sub(before) as f64 - ids_bytes as f64) / n as f64;
+
+    // Updates of random existing jobs on two threads, as the server's two workers would.
+    let ids = Arc::new(ids);
+    let engine = Arc::new(engine);
+    let deadline = Instant::now() + duration;
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, ids, engine, policy) =
+                (store.clone(), ids.clone(), engine.clone(), policy.clone());
+            std::thread::spawn(move || {
+                let mut rng = rand::rng();
+                let mut ops = 0u64;
+                while Instant::now() < deadline {
+                    for _ in 0..1000 {
+                        let i = rng.random_range(0..ids.len());
+                        store.report_failure(
+                            &engine,
+                            &ids[i],
+                            "invoice",
+                            &policy,
+                            &report(i),
+                            now,
+                            &mut rng,
+                        );
+                    }
+                    ops += 1000;
+                }
+                ops
+            })
+        })
+        .collect();
+    let mut ops = 0;
+    for t in threads {
+        ops += t.join().map_err(|_| "update thread panicked")?;
+    }
+    let update_rate = ops as f64 / duration.as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "jobs": n,
+                "rss_bytes": after,
+                "bytes_per_job": per_job.round(),
+                "insert_per_second": load_rate.round(),
+                "update_per_second": update_rate.round(),
+            })
+        );
+    } else {
+        println!(
+            "{n:>9} jobs: {per_job:>6.0} B/job resident ({:.0} MiB RSS), {load_rate:>9.0} inserts/s, {update_rate:>9.0} updates/s (2 threads)",
+            after as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(())
+}
