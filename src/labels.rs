@@ -1,18 +1,25 @@
 //! Bounded label values.
 //!
-//! `job_type` (and later `target`) come from callers, and each distinct value
-//! is a Prometheus series and a row of statistics. Values named in the
+//! `job_type` (and `target`) come from callers, and each distinct value is a
+//! Prometheus series and a row of statistics. Values named in the
 //! configuration are always their own label; at most `dynamic_limit` others
 //! get one, first come first served; everything past that shares `other`.
 //! A caller cannot blow up the metrics' cardinality.
+//!
+//! Each label gets a small id: jobs store the id (2 bytes, not a string), and
+//! reading an entry by id takes no lock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 /// The label for an empty value.
 pub const NONE: &str = "none";
 /// The label shared by values past the bound.
 pub const OTHER: &str = "other";
+
+/// Index of a label in its `BoundedLabels`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelId(pub u16);
 
 /// A label and what is kept per label.
 #[derive(Debug, Default)]
@@ -23,74 +30,112 @@ pub struct Labeled<V> {
 
 #[derive(Debug)]
 pub struct BoundedLabels<V> {
-    map: RwLock<Table<V>>,
-    other: Arc<Labeled<V>>,
+    /// Filled in order, never emptied: an id, once given, always reads the same entry.
+    entries: Box<[OnceLock<Labeled<V>>]>,
+    by_name: RwLock<Table>,
+    other: LabelId,
     dynamic_limit: usize,
 }
 
-#[derive(Debug)]
-struct Table<V> {
-    by_name: HashMap<Arc<str>, Arc<Labeled<V>>>,
+#[derive(Debug, Default)]
+struct Table {
+    ids: HashMap<Arc<str>, LabelId>,
+    next: usize,
     dynamic: usize,
-}
-
-fn make<V: Default>(name: &str) -> Arc<Labeled<V>> {
-    Arc::new(Labeled {
-        label: Arc::from(name),
-        value: V::default(),
-    })
 }
 
 impl<V: Default> BoundedLabels<V> {
     pub fn new<'a>(configured: impl IntoIterator<Item = &'a str>, dynamic_limit: usize) -> Self {
-        let other = make(OTHER);
-        let mut by_name = HashMap::new();
-        for name in configured.into_iter().chain([NONE]) {
-            let entry = make(name);
-            by_name.insert(entry.label.clone(), entry);
+        let mut names: Vec<&str> = vec![OTHER, NONE];
+        for n in configured {
+            if !names.contains(&n) {
+                names.push(n);
+            }
         }
-        by_name.insert(other.label.clone(), other.clone());
-        BoundedLabels {
-            map: RwLock::new(Table {
-                by_name,
-                dynamic: 0,
-            }),
-            other,
+        // Ids are u16; keep the table within them.
+        let dynamic_limit = dynamic_limit.min(usize::from(u16::MAX) - names.len());
+        let entries: Box<[OnceLock<Labeled<V>>]> = (0..names.len() + dynamic_limit)
+            .map(|_| OnceLock::new())
+            .collect();
+        let labels = BoundedLabels {
+            entries,
+            by_name: RwLock::new(Table::default()),
+            other: LabelId(0),
             dynamic_limit,
+        };
+        {
+            let mut t = labels.write();
+            for n in names {
+                labels.add(&mut t, n);
+            }
         }
+        labels
     }
 
-    /// The label entry for `name` (`none` for an empty name).
-    pub fn get(&self, name: &str) -> Arc<Labeled<V>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        // The lock guards a map of ids: a panic elsewhere cannot leave it half-updated.
+        self.by_name.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, t: &mut Table, name: &str) -> LabelId {
+        let id = LabelId(u16::try_from(t.next).unwrap_or(u16::MAX));
+        let label: Arc<str> = Arc::from(name);
+        if let Some(slot) = self.entries.get(t.next) {
+            let _ = slot.set(Labeled {
+                label: label.clone(),
+                value: V::default(),
+            });
+        }
+        t.ids.insert(label, id);
+        t.next += 1;
+        id
+    }
+
+    /// The label for `name` (`none` for an empty name).
+    pub fn get(&self, name: &str) -> LabelId {
         let name = if name.is_empty() { NONE } else { name };
         {
-            // The lock only guards a map of Arcs: a panic elsewhere cannot leave it half-updated.
-            let table = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(e) = table.by_name.get(name) {
-                return e.clone();
+            let t = self.by_name.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(id) = t.ids.get(name) {
+                return *id;
             }
-            if table.dynamic >= self.dynamic_limit {
-                return self.other.clone();
+            if t.dynamic >= self.dynamic_limit {
+                return self.other;
             }
         }
-        let mut table = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(e) = table.by_name.get(name) {
-            return e.clone();
+        let mut t = self.write();
+        if let Some(id) = t.ids.get(name) {
+            return *id;
         }
-        if table.dynamic >= self.dynamic_limit {
-            return self.other.clone();
+        if t.dynamic >= self.dynamic_limit {
+            return self.other;
         }
-        table.dynamic += 1;
-        let entry = make(name);
-        table.by_name.insert(entry.label.clone(), entry.clone());
-        entry
+        t.dynamic += 1;
+        self.add(&mut t, name)
     }
 
-    /// Every label entry, sorted by label.
-    pub fn all(&self) -> Vec<Arc<Labeled<V>>> {
-        let table = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        let mut v: Vec<_> = table.by_name.values().cloned().collect();
-        v.sort_by(|a, b| a.label.cmp(&b.label));
+    /// The entry of a label id (the `other` entry for an id never given).
+    pub fn entry(&self, id: LabelId) -> &Labeled<V> {
+        self.entries
+            .get(usize::from(id.0))
+            .and_then(OnceLock::get)
+            .or_else(|| self.entries.first().and_then(OnceLock::get))
+            .unwrap_or_else(|| unreachable!("`other` is always the first entry"))
+    }
+
+    pub fn name(&self, id: LabelId) -> &str {
+        &self.entry(id).label
+    }
+
+    /// Every label entry with its id, sorted by label.
+    pub fn all(&self) -> Vec<(LabelId, &Labeled<V>)> {
+        let mut v: Vec<_> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((LabelId(u16::try_from(i).ok()?), e.get()?)))
+            .collect();
+        v.sort_by(|a, b| a.1.label.cmp(&b.1.label));
         v
     }
 }
@@ -98,34 +143,31 @@ impl<V: Default> BoundedLabels<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
     #[test]
     fn configured_values_always_get_their_own_label_and_others_are_bounded() {
         let labels: BoundedLabels<()> = BoundedLabels::new(["extraction"], 2);
-        assert_eq!(&*labels.get("a").label, "a");
-        assert_eq!(&*labels.get("b").label, "b");
-        assert_eq!(&*labels.get("c").label, OTHER);
-        assert_eq!(&*labels.get("a").label, "a");
-        assert_eq!(&*labels.get("extraction").label, "extraction");
-        assert_eq!(&*labels.get("").label, NONE);
+        let name = |n: &str| labels.name(labels.get(n)).to_string();
+        assert_eq!(name("a"), "a");
+        assert_eq!(name("b"), "b");
+        assert_eq!(name("c"), OTHER);
+        assert_eq!(name("a"), "a");
+        assert_eq!(name("extraction"), "extraction");
+        assert_eq!(name(""), NONE);
         for i in 0..1000 {
             labels.get(&format!("flood-{i}"));
         }
-        // configured + none + other + 2 dynamic.
+        // other + none + configured + 2 dynamic.
         assert_eq!(labels.all().len(), 5);
     }
 
     #[test]
     fn same_value_shares_one_entry() {
-        let labels: BoundedLabels<std::sync::atomic::AtomicU64> = BoundedLabels::new([], 10);
+        let labels: BoundedLabels<AtomicU64> = BoundedLabels::new([], 10);
         let a = labels.get("x");
-        a.value.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(
-            labels
-                .get("x")
-                .value
-                .load(std::sync::atomic::Ordering::Relaxed),
-            1
-        );
+        labels.entry(a).value.fetch_add(1, Relaxed);
+        assert_eq!(labels.entry(labels.get("x")).value.load(Relaxed), 1);
+        assert_eq!(labels.name(LabelId(999)), OTHER);
     }
 }

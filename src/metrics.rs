@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use dashmap::DashMap;
+use foldhash::fast::FixedState;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -23,7 +24,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::passes::PassResult;
-use crate::engine::{Action, ErrorClass, GiveUpReason, JobState};
+use crate::engine::{
+    Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, JobState, PolicyId,
+};
+use crate::labels::LabelId;
 
 const PASS_RESULTS: [PassResult; 4] = [
     PassResult::AllComplete,
@@ -60,17 +64,18 @@ static META: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 /// Labels of `retryd_decisions_total`: job type, policy, action, reason.
-type DecisionLabels = (Arc<str>, Arc<str>, Action, Option<GiveUpReason>);
+type DecisionLabels = (LabelId, PolicyId, Action, Option<GiveUpReason>);
 
-/// Handles cached by label values.
+/// Handles cached by the ids of their label values: a lookup hashes a few
+/// bytes and clones an `Arc`; the names are only read to register.
 struct Cache<K, H> {
-    map: DashMap<K, H>,
+    map: DashMap<K, H, FixedState>,
 }
 
 impl<K: Eq + Hash, H: Clone> Cache<K, H> {
     fn new() -> Self {
         Cache {
-            map: DashMap::new(),
+            map: DashMap::with_hasher(FixedState::default()),
         }
     }
 
@@ -85,11 +90,11 @@ impl<K: Eq + Hash, H: Clone> Cache<K, H> {
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    failures: Cache<(Arc<str>, ErrorClass, Arc<str>), Counter>,
+    failures: Cache<(LabelId, ErrorClass, CategoryId), Counter>,
     decisions: Cache<DecisionLabels, Counter>,
-    successes: Cache<(Arc<str>, bool), Counter>,
-    delay: Cache<Arc<str>, Histogram>,
-    attempts: Cache<(Arc<str>, bool), Histogram>,
+    successes: Cache<(LabelId, bool), Counter>,
+    delay: Cache<PolicyId, Histogram>,
+    attempts: Cache<(LabelId, bool), Histogram>,
     rpc: Cache<(&'static str, tonic::Code), Histogram>,
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
@@ -231,36 +236,27 @@ impl Metrics {
     }
 
     /// One recorded (not de-duplicated) failure and its decision.
-    #[allow(clippy::too_many_arguments)]
-    pub fn failure(
-        &self,
-        job_type: &Arc<str>,
-        class: ErrorClass,
-        category: &Arc<str>,
-        policy: &Arc<str>,
-        action: Action,
-        reason: Option<GiveUpReason>,
-        delay: Duration,
-    ) {
+    pub fn failure(&self, engine: &Engine, store: &Store, job_type: LabelId, d: &Decision) {
+        let (class, action, reason) = (d.error_class, d.action, d.reason);
         self.failures
-            .get((job_type.clone(), class, category.clone()), || {
+            .get((job_type, class, d.category), || {
                 self.counter(
                     FAILURES,
                     vec![
-                        label("job_type", job_type),
+                        label("job_type", store.label_name(job_type)),
                         label("error_class", class.as_str()),
-                        label("category", category),
+                        label("category", engine.category_name(d)),
                     ],
                 )
             })
             .increment(1);
         self.decisions
-            .get((job_type.clone(), policy.clone(), action, reason), || {
+            .get((job_type, d.policy, action, reason), || {
                 self.counter(
                     DECISIONS,
                     vec![
-                        label("job_type", job_type),
-                        label("policy", policy),
+                        label("job_type", store.label_name(job_type)),
+                        label("policy", engine.policy_name(d)),
                         label("action", action.as_str()),
                         label("reason", reason.map_or("none", GiveUpReason::as_str)),
                     ],
@@ -269,21 +265,21 @@ impl Metrics {
             .increment(1);
         if action == Action::Retry {
             self.delay
-                .get(policy.clone(), || {
-                    self.histogram(RETRY_DELAY, vec![label("policy", policy)])
+                .get(d.policy, || {
+                    self.histogram(RETRY_DELAY, vec![label("policy", engine.policy_name(d))])
                 })
-                .record(delay.as_secs_f64());
+                .record(d.delay.as_secs_f64());
         }
     }
 
     /// A job's attempts, observed when it succeeds or gives up.
-    pub fn attempts(&self, job_type: &Arc<str>, succeeded: bool, attempts: u32) {
+    pub fn attempts(&self, store: &Store, job_type: LabelId, succeeded: bool, attempts: u32) {
         self.attempts
-            .get((job_type.clone(), succeeded), || {
+            .get((job_type, succeeded), || {
                 self.histogram(
                     ATTEMPTS,
                     vec![
-                        label("job_type", job_type),
+                        label("job_type", store.label_name(job_type)),
                         label("outcome", if succeeded { "succeeded" } else { "gave_up" }),
                     ],
                 )
@@ -291,13 +287,13 @@ impl Metrics {
             .record(f64::from(attempts));
     }
 
-    pub fn success(&self, job_type: &Arc<str>, after_retry: bool) {
+    pub fn success(&self, store: &Store, job_type: LabelId, after_retry: bool) {
         self.successes
-            .get((job_type.clone(), after_retry), || {
+            .get((job_type, after_retry), || {
                 self.counter(
                     SUCCESSES,
                     vec![
-                        label("job_type", job_type),
+                        label("job_type", store.label_name(job_type)),
                         label("after_retry", if after_retry { "true" } else { "false" }),
                     ],
                 )

@@ -208,6 +208,23 @@ pub fn last_segment(type_name: &str) -> &str {
         .unwrap_or(type_name)
 }
 
+/// Index of a category name in the classifier's table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CategoryId(pub u16);
+
+/// Which kind of matcher decided, without its details (what a job stores).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MatchKind {
+    Caller,
+    Type,
+    TypeContains,
+    Message,
+    Http,
+    Grpc,
+    #[default]
+    Nothing,
+}
+
 /// What made a rule match, for the decision's explanation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Matched {
@@ -220,18 +237,38 @@ pub enum Matched {
     Nothing,
 }
 
+impl Matched {
+    pub fn kind(self) -> MatchKind {
+        match self {
+            Matched::Caller(_) => MatchKind::Caller,
+            Matched::Type(_) => MatchKind::Type,
+            Matched::TypeContains(_) => MatchKind::TypeContains,
+            Matched::Message(_) => MatchKind::Message,
+            Matched::Http(_) => MatchKind::Http,
+            Matched::Grpc(_) => MatchKind::Grpc,
+            Matched::Nothing => MatchKind::Nothing,
+        }
+    }
+}
+
 /// The result of classifying one error.
-#[derive(Clone, Copy, Debug)]
-pub struct Classification<'c> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classification {
     pub class: ErrorClass,
-    pub category: &'c Arc<str>,
-    /// `None` when nothing matched or the caller's verdict decided.
-    pub rule: Option<&'c Rule>,
+    pub category: CategoryId,
+    /// Index in `Classifier::rules`; `None` when nothing matched or the
+    /// caller's verdict decided.
+    pub rule: Option<u16>,
     pub matched: Matched,
 }
 
-impl fmt::Display for Classification<'_> {
-    /// "rule `timeout`: type TimeoutError", "no rule matched", ...
+/// "rule `timeout`: type TimeoutError", "no rule matched", ...
+pub struct Describe<'a> {
+    rule: Option<&'a Rule>,
+    matched: Matched,
+}
+
+impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(rule) = self.rule else {
             return match self.matched {
@@ -252,7 +289,7 @@ impl fmt::Display for Classification<'_> {
             Matched::Http(s) => write!(f, "HTTP {s}"),
             Matched::Grpc(c) => write!(f, "gRPC {}", grpc_code_name(c)),
             Matched::Caller(v) => write!(f, "the caller's verdict retryable={v}"),
-            Matched::Nothing => f.write_str("no matcher"),
+            Matched::Nothing => f.write_str("a matcher no longer found in the kept error"),
         }
     }
 }
@@ -272,10 +309,16 @@ fn earlier(a: Option<Hit>, b: Option<Hit>) -> Option<Hit> {
 #[derive(Debug)]
 pub struct Classifier {
     rules: Vec<Rule>,
+    /// Each rule's category.
+    rule_category: Vec<CategoryId>,
+    /// Category names by id.
+    categories: Vec<Arc<str>>,
+    /// Each rule's patterns compiled one by one: says which one matched a kept message.
+    rule_regexes: Vec<Vec<regex::Regex>>,
     /// Where the caller's verdict sits: after configured rules, before built-ins.
     caller_at: usize,
-    caller: Arc<str>,
-    unknown: Arc<str>,
+    caller: CategoryId,
+    unknown: CategoryId,
     by_type: HashMap<String, (usize, usize)>,
     contains: Vec<(usize, usize, String)>,
     http: Vec<Option<usize>>,
@@ -331,11 +374,37 @@ impl Classifier {
             .case_insensitive(true)
             .build()?;
         let first_message_rule = message_owner.first().map_or(usize::MAX, |o| o.0);
+        let mut categories: Vec<Arc<str>> = Vec::new();
+        let mut id_of = |name: &str| {
+            let i = categories
+                .iter()
+                .position(|c| &**c == name)
+                .unwrap_or_else(|| {
+                    categories.push(Arc::from(name));
+                    categories.len() - 1
+                });
+            CategoryId(u16::try_from(i).unwrap_or(u16::MAX))
+        };
+        let caller = id_of("caller");
+        let unknown = id_of("unknown");
+        let rule_category = rules.iter().map(|r| id_of(&r.category)).collect();
+        let rule_regexes = rules
+            .iter()
+            .map(|r| {
+                r.message_regex
+                    .iter()
+                    .map(|p| regex::RegexBuilder::new(p).case_insensitive(true).build())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Classifier {
             rules,
+            rule_category,
+            categories,
+            rule_regexes,
             caller_at,
-            caller: Arc::from("caller"),
-            unknown: Arc::from("unknown"),
+            caller,
+            unknown,
             by_type,
             contains,
             http,
@@ -351,12 +420,12 @@ impl Classifier {
         &self.rules
     }
 
-    fn rule(&self, r: usize) -> &Rule {
-        let i = if r < self.caller_at { r } else { r - 1 };
-        &self.rules[i]
+    /// Index in `rules` of a match-order index (which counts the caller's verdict).
+    fn rule_index(&self, r: usize) -> usize {
+        if r < self.caller_at { r } else { r - 1 }
     }
 
-    pub fn classify(&self, e: &ErrorReport<'_>) -> Classification<'_> {
+    pub fn classify(&self, e: &ErrorReport<'_>) -> Classification {
         let mut best: Option<Hit> = None;
         if let Some(v) = e.retryable {
             best = Some((self.caller_at, Matched::Caller(v)));
@@ -390,26 +459,81 @@ impl Classifier {
                 } else {
                     ErrorClass::Permanent
                 },
-                category: &self.caller,
+                category: self.caller,
                 rule: None,
                 matched: Matched::Caller(v),
             },
             Some((r, matched)) => {
-                let rule = self.rule(r);
+                let i = self.rule_index(r);
                 Classification {
-                    class: rule.class,
-                    category: &rule.category,
-                    rule: Some(rule),
+                    class: self.rules[i].class,
+                    category: self.rule_category[i],
+                    rule: u16::try_from(i).ok(),
                     matched,
                 }
             }
             None => Classification {
                 class: ErrorClass::Unknown,
-                category: &self.unknown,
+                category: self.unknown,
                 rule: None,
                 matched: Matched::Nothing,
             },
         }
+    }
+
+    pub fn category_name(&self, id: CategoryId) -> &str {
+        self.categories
+            .get(usize::from(id.0))
+            .map_or("unknown", |c| c)
+    }
+
+    /// Every category name, by id.
+    pub fn categories(&self) -> &[Arc<str>] {
+        &self.categories
+    }
+
+    /// Explains a classification.
+    pub fn describe(&self, c: &Classification) -> Describe<'_> {
+        Describe {
+            rule: c.rule.and_then(|r| self.rules.get(usize::from(r))),
+            matched: c.matched,
+        }
+    }
+
+    /// Explains a stored match: which of the rule's matchers of `kind` the
+    /// kept error satisfies (a job keeps the kind, not the details).
+    pub fn describe_stored(
+        &self,
+        rule: Option<u16>,
+        kind: MatchKind,
+        e: &ErrorReport<'_>,
+    ) -> Describe<'_> {
+        let r = rule.and_then(|r| self.rules.get(usize::from(r)));
+        let matched = match (r, kind) {
+            (_, MatchKind::Caller) => Matched::Caller(e.retryable.unwrap_or(false)),
+            (_, MatchKind::Http) => Matched::Http(e.http_status),
+            (_, MatchKind::Grpc) => Matched::Grpc(e.grpc_code),
+            (Some(r), MatchKind::Type) => {
+                let last = last_segment(e.type_name).to_lowercase();
+                r.types
+                    .iter()
+                    .position(|t| t.to_lowercase() == last)
+                    .map_or(Matched::Nothing, Matched::Type)
+            }
+            (Some(r), MatchKind::TypeContains) => {
+                let lower = e.type_name.to_lowercase();
+                r.type_contains
+                    .iter()
+                    .position(|t| lower.contains(&t.to_lowercase()))
+                    .map_or(Matched::Nothing, Matched::TypeContains)
+            }
+            (Some(_), MatchKind::Message) => rule
+                .and_then(|i| self.rule_regexes.get(usize::from(i)))
+                .and_then(|rs| rs.iter().position(|re| re.is_match(e.message)))
+                .map_or(Matched::Nothing, Matched::Message),
+            _ => Matched::Nothing,
+        };
+        Describe { rule: r, matched }
     }
 
     fn match_type(&self, type_name: &str) -> Option<Hit> {
@@ -462,7 +586,11 @@ mod tests {
 
     fn class_of(c: &Classifier, e: ErrorReport<'_>) -> (ErrorClass, String) {
         let got = c.classify(&e);
-        (got.class, got.category.to_string())
+        (got.class, c.category_name(got.category).to_string())
+    }
+
+    fn describe(c: &Classifier, e: ErrorReport<'_>) -> String {
+        c.describe(&c.classify(&e)).to_string()
     }
 
     #[test]
@@ -755,25 +883,47 @@ mod tests {
     fn explanation_names_rule_and_matcher() {
         let c = builtins();
         assert_eq!(
-            c.classify(&report("x.TimeoutError", "", 0, 0)).to_string(),
+            describe(&c, report("x.TimeoutError", "", 0, 0)),
             "built-in rule `timeout`: type TimeoutError"
         );
         assert_eq!(
-            c.classify(&report("", "", 503, 0)).to_string(),
+            describe(&c, report("", "", 503, 0)),
             "built-in rule `server_error`: HTTP 503"
         );
         assert_eq!(
-            c.classify(&report("", "", 0, 14)).to_string(),
+            describe(&c, report("", "", 0, 14)),
             "built-in rule `unavailable`: gRPC UNAVAILABLE"
         );
         assert_eq!(
-            c.classify(&report("", "connection reset by peer", 0, 0))
-                .to_string(),
+            describe(&c, report("", "connection reset by peer", 0, 0)),
             "built-in rule `network`: message matches /connection.*reset/"
         );
+        assert_eq!(describe(&c, report("", "?", 0, 0)), "no rule matched");
+    }
+
+    #[test]
+    fn stored_matches_are_described_from_the_kept_error() {
+        let c = builtins();
+        for e in [
+            report("x.TimeoutError", "", 0, 0),
+            report("", "", 503, 0),
+            report("", "", 0, 14),
+            report("", "connection reset by peer", 0, 0),
+            report("", "?", 0, 0),
+        ] {
+            let cls = c.classify(&e);
+            let stored = c
+                .describe_stored(cls.rule, cls.matched.kind(), &e)
+                .to_string();
+            assert_eq!(stored, c.describe(&cls).to_string());
+        }
+        let mut e = report("ValidationError", "", 0, 0);
+        e.retryable = Some(true);
+        let cls = c.classify(&e);
         assert_eq!(
-            c.classify(&report("", "?", 0, 0)).to_string(),
-            "no rule matched"
+            c.describe_stored(cls.rule, cls.matched.kind(), &e)
+                .to_string(),
+            "the caller's verdict retryable=true"
         );
     }
 

@@ -1,64 +1,26 @@
-//! The per-job record and the decision for one failure (DESIGN.md section 3).
+//! The per-job state machine and the decision for one failure (DESIGN.md section 3).
 //!
 //! `Engine::decide` reads a job (or its absence) and returns a verdict;
 //! `Job::record` applies it. Splitting the two lets `Explain` run the very
-//! same code without changing anything.
+//! same code without changing anything. A `Job` is the fixed-size part of a
+//! job's state, everything a decision needs; the texts (id, error type and
+//! message) are kept by the store.
 
-use std::sync::Arc;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use rand::Rng;
 
-use super::classify::{Classification, Classifier};
+use super::classify::Classifier;
 use super::policy::{HintMode, OnUnknown, Policy, PolicySet};
 use super::{
     Action, Decision, ErrorClass, ErrorReport, FailureReport, GiveUpReason, Human, JobState,
-    Timestamp,
+    Timestamp, Why,
 };
 
-/// Longest error message prefix kept per job: a job must not pin an unbounded
-/// amount of caller text in memory.
-pub const MESSAGE_PREFIX: usize = 1024;
-
-/// The latest error of a job, its message cut to `MESSAGE_PREFIX` bytes.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StoredError {
-    pub type_name: Box<str>,
-    pub message: Box<str>,
-    pub http_status: u16,
-    pub grpc_code: u8,
-    pub retryable: Option<bool>,
-}
-
-impl StoredError {
-    pub fn from_report(e: &ErrorReport<'_>) -> Self {
-        StoredError {
-            type_name: e.type_name.into(),
-            message: prefix(e.message, MESSAGE_PREFIX).into(),
-            http_status: e.http_status,
-            grpc_code: e.grpc_code,
-            retryable: e.retryable,
-        }
-    }
-}
-
-/// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
-pub fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// What retryd holds for one job that has failed and not yet succeeded.
-#[derive(Clone, Debug, PartialEq)]
+/// The fixed-size state retryd holds for a job that has failed and not yet succeeded.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Job {
-    pub job_type: Arc<str>,
-    pub policy: Arc<str>,
     pub state: JobState,
     pub failure_count: u32,
     /// The attempt number of the latest recorded failure (the caller's, or
@@ -69,24 +31,18 @@ pub struct Job {
     pub rebase_attempt: bool,
     pub first_failure_at: Timestamp,
     pub last_failure_at: Timestamp,
-    /// Latest change of any kind; idle and capacity eviction go by it.
+    /// Latest change of any kind, but for a dead job when it died: idle,
+    /// capacity and dead-letter eviction go by it, and a dead job's `dead_ttl`
+    /// counts from its death however often it is reported again.
     pub updated_at: Timestamp,
-    pub last_error: StoredError,
     pub last_decision: Decision,
 }
 
 impl Job {
     /// A job's first recorded failure.
-    pub fn first(
-        job_type: Arc<str>,
-        report: &FailureReport<'_>,
-        verdict: Verdict,
-        now: Timestamp,
-    ) -> Job {
+    pub fn first(verdict: &Verdict, now: Timestamp) -> Job {
         let decision = verdict.decision;
         Job {
-            job_type,
-            policy: decision.policy.clone(),
             state: state_after(None, decision.action),
             failure_count: decision.failure_count,
             last_attempt: verdict.attempt,
@@ -94,26 +50,26 @@ impl Job {
             first_failure_at: now,
             last_failure_at: now,
             updated_at: now,
-            last_error: StoredError::from_report(&report.error),
             last_decision: decision,
         }
     }
 
     /// Applies a non-duplicate verdict.
-    pub fn record(&mut self, report: &FailureReport<'_>, verdict: Verdict, now: Timestamp) {
+    pub fn record(&mut self, verdict: &Verdict, now: Timestamp) {
         let decision = verdict.decision;
         if self.failure_count == 0 {
             // First failure since creation or since a manual retry that reset the count.
             self.first_failure_at = now;
         }
+        let was_dead = self.state == JobState::Dead;
         self.state = state_after(Some(self.state), decision.action);
         self.failure_count = decision.failure_count;
         self.last_attempt = verdict.attempt;
         self.rebase_attempt = false;
         self.last_failure_at = now;
-        self.updated_at = now;
-        self.policy = decision.policy.clone();
-        self.last_error = StoredError::from_report(&report.error);
+        if !(was_dead && self.state == JobState::Dead) {
+            self.updated_at = now;
+        }
         self.last_decision = decision;
     }
 
@@ -139,14 +95,8 @@ impl Job {
         d.delay = Duration::ZERO;
         d.retry_at = Some(now);
         d.failure_count = self.failure_count;
-        d.explanation = if reset_failures {
-            "manual retry: due now, failure count reset to 0".into()
-        } else {
-            format!(
-                "manual retry: due now, failure count kept at {}",
-                self.failure_count
-            )
-            .into()
+        d.why = Why::ManualRetry {
+            reset: reset_failures,
         };
     }
 
@@ -160,7 +110,7 @@ impl Job {
         d.reason = Some(GiveUpReason::Cancelled);
         d.delay = Duration::ZERO;
         d.retry_at = None;
-        d.explanation = "the job was cancelled by an operator".into();
+        d.why = Why::OperatorCancel;
     }
 }
 
@@ -173,7 +123,7 @@ fn state_after(before: Option<JobState>, action: Action) -> JobState {
 }
 
 /// The engine's answer to one report.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Verdict {
     pub decision: Decision,
     /// The report repeats (or predates) the latest recorded attempt: the
@@ -191,6 +141,16 @@ pub struct Engine {
     pub policies: PolicySet,
 }
 
+/// Rounds to whole milliseconds: what a job keeps of a delay.
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Saturating milliseconds in a u32.
+pub fn ms_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
 impl Engine {
     pub fn new(classifier: Classifier, policies: PolicySet) -> Self {
         Engine {
@@ -203,7 +163,7 @@ impl Engine {
     pub fn decide<R: Rng + ?Sized>(
         &self,
         job: Option<&Job>,
-        policy: &Arc<Policy>,
+        policy: &Policy,
         report: &FailureReport<'_>,
         now: Timestamp,
         rng: &mut R,
@@ -224,7 +184,7 @@ impl Engine {
             }
             Some(j) if report.attempt <= j.last_attempt => {
                 return Verdict {
-                    decision: j.last_decision.clone(),
+                    decision: j.last_decision,
                     duplicate: true,
                     attempt: j.last_attempt,
                 };
@@ -237,75 +197,64 @@ impl Engine {
         };
 
         let cls = self.classifier.classify(&report.error);
-        let (limit, by_category) = policy.limit_for(cls.category);
         let mut d = Decision {
             action: Action::GiveUp,
-            delay: Duration::ZERO,
-            retry_at: None,
-            failure_count: n,
-            max_attempts: limit.saturating_add(1),
             reason: None,
             error_class: cls.class,
-            category: cls.category.clone(),
-            policy: policy.name.clone(),
-            explanation: Box::default(),
+            category: cls.category,
+            rule: cls.rule,
+            matched: cls.matched.kind(),
+            policy: policy.id,
+            failure_count: n,
+            delay: Duration::ZERO,
+            retry_at: None,
+            why: Why::Permanent,
         };
-        let give_up = |mut d: Decision, reason, why: String| {
+        let verdict = |d: Decision| Verdict {
+            decision: d,
+            duplicate: false,
+            attempt,
+        };
+        let give_up = |mut d: Decision, reason, why| {
             d.reason = Some(reason);
-            d.explanation = why.into();
-            Verdict {
-                decision: d,
-                duplicate: false,
-                attempt,
-            }
+            d.why = why;
+            verdict(d)
         };
-        let p = &policy.name;
 
         match job.map(|j| j.state) {
             Some(JobState::Cancelled) => {
-                let why = "the job was cancelled; it gets no retries until RetryJob".to_string();
-                return give_up(d, GiveUpReason::Cancelled, why);
+                return give_up(d, GiveUpReason::Cancelled, Why::Cancelled);
             }
             Some(JobState::Dead) => {
                 let earlier = job
                     .and_then(|j| j.last_decision.reason)
                     .unwrap_or(GiveUpReason::RetriesExhausted);
-                let why = format!(
-                    "the job already gave up ({}); it gets no retries until RetryJob",
-                    earlier.as_str()
-                );
-                return give_up(d, earlier, why);
+                return give_up(d, earlier, Why::AlreadyDead);
             }
             _ => {}
         }
 
         match cls.class {
             ErrorClass::Permanent => {
-                let why = format!("permanent error ({cls}): policy `{p}` never retries it");
-                return give_up(d, GiveUpReason::PermanentError, why);
+                return give_up(d, GiveUpReason::PermanentError, Why::Permanent);
             }
             ErrorClass::Unknown if policy.on_unknown == OnUnknown::GiveUp => {
-                let why =
-                    format!("unknown error ({cls}) and policy `{p}` has on_unknown = give_up");
-                return give_up(d, GiveUpReason::PermanentError, why);
+                return give_up(d, GiveUpReason::PermanentError, Why::UnknownGivesUp);
             }
             _ => {}
         }
 
+        let (limit, by_category) = policy.limit_for(self.classifier.category_name(cls.category));
         if n > limit {
-            let which = if by_category {
-                format!("the `{}` category limit of {limit} retries", cls.category)
-            } else {
-                format!("max_retries {limit}")
-            };
-            let why = format!(
-                "{} error ({cls}), but failure {n} is past {which} of policy `{p}`",
-                cls.class.as_str()
+            return give_up(
+                d,
+                GiveUpReason::RetriesExhausted,
+                Why::Exhausted { by_category },
             );
-            return give_up(d, GiveUpReason::RetriesExhausted, why);
         }
 
-        let (delay, how) = self.delay(job, policy, report, n, rng);
+        let (delay, why) = self.delay(job, policy, report, n, rng);
+        d.delay = delay;
 
         if let Some(limit) = policy.max_retry_duration {
             let first = match job {
@@ -314,31 +263,18 @@ impl Engine {
             };
             let lands = now.since(first) + delay;
             if lands > limit {
-                let why = format!(
-                    "{} error ({cls}), but a retry after {} would land {} after the first failure, \
-                     past max_retry_duration {} of policy `{p}`",
-                    cls.class.as_str(),
-                    Human(delay),
-                    Human(lands),
-                    Human(limit)
-                );
-                return give_up(d, GiveUpReason::DeadlineExceeded, why);
+                let lands_s = u32::try_from(lands.as_secs()).unwrap_or(u32::MAX);
+                return give_up(d, GiveUpReason::DeadlineExceeded, Why::Deadline { lands_s });
             }
         }
 
         d.action = Action::Retry;
-        d.delay = delay;
         d.retry_at = Some(now.saturating_add(delay));
-        d.explanation = explain_retry(&cls, n, limit, delay, &how, p).into();
-        Verdict {
-            decision: d,
-            duplicate: false,
-            attempt,
-        }
+        d.why = why;
+        verdict(d)
     }
 
-    /// Backoff, jitter, the caller's hint, the cap — in that order — and a
-    /// note of what shaped the delay.
+    /// Backoff, jitter, the caller's hint, the cap — in that order.
     fn delay<R: Rng + ?Sized>(
         &self,
         job: Option<&Job>,
@@ -346,7 +282,7 @@ impl Engine {
         report: &FailureReport<'_>,
         n: u32,
         rng: &mut R,
-    ) -> (Duration, String) {
+    ) -> (Duration, Why) {
         let base = policy.backoff.base();
         let previous = match job {
             Some(j)
@@ -357,48 +293,137 @@ impl Engine {
             _ => base,
         };
         let backoff = policy.backoff.delay(n);
-        let mut how = policy.backoff.describe();
         let mut delay = policy
             .jitter
             .apply(backoff, base, previous, policy.max_delay, rng);
-        if delay != backoff {
-            how.push_str(&format!(", {} jitter", policy.jitter.describe()));
-        }
+        let jittered = delay != backoff;
+        let mut hint_ms = None;
         if let (Some(hint), HintMode::Honor) = (report.retry_after_hint, policy.retry_after_hint)
             && hint > delay
         {
             delay = hint;
-            how.push_str(&format!(", raised to the retry-after hint {}", Human(hint)));
+            hint_ms = Some(ms_u32(hint));
         }
-        if delay > policy.max_delay {
+        let capped = delay > policy.max_delay;
+        if capped {
             delay = policy.max_delay;
-            how.push_str(&format!(
-                ", capped at max_delay {}",
-                Human(policy.max_delay)
-            ));
         }
-        (delay, how)
+        (
+            whole_ms(delay),
+            Why::Retry {
+                jittered,
+                hint_ms,
+                capped,
+            },
+        )
     }
-}
 
-fn explain_retry(
-    cls: &Classification<'_>,
-    n: u32,
-    limit: u32,
-    delay: Duration,
-    how: &str,
-    p: &str,
-) -> String {
-    let unknown = if cls.class == ErrorClass::Unknown {
-        ", retried as on_unknown = retry"
-    } else {
-        ""
-    };
-    format!(
-        "{} error ({cls}){unknown}: retry {n} of {limit} after {} ({how}) under policy `{p}`",
-        cls.class.as_str(),
-        Human(delay)
-    )
+    /// The applied retry limit + 1, as callers see it in `max_attempts`.
+    pub fn max_attempts(&self, d: &Decision) -> u32 {
+        let policy = self.policies.by_id(d.policy);
+        let (limit, _) = policy.limit_for(self.classifier.category_name(d.category));
+        limit.saturating_add(1)
+    }
+
+    pub fn policy_name(&self, d: &Decision) -> &str {
+        &self.policies.by_id(d.policy).name
+    }
+
+    pub fn category_name(&self, d: &Decision) -> &str {
+        self.classifier.category_name(d.category)
+    }
+
+    /// One human sentence: which rule and which limit decided. `error` is
+    /// the error the decision was about (the report, or the job's kept error).
+    pub fn explanation(&self, d: &Decision, error: &ErrorReport<'_>) -> String {
+        let policy = self.policies.by_id(d.policy);
+        let p = &policy.name;
+        let cls = self.classifier.describe_stored(d.rule, d.matched, error);
+        let class = d.error_class.as_str();
+        let mut s = String::with_capacity(160);
+        // Writing to a String cannot fail.
+        let _ = match d.why {
+            Why::Retry {
+                jittered,
+                hint_ms,
+                capped,
+            } => {
+                let unknown = if d.error_class == ErrorClass::Unknown {
+                    ", retried as on_unknown = retry"
+                } else {
+                    ""
+                };
+                let limit = self.max_attempts(d).saturating_sub(1);
+                let mut how = policy.backoff.describe();
+                if jittered {
+                    let _ = write!(how, ", {} jitter", policy.jitter.describe());
+                }
+                if let Some(h) = hint_ms {
+                    let hint = Duration::from_millis(u64::from(h));
+                    let _ = write!(how, ", raised to the retry-after hint {}", Human(hint));
+                }
+                if capped {
+                    let _ = write!(how, ", capped at max_delay {}", Human(policy.max_delay));
+                }
+                write!(
+                    s,
+                    "{class} error ({cls}){unknown}: retry {} of {limit} after {} ({how}) under policy `{p}`",
+                    d.failure_count,
+                    Human(d.delay)
+                )
+            }
+            Why::Permanent => write!(s, "permanent error ({cls}): policy `{p}` never retries it"),
+            Why::UnknownGivesUp => write!(
+                s,
+                "unknown error ({cls}) and policy `{p}` has on_unknown = give_up"
+            ),
+            Why::Exhausted { by_category } => {
+                let limit = self.max_attempts(d).saturating_sub(1);
+                let which = if by_category {
+                    format!(
+                        "the `{}` category limit of {limit} retries",
+                        self.category_name(d)
+                    )
+                } else {
+                    format!("max_retries {limit}")
+                };
+                write!(
+                    s,
+                    "{class} error ({cls}), but failure {} is past {which} of policy `{p}`",
+                    d.failure_count
+                )
+            }
+            Why::Deadline { lands_s } => write!(
+                s,
+                "{class} error ({cls}), but a retry after {} would land {} after the first failure, \
+                 past max_retry_duration {} of policy `{p}`",
+                Human(d.delay),
+                Human(Duration::from_secs(u64::from(lands_s))),
+                Human(policy.max_retry_duration.unwrap_or_default())
+            ),
+            Why::Cancelled => write!(
+                s,
+                "the job was cancelled; it gets no retries until RetryJob"
+            ),
+            Why::AlreadyDead => write!(
+                s,
+                "the job already gave up ({}); it gets no retries until RetryJob",
+                d.reason.unwrap_or(GiveUpReason::RetriesExhausted).as_str()
+            ),
+            Why::ManualRetry { reset: true } => {
+                write!(s, "manual retry: due now, failure count reset to 0")
+            }
+            Why::ManualRetry { reset: false } => {
+                write!(
+                    s,
+                    "manual retry: due now, failure count kept at {}",
+                    d.failure_count
+                )
+            }
+            Why::OperatorCancel => write!(s, "the job was cancelled by an operator"),
+        };
+        s
+    }
 }
 
 #[cfg(test)]
@@ -407,6 +432,7 @@ mod tests {
     use crate::engine::backoff::{Backoff, Jitter};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use std::sync::Arc;
 
     const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -440,6 +466,13 @@ mod tests {
         rng: StdRng,
     }
 
+    /// A decision as callers see it: with its explanation and max_attempts.
+    struct Seen {
+        d: Decision,
+        explanation: String,
+        max_attempts: u32,
+    }
+
     impl Run {
         fn new(policy: Policy) -> Run {
             let name = policy.name.to_string();
@@ -459,11 +492,20 @@ mod tests {
                 .decide(self.job.as_ref(), &self.policy, &r, now, &mut self.rng);
             if !v.duplicate {
                 match self.job.as_mut() {
-                    Some(j) => j.record(&r, v.clone(), now),
-                    None => self.job = Some(Job::first("t".into(), &r, v.clone(), now)),
+                    Some(j) => j.record(&v, now),
+                    None => self.job = Some(Job::first(&v, now)),
                 }
             }
             v
+        }
+
+        fn seen(&mut self, r: FailureReport<'_>, now: Timestamp) -> Seen {
+            let d = self.report(r, now).decision;
+            Seen {
+                d,
+                explanation: self.engine.explanation(&d, &r.error),
+                max_attempts: self.engine.max_attempts(&d),
+            }
         }
 
         fn fail(&mut self) -> Decision {
@@ -498,11 +540,11 @@ mod tests {
             let d = run.fail();
             assert_eq!((d.action, d.delay), (Action::Retry, s(want)));
         }
-        let d = run.fail();
-        assert_eq!(d.action, Action::GiveUp);
-        assert_eq!(d.reason, Some(GiveUpReason::RetriesExhausted));
-        assert_eq!(d.failure_count, 4);
-        assert_eq!(d.max_attempts, 4);
+        let seen = run.seen(transient(0), T0);
+        assert_eq!(seen.d.action, Action::GiveUp);
+        assert_eq!(seen.d.reason, Some(GiveUpReason::RetriesExhausted));
+        assert_eq!(seen.d.failure_count, 4);
+        assert_eq!(seen.max_attempts, 4);
         assert_eq!(run.job.as_ref().map(|j| j.state), Some(JobState::Dead));
     }
 
@@ -517,8 +559,9 @@ mod tests {
 
     #[test]
     fn worked_example_proportional_jitter_stays_in_d_to_1_25d() {
+        let mut run = Run::new(extraction(Jitter::Proportional(0.25)));
         for seed in 0..200 {
-            let mut run = Run::new(extraction(Jitter::Proportional(0.25)));
+            run.job = None;
             run.rng = StdRng::seed_from_u64(seed);
             for base in [30.0, 120.0, 480.0] {
                 let got = run.fail().delay.as_secs_f64();
@@ -540,9 +583,9 @@ mod tests {
         });
         assert_eq!(run.fail().action, Action::Retry);
         assert_eq!(run.fail().action, Action::Retry);
-        let d = run.fail();
+        let seen = run.seen(transient(0), T0);
         assert_eq!(
-            (d.action, d.max_attempts, d.failure_count),
+            (seen.d.action, seen.max_attempts, seen.d.failure_count),
             (Action::GiveUp, 3, 3)
         );
     }
@@ -559,9 +602,9 @@ mod tests {
         };
         assert_eq!(run.fail().delay, s(2));
         assert_eq!(run.fail().delay, s(4));
-        let d = run.fail();
+        let seen = run.seen(transient(0), T0);
         assert_eq!(
-            (d.action, d.reason, d.max_attempts),
+            (seen.d.action, seen.d.reason, seen.max_attempts),
             (Action::GiveUp, Some(GiveUpReason::RetriesExhausted), 3)
         );
     }
@@ -571,7 +614,8 @@ mod tests {
         let mut run = Run::new(pipeline());
         let mut r = transient(0);
         r.error.type_name = "ValidationError";
-        let d = run.report(r, T0).decision;
+        let seen = run.seen(r, T0);
+        let d = seen.d;
         assert_eq!(
             (d.action, d.reason, d.error_class),
             (
@@ -580,12 +624,12 @@ mod tests {
                 ErrorClass::Permanent
             )
         );
-        assert_eq!(&*d.category, "invalid_input");
+        assert_eq!(run.engine.category_name(&d), "invalid_input");
         assert!(
-            d.explanation
+            seen.explanation
                 .contains("permanent error (built-in rule `invalid_input`: type ValidationError)"),
             "{}",
-            d.explanation
+            seen.explanation
         );
     }
 
@@ -599,21 +643,25 @@ mod tests {
             ..FailureReport::default()
         };
         let mut run = Run::new(Policy::named("p"));
-        let d = run.report(unknown, T0).decision;
+        let seen = run.seen(unknown, T0);
         assert_eq!(
-            (d.action, d.error_class),
+            (seen.d.action, seen.d.error_class),
             (Action::Retry, ErrorClass::Unknown)
         );
-        assert!(d.explanation.contains("on_unknown = retry"));
+        assert!(seen.explanation.contains("on_unknown = retry"));
 
         let mut run = Run::new(Policy {
             on_unknown: OnUnknown::GiveUp,
             ..Policy::named("p")
         });
-        let d = run.report(unknown, T0).decision;
+        let seen = run.seen(unknown, T0);
         assert_eq!(
-            (d.action, d.reason),
+            (seen.d.action, seen.d.reason),
             (Action::GiveUp, Some(GiveUpReason::PermanentError))
+        );
+        assert_eq!(
+            seen.explanation,
+            "unknown error (no rule matched) and policy `p` has on_unknown = give_up"
         );
     }
 
@@ -627,16 +675,23 @@ mod tests {
         assert_eq!(run.fail().delay, s(1));
         assert_eq!(run.fail().delay, s(2));
         assert_eq!(run.fail().delay, s(4));
-        let d = run.fail();
-        assert_eq!(d.delay, s(5));
+        let seen = run.seen(transient(0), T0);
+        assert_eq!(seen.d.delay, s(5));
         assert!(
-            d.explanation.contains("capped at max_delay 5s"),
+            seen.explanation.contains("capped at max_delay 5s"),
             "{}",
-            d.explanation
+            seen.explanation
         );
         let mut r = transient(0);
         r.retry_after_hint = Some(s(3600));
-        assert_eq!(run.report(r, T0).decision.delay, s(5));
+        let seen = run.seen(r, T0);
+        assert_eq!(seen.d.delay, s(5));
+        assert!(
+            seen.explanation
+                .contains("raised to the retry-after hint 1h, capped at max_delay 5s"),
+            "{}",
+            seen.explanation
+        );
     }
 
     #[test]
@@ -644,9 +699,9 @@ mod tests {
         let mut r = transient(0);
         r.retry_after_hint = Some(s(40));
         let mut run = Run::new(Policy::named("p"));
-        let d = run.report(r, T0).decision;
-        assert_eq!(d.delay, s(40));
-        assert!(d.explanation.contains("retry-after hint 40s"));
+        let seen = run.seen(r, T0);
+        assert_eq!(seen.d.delay, s(40));
+        assert!(seen.explanation.contains("retry-after hint 40s"));
         // A hint below the backoff changes nothing.
         r.retry_after_hint = Some(Duration::from_millis(100));
         assert_eq!(run.report(r, T0).decision.delay, s(2));
@@ -672,17 +727,16 @@ mod tests {
             let d = run.report(transient(0), T0.saturating_add(s(at))).decision;
             assert_eq!(d.action, Action::Retry, "report {i}");
         }
-        let d = run
-            .report(transient(0), T0.saturating_add(s(1800)))
-            .decision;
+        let seen = run.seen(transient(0), T0.saturating_add(s(1800)));
         assert_eq!(
-            (d.action, d.reason),
+            (seen.d.action, seen.d.reason),
             (Action::GiveUp, Some(GiveUpReason::DeadlineExceeded))
         );
+        assert_eq!(seen.d.retry_after(), Duration::ZERO);
         assert!(
-            d.explanation.contains("past max_retry_duration 30m"),
+            seen.explanation.contains("a retry after 10m would land 40m after the first failure, past max_retry_duration 30m"),
             "{}",
-            d.explanation
+            seen.explanation
         );
     }
 
@@ -720,15 +774,16 @@ mod tests {
             ..FailureReport::default()
         };
         for _ in 0..3 {
-            let d = run.report(limited, T0).decision;
-            assert_eq!((d.action, d.max_attempts), (Action::Retry, 4));
+            let seen = run.seen(limited, T0);
+            assert_eq!((seen.d.action, seen.max_attempts), (Action::Retry, 4));
         }
-        let d = run.report(limited, T0).decision;
-        assert_eq!(d.reason, Some(GiveUpReason::RetriesExhausted));
+        let seen = run.seen(limited, T0);
+        assert_eq!(seen.d.reason, Some(GiveUpReason::RetriesExhausted));
         assert!(
-            d.explanation.contains("`rate_limit` category limit of 3"),
+            seen.explanation
+                .contains("`rate_limit` category limit of 3"),
             "{}",
-            d.explanation
+            seen.explanation
         );
     }
 
@@ -736,7 +791,7 @@ mod tests {
     fn same_or_older_attempt_returns_stored_decision_and_changes_nothing() {
         let mut run = Run::new(pipeline());
         let first = run.report(transient(1), T0);
-        let before = run.job.clone();
+        let before = run.job;
         let again = run.report(transient(1), T0.saturating_add(s(5)));
         assert!(again.duplicate);
         assert_eq!(again.decision, first.decision);
@@ -744,7 +799,7 @@ mod tests {
 
         let second = run.report(transient(2), T0);
         assert_eq!(second.decision.delay, s(300));
-        let before = run.job.clone();
+        let before = run.job;
         let old = run.report(transient(1), T0);
         assert!(old.duplicate);
         assert_eq!(old.decision, second.decision);
@@ -789,18 +844,28 @@ mod tests {
             ..Policy::named("p")
         });
         assert_eq!(run.fail().reason, Some(GiveUpReason::RetriesExhausted));
-        let d = run.fail();
+        let seen = run.seen(transient(0), T0);
         assert_eq!(
-            (d.action, d.reason),
+            (seen.d.action, seen.d.reason),
             (Action::GiveUp, Some(GiveUpReason::RetriesExhausted))
         );
-        assert!(d.explanation.contains("already gave up"));
+        assert!(seen.explanation.contains("already gave up"));
+        // Reports to a dead job do not extend its life.
+        let later = T0.saturating_add(s(3600));
+        run.report(transient(0), later);
+        let job = run.job.as_ref().expect("job");
+        assert_eq!((job.updated_at, job.last_failure_at), (T0, later));
 
         let job = run.job.as_mut().expect("job");
         job.manual_retry(true, T0);
         assert_eq!(
             (job.state, job.failure_count, job.next_retry_at()),
             (JobState::Retrying, 0, Some(T0))
+        );
+        assert_eq!(
+            run.engine
+                .explanation(&job.last_decision, &ErrorReport::default()),
+            "manual retry: due now, failure count reset to 0"
         );
         // The caller restarts its numbering at 1: accepted as failure 1 after the reset.
         let d = run.report(transient(1), T0).decision;
@@ -829,12 +894,17 @@ mod tests {
         run.report(transient(1), T0);
         run.job.as_mut().expect("job").cancel(T0);
         // A re-sent report of the latest attempt learns of the cancel too.
-        let d = run.report(transient(1), T0).decision;
-        assert_eq!(d.reason, Some(GiveUpReason::Cancelled));
-        let d = run.report(transient(2), T0).decision;
+        let seen = run.seen(transient(1), T0);
+        assert_eq!(seen.d.reason, Some(GiveUpReason::Cancelled));
+        assert_eq!(seen.explanation, "the job was cancelled by an operator");
+        let seen = run.seen(transient(2), T0);
         assert_eq!(
-            (d.action, d.reason),
+            (seen.d.action, seen.d.reason),
             (Action::GiveUp, Some(GiveUpReason::Cancelled))
+        );
+        assert_eq!(
+            seen.explanation,
+            "the job was cancelled; it gets no retries until RetryJob"
         );
         assert_eq!(run.job.as_ref().map(|j| j.state), Some(JobState::Cancelled));
     }
@@ -851,8 +921,9 @@ mod tests {
         let mut prev = s(1);
         for _ in 0..50 {
             let d = run.fail().delay;
+            // Whole milliseconds: allow the rounding.
             assert!(
-                d >= s(1) && d <= (prev * 3).min(s(100)),
+                d >= s(1) && d <= (prev * 3).min(s(100)) + Duration::from_millis(1),
                 "{d:?} after {prev:?}"
             );
             prev = d;
@@ -862,35 +933,23 @@ mod tests {
     #[test]
     fn explanation_of_a_retry_names_rule_count_delay_and_policy() {
         let mut run = Run::new(pipeline());
-        let d = run.fail();
+        let seen = run.seen(transient(0), T0);
         assert_eq!(
-            &*d.explanation,
+            seen.explanation,
             "transient error (built-in rule `timeout`: type TimeoutError): retry 1 of 3 after 1m \
              (schedule [1m, 5m, 15m]) under policy `pipeline`"
         );
     }
 
     #[test]
-    fn retry_at_is_now_plus_delay() {
+    fn retry_at_is_now_plus_delay_and_delays_are_whole_milliseconds() {
         let mut run = Run::new(pipeline());
         let d = run.report(transient(0), T0).decision;
         assert_eq!(d.retry_at, Some(T0.saturating_add(s(60))));
-    }
-
-    #[test]
-    fn long_messages_are_stored_as_a_prefix_on_a_char_boundary() {
-        let msg = "é".repeat(MESSAGE_PREFIX);
-        let r = FailureReport {
-            error: ErrorReport {
-                message: &msg,
-                ..ErrorReport::default()
-            },
-            ..FailureReport::default()
-        };
-        let stored = StoredError::from_report(&r.error);
-        assert!(
-            stored.message.len() <= MESSAGE_PREFIX && stored.message.len() >= MESSAGE_PREFIX - 1
-        );
-        assert!(msg.starts_with(&*stored.message));
+        let mut run = Run::new(extraction(Jitter::Full));
+        for _ in 0..3 {
+            let d = run.fail().delay;
+            assert_eq!(d.subsec_nanos() % 1_000_000, 0, "{d:?}");
+        }
     }
 }

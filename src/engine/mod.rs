@@ -12,13 +12,12 @@ pub mod passes;
 pub mod policy;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use backoff::{Backoff, Jitter};
-pub use classify::{Classification, Classifier, Rule};
-pub use job::{Engine, Job, StoredError, Verdict};
-pub use policy::{OnUnknown, Policy, PolicySet, PriorityBand};
+pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
+pub use job::{Engine, Job, Verdict};
+pub use policy::{OnUnknown, Policy, PolicyId, PolicySet, PriorityBand};
 
 /// Milliseconds since the Unix epoch.
 ///
@@ -144,22 +143,69 @@ pub struct FailureReport<'a> {
     pub retry_after_hint: Option<Duration>,
 }
 
-/// The answer to one failure report.
-#[derive(Clone, Debug, PartialEq)]
+/// The answer to one failure report, or the decision a job holds.
+///
+/// Plain data, no text: names are ids into the engine's tables and the
+/// explanation is rendered from `why` only when a caller asks for it
+/// (`Engine::explanation`). Deciding allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
     pub action: Action,
-    /// Zero on give-up.
-    pub delay: Duration,
-    /// `None` on give-up.
-    pub retry_at: Option<Timestamp>,
-    pub failure_count: u32,
-    /// The applied retry limit + 1.
-    pub max_attempts: u32,
     pub reason: Option<GiveUpReason>,
     pub error_class: ErrorClass,
-    pub category: Arc<str>,
-    pub policy: Arc<str>,
-    pub explanation: Box<str>,
+    pub category: CategoryId,
+    /// The classification rule that matched (`None`: none did, or the caller's verdict).
+    pub rule: Option<u16>,
+    pub matched: MatchKind,
+    pub policy: PolicyId,
+    pub failure_count: u32,
+    /// The delay computed (a whole number of milliseconds). On a retry, how
+    /// long to wait; on a deadline give-up, the retry that was refused;
+    /// otherwise zero.
+    pub delay: Duration,
+    /// When the next attempt is due; `None` on give-up.
+    pub retry_at: Option<Timestamp>,
+    pub why: Why,
+}
+
+impl Decision {
+    /// What callers are told to wait: the delay on a retry, zero on give-up.
+    pub fn retry_after(&self) -> Duration {
+        match self.action {
+            Action::Retry => self.delay,
+            Action::GiveUp => Duration::ZERO,
+        }
+    }
+}
+
+/// Which rule and which limit decided, in a few bytes; `Engine::explanation`
+/// turns it into the sentence callers see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// Retry after backoff; the flags say what else shaped the delay.
+    Retry {
+        jittered: bool,
+        /// The caller's retry-after hint (ms) when it raised the delay.
+        hint_ms: Option<u32>,
+        capped: bool,
+    },
+    /// The error is permanent.
+    Permanent,
+    /// No rule matched and the policy gives up on unknown errors.
+    UnknownGivesUp,
+    /// The failure count is past the limit (a category's own, or `max_retries`).
+    Exhausted { by_category: bool },
+    /// The retry would land this many seconds after the first failure, past
+    /// `max_retry_duration`.
+    Deadline { lands_s: u32 },
+    /// The job was cancelled before this failure.
+    Cancelled,
+    /// The job had already given up.
+    AlreadyDead,
+    /// An operator's RetryJob.
+    ManualRetry { reset: bool },
+    /// An operator's CancelJob.
+    OperatorCancel,
 }
 
 /// Formats a duration the way the configuration spells it ("2s", "1m 30s").

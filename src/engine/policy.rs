@@ -24,8 +24,14 @@ pub enum HintMode {
     Ignore,
 }
 
+/// Index of a policy in its `PolicySet`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyId(pub u16);
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
+    /// Assigned by `PolicySet::new`.
+    pub id: PolicyId,
     pub name: Arc<str>,
     pub max_retries: u32,
     pub backoff: Backoff,
@@ -42,6 +48,7 @@ impl Policy {
     /// A configured policy with every key missing (DESIGN.md section 3).
     pub fn named(name: &str) -> Policy {
         Policy {
+            id: PolicyId::default(),
             name: Arc::from(name),
             max_retries: 3,
             backoff: Backoff::Exponential {
@@ -82,6 +89,9 @@ impl Policy {
     /// The retry limit for an error of `category`, and whether a category
     /// limit (rather than `max_retries`) set it.
     pub fn limit_for(&self, category: &str) -> (u32, bool) {
+        if self.category_limits.is_empty() {
+            return (self.max_retries, false);
+        }
         match self.category_limits.get(category) {
             Some(&l) => (l, true),
             None => (self.max_retries, false),
@@ -114,6 +124,8 @@ pub struct UnknownPolicy(pub String);
 #[derive(Clone, Debug)]
 pub struct PolicySet {
     by_name: HashMap<String, Arc<Policy>>,
+    /// Indexed by `PolicyId`, in name order.
+    by_id: Vec<Arc<Policy>>,
     job_types: HashMap<String, Arc<Policy>>,
     bands: Vec<PriorityBand>,
     default: Arc<Policy>,
@@ -134,10 +146,23 @@ impl PolicySet {
         job_types: &[(String, String)],
         bands: Option<&[(u32, u32, String)]>,
     ) -> Result<PolicySet, UnknownPolicy> {
-        let mut by_name: HashMap<String, Arc<Policy>> = Policy::builtins()
+        let mut named: HashMap<String, Policy> = HashMap::new();
+        for p in Policy::builtins().into_iter().chain(configured) {
+            named.insert(p.name.to_string(), p);
+        }
+        let mut sorted: Vec<Policy> = named.into_values().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_id: Vec<Arc<Policy>> = sorted
             .into_iter()
-            .chain(configured)
-            .map(|p| (p.name.to_string(), Arc::new(p)))
+            .enumerate()
+            .map(|(i, mut p)| {
+                p.id = PolicyId(u16::try_from(i).unwrap_or(u16::MAX));
+                Arc::new(p)
+            })
+            .collect();
+        let mut by_name: HashMap<String, Arc<Policy>> = by_id
+            .iter()
+            .map(|p| (p.name.to_string(), p.clone()))
             .collect();
         let lookup = |by_name: &HashMap<String, Arc<Policy>>, name: &str| {
             by_name
@@ -168,6 +193,7 @@ impl PolicySet {
         by_name.shrink_to_fit();
         Ok(PolicySet {
             by_name,
+            by_id,
             job_types,
             bands,
             default,
@@ -178,11 +204,14 @@ impl PolicySet {
         self.by_name.get(name)
     }
 
-    /// Policies sorted by name.
-    pub fn policies(&self) -> Vec<&Arc<Policy>> {
-        let mut v: Vec<_> = self.by_name.values().collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
+    /// Policies sorted by name (= by id).
+    pub fn policies(&self) -> &[Arc<Policy>] {
+        &self.by_id
+    }
+
+    /// The policy with this id (the default policy for an id no policy has).
+    pub fn by_id(&self, id: PolicyId) -> &Arc<Policy> {
+        self.by_id.get(usize::from(id.0)).unwrap_or(&self.default)
     }
 
     pub fn job_types(&self) -> impl Iterator<Item = (&str, &Arc<Policy>)> {

@@ -7,10 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::engine::passes::{PassResult, PassStats};
 use crate::engine::{
-    Action, Decision, ErrorClass, GiveUpReason, Job, JobState, StoredError, Timestamp,
+    Action, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState, Timestamp,
 };
 use crate::pb;
-use crate::store::StatsRow;
+use crate::store::{JobView, StatsRow, StoredError};
 
 pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     let secs = i64::try_from(t.0 / 1000).unwrap_or(i64::MAX);
@@ -73,43 +73,45 @@ pub fn state_filter(v: i32) -> Result<Option<JobState>, i32> {
     }
 }
 
-pub fn decision(d: &Decision) -> pb::Decision {
+/// A decision as callers see it; `error` is the error it was about (for the explanation).
+pub fn decision(engine: &Engine, d: &Decision, error: &ErrorReport<'_>) -> pb::Decision {
     pb::Decision {
         action: action(d.action) as i32,
-        retry_after: Some(duration(d.delay)),
+        retry_after: Some(duration(d.retry_after())),
         retry_at: d.retry_at.map(timestamp),
         failure_count: d.failure_count,
-        max_attempts: d.max_attempts,
+        max_attempts: engine.max_attempts(d),
         reason: reason(d.reason) as i32,
         error_class: error_class(d.error_class) as i32,
-        category: d.category.to_string(),
-        policy: d.policy.to_string(),
-        explanation: d.explanation.to_string(),
+        category: engine.category_name(d).to_string(),
+        policy: engine.policy_name(d).to_string(),
+        explanation: engine.explanation(d, error),
     }
 }
 
 fn error(e: &StoredError) -> pb::ErrorInfo {
     pb::ErrorInfo {
-        r#type: e.type_name.to_string(),
-        message: e.message.to_string(),
+        r#type: e.type_name.clone(),
+        message: e.message.clone(),
         http_status: u32::from(e.http_status),
         grpc_code: i32::from(e.grpc_code),
         retryable: e.retryable,
     }
 }
 
-pub fn job(id: &str, j: &Job) -> pb::Job {
+pub fn job(engine: &Engine, v: &JobView) -> pb::Job {
+    let j = &v.job;
     pb::Job {
-        job_id: id.to_string(),
-        job_type: j.job_type.to_string(),
-        policy: j.policy.to_string(),
+        job_id: v.id.clone(),
+        job_type: v.job_type.clone(),
+        policy: engine.policy_name(&j.last_decision).to_string(),
         state: job_state(j.state) as i32,
         failure_count: j.failure_count,
         first_failure_at: Some(timestamp(j.first_failure_at)),
         last_failure_at: Some(timestamp(j.last_failure_at)),
         next_retry_at: j.next_retry_at().map(timestamp),
-        last_error: Some(error(&j.last_error)),
-        last_decision: Some(decision(&j.last_decision)),
+        last_error: Some(error(&v.last_error)),
+        last_decision: Some(decision(engine, &j.last_decision, &v.last_error.report())),
     }
 }
 

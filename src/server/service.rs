@@ -118,27 +118,29 @@ impl App {
                 Action::GiveUp => Outcome::FailedNonRetryable,
             };
             self.batches.record(f.job_id, outcome, at);
-            self.metrics.failure(
-                &out.label,
-                d.error_class,
-                &d.category,
-                &d.policy,
-                d.action,
-                d.reason,
-                d.delay,
-            );
+            self.metrics
+                .failure(&self.engine, &self.store, out.label, d);
             if out.gave_up {
-                self.metrics.attempts(&out.label, false, d.failure_count);
+                self.metrics
+                    .attempts(&self.store, out.label, false, d.failure_count);
             }
         }
+        // A duplicate's decision was about the error the job kept.
+        let kept = if out.duplicate {
+            self.store.get(f.job_id).map(|v| v.last_error)
+        } else {
+            None
+        };
+        let error = kept.as_ref().map_or(f.report.error, |e| e.report());
+        let decision = convert::decision(&self.engine, d, &error);
         if out.gave_up {
             tracing::info!(
                 job_id = f.job_id,
                 job_type = f.job_type,
                 reason = d.reason.map_or("none", |r| r.as_str()),
                 failures = d.failure_count,
-                policy = &*d.policy,
-                explanation = &*d.explanation,
+                policy = &decision.policy,
+                explanation = &decision.explanation,
                 "gave up on job"
             );
         } else {
@@ -151,7 +153,7 @@ impl App {
             );
         }
         Ok(pb::ReportFailureResponse {
-            decision: Some(convert::decision(d)),
+            decision: Some(decision),
         })
     }
 
@@ -168,7 +170,7 @@ impl App {
             &mut rand::rng(),
         );
         Ok(pb::ExplainResponse {
-            decision: Some(convert::decision(&d)),
+            decision: Some(convert::decision(&self.engine, &d, &f.report.error)),
         })
     }
 
@@ -179,9 +181,10 @@ impl App {
         validate::report_success(&r)?;
         let out = self.store.report_success(&r.job_id, &r.job_type);
         self.batches.record(&r.job_id, Outcome::Succeeded, now());
-        self.metrics.success(&out.label, out.known);
+        self.metrics.success(&self.store, out.label, out.known);
         self.metrics.attempts(
-            &out.label,
+            &self.store,
+            out.label,
             true,
             out.failures_before_success.saturating_add(1),
         );
@@ -198,7 +201,7 @@ impl App {
             .get(&r.job_id)
             .ok_or_else(|| StoreError::NotFound(r.job_id.clone()))?;
         Ok(pb::GetJobResponse {
-            job: Some(convert::job(&r.job_id, &job)),
+            job: Some(convert::job(&self.engine, &job)),
         })
     }
 
@@ -240,7 +243,7 @@ impl App {
             jobs: page
                 .jobs
                 .iter()
-                .map(|(id, j)| convert::job(id, j))
+                .map(|v| convert::job(&self.engine, v))
                 .collect(),
             next_page_token,
             total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
@@ -258,7 +261,7 @@ impl App {
             "manual retry"
         );
         Ok(pb::RetryJobResponse {
-            job: Some(convert::job(&r.job_id, &job)),
+            job: Some(convert::job(&self.engine, &job)),
         })
     }
 
@@ -267,7 +270,7 @@ impl App {
         let job = self.store.cancel(&r.job_id, now())?;
         tracing::info!(job_id = r.job_id, "cancelled");
         Ok(pb::CancelJobResponse {
-            job: Some(convert::job(&r.job_id, &job)),
+            job: Some(convert::job(&self.engine, &job)),
         })
     }
 

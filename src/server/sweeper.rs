@@ -11,16 +11,19 @@ use super::service::{App, now};
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     let interval = app.store.limits().sweep_interval();
     loop {
-        tokio::select! {
+        // The periodic sweep also expires idle jobs (a scan of every job);
+        // one woken by a passed bound only applies the bounds.
+        let full = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-            _ = app.store.pressured() => {}
-        }
+            _ = tokio::time::sleep(interval) => true,
+            _ = app.store.pressured() => false,
+        };
         let work = app.clone();
-        // A sweep scans every job: keep it off the threads that serve requests.
+        // A sweep may scan every job: keep it off the threads that serve requests.
         let swept = tokio::task::spawn_blocking(move || {
             let at = now();
-            (work.store.sweep(at), work.batches.sweep(at))
+            let batches = if full { work.batches.sweep(at) } else { 0 };
+            (work.store.sweep(at, full), batches)
         })
         .await;
         match swept {

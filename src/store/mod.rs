@@ -1,0 +1,1119 @@
+//! Per-job state: a sharded table of packed job records, per-job-type
+//! counters, and the bounds of DESIGN.md section 5 (`[state]`), applied by a
+//! background sweeper.
+//!
+//! Every change to a job happens while its shard is write-locked, and the
+//! engine's decision is computed inside that lock: 64 concurrent reports of
+//! one job are 64 serialised read-decide-write steps, none lost. The engine
+//! does no I/O and allocates nothing, so the lock is held for well under a
+//! microsecond.
+
+mod names;
+pub mod record;
+mod table;
+
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use hashbrown::hash_table::Entry;
+use rand::Rng;
+use thiserror::Error;
+use tokio::sync::Notify;
+
+use crate::engine::{
+    Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy, Timestamp,
+};
+use crate::labels::{BoundedLabels, LabelId};
+use names::Names;
+use record::{Head, Record, Texts};
+use table::Table;
+
+/// Longest error message prefix kept per job: a job must not pin an
+/// unbounded amount of caller text in memory.
+pub const MESSAGE_PREFIX: usize = 1024;
+
+/// The `[state]` bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_jobs: usize,
+    pub idle_ttl: Duration,
+    pub max_dead_jobs: usize,
+    pub dead_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_jobs: 1_000_000,
+            idle_ttl: Duration::from_secs(24 * 3600),
+            max_dead_jobs: 10_000,
+            dead_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl Limits {
+    /// How often the sweeper runs without being woken: often enough that a
+    /// TTL is honoured to within a tenth of itself, at least every 30 s.
+    pub fn sweep_interval(&self) -> Duration {
+        (self.idle_ttl.min(self.dead_ttl) / 10)
+            .clamp(Duration::from_millis(20), Duration::from_secs(5))
+    }
+}
+
+/// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
+pub fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Counters kept per job-type label.
+#[derive(Debug, Default)]
+pub struct TypeStats {
+    retrying: AtomicI64,
+    dead: AtomicI64,
+    cancelled: AtomicI64,
+    first_try_successes: AtomicU64,
+    successes_after_retry: AtomicU64,
+    give_ups: AtomicU64,
+}
+
+impl TypeStats {
+    fn gauge(&self, state: JobState) -> &AtomicI64 {
+        match state {
+            JobState::Retrying => &self.retrying,
+            JobState::Dead => &self.dead,
+            JobState::Cancelled => &self.cancelled,
+        }
+    }
+}
+
+/// A copy of one job type's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsRow {
+    pub job_type: String,
+    pub retrying: u64,
+    pub dead: u64,
+    pub cancelled: u64,
+    pub first_try_successes: u64,
+    pub successes_after_retry: u64,
+    pub give_ups: u64,
+}
+
+impl StatsRow {
+    /// Successes after retry / (successes after retry + give-ups), in percent.
+    pub fn retry_success_rate(&self) -> f64 {
+        let done = self.successes_after_retry + self.give_ups;
+        if done == 0 {
+            0.0
+        } else {
+            self.successes_after_retry as f64 * 100.0 / done as f64
+        }
+    }
+
+    fn add(&mut self, o: &StatsRow) {
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+        self.cancelled += o.cancelled;
+        self.first_try_successes += o.first_try_successes;
+        self.successes_after_retry += o.successes_after_retry;
+        self.give_ups += o.give_ups;
+    }
+}
+
+/// The latest error of a job as callers see it, its message cut to `MESSAGE_PREFIX` bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredError {
+    pub type_name: String,
+    pub message: String,
+    pub http_status: u16,
+    pub grpc_code: u8,
+    pub retryable: Option<bool>,
+}
+
+impl StoredError {
+    pub fn report(&self) -> ErrorReport<'_> {
+        ErrorReport {
+            type_name: &self.type_name,
+            message: &self.message,
+            http_status: self.http_status,
+            grpc_code: self.grpc_code,
+            retryable: self.retryable,
+        }
+    }
+}
+
+/// A job, decoded for callers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobView {
+    pub id: String,
+    pub job_type: String,
+    pub job: Job,
+    pub last_error: StoredError,
+}
+
+/// What a `ReportFailure` did.
+#[derive(Clone, Copy, Debug)]
+pub struct FailureOutcome {
+    pub decision: Decision,
+    pub duplicate: bool,
+    /// The job-type label (bounded).
+    pub label: LabelId,
+    /// The job became dead with this report.
+    pub gave_up: bool,
+}
+
+/// What a `ReportSuccess` did.
+#[derive(Clone, Copy, Debug)]
+pub struct SuccessOutcome {
+    pub known: bool,
+    pub failures_before_success: u32,
+    pub label: LabelId,
+}
+
+/// Jobs removed by one sweep, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evictions {
+    pub idle_ttl: u64,
+    pub dead_ttl: u64,
+    pub capacity: u64,
+    pub dead_limit: u64,
+}
+
+impl Evictions {
+    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("idle_ttl", self.idle_ttl),
+            ("dead_ttl", self.dead_ttl),
+            ("capacity", self.capacity),
+            ("dead_limit", self.dead_limit),
+        ]
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("no job {0:?}")]
+    NotFound(String),
+    #[error(
+        "job {0:?} is dead: a dead job cannot be cancelled (RetryJob revives it, DeleteJob purges it)"
+    )]
+    Dead(String),
+}
+
+/// Which jobs `list` returns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter<'a> {
+    pub state: Option<JobState>,
+    pub job_type: Option<&'a str>,
+}
+
+pub struct Page {
+    pub jobs: Vec<JobView>,
+    pub total: usize,
+    /// The last job id of this page when more follow.
+    pub next_after: Option<String>,
+}
+
+pub struct Store {
+    table: Table,
+    types: BoundedLabels<TypeStats>,
+    names: Names,
+    limits: Limits,
+    len: AtomicUsize,
+    dead: AtomicUsize,
+    /// Jobs in the order they died, so that the dead-letter bound and
+    /// `dead_ttl` drop the oldest without scanning every job. An entry whose
+    /// job has since left the dead state (or died again later) is stale and
+    /// skipped; stale entries are compacted away when they pile up.
+    deaths: Mutex<VecDeque<(Timestamp, Box<str>)>>,
+    /// Wakes the sweeper when a bound is passed.
+    pressure: Notify,
+}
+
+impl Store {
+    /// `job_types` are the configured ones: always their own label.
+    pub fn new<'a>(limits: Limits, job_types: impl IntoIterator<Item = &'a str>) -> Store {
+        Store {
+            table: Table::default(),
+            types: BoundedLabels::new(job_types, 100),
+            names: Names::default(),
+            limits,
+            len: AtomicUsize::new(0),
+            dead: AtomicUsize::new(0),
+            deaths: Mutex::new(VecDeque::new()),
+            pressure: Notify::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The name of a job-type label.
+    pub fn label_name(&self, label: LabelId) -> &str {
+        self.types.name(label)
+    }
+
+    /// Every job-type label with its id.
+    pub fn labels(&self) -> Vec<(LabelId, &str)> {
+        self.types
+            .all()
+            .into_iter()
+            .map(|(id, e)| (id, &*e.label))
+            .collect()
+    }
+
+    fn head_of(job: Job, label: LabelId, e: &ErrorReport<'_>) -> Head {
+        Head {
+            job,
+            label,
+            http_status: e.http_status,
+            grpc_code: e.grpc_code,
+            retryable: e.retryable,
+        }
+    }
+
+    /// Records one failure and returns the engine's decision.
+    #[allow(clippy::too_many_arguments)]
+    pub fn report_failure<R: Rng + ?Sized>(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        job_type: &str,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> FailureOutcome {
+        let e = &report.error;
+        let type_name = self.names.intern(e.type_name);
+        let message = prefix(e.message, MESSAGE_PREFIX);
+        self.table.entry(job_id, |entry| match entry {
+            Entry::Occupied(mut o) => {
+                let rec = o.get_mut();
+                let mut head = rec.head();
+                let verdict = engine.decide(Some(&head.job), policy, report, now, rng);
+                if verdict.duplicate {
+                    return FailureOutcome {
+                        decision: verdict.decision,
+                        duplicate: true,
+                        label: head.label,
+                        gave_up: false,
+                    };
+                }
+                let before = head.job.state;
+                head.job.record(&verdict, now);
+                let label = head.label;
+                let head = Self::head_of(head.job, label, e);
+                if rec.same_error(type_name, message) {
+                    // The same error again (the common case): no new allocation.
+                    rec.write_head(&head);
+                } else {
+                    let job_type = rec.texts().job_type.map(str::to_owned);
+                    *rec = Record::encode(
+                        &head,
+                        &Texts {
+                            id: job_id,
+                            type_name,
+                            job_type: job_type.as_deref(),
+                            message,
+                        },
+                    );
+                }
+                let after = head.job.state;
+                self.transition(label, before, after);
+                let gave_up = before != JobState::Dead && after == JobState::Dead;
+                if gave_up {
+                    self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
+                    self.died(job_id, head.job.updated_at);
+                }
+                FailureOutcome {
+                    decision: verdict.decision,
+                    duplicate: false,
+                    label,
+                    gave_up,
+                }
+            }
+            Entry::Vacant(v) => {
+                let label = self.types.get(job_type);
+                let verdict = engine.decide(None, policy, report, now, rng);
+                let job = Job::first(&verdict, now);
+                let own_name = job_type.is_empty() || self.types.name(label) == job_type;
+                v.insert(Record::encode(
+                    &Self::head_of(job, label, e),
+                    &Texts {
+                        id: job_id,
+                        type_name,
+                        job_type: (!own_name).then_some(job_type),
+                        message,
+                    },
+                ));
+                self.enter(label, job.state);
+                self.len.fetch_add(1, Relaxed);
+                let gave_up = job.state == JobState::Dead;
+                if gave_up {
+                    self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
+                    self.died(job_id, job.updated_at);
+                }
+                self.check_pressure();
+                FailureOutcome {
+                    decision: verdict.decision,
+                    duplicate: false,
+                    label,
+                    gave_up,
+                }
+            }
+        })
+    }
+
+    /// The decision a report would get, changing nothing.
+    pub fn explain<R: Rng + ?Sized>(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Decision {
+        let job = self.table.get(job_id, |r| r.head().job);
+        engine
+            .decide(job.as_ref(), policy, report, now, rng)
+            .decision
+    }
+
+    /// The job succeeded: forget it.
+    pub fn report_success(&self, job_id: &str, job_type: &str) -> SuccessOutcome {
+        match self.table.remove(job_id) {
+            Some(rec) => {
+                let head = rec.head();
+                self.leave(head.label, head.job.state);
+                let stats = &self.types.entry(head.label).value;
+                stats.successes_after_retry.fetch_add(1, Relaxed);
+                SuccessOutcome {
+                    known: true,
+                    failures_before_success: head.job.failure_count,
+                    label: head.label,
+                }
+            }
+            None => {
+                let label = self.types.get(job_type);
+                self.types
+                    .entry(label)
+                    .value
+                    .first_try_successes
+                    .fetch_add(1, Relaxed);
+                SuccessOutcome {
+                    known: false,
+                    failures_before_success: 0,
+                    label,
+                }
+            }
+        }
+    }
+
+    fn view(&self, rec: &Record) -> JobView {
+        let head = rec.head();
+        let t = rec.texts();
+        JobView {
+            id: t.id.to_string(),
+            job_type: match t.job_type {
+                Some(jt) => jt.to_string(),
+                None => {
+                    let name = self.types.name(head.label);
+                    if name == crate::labels::NONE {
+                        String::new()
+                    } else {
+                        name.to_string()
+                    }
+                }
+            },
+            job: head.job,
+            last_error: StoredError {
+                type_name: self.names.resolve(t.type_name),
+                message: t.message.to_string(),
+                http_status: head.http_status,
+                grpc_code: head.grpc_code,
+                retryable: head.retryable,
+            },
+        }
+    }
+
+    pub fn get(&self, job_id: &str) -> Option<JobView> {
+        self.table.get(job_id, |r| self.view(r))
+    }
+
+    /// Jobs matching `filter` with ids after `after`, in id order, at most `page_size`.
+    pub fn list(&self, filter: Filter<'_>, page_size: usize, after: Option<&str>) -> Page {
+        let page_size = page_size.max(1);
+        let mut total = 0;
+        // The page_size + 1 smallest ids after the cursor: one more tells whether a next page exists.
+        let mut heap: BinaryHeap<Box<str>> = BinaryHeap::with_capacity(page_size.min(1024) + 1);
+        self.table.for_each(|r| {
+            if filter.state.is_some_and(|s| s != r.state()) {
+                return;
+            }
+            if let Some(jt) = filter.job_type {
+                let name = r
+                    .texts()
+                    .job_type
+                    .unwrap_or_else(|| self.types.name(r.label()));
+                if name != jt {
+                    return;
+                }
+            }
+            total += 1;
+            let id = r.id();
+            if after.is_some_and(|a| id <= a) {
+                return;
+            }
+            if heap.len() <= page_size {
+                heap.push(id.into());
+            } else if heap.peek().is_some_and(|max| id < &**max) {
+                heap.pop();
+                heap.push(id.into());
+            }
+        });
+        let mut ids = heap.into_sorted_vec();
+        let more = ids.len() > page_size;
+        ids.truncate(page_size);
+        let next_after = if more {
+            ids.last().map(|s| s.to_string())
+        } else {
+            None
+        };
+        let jobs = ids.iter().filter_map(|id| self.get(id)).collect();
+        Page {
+            jobs,
+            total,
+            next_after,
+        }
+    }
+
+    /// Applies `change` to an existing job's fixed part and returns the job.
+    fn modify(
+        &self,
+        job_id: &str,
+        change: impl FnOnce(&mut Job) -> Result<(), StoreError>,
+    ) -> Result<JobView, StoreError> {
+        self.table.entry(job_id, |entry| match entry {
+            Entry::Vacant(_) => Err(StoreError::NotFound(job_id.to_string())),
+            Entry::Occupied(mut o) => {
+                let rec = o.get_mut();
+                let mut head = rec.head();
+                let before = head.job.state;
+                change(&mut head.job)?;
+                rec.write_head(&head);
+                self.transition(head.label, before, head.job.state);
+                Ok(self.view(rec))
+            }
+        })
+    }
+
+    /// Manual retry: the job is due now.
+    pub fn retry(
+        &self,
+        job_id: &str,
+        reset_failures: bool,
+        now: Timestamp,
+    ) -> Result<JobView, StoreError> {
+        self.modify(job_id, |job| {
+            job.manual_retry(reset_failures, now);
+            Ok(())
+        })
+    }
+
+    /// Cancel a retrying job (a cancelled one stays cancelled).
+    pub fn cancel(&self, job_id: &str, now: Timestamp) -> Result<JobView, StoreError> {
+        self.modify(job_id, |job| match job.state {
+            JobState::Dead => Err(StoreError::Dead(job_id.to_string())),
+            JobState::Cancelled => Ok(()),
+            JobState::Retrying => {
+                job.cancel(now);
+                Ok(())
+            }
+        })
+    }
+
+    pub fn delete(&self, job_id: &str) -> Result<(), StoreError> {
+        let rec = self
+            .table
+            .remove(job_id)
+            .ok_or_else(|| StoreError::NotFound(job_id.to_string()))?;
+        self.leave(rec.label(), rec.state());
+        Ok(())
+    }
+
+    /// Counters per job-type label that has any, sorted by label, and their sum.
+    pub fn stats(&self) -> (Vec<StatsRow>, StatsRow) {
+        let rows: Vec<StatsRow> = self
+            .types
+            .all()
+            .into_iter()
+            .map(|(_, e)| {
+                let v = &e.value;
+                let gauge = |a: &AtomicI64| u64::try_from(a.load(Relaxed)).unwrap_or(0);
+                StatsRow {
+                    job_type: e.label.to_string(),
+                    retrying: gauge(&v.retrying),
+                    dead: gauge(&v.dead),
+                    cancelled: gauge(&v.cancelled),
+                    first_try_successes: v.first_try_successes.load(Relaxed),
+                    successes_after_retry: v.successes_after_retry.load(Relaxed),
+                    give_ups: v.give_ups.load(Relaxed),
+                }
+            })
+            .filter(|r| {
+                *r != StatsRow {
+                    job_type: r.job_type.clone(),
+                    ..StatsRow::default()
+                }
+            })
+            .collect();
+        let mut total = StatsRow::default();
+        for r in &rows {
+            total.add(r);
+        }
+        (rows, total)
+    }
+
+    /// Jobs per state, over every job type.
+    pub fn counts(&self) -> [(JobState, u64); 3] {
+        let (_, total) = self.stats();
+        [
+            (JobState::Retrying, total.retrying),
+            (JobState::Dead, total.dead),
+            (JobState::Cancelled, total.cancelled),
+        ]
+    }
+
+    fn enter(&self, label: LabelId, state: JobState) {
+        self.types
+            .entry(label)
+            .value
+            .gauge(state)
+            .fetch_add(1, Relaxed);
+        if state == JobState::Dead {
+            self.dead.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn leave(&self, label: LabelId, state: JobState) {
+        self.types
+            .entry(label)
+            .value
+            .gauge(state)
+            .fetch_sub(1, Relaxed);
+        if state == JobState::Dead {
+            self.dead.fetch_sub(1, Relaxed);
+        }
+        self.len.fetch_sub(1, Relaxed);
+    }
+
+    fn transition(&self, label: LabelId, from: JobState, to: JobState) {
+        if from != to {
+            self.enter(label, to);
+            self.leave(label, from);
+            self.len.fetch_add(1, Relaxed);
+            self.check_pressure();
+        }
+    }
+
+    fn check_pressure(&self) {
+        if self.len.load(Relaxed) > self.limits.max_jobs
+            || self.dead.load(Relaxed) > self.limits.max_dead_jobs
+        {
+            self.pressure.notify_one();
+        }
+    }
+
+    fn deaths(&self) -> MutexGuard<'_, VecDeque<(Timestamp, Box<str>)>> {
+        // A queue of plain data: a panic elsewhere cannot leave it half-updated.
+        self.deaths.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn died(&self, job_id: &str, at: Timestamp) {
+        self.deaths().push_back((at, job_id.into()));
+        // The lock is released before the sweeper is woken.
+        self.check_pressure();
+    }
+
+    /// Applies the bounds. A `full` sweep (the periodic one) also expires
+    /// idle jobs, which takes a scan of every job; the sweeps that a passed
+    /// bound triggers do not.
+    pub fn sweep(&self, now: Timestamp, full: bool) -> Evictions {
+        let mut ev = Evictions::default();
+        let l = &self.limits;
+        if full {
+            self.table.retain(|r| {
+                let state = r.state();
+                if state != JobState::Dead && now.since(r.updated_at()) >= l.idle_ttl {
+                    ev.idle_ttl += 1;
+                    self.leave(r.label(), state);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        (ev.dead_ttl, ev.dead_limit) = self.sweep_dead(now);
+        let len = self.len.load(Relaxed);
+        if len > l.max_jobs {
+            // Down to 95 % of the bound: finding the oldest takes a scan of
+            // every job, so under a flood of new ids it runs once per 5 % of
+            // the bound, not once per job.
+            let target = l.max_jobs - l.max_jobs / 20;
+            ev.capacity = self.evict_oldest(len - target);
+        }
+        ev
+    }
+
+    /// Dead jobs past `dead_ttl`, then the oldest past `max_dead_jobs`, in the
+    /// order they died. Returns (expired, over the limit).
+    fn sweep_dead(&self, now: Timestamp) -> (u64, u64) {
+        let l = &self.limits;
+        let (mut expired, mut over) = (0, 0);
+        let mut deaths = self.deaths();
+        while let Some((at, id)) = deaths.front() {
+            let too_old = now.since(*at) >= l.dead_ttl;
+            let too_many = self.dead.load(Relaxed) > l.max_dead_jobs;
+            if !too_old && !too_many {
+                break;
+            }
+            // Still dead since that death? (Else the entry is stale.)
+            let at = *at;
+            if let Some(rec) = self
+                .table
+                .remove_if(id, |r| r.state() == JobState::Dead && r.updated_at() == at)
+            {
+                self.leave(rec.label(), JobState::Dead);
+                if too_old {
+                    expired += 1;
+                } else {
+                    over += 1;
+                }
+            }
+            deaths.pop_front();
+        }
+        // Stale entries (jobs retried, deleted or succeeded) pile up only as
+        // fast as jobs die; drop them when they outnumber the dead.
+        let dead = self.dead.load(Relaxed);
+        if deaths.len() > 2 * dead + 1024 {
+            deaths.retain(|(at, id)| {
+                self.table
+                    .get(id, |r| r.state() == JobState::Dead && r.updated_at() == *at)
+                    .unwrap_or(false)
+            });
+        }
+        (expired, over)
+    }
+
+    /// Removes about the `n` least recently updated jobs: one pass finds the
+    /// cut-off time, a second removes the jobs before it. No per-job
+    /// allocation; each shard is locked only while it is scanned.
+    fn evict_oldest(&self, n: usize) -> u64 {
+        let mut times: Vec<u64> = Vec::with_capacity(self.len());
+        self.table.for_each(|r| times.push(r.updated_at().0));
+        if times.is_empty() || n == 0 {
+            return 0;
+        }
+        let n = n.min(times.len());
+        let (_, cutoff, _) = times.select_nth_unstable(n - 1);
+        let cutoff = *cutoff;
+        let below = times.iter().filter(|t| **t < cutoff).count();
+        drop(times);
+        // Jobs at exactly the cut-off time fill up to n.
+        let mut ties = n - below;
+        let mut removed = 0u64;
+        self.table.retain(|r| {
+            let t = r.updated_at().0;
+            let evict = t < cutoff
+                || (t == cutoff && ties > 0 && {
+                    ties -= 1;
+                    true
+                });
+            if evict {
+                self.leave(r.label(), r.state());
+                removed += 1;
+            }
+            !evict
+        });
+        removed
+    }
+
+    /// Resolves when a bound has been passed since the last call.
+    pub async fn pressured(&self) {
+        self.pressure.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Classifier, ErrorReport, PolicySet};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::sync::Arc;
+
+    fn engine() -> Engine {
+        Engine::new(
+            Classifier::new(Vec::new()).expect("rules"),
+            PolicySet::default(),
+        )
+    }
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp(1_000_000 + ms)
+    }
+
+    struct Fixture {
+        engine: Engine,
+        store: Store,
+        policy: Arc<Policy>,
+        rng: StdRng,
+    }
+
+    impl Fixture {
+        fn new(limits: Limits) -> Self {
+            let engine = engine();
+            let policy = engine.policies.get("default").expect("default").clone();
+            Fixture {
+                engine,
+                store: Store::new(limits, ["configured"]),
+                policy,
+                rng: StdRng::seed_from_u64(3),
+            }
+        }
+
+        fn fail(&mut self, id: &str, type_name: &str, now: Timestamp) -> FailureOutcome {
+            let r = FailureReport {
+                error: ErrorReport {
+                    type_name,
+                    ..ErrorReport::default()
+                },
+                ..FailureReport::default()
+            };
+            self.store
+                .report_failure(&self.engine, id, "jt", &self.policy, &r, now, &mut self.rng)
+        }
+    }
+
+    fn state_counts(s: &Store) -> [u64; 3] {
+        s.counts().map(|(_, n)| n)
+    }
+
+    #[test]
+    fn counts_follow_every_transition() {
+        let mut f = Fixture::new(Limits::default());
+        f.fail("a", "Timeout", at(0));
+        f.fail("b", "ValidationError", at(0));
+        assert_eq!(state_counts(&f.store), [1, 1, 0]);
+        f.store.cancel("a", at(1)).expect("cancel");
+        assert_eq!(state_counts(&f.store), [0, 1, 1]);
+        assert_eq!(
+            f.store.cancel("b", at(1)),
+            Err(StoreError::Dead("b".into()))
+        );
+        f.store.retry("b", true, at(2)).expect("retry");
+        assert_eq!(state_counts(&f.store), [1, 0, 1]);
+        let s = f.store.report_success("b", "jt");
+        assert!(s.known);
+        f.store.delete("a").expect("delete");
+        assert_eq!(state_counts(&f.store), [0, 0, 0]);
+        assert_eq!(f.store.len(), 0);
+        assert_eq!(
+            f.store.delete("a").err(),
+            Some(StoreError::NotFound("a".into()))
+        );
+    }
+
+    #[test]
+    fn stats_per_job_type() {
+        let mut f = Fixture::new(Limits::default());
+        f.fail("a", "Timeout", at(0));
+        f.fail("b", "ValidationError", at(0));
+        f.store.report_success("a", "jt");
+        f.store.report_success("c", "jt");
+        let (rows, total) = f.store.stats();
+        let jt = rows.iter().find(|r| r.job_type == "jt").expect("row");
+        assert_eq!(
+            (
+                jt.dead,
+                jt.give_ups,
+                jt.successes_after_retry,
+                jt.first_try_successes
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(jt.retry_success_rate(), 50.0);
+        assert_eq!(total.dead, 1);
+    }
+
+    #[test]
+    fn a_job_view_has_its_texts() {
+        let mut f = Fixture::new(Limits::default());
+        let r = FailureReport {
+            error: ErrorReport {
+                type_name: "requests.exceptions.ConnectionError",
+                message: "reset",
+                http_status: 502,
+                grpc_code: 0,
+                retryable: Some(true),
+            },
+            ..FailureReport::default()
+        };
+        f.store
+            .report_failure(&f.engine, "v", "mail", &f.policy, &r, at(0), &mut f.rng);
+        let v = f.store.get("v").expect("job");
+        assert_eq!((v.id.as_str(), v.job_type.as_str()), ("v", "mail"));
+        assert_eq!(
+            v.last_error.type_name,
+            "requests.exceptions.ConnectionError"
+        );
+        assert_eq!(
+            (
+                v.last_error.message.as_str(),
+                v.last_error.http_status,
+                v.last_error.retryable
+            ),
+            ("reset", 502, Some(true))
+        );
+        // A new error replaces the texts; the same error again rewrites in place.
+        f.fail("v", "TimeoutError", at(1));
+        let v = f.store.get("v").expect("job");
+        assert_eq!(
+            (
+                v.last_error.type_name.as_str(),
+                v.last_error.message.as_str(),
+                v.job.failure_count
+            ),
+            ("TimeoutError", "", 2)
+        );
+        assert_eq!(v.job_type, "mail");
+    }
+
+    #[test]
+    fn job_types_past_the_label_bound_keep_their_own_name() {
+        let mut f = Fixture::new(Limits::default());
+        let r = FailureReport::default();
+        for i in 0..150 {
+            let jt = format!("type-{i}");
+            f.store.report_failure(
+                &f.engine,
+                &format!("j{i}"),
+                &jt,
+                &f.policy,
+                &r,
+                at(0),
+                &mut f.rng,
+            );
+        }
+        let v = f.store.get("j149").expect("job");
+        assert_eq!(v.job_type, "type-149");
+        let page = f.store.list(
+            Filter {
+                state: None,
+                job_type: Some("type-149"),
+            },
+            10,
+            None,
+        );
+        assert_eq!(page.total, 1);
+    }
+
+    #[test]
+    fn long_messages_are_kept_as_a_prefix_on_a_char_boundary() {
+        let mut f = Fixture::new(Limits::default());
+        let msg = "é".repeat(MESSAGE_PREFIX);
+        let r = FailureReport {
+            error: ErrorReport {
+                message: &msg,
+                ..ErrorReport::default()
+            },
+            ..FailureReport::default()
+        };
+        f.store
+            .report_failure(&f.engine, "long", "", &f.policy, &r, at(0), &mut f.rng);
+        let kept = f.store.get("long").expect("job").last_error.message;
+        assert!(kept.len() <= MESSAGE_PREFIX && kept.len() >= MESSAGE_PREFIX - 1);
+        assert!(msg.starts_with(&kept));
+    }
+
+    #[test]
+    fn ttl_sweeps_idle_and_dead_jobs_separately() {
+        let mut f = Fixture::new(Limits {
+            idle_ttl: Duration::from_secs(10),
+            dead_ttl: Duration::from_secs(100),
+            ..Limits::default()
+        });
+        f.fail("retrying", "Timeout", at(0));
+        f.fail("dead", "ValidationError", at(0));
+        assert_eq!(f.store.sweep(at(9_999), true), Evictions::default());
+        let ev = f.store.sweep(at(10_000), true);
+        assert_eq!((ev.idle_ttl, ev.dead_ttl), (1, 0));
+        assert!(f.store.get("retrying").is_none());
+        let ev = f.store.sweep(at(100_000), true);
+        assert_eq!(ev.dead_ttl, 1);
+        assert!(f.store.is_empty());
+    }
+
+    #[test]
+    fn capacity_evicts_least_recently_updated_first() {
+        let mut f = Fixture::new(Limits {
+            max_jobs: 100,
+            ..Limits::default()
+        });
+        for i in 0..150u64 {
+            f.fail(&format!("job-{i:03}"), "Timeout", at(i * 1000));
+        }
+        // Touch an old one: it becomes the most recent.
+        f.fail("job-000", "Timeout", at(1_000_000));
+        let ev = f.store.sweep(at(1_000_001), false);
+        // Down to 95 % of the bound.
+        assert_eq!(ev.capacity, 55);
+        assert_eq!(f.store.len(), 95);
+        assert!(f.store.get("job-000").is_some());
+        assert!(f.store.get("job-001").is_none());
+        assert!(f.store.get("job-055").is_none());
+        assert!(f.store.get("job-056").is_some());
+        assert_eq!(state_counts(&f.store)[0], 95);
+    }
+
+    #[test]
+    fn dead_limit_drops_oldest_dead_only() {
+        let mut f = Fixture::new(Limits {
+            max_dead_jobs: 3,
+            ..Limits::default()
+        });
+        f.fail("alive", "Timeout", at(0));
+        for i in 0..5u64 {
+            f.fail(&format!("dead-{i}"), "ValidationError", at((i + 1) * 1000));
+        }
+        // dead-0 is revived: its entry in the death order goes stale.
+        f.store.retry("dead-0", true, at(9_000)).expect("retry");
+        let ev = f.store.sweep(at(10_000), false);
+        assert_eq!(ev.dead_limit, 1);
+        assert!(f.store.get("alive").is_some() && f.store.get("dead-0").is_some());
+        assert!(f.store.get("dead-1").is_none());
+        assert!(f.store.get("dead-2").is_some());
+        assert_eq!(state_counts(&f.store)[1], 3);
+    }
+
+    #[test]
+    fn dead_ttl_counts_from_the_death_and_goes_in_death_order() {
+        let mut f = Fixture::new(Limits {
+            dead_ttl: Duration::from_secs(10),
+            ..Limits::default()
+        });
+        f.fail("early", "ValidationError", at(0));
+        f.fail("late", "ValidationError", at(5_000));
+        // Reported again after its death: it still expires 10 s after dying.
+        f.fail("early", "ValidationError", at(9_000));
+        let ev = f.store.sweep(at(10_000), false);
+        assert_eq!((ev.dead_ttl, ev.dead_limit), (1, 0));
+        assert!(f.store.get("early").is_none() && f.store.get("late").is_some());
+        assert_eq!(f.store.sweep(at(15_000), false).dead_ttl, 1);
+        assert!(f.store.is_empty());
+    }
+
+    #[test]
+    fn stale_death_entries_are_compacted() {
+        let mut f = Fixture::new(Limits::default());
+        for i in 0..3000 {
+            let id = format!("d{i}");
+            f.fail(&id, "ValidationError", at(0));
+            f.store.delete(&id).expect("delete");
+        }
+        f.store.sweep(at(1), false);
+        assert!(f.store.deaths().len() <= 1024, "{}", f.store.deaths().len());
+    }
+
+    #[test]
+    fn list_pages_in_id_order_with_total() {
+        let mut f = Fixture::new(Limits::default());
+        for i in (0..25).rev() {
+            f.fail(
+                &format!("j{i:02}"),
+                if i % 2 == 0 {
+                    "Timeout"
+                } else {
+                    "ValidationError"
+                },
+                at(0),
+            );
+        }
+        let dead = Filter {
+            state: Some(JobState::Dead),
+            job_type: None,
+        };
+        let p1 = f.store.list(dead, 5, None);
+        assert_eq!(p1.total, 12);
+        let ids: Vec<_> = p1.jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["j01", "j03", "j05", "j07", "j09"]);
+        let p2 = f.store.list(dead, 5, p1.next_after.as_deref());
+        assert_eq!(p2.jobs[0].id, "j11");
+        let p3 = f.store.list(dead, 5, Some("j19"));
+        assert_eq!(p3.jobs.len(), 2);
+        assert!(p3.next_after.is_none());
+        let by_type = f.store.list(
+            Filter {
+                state: None,
+                job_type: Some("nope"),
+            },
+            5,
+            None,
+        );
+        assert_eq!(by_type.total, 0);
+    }
+
+    #[test]
+    fn concurrent_reports_of_one_job_are_all_counted() {
+        let f = Arc::new(Fixture::new(Limits::default()));
+        let engine = Engine::new(
+            Classifier::new(Vec::new()).expect("rules"),
+            PolicySet::new(
+                vec![Policy {
+                    max_retries: 1000,
+                    ..Policy::named("many")
+                }],
+                &[],
+                None,
+            )
+            .expect("policies"),
+        );
+        let engine = Arc::new(engine);
+        let policy = engine.policies.get("many").expect("many").clone();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (f, engine, policy) = (f.clone(), engine.clone(), policy.clone());
+                s.spawn(move || {
+                    let mut rng = StdRng::seed_from_u64(t);
+                    for _ in 0..8 {
+                        let r = FailureReport::default();
+                        f.store
+                            .report_failure(&engine, "same", "jt", &policy, &r, at(0), &mut rng);
+                    }
+                });
+            }
+        });
+        assert_eq!(f.store.get("same").map(|j| j.job.failure_count), Some(64));
+        assert_eq!(f.store.len(), 1);
+    }
+}

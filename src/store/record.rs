@@ -1,0 +1,592 @@
+//! One job's state packed into one heap allocation.
+//!
+//! A million tracked jobs must fit in about 200 MB, so a job is not a struct
+//! of strings and `Arc`s but 52 bytes of fixed fields followed by its id,
+//! its error type (unless interned), its job type (unless it is its label)
+//! and the kept prefix of its error message. The hash table holds only the
+//! boxed bytes; the engine works on the decoded fixed part (`Head`).
+//!
+//! Layout (little-endian):
+//!
+//! ```text
+//!  0  u64 updated_at (ms since the epoch)
+//!  8  i32 last_failure_at: ms after updated_at (saturating, ±24 days)
+//! 12  u32 first_failure_at: seconds before last_failure_at
+//! 16  u32 failure_count
+//! 20  u32 last_attempt
+//! 24  u32 decision delay (ms)
+//! 28  u32 decision payload: retry-after hint (ms) or deadline landing (s)
+//! 32  u16 policy id        34 u16 category id    36 u16 job-type label id
+//! 38  u16 http status      40 u16 rule index (0xFFFF: none)
+//! 42  u8  state:2 action:1 rebase:1 retryable:2 why_a:1 why_b:1
+//! 43  u8  reason:3 class:2 match kind:3
+//! 44  u8  grpc code
+//! 45  u8  why kind:4 why_c:1 job type inline:1
+//! 46  u16 id length
+//! 48  u16 error type: interned id | 0x8000, or inline length
+//! 50  u16 message length
+//! 52  id, [error type], [u8 length + job type], message
+//! ```
+
+use std::time::Duration;
+
+use crate::engine::classify::{CategoryId, MatchKind};
+use crate::engine::policy::PolicyId;
+use crate::engine::{Action, Decision, ErrorClass, GiveUpReason, Job, JobState, Timestamp, Why};
+use crate::labels::LabelId;
+
+pub const HEADER: usize = 52;
+const INTERNED: u16 = 0x8000;
+const NO_RULE: u16 = u16::MAX;
+
+/// The fixed part of a job's record, decoded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Head {
+    pub job: Job,
+    pub label: LabelId,
+    pub http_status: u16,
+    pub grpc_code: u8,
+    pub retryable: Option<bool>,
+}
+
+/// Where a job's error type name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeRef<'a> {
+    /// In the store's interner (ids below 0x8000).
+    Interned(u16),
+    Inline(&'a str),
+}
+
+/// The texts of a record, borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Texts<'a> {
+    pub id: &'a str,
+    pub type_name: TypeRef<'a>,
+    /// `None`: the job type is the label's own name.
+    pub job_type: Option<&'a str>,
+    pub message: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record(Box<[u8]>);
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+fn secs_between(earlier: Timestamp, later: Timestamp) -> u32 {
+    u32::try_from(later.since(earlier).as_secs()).unwrap_or(u32::MAX)
+}
+
+fn ms_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Texts are validated UTF-8 on the way in; a slice between their recorded
+/// bounds is UTF-8 again. Anything else would be a bug in this module, and
+/// an empty string is a safe answer to it.
+fn text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+fn state_code(s: JobState) -> u8 {
+    match s {
+        JobState::Retrying => 0,
+        JobState::Dead => 1,
+        JobState::Cancelled => 2,
+    }
+}
+
+fn state_of(code: u8) -> JobState {
+    match code & 3 {
+        1 => JobState::Dead,
+        2 => JobState::Cancelled,
+        _ => JobState::Retrying,
+    }
+}
+
+fn reason_code(r: Option<GiveUpReason>) -> u8 {
+    match r {
+        None => 0,
+        Some(GiveUpReason::PermanentError) => 1,
+        Some(GiveUpReason::RetriesExhausted) => 2,
+        Some(GiveUpReason::DeadlineExceeded) => 3,
+        Some(GiveUpReason::Cancelled) => 4,
+        Some(GiveUpReason::BudgetExhausted) => 5,
+    }
+}
+
+fn reason_of(code: u8) -> Option<GiveUpReason> {
+    match code {
+        1 => Some(GiveUpReason::PermanentError),
+        2 => Some(GiveUpReason::RetriesExhausted),
+        3 => Some(GiveUpReason::DeadlineExceeded),
+        4 => Some(GiveUpReason::Cancelled),
+        5 => Some(GiveUpReason::BudgetExhausted),
+        _ => None,
+    }
+}
+
+fn class_code(c: ErrorClass) -> u8 {
+    match c {
+        ErrorClass::Transient => 0,
+        ErrorClass::Permanent => 1,
+        ErrorClass::Unknown => 2,
+    }
+}
+
+fn class_of(code: u8) -> ErrorClass {
+    match code {
+        0 => ErrorClass::Transient,
+        1 => ErrorClass::Permanent,
+        _ => ErrorClass::Unknown,
+    }
+}
+
+fn kind_code(k: MatchKind) -> u8 {
+    match k {
+        MatchKind::Caller => 0,
+        MatchKind::Type => 1,
+        MatchKind::TypeContains => 2,
+        MatchKind::Message => 3,
+        MatchKind::Http => 4,
+        MatchKind::Grpc => 5,
+        MatchKind::Nothing => 6,
+    }
+}
+
+fn kind_of(code: u8) -> MatchKind {
+    match code {
+        0 => MatchKind::Caller,
+        1 => MatchKind::Type,
+        2 => MatchKind::TypeContains,
+        3 => MatchKind::Message,
+        4 => MatchKind::Http,
+        5 => MatchKind::Grpc,
+        _ => MatchKind::Nothing,
+    }
+}
+
+/// (kind, a, b, c, payload) of a `Why`.
+fn why_parts(w: Why) -> (u8, bool, bool, bool, u32) {
+    match w {
+        Why::Retry {
+            jittered,
+            hint_ms,
+            capped,
+        } => (0, jittered, capped, hint_ms.is_some(), hint_ms.unwrap_or(0)),
+        Why::Permanent => (1, false, false, false, 0),
+        Why::UnknownGivesUp => (2, false, false, false, 0),
+        Why::Exhausted { by_category } => (3, by_category, false, false, 0),
+        Why::Deadline { lands_s } => (4, false, false, false, lands_s),
+        Why::Cancelled => (5, false, false, false, 0),
+        Why::AlreadyDead => (6, false, false, false, 0),
+        Why::ManualRetry { reset } => (7, reset, false, false, 0),
+        Why::OperatorCancel => (8, false, false, false, 0),
+    }
+}
+
+fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
+    match kind {
+        0 => Why::Retry {
+            jittered: a,
+            capped: b,
+            hint_ms: c.then_some(payload),
+        },
+        1 => Why::Permanent,
+        2 => Why::UnknownGivesUp,
+        3 => Why::Exhausted { by_category: a },
+        4 => Why::Deadline { lands_s: payload },
+        5 => Why::Cancelled,
+        6 => Why::AlreadyDead,
+        7 => Why::ManualRetry { reset: a },
+        _ => Why::OperatorCancel,
+    }
+}
+
+/// Writes the fixed part of `h` into the first `HEADER` bytes of `b`.
+fn write_head(b: &mut [u8], h: &Head) {
+    let j = &h.job;
+    let d = &j.last_decision;
+    let last = j.last_failure_at;
+    let offset = (i128::from(last.0) - i128::from(j.updated_at.0))
+        .clamp(i128::from(i32::MIN), i128::from(i32::MAX));
+    b[0..8].copy_from_slice(&j.updated_at.0.to_le_bytes());
+    b[8..12].copy_from_slice(&(offset as i32).to_le_bytes());
+    b[12..16].copy_from_slice(&secs_between(j.first_failure_at, last).to_le_bytes());
+    b[16..20].copy_from_slice(&j.failure_count.to_le_bytes());
+    b[20..24].copy_from_slice(&j.last_attempt.to_le_bytes());
+    b[24..28].copy_from_slice(&ms_u32(d.delay).to_le_bytes());
+    let (kind, a, bb, c, payload) = why_parts(d.why);
+    b[28..32].copy_from_slice(&payload.to_le_bytes());
+    b[32..34].copy_from_slice(&d.policy.0.to_le_bytes());
+    b[34..36].copy_from_slice(&d.category.0.to_le_bytes());
+    b[36..38].copy_from_slice(&h.label.0.to_le_bytes());
+    b[38..40].copy_from_slice(&h.http_status.to_le_bytes());
+    b[40..42].copy_from_slice(&d.rule.unwrap_or(NO_RULE).to_le_bytes());
+    let retryable = match h.retryable {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    b[42] = state_code(j.state)
+        | (u8::from(d.action == Action::Retry) << 2)
+        | (u8::from(j.rebase_attempt) << 3)
+        | (retryable << 4)
+        | (u8::from(a) << 6)
+        | (u8::from(bb) << 7);
+    b[43] = reason_code(d.reason) | (class_code(d.error_class) << 3) | (kind_code(d.matched) << 5);
+    b[44] = h.grpc_code;
+    // Keep the job-type flag (bit 5), which belongs to the texts.
+    b[45] = (b[45] & (1 << 5)) | (kind & 0x0f) | (u8::from(c) << 4);
+}
+
+impl Record {
+    pub fn encode(head: &Head, texts: &Texts<'_>) -> Record {
+        let type_inline = match texts.type_name {
+            TypeRef::Inline(t) => t.as_bytes(),
+            TypeRef::Interned(_) => &[],
+        };
+        let job_type = texts.job_type.map(|t| &t.as_bytes()[..t.len().min(255)]);
+        let len = HEADER
+            + texts.id.len()
+            + type_inline.len()
+            + job_type.map_or(0, |t| 1 + t.len())
+            + texts.message.len();
+        let mut h = [0u8; HEADER];
+        write_head(&mut h, head);
+        // One allocation of exactly the record's size: a shrink and a regrow
+        // would leave a free fragment behind per job.
+        let mut b = Vec::with_capacity(len);
+        b.extend_from_slice(&h);
+        let lengths = [
+            u16::try_from(texts.id.len()).unwrap_or(u16::MAX),
+            match texts.type_name {
+                TypeRef::Interned(id) => id | INTERNED,
+                TypeRef::Inline(t) => u16::try_from(t.len()).unwrap_or(0) & !INTERNED,
+            },
+            u16::try_from(texts.message.len()).unwrap_or(u16::MAX),
+        ];
+        for (i, l) in lengths.iter().enumerate() {
+            b[46 + 2 * i..48 + 2 * i].copy_from_slice(&l.to_le_bytes());
+        }
+        if job_type.is_some() {
+            b[45] |= 1 << 5;
+        }
+        b.extend_from_slice(texts.id.as_bytes());
+        b.extend_from_slice(type_inline);
+        if let Some(t) = job_type {
+            b.push(t.len() as u8);
+            b.extend_from_slice(t);
+        }
+        b.extend_from_slice(texts.message.as_bytes());
+        Record(b.into_boxed_slice())
+    }
+
+    /// Rewrites the fixed part in place (the texts stay as they are).
+    pub fn write_head(&mut self, h: &Head) {
+        write_head(&mut self.0, h);
+    }
+
+    pub fn head(&self) -> Head {
+        let b = &self.0;
+        let updated = Timestamp(u64_at(b, 0));
+        let offset = i64::from(u32_at(b, 8) as i32);
+        let last = Timestamp(updated.0.saturating_add_signed(offset));
+        let first = Timestamp(last.0.saturating_sub(u64::from(u32_at(b, 12)) * 1000));
+        let delay = Duration::from_millis(u64::from(u32_at(b, 24)));
+        let action = if b[42] & (1 << 2) != 0 {
+            Action::Retry
+        } else {
+            Action::GiveUp
+        };
+        let why = why_of(
+            b[45] & 0x0f,
+            b[42] & (1 << 6) != 0,
+            b[42] & (1 << 7) != 0,
+            b[45] & (1 << 4) != 0,
+            u32_at(b, 28),
+        );
+        let retry_at = match (action, why) {
+            (Action::GiveUp, _) => None,
+            (Action::Retry, Why::ManualRetry { .. }) => Some(updated),
+            (Action::Retry, _) => Some(last.saturating_add(delay)),
+        };
+        let rule = u16_at(b, 40);
+        let failure_count = u32_at(b, 16);
+        Head {
+            job: Job {
+                state: state_of(b[42]),
+                failure_count,
+                last_attempt: u32_at(b, 20),
+                rebase_attempt: b[42] & (1 << 3) != 0,
+                first_failure_at: first,
+                last_failure_at: last,
+                updated_at: updated,
+                last_decision: Decision {
+                    action,
+                    reason: reason_of(b[43] & 7),
+                    error_class: class_of((b[43] >> 3) & 3),
+                    category: CategoryId(u16_at(b, 34)),
+                    rule: (rule != NO_RULE).then_some(rule),
+                    matched: kind_of(b[43] >> 5),
+                    policy: PolicyId(u16_at(b, 32)),
+                    failure_count,
+                    delay,
+                    retry_at,
+                    why,
+                },
+            },
+            label: LabelId(u16_at(b, 36)),
+            http_status: u16_at(b, 38),
+            grpc_code: b[44],
+            retryable: match (b[42] >> 4) & 3 {
+                1 => Some(false),
+                2 => Some(true),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn texts(&self) -> Texts<'_> {
+        let b = &self.0;
+        let id_len = usize::from(u16_at(b, 46));
+        let type_field = u16_at(b, 48);
+        let msg_len = usize::from(u16_at(b, 50));
+        let mut at = HEADER;
+        let id = text(&b[at..at + id_len]);
+        at += id_len;
+        let type_name = if type_field & INTERNED != 0 {
+            TypeRef::Interned(type_field & !INTERNED)
+        } else {
+            let n = usize::from(type_field);
+            let t = text(&b[at..at + n]);
+            at += n;
+            TypeRef::Inline(t)
+        };
+        let job_type = if b[45] & (1 << 5) != 0 {
+            let n = usize::from(b[at]);
+            let t = text(&b[at + 1..at + 1 + n]);
+            at += 1 + n;
+            Some(t)
+        } else {
+            None
+        };
+        let message = text(&b[at..at + msg_len]);
+        Texts {
+            id,
+            type_name,
+            job_type,
+            message,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        let n = usize::from(u16_at(&self.0, 46));
+        text(&self.0[HEADER..HEADER + n])
+    }
+
+    /// The error texts equal these: the fixed part can be rewritten in place.
+    pub fn same_error(&self, type_name: TypeRef<'_>, message: &str) -> bool {
+        let t = self.texts();
+        t.type_name == type_name && t.message == message
+    }
+
+    pub fn state(&self) -> JobState {
+        state_of(self.0[42])
+    }
+
+    pub fn label(&self) -> LabelId {
+        LabelId(u16_at(&self.0, 36))
+    }
+
+    pub fn updated_at(&self) -> Timestamp {
+        Timestamp(u64_at(&self.0, 0))
+    }
+
+    /// Bytes on the heap (for tests and measurements).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timestamp = Timestamp(1_800_000_000_123);
+
+    fn head(why: Why, action: Action) -> Head {
+        Head {
+            job: Job {
+                state: JobState::Cancelled,
+                failure_count: 7,
+                last_attempt: 9,
+                rebase_attempt: true,
+                first_failure_at: Timestamp(T.0 - 3_600_000),
+                last_failure_at: T,
+                updated_at: T.saturating_add(Duration::from_secs(5)),
+                last_decision: Decision {
+                    action,
+                    reason: if action == Action::GiveUp {
+                        Some(GiveUpReason::DeadlineExceeded)
+                    } else {
+                        None
+                    },
+                    error_class: ErrorClass::Unknown,
+                    category: CategoryId(17),
+                    rule: Some(12),
+                    matched: MatchKind::Message,
+                    policy: PolicyId(3),
+                    failure_count: 7,
+                    delay: Duration::from_millis(1234),
+                    retry_at: match (action, why) {
+                        (Action::GiveUp, _) => None,
+                        (_, Why::ManualRetry { .. }) => {
+                            Some(T.saturating_add(Duration::from_secs(5)))
+                        }
+                        _ => Some(T.saturating_add(Duration::from_millis(1234))),
+                    },
+                    why,
+                },
+            },
+            label: LabelId(42),
+            http_status: 503,
+            grpc_code: 14,
+            retryable: Some(false),
+        }
+    }
+
+    #[test]
+    fn every_why_round_trips() {
+        let whys = [
+            (
+                Why::Retry {
+                    jittered: true,
+                    hint_ms: Some(40_000),
+                    capped: false,
+                },
+                Action::Retry,
+            ),
+            (
+                Why::Retry {
+                    jittered: false,
+                    hint_ms: None,
+                    capped: true,
+                },
+                Action::Retry,
+            ),
+            (Why::Permanent, Action::GiveUp),
+            (Why::UnknownGivesUp, Action::GiveUp),
+            (Why::Exhausted { by_category: true }, Action::GiveUp),
+            (Why::Deadline { lands_s: 7200 }, Action::GiveUp),
+            (Why::Cancelled, Action::GiveUp),
+            (Why::AlreadyDead, Action::GiveUp),
+            (Why::ManualRetry { reset: true }, Action::Retry),
+            (Why::OperatorCancel, Action::GiveUp),
+        ];
+        let texts = Texts {
+            id: "job-0000000001-é",
+            type_name: TypeRef::Inline("requests.exceptions.ConnectionError"),
+            job_type: Some("a-job-type-past-the-label-bound"),
+            message: "connection reset by peer ✓",
+        };
+        for (why, action) in whys {
+            let h = head(why, action);
+            let r = Record::encode(&h, &texts);
+            assert_eq!(r.head(), h, "{why:?}");
+            assert_eq!(r.texts(), texts);
+            assert_eq!(r.id(), texts.id);
+            assert_eq!(
+                (r.state(), r.label(), r.updated_at()),
+                (JobState::Cancelled, LabelId(42), h.job.updated_at)
+            );
+        }
+    }
+
+    #[test]
+    fn interned_type_and_label_job_type_cost_no_bytes() {
+        let h = head(Why::Permanent, Action::GiveUp);
+        let texts = Texts {
+            id: "job-0000000001-5f0c2b9e-7d41-4e8a-b3c6",
+            type_name: TypeRef::Interned(5),
+            job_type: None,
+            message: "HTTPSConnectionPool(host='api.example.com', port=443): timeout",
+        };
+        let r = Record::encode(&h, &texts);
+        assert_eq!(r.len(), HEADER + texts.id.len() + texts.message.len());
+        assert_eq!(r.texts(), texts);
+        assert!(r.same_error(TypeRef::Interned(5), texts.message));
+        assert!(!r.same_error(TypeRef::Interned(6), texts.message));
+    }
+
+    #[test]
+    fn rewriting_the_head_keeps_the_texts() {
+        let texts = Texts {
+            id: "a",
+            type_name: TypeRef::Inline("T"),
+            job_type: Some("jt"),
+            message: "m",
+        };
+        let mut r = Record::encode(&head(Why::Permanent, Action::GiveUp), &texts);
+        let h2 = head(
+            Why::Retry {
+                jittered: false,
+                hint_ms: None,
+                capped: false,
+            },
+            Action::Retry,
+        );
+        r.write_head(&h2);
+        assert_eq!(r.head(), h2);
+        assert_eq!(r.texts(), texts);
+    }
+
+    #[test]
+    fn a_dead_job_may_have_failed_after_its_last_update() {
+        let mut h = head(Why::AlreadyDead, Action::GiveUp);
+        h.job.updated_at = Timestamp(T.0 - 86_400_000);
+        let r = Record::encode(
+            &h,
+            &Texts {
+                id: "a",
+                type_name: TypeRef::Interned(0),
+                job_type: None,
+                message: "",
+            },
+        );
+        assert_eq!(r.head(), h);
+        assert_eq!(r.updated_at(), h.job.updated_at);
+    }
+
+    #[test]
+    fn times_keep_whole_seconds_relative_to_the_last_failure() {
+        let mut h = head(Why::Permanent, Action::GiveUp);
+        h.job.first_failure_at = Timestamp(T.0 - 1500);
+        let r = Record::encode(
+            &h,
+            &Texts {
+                id: "a",
+                type_name: TypeRef::Interned(0),
+                job_type: None,
+                message: "",
+            },
+        );
+        assert_eq!(r.head().job.first_failure_at, Timestamp(T.0 - 1000));
+        assert_eq!(r.head().job.last_failure_at, T);
+    }
+}

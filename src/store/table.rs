@@ -1,0 +1,105 @@
+//! A sharded hash table of records keyed by the job id they contain.
+//!
+//! `hashbrown::HashTable` stores just the record (a boxed byte slice: 16
+//! bytes a slot) and looks it up by the id inside it, so a job's id is
+//! stored once. 64 shards, each behind its own lock, keep concurrent reports
+//! of different jobs from contending, while reports of one job serialise on
+//! its shard's write lock.
+
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+
+use super::record::Record;
+
+const SHARDS: usize = 64;
+
+/// One shard on cache lines of its own: two cores updating jobs of
+/// neighbouring shards must not fight over one line (false sharing).
+#[repr(align(128))]
+struct Shard(RwLock<HashTable<Record>>);
+
+pub struct Table {
+    shards: Box<[Shard]>,
+    hasher: FixedState,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            shards: (0..SHARDS)
+                .map(|_| Shard(RwLock::new(HashTable::new())))
+                .collect(),
+            // A fixed seed: ids come from callers, but a flood of colliding
+            // ids only slows its own shard, and the shard count bounds it.
+            hasher: FixedState::with_seed(0x5eed_7e7d),
+        }
+    }
+}
+
+// The locks guard tables whose operations never leave them inconsistent when
+// a closure panics, so a poisoned lock is used as it is.
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Table {
+    fn hash(&self, id: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(id)
+    }
+
+    /// The shard from bits that hashbrown does not use for the bucket index
+    /// (low bits) or the tag (top 7 bits) within the shard.
+    fn shard(&self, hash: u64) -> &RwLock<HashTable<Record>> {
+        &self.shards[((hash >> 32) as usize) % SHARDS].0
+    }
+
+    /// Runs `f` on the record of `id`, if any, under the shard's read lock.
+    pub fn get<R>(&self, id: &str, f: impl FnOnce(&Record) -> R) -> Option<R> {
+        let hash = self.hash(id);
+        let shard = read(self.shard(hash));
+        shard.find(hash, |r| r.id() == id).map(f)
+    }
+
+    /// Runs `f` on the entry of `id` under the shard's write lock.
+    pub fn entry<R>(&self, id: &str, f: impl FnOnce(Entry<'_, Record>) -> R) -> R {
+        let hash = self.hash(id);
+        let mut shard = write(self.shard(hash));
+        let entry = shard.entry(hash, |r| r.id() == id, |r| self.hash(r.id()));
+        f(entry)
+    }
+
+    /// Removes the record of `id` if `remove_if` holds for it.
+    pub fn remove_if(&self, id: &str, remove_if: impl FnOnce(&Record) -> bool) -> Option<Record> {
+        self.entry(id, |e| match e {
+            Entry::Occupied(o) if remove_if(o.get()) => Some(o.remove().0),
+            _ => None,
+        })
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Record> {
+        self.remove_if(id, |_| true)
+    }
+
+    /// Keeps the records for which `keep` holds, one shard at a time (each
+    /// shard is locked only while it is scanned).
+    pub fn retain(&self, mut keep: impl FnMut(&Record) -> bool) {
+        for s in self.shards.iter() {
+            write(&s.0).retain(|r| keep(r));
+        }
+    }
+
+    /// Visits every record, one shard at a time under its read lock.
+    pub fn for_each(&self, mut f: impl FnMut(&Record)) {
+        for s in self.shards.iter() {
+            read(&s.0).iter().for_each(&mut f);
+        }
+    }
+}
