@@ -15,9 +15,12 @@ pub const MAX_NAMES: usize = 4096;
 /// Longer names are kept inline: they are unlikely to repeat.
 const MAX_LEN: usize = 256;
 
+/// Ids by name, and names by id.
+type Table = (HashMap<Arc<str>, u16>, Vec<Arc<str>>);
+
 #[derive(Default)]
 pub struct Names {
-    table: RwLock<(HashMap<Arc<str>, u16>, Vec<Arc<str>>)>,
+    table: RwLock<Table>,
 }
 
 impl Names {
