@@ -305,7 +305,7 @@ impl Store {
         let e = &report.error;
         let type_name = self.names.intern(e.type_name);
         let message = prefix(e.message, MESSAGE_PREFIX);
-        self.table.entry(job_id, |entry| match entry {
+        let out = self.table.entry(job_id, |entry| match entry {
             Entry::Occupied(mut o) => {
                 let rec = o.get_mut();
                 let mut head = rec.head();
@@ -342,7 +342,6 @@ impl Store {
                 let gave_up = before != JobState::Dead && after == JobState::Dead;
                 if gave_up {
                     self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
-                    self.died(job_id, head.job.updated_at);
                 }
                 FailureOutcome {
                     decision: verdict.decision,
@@ -370,7 +369,6 @@ impl Store {
                 let gave_up = job.state == JobState::Dead;
                 if gave_up {
                     self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
-                    self.died(job_id, job.updated_at);
                 }
                 self.check_pressure();
                 FailureOutcome {
@@ -380,7 +378,13 @@ impl Store {
                     gave_up,
                 }
             }
-        })
+        });
+        if out.gave_up {
+            // After the shard lock is released: the sweeper takes the death
+            // queue's lock first and shard locks under it.
+            self.died(job_id, now);
+        }
+        out
     }
 
     /// The decision a report would get, changing nothing.
@@ -649,6 +653,7 @@ impl Store {
         self.deaths.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Never call with a shard lock held (lock order: deaths, then shards).
     fn died(&self, job_id: &str, at: Timestamp) {
         self.deaths().push_back((at, job_id.into()));
         // The lock is released before the sweeper is woken.
@@ -1031,6 +1036,60 @@ mod tests {
         assert!(f.store.get("early").is_none() && f.store.get("late").is_some());
         assert_eq!(f.store.sweep(at(15_000), false).dead_ttl, 1);
         assert!(f.store.is_empty());
+    }
+
+    #[test]
+    fn reports_and_sweeps_run_together_without_deadlock() {
+        let f = Arc::new(Fixture::new(Limits {
+            max_dead_jobs: 10,
+            max_jobs: 200,
+            ..Limits::default()
+        }));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for t in 0..4u64 {
+            let (f, done) = (f.clone(), done_tx.clone());
+            std::thread::spawn(move || {
+                let mut rng = StdRng::seed_from_u64(t);
+                for i in 0..5_000 {
+                    let kind = if i % 2 == 0 {
+                        "ValidationError"
+                    } else {
+                        "Timeout"
+                    };
+                    let r = FailureReport {
+                        error: ErrorReport {
+                            type_name: kind,
+                            ..ErrorReport::default()
+                        },
+                        ..FailureReport::default()
+                    };
+                    let id = format!("t{t}-{}", i % 300);
+                    f.store
+                        .report_failure(&f.engine, &id, "jt", &f.policy, &r, at(i), &mut rng);
+                    if i % 7 == 0 {
+                        let _ = f.store.retry(&id, true, at(i));
+                    }
+                }
+                let _ = done.send(());
+            });
+        }
+        let sweeper = {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    f.store.sweep(at(i), i % 10 == 0);
+                }
+            })
+        };
+        for _ in 0..4 {
+            done_rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a reporting thread is stuck: lock-order deadlock");
+        }
+        sweeper.join().expect("sweeper");
+        f.store.sweep(at(10_000), false);
+        assert!(f.store.counts()[1].1 <= 10);
+        assert!(f.store.len() <= 200);
     }
 
     #[test]
