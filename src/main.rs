@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use retryd::config::Config;
 use retryd::{cli, server};
 
+/// mimalloc: see BENCHMARKS.md for the measurement that chose it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "retryd",

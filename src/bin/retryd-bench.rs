@@ -31,6 +31,10 @@ use retryd::bench_pb::{EchoRequest, EchoResponse};
 use retryd::pb;
 use retryd::pb::retry_coordinator_client::RetryCoordinatorClient;
 
+/// mimalloc: see BENCHMARKS.md for the measurement that chose it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "retryd-bench",

@@ -28,6 +28,7 @@
 //! 52  id, [error type], [u8 length + job type], message
 //! ```
 
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::engine::classify::{CategoryId, MatchKind};
@@ -67,8 +68,49 @@ pub struct Texts<'a> {
     pub message: &'a str,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub struct Record(Box<[u8]>);
+/// A record's bytes behind one thin pointer: a table slot is 8 bytes, not
+/// the 16 of a `Box<[u8]>` (at a million jobs the table has two million
+/// slots), and the length is read back from the record's own header.
+pub struct Record {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: a Record owns its allocation exclusively, as a Box<[u8]> does, and
+// hands out references to it only through &self / &mut self.
+unsafe impl Send for Record {}
+// SAFETY: as above; &Record only reads.
+unsafe impl Sync for Record {}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        let len = self.total_len();
+        // SAFETY: `ptr` came from `Box::<[u8]>::into_raw` of a slice of this
+        // very length (`from_bytes`), and is dropped once.
+        unsafe {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                len,
+            )));
+        }
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Record {}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.id())
+            .field("len", &self.len())
+            .finish()
+    }
+}
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -214,6 +256,23 @@ fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
     }
 }
 
+/// A record's total length from its header `h`; `byte_at` reads the job
+/// type's length byte when the header says there is one.
+fn len_in(h: &[u8], byte_at: impl Fn(usize) -> u8) -> usize {
+    let id = usize::from(u16_at(h, 46));
+    let type_field = u16_at(h, 48);
+    let type_len = if type_field & INTERNED != 0 {
+        0
+    } else {
+        usize::from(type_field)
+    };
+    let mut len = HEADER + id + type_len + usize::from(u16_at(h, 50));
+    if h[45] & (1 << 5) != 0 {
+        len += 1 + usize::from(byte_at(HEADER + id + type_len));
+    }
+    len
+}
+
 /// Writes the fixed part of `h` into the first `HEADER` bytes of `b`.
 fn write_head(b: &mut [u8], h: &Head) {
     let j = &h.job;
@@ -290,16 +349,50 @@ impl Record {
             b.extend_from_slice(t);
         }
         b.extend_from_slice(texts.message.as_bytes());
-        Record(b.into_boxed_slice())
+        Record::from_bytes(b.into_boxed_slice())
+    }
+
+    /// Takes a complete record: its header's lengths must describe `b`
+    /// exactly, or the allocation could not be freed with its own layout.
+    /// (The edge bounds every text well below the header's 16-bit lengths.)
+    fn from_bytes(b: Box<[u8]>) -> Record {
+        assert!(
+            b.len() >= HEADER
+                && len_in(&b[..HEADER], |at| b.get(at).copied().unwrap_or(0)) == b.len(),
+            "record header lengths disagree with its size"
+        );
+        Record {
+            ptr: NonNull::from(Box::leak(b)).cast::<u8>(),
+        }
+    }
+
+    /// The record's length, from its header (and the job-type length byte).
+    fn total_len(&self) -> usize {
+        // SAFETY: every record is at least HEADER bytes long (from_bytes).
+        let h = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), HEADER) };
+        // SAFETY: len_in asks only for the job type's length byte, which
+        // follows the id and the inline type inside the allocation.
+        len_in(h, |at| unsafe { *self.ptr.as_ptr().add(at) })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the allocation is `total_len` bytes, initialised by encode,
+        // and lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.total_len()) }
+    }
+
+    fn header_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the first HEADER bytes are ours, and &mut self is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), HEADER) }
     }
 
     /// Rewrites the fixed part in place (the texts stay as they are).
     pub fn write_head(&mut self, h: &Head) {
-        write_head(&mut self.0, h);
+        write_head(self.header_mut(), h);
     }
 
     pub fn head(&self) -> Head {
-        let b = &self.0;
+        let b = self.bytes();
         let updated = Timestamp(u64_at(b, 0));
         let offset = i64::from(u32_at(b, 8) as i32);
         let last = Timestamp(updated.0.saturating_add_signed(offset));
@@ -359,7 +452,7 @@ impl Record {
     }
 
     pub fn texts(&self) -> Texts<'_> {
-        let b = &self.0;
+        let b = self.bytes();
         let id_len = usize::from(u16_at(b, 46));
         let type_field = u16_at(b, 48);
         let msg_len = usize::from(u16_at(b, 50));
@@ -392,8 +485,9 @@ impl Record {
     }
 
     pub fn id(&self) -> &str {
-        let n = usize::from(u16_at(&self.0, 46));
-        text(&self.0[HEADER..HEADER + n])
+        let b = self.bytes();
+        let n = usize::from(u16_at(b, 46));
+        text(&b[HEADER..HEADER + n])
     }
 
     /// The error texts equal these: the fixed part can be rewritten in place.
@@ -403,24 +497,24 @@ impl Record {
     }
 
     pub fn state(&self) -> JobState {
-        state_of(self.0[42])
+        state_of(self.bytes()[42])
     }
 
     pub fn label(&self) -> LabelId {
-        LabelId(u16_at(&self.0, 36))
+        LabelId(u16_at(self.bytes(), 36))
     }
 
     pub fn updated_at(&self) -> Timestamp {
-        Timestamp(u64_at(&self.0, 0))
+        Timestamp(u64_at(self.bytes(), 0))
     }
 
     /// Bytes on the heap (for tests and measurements).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.total_len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        false
     }
 }
 
