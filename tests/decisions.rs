@@ -643,13 +643,21 @@ async fn bounds_evict_and_are_counted() {
         )
         .await;
     }
-    // The sweeper is woken by the pressure and then expires the rest.
+    // The sweeper is woken by the pressure and then expires the rest. A
+    // sweep's evictions are counted just after it ends: wait until every one
+    // of the 160 jobs is either still held (dead) or counted as evicted.
+    let accounted = |text: &str| {
+        let ev = |r| sample(text, "retryd_evictions_total", &[("reason", r)]).unwrap_or(0.0);
+        ev("capacity")
+            + ev("dead_limit")
+            + ev("idle_ttl")
+            + sample(text, "retryd_jobs", &[("state", "dead")]).unwrap_or(0.0)
+    };
     let mut text = String::new();
-    for _ in 0..100 {
+    for _ in 0..200 {
         text = h.scrape().await;
         if sample(&text, "retryd_jobs", &[("state", "retrying")]) == Some(0.0)
-            && sample(&text, "retryd_evictions_total", &[("reason", "idle_ttl")]).unwrap_or(0.0)
-                > 0.0
+            && accounted(&text) == 160.0
         {
             break;
         }
