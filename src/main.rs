@@ -201,13 +201,16 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    // Handlers first: a SIGTERM that arrives while the servers start must
+    // shut them down gracefully, not kill the process.
+    let signals = Signals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
     let listeners = server::Listeners::bind(&config).await?;
     let running = server::start(config, listeners)
         .await
         .map_err(|e| e.to_string())?;
     let token = running.shutdown_token();
     tokio::spawn(async move {
-        let signal = shutdown_signal().await;
+        let signal = signals.recv().await;
         tracing::info!(signal, "shutting down: finishing in-flight calls");
         token.cancel();
     });
@@ -216,21 +219,25 @@ async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        _ => {
-            // Without signal handlers, Ctrl-C through tokio's portable API.
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
+/// SIGTERM (Kubernetes) and SIGINT (Ctrl-C).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
     }
 }

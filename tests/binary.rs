@@ -412,3 +412,16 @@ async fn health_addr_serves_only_the_health_service() {
         .expect("wait");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn sigterm_right_after_start_is_still_graceful() {
+    // The signal handlers are installed before the servers start, so even a
+    // SIGTERM sent the moment retryd says it serves is a graceful stop.
+    for _ in 0..5 {
+        let mut sidecar = Sidecar::spawn(command(&EPHEMERAL));
+        sidecar.sigterm();
+        let line = sidecar.wait_for("shutting down: finishing in-flight calls");
+        assert_eq!(line["signal"], "SIGTERM");
+        assert_eq!(sidecar.wait_exit().code(), Some(0));
+    }
+}
