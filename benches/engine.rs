@@ -1,6 +1,6 @@
 //! Engine micro-benchmarks: one decision end to end (classification with the
 //! built-in rules, policy, backoff, state update) on one and on two threads,
-//! a store update, and classification alone.
+//! with and without a target budget; a store update; classification alone.
 //!
 //!     cargo bench --bench engine
 
@@ -12,8 +12,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use retryd::budgets::Budgets;
 use retryd::engine::{
-    Classifier, Engine, ErrorReport, FailureReport, Job, Policy, PolicySet, Timestamp,
+    BudgetConfig, BudgetView, Classifier, Engine, ErrorReport, FailureReport, Job, Policy,
+    PolicySet, TargetId, Timestamp,
 };
 use retryd::store::{Limits, Store};
 
@@ -24,7 +26,7 @@ fn engine() -> (Engine, Arc<Policy>) {
         Classifier::new(Vec::new()).expect("built-in rules"),
         PolicySet::new(
             vec![Policy {
-                max_retries: u32::MAX - 1,
+                max_retries: 10_000,
                 ..Policy::named("bench")
             }],
             &[],
@@ -56,15 +58,26 @@ const TYPE_HIT: (&str, &str, u16) = (
     0,
 );
 
-/// decide + record on one job, `iters` times.
-fn decisions(engine: &Engine, policy: &Arc<Policy>, iters: u64, seed: u64) -> Duration {
+/// decide + record on one job, `iters` times (the count is reset before it
+/// reaches the policy's limit, so every decision is a retry).
+fn decisions(
+    engine: &Engine,
+    policy: &Arc<Policy>,
+    iters: u64,
+    seed: u64,
+    budget: Option<&BudgetView>,
+) -> Duration {
     let mut rng = SmallRng::seed_from_u64(seed);
     let r = report(TYPE_HIT.0, TYPE_HIT.1, TYPE_HIT.2);
-    let first = engine.decide(None, policy, &r, NOW, &mut rng);
+    let first = engine.decide(None, policy, &r, budget, NOW, &mut rng);
     let mut job = Job::first(&first, NOW);
     let start = Instant::now();
-    for _ in 0..iters {
-        let v = engine.decide(Some(&job), policy, &r, NOW, &mut rng);
+    for i in 0..iters {
+        if i % 5000 == 0 {
+            job.failure_count = 1;
+            job.last_attempt = 1;
+        }
+        let v = engine.decide(Some(&job), policy, &r, budget, NOW, &mut rng);
         job.record(&black_box(v), NOW);
     }
     start.elapsed()
@@ -75,7 +88,18 @@ fn bench_decide(c: &mut Criterion) {
     let mut g = c.benchmark_group("decide");
     g.throughput(Throughput::Elements(1));
     g.bench_function("one_thread", |b| {
-        b.iter_custom(|iters| decisions(&engine, &policy, iters, 1))
+        b.iter_custom(|iters| decisions(&engine, &policy, iters, 1, None))
+    });
+    // A target budget with tokens to spare: the check every retry of a budgeted target pays.
+    let budget = BudgetView {
+        target: TargetId(1),
+        config: BudgetConfig::default(),
+        tokens: BudgetConfig::default().full(),
+        retrying: 10,
+        job_counted: true,
+    };
+    g.bench_function("one_thread_with_budget", |b| {
+        b.iter_custom(|iters| decisions(&engine, &policy, iters, 1, Some(&budget)))
     });
     let shared = Arc::new((engine, policy));
     g.throughput(Throughput::Elements(2));
@@ -84,7 +108,7 @@ fn bench_decide(c: &mut Criterion) {
             let threads: Vec<_> = (0..2)
                 .map(|t| {
                     let s = shared.clone();
-                    std::thread::spawn(move || decisions(&s.0, &s.1, iters, t))
+                    std::thread::spawn(move || decisions(&s.0, &s.1, iters, t, None))
                 })
                 .collect();
             threads
@@ -98,25 +122,45 @@ fn bench_decide(c: &mut Criterion) {
 }
 
 fn bench_store(c: &mut Criterion) {
-    let (engine, policy) = engine();
-    let store = Store::new(Limits::default(), ["invoice"]);
+    let (mut engine, policy) = engine();
+    // A budget for target s3, refilled as it is used (as successes would).
+    engine.budgets.by_target.insert(
+        "s3".into(),
+        BudgetConfig {
+            max_tokens: 1_000_000,
+            token_ratio: 1.0,
+            ..BudgetConfig::default()
+        },
+    );
     let ids: Vec<String> = (0..10_000)
         .map(|i| format!("job-{i:010}-5f0c2b9e-7d41-4e8a-b3c6"))
         .collect();
     let r = report(TYPE_HIT.0, TYPE_HIT.1, TYPE_HIT.2);
-    let mut rng = SmallRng::seed_from_u64(7);
-    for id in &ids {
-        store.report_failure(&engine, id, "invoice", &policy, &r, NOW, &mut rng);
-    }
-    let mut i = 0;
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("report_failure_10k_jobs", |b| {
-        b.iter(|| {
-            i = (i + 7919) % ids.len();
-            black_box(store.report_failure(&engine, &ids[i], "invoice", &policy, &r, NOW, &mut rng))
-        })
-    });
+    for (name, target) in [
+        ("report_failure_10k_jobs", ""),
+        ("report_failure_10k_jobs_with_budget", "s3"),
+    ] {
+        let store = Store::new(
+            Limits::default(),
+            ["invoice"],
+            Budgets::new(&engine.budgets),
+        );
+        let mut rng = SmallRng::seed_from_u64(7);
+        for id in &ids {
+            store.report_failure(&engine, id, "invoice", target, &policy, &r, NOW, &mut rng);
+        }
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 7919) % ids.len();
+                black_box(store.report_failure(
+                    &engine, &ids[i], "invoice", target, &policy, &r, NOW, &mut rng,
+                ))
+            })
+        });
+    }
     g.finish();
 }
 

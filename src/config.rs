@@ -20,7 +20,7 @@ use crate::batches::BatchLimits;
 use crate::engine::backoff::{Backoff, Jitter};
 use crate::engine::classify::{Rule, grpc_code_from_name};
 use crate::engine::policy::{HintMode, OnUnknown, Policy, PolicySet};
-use crate::engine::{Classifier, ErrorClass, Human};
+use crate::engine::{BudgetConfig, BudgetConfigs, Classifier, ErrorClass, Human, OnExhausted};
 use crate::store::Limits;
 
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
@@ -69,6 +69,8 @@ pub struct Config {
     pub policies: PolicySet,
     /// Configured classification rules (checked before the built-ins).
     pub rules: Vec<Rule>,
+    /// Retry budgets by target (`[budgets.<target>]`, `[budgets.default]`).
+    pub budgets: BudgetConfigs,
 }
 
 impl Default for Config {
@@ -145,6 +147,33 @@ impl Config {
         for b in self.policies.bands() {
             let _ = writeln!(s, "  {}..={} -> {}", b.min, b.max, b.policy.name);
         }
+        let mut budgets: Vec<(&str, &BudgetConfig)> = self
+            .budgets
+            .by_target
+            .iter()
+            .map(|(t, c)| (t.as_str(), c))
+            .collect();
+        budgets.sort_by_key(|(t, _)| *t);
+        if let Some(d) = &self.budgets.default {
+            budgets.push(("default", d));
+        }
+        if !budgets.is_empty() {
+            let _ = writeln!(s, "budgets:");
+            for (t, c) in budgets {
+                let _ = writeln!(
+                    s,
+                    "  {t}: max_tokens {}, token_ratio {}, max_retrying {}, on_exhausted {}",
+                    c.max_tokens,
+                    c.token_ratio,
+                    c.max_retrying,
+                    if c.on_exhausted == OnExhausted::Defer {
+                        "defer"
+                    } else {
+                        "give_up"
+                    }
+                );
+            }
+        }
         let names: Vec<&str> = self.rules.iter().map(|r| &*r.category).collect();
         let _ = writeln!(
             s,
@@ -175,6 +204,16 @@ struct RawConfig {
     priority_bands: Option<Vec<RawBand>>,
     #[serde(default)]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    budgets: BTreeMap<String, RawBudget>,
+}
+
+#[derive(Deserialize)]
+struct RawBudget {
+    max_tokens: Option<i64>,
+    token_ratio: Option<f64>,
+    max_retrying: Option<i64>,
+    on_exhausted: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -511,6 +550,18 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
     Classifier::new(rules.clone())
         .map_err(|e| problem("rules", format!("the rules do not compile together: {e}")))?;
 
+    let mut budgets = BudgetConfigs::default();
+    for (target, b) in raw.budgets {
+        let key = format!("budgets.{target}");
+        check_name(&key, &target)?;
+        let config = budget(&key, b)?;
+        if target == "default" {
+            budgets.default = Some(config);
+        } else {
+            budgets.by_target.insert(target, config);
+        }
+    }
+
     Ok(Config {
         grpc_addr,
         metrics_addr,
@@ -520,7 +571,41 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         batch_limits,
         policies,
         rules,
+        budgets,
     })
+}
+
+/// A `[budgets.<target>]` table; missing keys take `[budgets.default]`'s
+/// documented values (DESIGN.md section 8).
+fn budget(key: &str, b: RawBudget) -> Result<BudgetConfig, Problem> {
+    let k = |f: &str| format!("{key}.{f}");
+    let mut c = BudgetConfig::default();
+    if let Some(v) = b.max_tokens {
+        c.max_tokens = to_u32(&k("max_tokens"), v, 1, 1_000_000)?;
+    }
+    if let Some(r) = b.token_ratio {
+        if !(r > 0.0 && r <= 1000.0) {
+            return Err(problem(
+                k("token_ratio"),
+                format!("must be > 0 and <= 1000, got {r}"),
+            ));
+        }
+        c.token_ratio = r;
+    }
+    if let Some(v) = b.max_retrying {
+        c.max_retrying = to_u32(&k("max_retrying"), v, 1, 100_000_000)?;
+    }
+    if let Some(s) = b.on_exhausted {
+        c.on_exhausted = one_of(
+            &k("on_exhausted"),
+            &s,
+            &[
+                ("give_up", OnExhausted::GiveUp),
+                ("defer", OnExhausted::Defer),
+            ],
+        )?;
+    }
+    Ok(c)
 }
 
 fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {
@@ -1021,6 +1106,38 @@ message_regex = ["connection.*refused"]
             err("[state]\nbatch_ttl = \"0s\""),
             "state.batch_ttl: must be greater than 0s"
         );
+    }
+
+    #[test]
+    fn budgets_by_target_and_default() {
+        let c = Config::from_toml(
+            "[budgets.default]\nmax_tokens = 100\ntoken_ratio = 0.1\nmax_retrying = 1000\non_exhausted = \"give_up\"\n\n[budgets.s3]\nmax_tokens = 10\non_exhausted = \"defer\"",
+        )
+        .expect("valid");
+        assert_eq!(c.budgets.for_target("db").map(|b| b.max_tokens), Some(100));
+        let s3 = c.budgets.for_target("s3").expect("s3");
+        assert_eq!(
+            (s3.max_tokens, s3.on_exhausted, s3.max_retrying),
+            (10, OnExhausted::Defer, 1000)
+        );
+        assert!(c.summary().contains("s3: max_tokens 10"));
+        assert_eq!(
+            err("[budgets.s3]\nmax_tokens = 0"),
+            "budgets.s3.max_tokens: must be >= 1, got 0"
+        );
+        assert_eq!(
+            err("[budgets.s3]\ntoken_ratio = -1.0"),
+            "budgets.s3.token_ratio: must be > 0 and <= 1000, got -1"
+        );
+        assert_eq!(
+            err("[budgets.s3]\non_exhausted = \"panic\""),
+            "budgets.s3.on_exhausted: must be one of \"give_up\", \"defer\", got \"panic\""
+        );
+        assert_eq!(
+            err("[budgets.s3]\nmax_token = 5"),
+            "budgets.s3.max_token: unknown key"
+        );
+        assert!(Config::from_toml("").expect("valid").budgets.is_empty());
     }
 
     #[test]

@@ -28,13 +28,24 @@ pub struct Labeled<V> {
     pub value: V,
 }
 
-#[derive(Debug)]
+/// Makes the value kept for a new label from the label's name.
+type Init<V> = Box<dyn Fn(&str) -> V + Send + Sync>;
+
 pub struct BoundedLabels<V> {
     /// Filled in order, never emptied: an id, once given, always reads the same entry.
     entries: Box<[OnceLock<Labeled<V>>]>,
     by_name: RwLock<Table>,
     other: LabelId,
     dynamic_limit: usize,
+    init: Init<V>,
+}
+
+impl<V> std::fmt::Debug for BoundedLabels<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedLabels")
+            .field("dynamic_limit", &self.dynamic_limit)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +57,17 @@ struct Table {
 
 impl<V: Default> BoundedLabels<V> {
     pub fn new<'a>(configured: impl IntoIterator<Item = &'a str>, dynamic_limit: usize) -> Self {
+        Self::with_init(configured, dynamic_limit, |_| V::default())
+    }
+}
+
+impl<V> BoundedLabels<V> {
+    /// Like `new`, with each label's value made by `init` from its name.
+    pub fn with_init<'a>(
+        configured: impl IntoIterator<Item = &'a str>,
+        dynamic_limit: usize,
+        init: impl Fn(&str) -> V + Send + Sync + 'static,
+    ) -> Self {
         let mut names: Vec<&str> = vec![OTHER, NONE];
         for n in configured {
             if !names.contains(&n) {
@@ -62,6 +84,7 @@ impl<V: Default> BoundedLabels<V> {
             by_name: RwLock::new(Table::default()),
             other: LabelId(0),
             dynamic_limit,
+            init: Box::new(init),
         };
         {
             let mut t = labels.write();
@@ -83,7 +106,7 @@ impl<V: Default> BoundedLabels<V> {
         if let Some(slot) = self.entries.get(t.next) {
             let _ = slot.set(Labeled {
                 label: label.clone(),
-                value: V::default(),
+                value: (self.init)(name),
             });
         }
         t.ids.insert(label, id);

@@ -1,4 +1,5 @@
 pub mod batches;
+pub mod budgets;
 pub mod cli;
 pub mod config;
 pub mod engine;

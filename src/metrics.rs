@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::passes::PassResult;
 use crate::engine::{
-    Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, JobState, PolicyId,
+    Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, JobState, PolicyId, TargetId,
 };
 use crate::labels::LabelId;
 
@@ -47,6 +47,8 @@ pub const EVICTIONS: &str = "retryd_evictions_total";
 pub const RPC_DURATION: &str = "retryd_rpc_duration_seconds";
 pub const BUILD_INFO: &str = "retryd_build_info";
 pub const PASSES: &str = "retryd_passes_total";
+pub const BUDGET_TOKENS: &str = "retryd_budget_tokens";
+pub const BUDGET_EXHAUSTED: &str = "retryd_budget_exhausted_total";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -96,6 +98,8 @@ pub struct Metrics {
     delay: Cache<PolicyId, Histogram>,
     attempts: Cache<(LabelId, bool), Histogram>,
     rpc: Cache<(&'static str, tonic::Code), Histogram>,
+    budget_tokens: Cache<TargetId, Gauge>,
+    budget_exhausted: Cache<TargetId, Counter>,
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
     passes: [Counter; 4],
@@ -145,12 +149,17 @@ impl Metrics {
                 "Successes reported, by job type and whether retries preceded them.",
             ),
             (PASSES, "Batch passes ended, by result."),
+            (
+                BUDGET_EXHAUSTED,
+                "Retries refused (given up or deferred) by a target's retry budget, by target.",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
         }
         for (name, help) in [
             (JOBS, "Jobs held, by state (retrying/dead/cancelled)."),
+            (BUDGET_TOKENS, "Tokens left in each target's retry budget."),
             (
                 BUILD_INFO,
                 "Always 1; the version label says which retryd runs.",
@@ -213,6 +222,8 @@ impl Metrics {
             delay: Cache::new(),
             attempts: Cache::new(),
             rpc: Cache::new(),
+            budget_tokens: Cache::new(),
+            budget_exhausted: Cache::new(),
             jobs,
             evictions,
             passes,
@@ -320,10 +331,23 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with the job gauges read from `store` first.
+    /// The exposition text, with the gauges (and the budget counters, kept
+    /// by the store) read from `store` first.
     pub fn render(&self, store: &Store) -> String {
         for (gauge, (_, n)) in self.jobs.iter().zip(store.counts()) {
             gauge.set(n as f64);
+        }
+        for b in store.budgets() {
+            let target = || vec![label("target", &b.target)];
+            self.budget_tokens
+                .get(b.target_id, || {
+                    self.recorder
+                        .register_gauge(&Key::from_parts(BUDGET_TOKENS, target()), &META)
+                })
+                .set(b.tokens);
+            self.budget_exhausted
+                .get(b.target_id, || self.counter(BUDGET_EXHAUSTED, target()))
+                .absolute(b.exhausted_total);
         }
         self.handle.render()
     }

@@ -638,6 +638,7 @@ fn memory_one(n: usize, duration: Duration, json: bool) -> Result<(), Error> {
             ..Limits::default()
         },
         ["invoice"],
+        retryd::budgets::Budgets::new(&engine.budgets),
     ));
     // 60 bytes, as the benchmark asks.
     let message = "HTTPSConnectionPool(host='api.example.com', port=443): timed";
@@ -659,7 +660,16 @@ fn memory_one(n: usize, duration: Duration, json: bool) -> Result<(), Error> {
     let load_start = Instant::now();
     for i in 0..n {
         let id = job_id_in(i, &mut buf);
-        store.report_failure(&engine, id, "invoice", &policy, &report(i), now, &mut rng);
+        store.report_failure(
+            &engine,
+            id,
+            "invoice",
+            "",
+            &policy,
+            &report(i),
+            now,
+            &mut rng,
+        );
     }
     let load_rate = n as f64 / load_start.elapsed().as_secs_f64();
     let after = rss_bytes()?;
@@ -683,6 +693,7 @@ fn memory_one(n: usize, duration: Duration, json: bool) -> Result<(), Error> {
                             &engine,
                             id,
                             "invoice",
+                            "",
                             &policy,
                             &report(i),
                             now,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use super::budget::{BudgetConfigs, BudgetView, Exhausted, OnExhausted};
 use super::classify::Classifier;
 use super::policy::{HintMode, OnUnknown, Policy, PolicySet};
 use super::{
@@ -139,6 +140,8 @@ pub struct Verdict {
 pub struct Engine {
     pub classifier: Classifier,
     pub policies: PolicySet,
+    /// Retry budgets by target (none unless configured).
+    pub budgets: BudgetConfigs,
 }
 
 /// Rounds to whole milliseconds: what a job keeps of a delay.
@@ -156,15 +159,18 @@ impl Engine {
         Engine {
             classifier,
             policies,
+            budgets: BudgetConfigs::default(),
         }
     }
 
-    /// Decides what failure `report` of `job` (absent: its first) gets under `policy`.
+    /// Decides what failure `report` of `job` (absent: its first) gets under
+    /// `policy`, with `budget` the state of its target's retry budget, if any.
     pub fn decide<R: Rng + ?Sized>(
         &self,
         job: Option<&Job>,
         policy: &Policy,
         report: &FailureReport<'_>,
+        budget: Option<&BudgetView>,
         now: Timestamp,
         rng: &mut R,
     ) -> Verdict {
@@ -205,6 +211,7 @@ impl Engine {
             rule: cls.rule,
             matched: cls.matched.kind(),
             policy: policy.id,
+            target: budget.map(|b| b.target),
             failure_count: n,
             delay: Duration::ZERO,
             retry_at: None,
@@ -253,7 +260,22 @@ impl Engine {
             );
         }
 
-        let (delay, why) = self.delay(job, policy, report, n, rng);
+        let (mut delay, mut why) = self.delay(job, policy, report, n, rng);
+        if let Some(limit) = budget.and_then(BudgetView::exhausted) {
+            match budget.map(|b| b.config.on_exhausted) {
+                Some(OnExhausted::Defer) => {
+                    delay = whole_ms(policy.max_delay);
+                    why = Why::BudgetDeferred { limit };
+                }
+                _ => {
+                    return give_up(
+                        d,
+                        GiveUpReason::BudgetExhausted,
+                        Why::BudgetExhausted { limit },
+                    );
+                }
+            }
+        }
         d.delay = delay;
 
         if let Some(limit) = policy.max_retry_duration {
@@ -333,9 +355,30 @@ impl Engine {
         self.classifier.category_name(d.category)
     }
 
+    /// "target s3: 48/100 tokens, at or below half".
+    fn budget_state(&self, limit: Exhausted, target: &str) -> String {
+        let c = self.budgets.for_target(target).copied().unwrap_or_default();
+        match limit {
+            Exhausted::Tokens(t) => format!(
+                "target {target}: {t}/{} tokens, at or below half",
+                c.max_tokens
+            ),
+            Exhausted::Retrying(n) => format!(
+                "target {target}: {n}/{} jobs already waiting in backoff (max_retrying)",
+                c.max_retrying
+            ),
+        }
+    }
+
     /// One human sentence: which rule and which limit decided. `error` is
-    /// the error the decision was about (the report, or the job's kept error).
-    pub fn explanation(&self, d: &Decision, error: &ErrorReport<'_>) -> String {
+    /// the error the decision was about (the report, or the job's kept
+    /// error); `target` the name of the decision's target, if it has one.
+    pub fn explanation(
+        &self,
+        d: &Decision,
+        error: &ErrorReport<'_>,
+        target: Option<&str>,
+    ) -> String {
         let policy = self.policies.by_id(d.policy);
         let p = &policy.name;
         let cls = self.classifier.describe_stored(d.rule, d.matched, error);
@@ -421,6 +464,18 @@ impl Engine {
                 )
             }
             Why::OperatorCancel => write!(s, "the job was cancelled by an operator"),
+            Why::BudgetExhausted { limit } => write!(
+                s,
+                "{class} error ({cls}), but retries are throttled: {}; policy `{p}` gives up",
+                self.budget_state(limit, target.unwrap_or("?"))
+            ),
+            Why::BudgetDeferred { limit } => write!(
+                s,
+                "{class} error ({cls}): retries are throttled: {}; retry {} deferred to max_delay {} under policy `{p}`",
+                self.budget_state(limit, target.unwrap_or("?")),
+                d.failure_count,
+                Human(d.delay)
+            ),
         };
         s
     }
@@ -487,9 +542,14 @@ mod tests {
         }
 
         fn report(&mut self, r: FailureReport<'_>, now: Timestamp) -> Verdict {
-            let v = self
-                .engine
-                .decide(self.job.as_ref(), &self.policy, &r, now, &mut self.rng);
+            let v = self.engine.decide(
+                self.job.as_ref(),
+                &self.policy,
+                &r,
+                None,
+                now,
+                &mut self.rng,
+            );
             if !v.duplicate {
                 match self.job.as_mut() {
                     Some(j) => j.record(&v, now),
@@ -503,7 +563,7 @@ mod tests {
             let d = self.report(r, now).decision;
             Seen {
                 d,
-                explanation: self.engine.explanation(&d, &r.error),
+                explanation: self.engine.explanation(&d, &r.error, None),
                 max_attempts: self.engine.max_attempts(&d),
             }
         }
@@ -864,7 +924,7 @@ mod tests {
         );
         assert_eq!(
             run.engine
-                .explanation(&job.last_decision, &ErrorReport::default()),
+                .explanation(&job.last_decision, &ErrorReport::default(), None),
             "manual retry: due now, failure count reset to 0"
         );
         // The caller restarts its numbering at 1: accepted as failure 1 after the reset.
@@ -939,6 +999,87 @@ mod tests {
             "transient error (built-in rule `timeout`: type TimeoutError): retry 1 of 3 after 1m \
              (schedule [1m, 5m, 15m]) under policy `pipeline`"
         );
+    }
+
+    fn budget(tokens: i64, on_exhausted: OnExhausted) -> BudgetView {
+        BudgetView {
+            target: crate::engine::TargetId(3),
+            config: crate::engine::BudgetConfig {
+                on_exhausted,
+                ..Default::default()
+            },
+            tokens,
+            retrying: 0,
+            job_counted: false,
+        }
+    }
+
+    #[test]
+    fn an_exhausted_budget_gives_up_or_defers() {
+        let mut run = Run::new(pipeline());
+        run.engine.budgets.default = Some(Default::default());
+        let r = transient(0);
+        let v = run.engine.decide(
+            None,
+            &run.policy,
+            &r,
+            Some(&budget(49_000, OnExhausted::GiveUp)),
+            T0,
+            &mut run.rng,
+        );
+        let d = v.decision;
+        assert_eq!(
+            (d.action, d.reason),
+            (Action::GiveUp, Some(GiveUpReason::BudgetExhausted))
+        );
+        assert_eq!(d.target, Some(crate::engine::TargetId(3)));
+        assert_eq!(
+            run.engine.explanation(&d, &r.error, Some("s3")),
+            "transient error (built-in rule `timeout`: type TimeoutError), but retries are throttled: \
+             target s3: 48/100 tokens, at or below half; policy `pipeline` gives up"
+        );
+        let v = run.engine.decide(
+            None,
+            &run.policy,
+            &r,
+            Some(&budget(49_000, OnExhausted::Defer)),
+            T0,
+            &mut run.rng,
+        );
+        let d = v.decision;
+        assert_eq!((d.action, d.delay), (Action::Retry, s(3600)));
+        assert!(
+            run.engine
+                .explanation(&d, &r.error, Some("s3"))
+                .contains("deferred to max_delay 1h"),
+            "{}",
+            run.engine.explanation(&d, &r.error, Some("s3"))
+        );
+        // Plenty of tokens: the normal retry.
+        let v = run.engine.decide(
+            None,
+            &run.policy,
+            &r,
+            Some(&budget(100_000, OnExhausted::GiveUp)),
+            T0,
+            &mut run.rng,
+        );
+        assert_eq!(
+            (v.decision.action, v.decision.delay),
+            (Action::Retry, s(60))
+        );
+        // A permanent error is a permanent error, budget or not.
+        let mut p = r;
+        p.error.type_name = "ValidationError";
+        let v = run.engine.decide(
+            None,
+            &run.policy,
+            &p,
+            Some(&budget(0, OnExhausted::GiveUp)),
+            T0,
+            &mut run.rng,
+        );
+        assert_eq!(v.decision.reason, Some(GiveUpReason::PermanentError));
     }
 
     #[test]

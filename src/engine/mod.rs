@@ -6,6 +6,7 @@
 //! sections 3 and 4 is tested case by case without a server.
 
 pub mod backoff;
+pub mod budget;
 pub mod classify;
 pub mod job;
 pub mod passes;
@@ -15,6 +16,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use backoff::{Backoff, Jitter};
+pub use budget::{BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted, TargetId};
 pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
 pub use job::{Engine, Job, Verdict};
 pub use policy::{OnUnknown, Policy, PolicyId, PolicySet, PriorityBand};
@@ -158,6 +160,8 @@ pub struct Decision {
     pub rule: Option<u16>,
     pub matched: MatchKind,
     pub policy: PolicyId,
+    /// The budgeted target the failure was reported with, if it has a budget.
+    pub target: Option<TargetId>,
     pub failure_count: u32,
     /// The delay computed (a whole number of milliseconds). On a retry, how
     /// long to wait; on a deadline give-up, the retry that was refused;
@@ -206,6 +210,10 @@ pub enum Why {
     ManualRetry { reset: bool },
     /// An operator's CancelJob.
     OperatorCancel,
+    /// The target's retry budget refused the retry: give up.
+    BudgetExhausted { limit: Exhausted },
+    /// The target's retry budget refused the retry: retry after `max_delay`.
+    BudgetDeferred { limit: Exhausted },
 }
 
 /// Formats a duration the way the configuration spells it ("2s", "1m 30s").

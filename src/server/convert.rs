@@ -5,12 +5,13 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::budgets::BudgetRow;
 use crate::engine::passes::{PassResult, PassStats};
 use crate::engine::{
     Action, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState, Timestamp,
 };
 use crate::pb;
-use crate::store::{JobView, StatsRow, StoredError};
+use crate::store::{JobView, StatsRow, Store, StoredError};
 
 pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     let secs = i64::try_from(t.0 / 1000).unwrap_or(i64::MAX);
@@ -74,7 +75,12 @@ pub fn state_filter(v: i32) -> Result<Option<JobState>, i32> {
 }
 
 /// A decision as callers see it; `error` is the error it was about (for the explanation).
-pub fn decision(engine: &Engine, d: &Decision, error: &ErrorReport<'_>) -> pb::Decision {
+pub fn decision(
+    engine: &Engine,
+    store: &Store,
+    d: &Decision,
+    error: &ErrorReport<'_>,
+) -> pb::Decision {
     pb::Decision {
         action: action(d.action) as i32,
         retry_after: Some(duration(d.retry_after())),
@@ -85,7 +91,7 @@ pub fn decision(engine: &Engine, d: &Decision, error: &ErrorReport<'_>) -> pb::D
         error_class: error_class(d.error_class) as i32,
         category: engine.category_name(d).to_string(),
         policy: engine.policy_name(d).to_string(),
-        explanation: engine.explanation(d, error),
+        explanation: engine.explanation(d, error, d.target.map(|t| store.target_name(t))),
     }
 }
 
@@ -99,7 +105,7 @@ fn error(e: &StoredError) -> pb::ErrorInfo {
     }
 }
 
-pub fn job(engine: &Engine, v: &JobView) -> pb::Job {
+pub fn job(engine: &Engine, store: &Store, v: &JobView) -> pb::Job {
     let j = &v.job;
     pb::Job {
         job_id: v.id.clone(),
@@ -111,7 +117,12 @@ pub fn job(engine: &Engine, v: &JobView) -> pb::Job {
         last_failure_at: Some(timestamp(j.last_failure_at)),
         next_retry_at: j.next_retry_at().map(timestamp),
         last_error: Some(error(&v.last_error)),
-        last_decision: Some(decision(engine, &j.last_decision, &v.last_error.report())),
+        last_decision: Some(decision(
+            engine,
+            store,
+            &j.last_decision,
+            &v.last_error.report(),
+        )),
     }
 }
 
@@ -136,6 +147,17 @@ pub fn pass_stats(s: &PassStats) -> pb::PassStats {
         success_rate: s.success_rate(),
         duration: s.duration().map(duration),
         ended_at: s.ended_at.map(timestamp),
+    }
+}
+
+pub fn budget(b: &BudgetRow) -> pb::Budget {
+    pb::Budget {
+        target: b.target.clone(),
+        tokens: b.tokens,
+        max_tokens: b.max_tokens,
+        retrying: b.retrying,
+        exhausted_total: b.exhausted_total,
+        max_retrying: b.max_retrying,
     }
 }
 

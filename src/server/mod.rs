@@ -18,6 +18,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::batches::Batches;
+use crate::budgets::Budgets;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};
@@ -156,10 +157,14 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     let store = Arc::new(Store::new(
         config.limits.clone(),
         configured_types.iter().map(String::as_str),
+        Budgets::new(&config.budgets),
     ));
     let metrics = Arc::new(Metrics::new());
     let app = Arc::new(App {
-        engine: Engine::new(config.classifier(), config.policies),
+        engine: Engine {
+            budgets: config.budgets.clone(),
+            ..Engine::new(config.classifier(), config.policies)
+        },
         store: store.clone(),
         batches: Batches::new(config.batch_limits.clone()),
         metrics: metrics.clone(),

@@ -106,6 +106,7 @@ impl App {
             &self.engine,
             f.job_id,
             f.job_type,
+            f.target,
             policy,
             &f.report,
             at,
@@ -132,7 +133,7 @@ impl App {
             None
         };
         let error = kept.as_ref().map_or(f.report.error, |e| e.report());
-        let decision = convert::decision(&self.engine, d, &error);
+        let decision = convert::decision(&self.engine, &self.store, d, &error);
         if out.gave_up {
             tracing::info!(
                 job_id = f.job_id,
@@ -164,13 +165,19 @@ impl App {
         let d = self.store.explain(
             &self.engine,
             f.job_id,
+            f.target,
             policy,
             &f.report,
             now(),
             &mut rand::rng(),
         );
         Ok(pb::ExplainResponse {
-            decision: Some(convert::decision(&self.engine, &d, &f.report.error)),
+            decision: Some(convert::decision(
+                &self.engine,
+                &self.store,
+                &d,
+                &f.report.error,
+            )),
         })
     }
 
@@ -179,7 +186,7 @@ impl App {
         r: pb::ReportSuccessRequest,
     ) -> Result<pb::ReportSuccessResponse, Status> {
         validate::report_success(&r)?;
-        let out = self.store.report_success(&r.job_id, &r.job_type);
+        let out = self.store.report_success(&r.job_id, &r.job_type, &r.target);
         self.batches.record(&r.job_id, Outcome::Succeeded, now());
         self.metrics.success(&self.store, out.label, out.known);
         self.metrics.attempts(
@@ -201,7 +208,7 @@ impl App {
             .get(&r.job_id)
             .ok_or_else(|| StoreError::NotFound(r.job_id.clone()))?;
         Ok(pb::GetJobResponse {
-            job: Some(convert::job(&self.engine, &job)),
+            job: Some(convert::job(&self.engine, &self.store, &job)),
         })
     }
 
@@ -243,7 +250,7 @@ impl App {
             jobs: page
                 .jobs
                 .iter()
-                .map(|v| convert::job(&self.engine, v))
+                .map(|v| convert::job(&self.engine, &self.store, v))
                 .collect(),
             next_page_token,
             total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
@@ -261,7 +268,7 @@ impl App {
             "manual retry"
         );
         Ok(pb::RetryJobResponse {
-            job: Some(convert::job(&self.engine, &job)),
+            job: Some(convert::job(&self.engine, &self.store, &job)),
         })
     }
 
@@ -270,7 +277,7 @@ impl App {
         let job = self.store.cancel(&r.job_id, now())?;
         tracing::info!(job_id = r.job_id, "cancelled");
         Ok(pb::CancelJobResponse {
-            job: Some(convert::job(&self.engine, &job)),
+            job: Some(convert::job(&self.engine, &self.store, &job)),
         })
     }
 
@@ -331,6 +338,12 @@ impl App {
             total_failed_non_retryable: t.failed_non_retryable,
             success_rate: t.success_rate(),
         })
+    }
+
+    fn list_budgets(&self) -> pb::ListBudgetsResponse {
+        pb::ListBudgetsResponse {
+            budgets: self.store.budgets().iter().map(convert::budget).collect(),
+        }
     }
 
     fn get_stats(&self) -> pb::GetStatsResponse {
@@ -405,6 +418,13 @@ impl RetryCoordinator for Coordinator {
         request: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
         self.observe("Explain", |a| a.explain(request.into_inner()))
+    }
+
+    async fn list_budgets(
+        &self,
+        _request: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        self.observe("ListBudgets", |a| Ok(a.list_budgets()))
     }
 
     async fn start_pass(

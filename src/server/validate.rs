@@ -86,6 +86,7 @@ pub struct Failure<'a> {
     pub job_type: &'a str,
     pub policy: &'a str,
     pub priority: Option<u32>,
+    pub target: &'a str,
     pub report: FailureReport<'a>,
 }
 
@@ -152,6 +153,7 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
         job_type: &r.job_type,
         policy: &r.policy,
         priority: r.priority,
+        target: &r.target,
         report: FailureReport {
             error,
             attempt: r.attempt,

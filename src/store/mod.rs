@@ -22,8 +22,9 @@ use rand::Rng;
 use thiserror::Error;
 use tokio::sync::Notify;
 
+use crate::budgets::{BudgetRow, Budgets};
 use crate::engine::{
-    Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy, Timestamp,
+    Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy, TargetId, Timestamp, Why,
 };
 use crate::labels::{BoundedLabels, LabelId};
 use names::Names;
@@ -209,6 +210,30 @@ pub enum StoreError {
     Dead(String),
 }
 
+/// Which counters a job is counted in: its job type's, its state's, and its
+/// target's jobs waiting in backoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Where {
+    label: LabelId,
+    state: JobState,
+    target: Option<TargetId>,
+}
+
+impl Where {
+    fn of(job: &Job, label: LabelId) -> Where {
+        Where {
+            label,
+            state: job.state,
+            target: job.last_decision.target,
+        }
+    }
+
+    fn of_record(r: &Record) -> Where {
+        let head = r.head();
+        Where::of(&head.job, head.label)
+    }
+}
+
 /// Which jobs `list` returns.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Filter<'a> {
@@ -226,6 +251,7 @@ pub struct Page {
 pub struct Store {
     table: Table,
     types: BoundedLabels<TypeStats>,
+    budgets: Budgets,
     names: Names,
     limits: Limits,
     len: AtomicUsize,
@@ -241,10 +267,15 @@ pub struct Store {
 
 impl Store {
     /// `job_types` are the configured ones: always their own label.
-    pub fn new<'a>(limits: Limits, job_types: impl IntoIterator<Item = &'a str>) -> Store {
+    pub fn new<'a>(
+        limits: Limits,
+        job_types: impl IntoIterator<Item = &'a str>,
+        budgets: Budgets,
+    ) -> Store {
         Store {
             table: Table::default(),
             types: BoundedLabels::new(job_types, 100),
+            budgets,
             names: Names::default(),
             limits,
             len: AtomicUsize::new(0),
@@ -290,13 +321,14 @@ impl Store {
         }
     }
 
-    /// Records one failure and returns the engine's decision.
+    /// Records one failure (reported with `target`) and returns the engine's decision.
     #[allow(clippy::too_many_arguments)]
     pub fn report_failure<R: Rng + ?Sized>(
         &self,
         engine: &Engine,
         job_id: &str,
         job_type: &str,
+        target: &str,
         policy: &Policy,
         report: &FailureReport<'_>,
         now: Timestamp,
@@ -305,11 +337,32 @@ impl Store {
         let e = &report.error;
         let type_name = self.names.intern(e.type_name);
         let message = prefix(e.message, MESSAGE_PREFIX);
+        let budget = self.budgets.target(target);
+        // Charged once per recorded failure; a duplicate costs nothing.
+        let charge = |d: &Decision| {
+            if let Some((_, b)) = budget {
+                b.charge();
+                if matches!(
+                    d.why,
+                    Why::BudgetExhausted { .. } | Why::BudgetDeferred { .. }
+                ) {
+                    b.count_exhausted();
+                }
+            }
+        };
         let out = self.table.entry(job_id, |entry| match entry {
             Entry::Occupied(mut o) => {
                 let rec = o.get_mut();
                 let mut head = rec.head();
-                let verdict = engine.decide(Some(&head.job), policy, report, now, rng);
+                let view = budget.map(|(t, b)| {
+                    let j = &head.job;
+                    b.view(
+                        t,
+                        j.state == JobState::Retrying && j.last_decision.target == Some(t),
+                    )
+                });
+                let verdict =
+                    engine.decide(Some(&head.job), policy, report, view.as_ref(), now, rng);
                 if verdict.duplicate {
                     return FailureOutcome {
                         decision: verdict.decision,
@@ -318,7 +371,8 @@ impl Store {
                         gave_up: false,
                     };
                 }
-                let before = head.job.state;
+                charge(&verdict.decision);
+                let before = Where::of(&head.job, head.label);
                 head.job.record(&verdict, now);
                 let label = head.label;
                 let head = Self::head_of(head.job, label, e);
@@ -337,9 +391,9 @@ impl Store {
                         },
                     );
                 }
-                let after = head.job.state;
-                self.transition(label, before, after);
-                let gave_up = before != JobState::Dead && after == JobState::Dead;
+                let after = Where::of(&head.job, label);
+                self.transition(before, after);
+                let gave_up = before.state != JobState::Dead && after.state == JobState::Dead;
                 if gave_up {
                     self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
                 }
@@ -352,7 +406,9 @@ impl Store {
             }
             Entry::Vacant(v) => {
                 let label = self.types.get(job_type);
-                let verdict = engine.decide(None, policy, report, now, rng);
+                let view = budget.map(|(t, b)| b.view(t, false));
+                let verdict = engine.decide(None, policy, report, view.as_ref(), now, rng);
+                charge(&verdict.decision);
                 let job = Job::first(&verdict, now);
                 let own_name = job_type.is_empty() || self.types.name(label) == job_type;
                 v.insert(Record::encode(
@@ -364,7 +420,7 @@ impl Store {
                         message,
                     },
                 ));
-                self.enter(label, job.state);
+                self.enter(Where::of(&job, label));
                 self.len.fetch_add(1, Relaxed);
                 let gave_up = job.state == JobState::Dead;
                 if gave_up {
@@ -388,27 +444,49 @@ impl Store {
     }
 
     /// The decision a report would get, changing nothing.
+    #[allow(clippy::too_many_arguments)]
     pub fn explain<R: Rng + ?Sized>(
         &self,
         engine: &Engine,
         job_id: &str,
+        target: &str,
         policy: &Policy,
         report: &FailureReport<'_>,
         now: Timestamp,
         rng: &mut R,
     ) -> Decision {
         let job = self.table.get(job_id, |r| r.head().job);
+        let view = self.budgets.target(target).map(|(t, b)| {
+            let counted = job.as_ref().is_some_and(|j| {
+                j.state == JobState::Retrying && j.last_decision.target == Some(t)
+            });
+            b.view(t, counted)
+        });
         engine
-            .decide(job.as_ref(), policy, report, now, rng)
+            .decide(job.as_ref(), policy, report, view.as_ref(), now, rng)
             .decision
     }
 
-    /// The job succeeded: forget it.
-    pub fn report_success(&self, job_id: &str, job_type: &str) -> SuccessOutcome {
-        match self.table.remove(job_id) {
+    /// The job succeeded: forget it, and refill the budget of `target` (or,
+    /// without one, of the target its failures were reported with).
+    pub fn report_success(&self, job_id: &str, job_type: &str, target: &str) -> SuccessOutcome {
+        let removed = self.table.remove(job_id);
+        let refill = match (target, &removed) {
+            ("", Some(rec)) => rec
+                .head()
+                .job
+                .last_decision
+                .target
+                .and_then(|t| self.budgets.get(t)),
+            _ => self.budgets.target(target).map(|(_, b)| b),
+        };
+        if let Some(b) = refill {
+            b.refill();
+        }
+        match removed {
             Some(rec) => {
                 let head = rec.head();
-                self.leave(head.label, head.job.state);
+                self.leave(Where::of(&head.job, head.label));
                 let stats = &self.types.entry(head.label).value;
                 stats.successes_after_retry.fetch_add(1, Relaxed);
                 SuccessOutcome {
@@ -522,10 +600,10 @@ impl Store {
             Entry::Occupied(mut o) => {
                 let rec = o.get_mut();
                 let mut head = rec.head();
-                let before = head.job.state;
+                let before = Where::of(&head.job, head.label);
                 change(&mut head.job)?;
                 rec.write_head(&head);
-                self.transition(head.label, before, head.job.state);
+                self.transition(before, Where::of(&head.job, head.label));
                 Ok(self.view(rec))
             }
         })
@@ -561,7 +639,7 @@ impl Store {
             .table
             .remove(job_id)
             .ok_or_else(|| StoreError::NotFound(job_id.to_string()))?;
-        self.leave(rec.label(), rec.state());
+        self.leave(Where::of_record(&rec));
         Ok(())
     }
 
@@ -608,36 +686,55 @@ impl Store {
         ]
     }
 
-    fn enter(&self, label: LabelId, state: JobState) {
+    fn enter(&self, w: Where) {
         self.types
-            .entry(label)
+            .entry(w.label)
             .value
-            .gauge(state)
+            .gauge(w.state)
             .fetch_add(1, Relaxed);
-        if state == JobState::Dead {
+        if w.state == JobState::Dead {
             self.dead.fetch_add(1, Relaxed);
+        }
+        if let (JobState::Retrying, Some(b)) = (w.state, w.target.and_then(|t| self.budgets.get(t)))
+        {
+            b.retrying_add(1);
         }
     }
 
-    fn leave(&self, label: LabelId, state: JobState) {
+    fn leave(&self, w: Where) {
         self.types
-            .entry(label)
+            .entry(w.label)
             .value
-            .gauge(state)
+            .gauge(w.state)
             .fetch_sub(1, Relaxed);
-        if state == JobState::Dead {
+        if w.state == JobState::Dead {
             self.dead.fetch_sub(1, Relaxed);
+        }
+        if let (JobState::Retrying, Some(b)) = (w.state, w.target.and_then(|t| self.budgets.get(t)))
+        {
+            b.retrying_add(-1);
         }
         self.len.fetch_sub(1, Relaxed);
     }
 
-    fn transition(&self, label: LabelId, from: JobState, to: JobState) {
+    fn transition(&self, from: Where, to: Where) {
         if from != to {
-            self.enter(label, to);
-            self.leave(label, from);
+            self.enter(to);
+            self.leave(from);
             self.len.fetch_add(1, Relaxed);
-            self.check_pressure();
+            if from.state != to.state {
+                self.check_pressure();
+            }
         }
+    }
+
+    /// Every target budget configured or used, by target.
+    pub fn budgets(&self) -> Vec<BudgetRow> {
+        self.budgets.rows()
+    }
+
+    pub fn target_name(&self, id: TargetId) -> &str {
+        self.budgets.name(id)
     }
 
     fn check_pressure(&self) {
@@ -671,7 +768,7 @@ impl Store {
                 let state = r.state();
                 if state != JobState::Dead && now.since(r.updated_at()) >= l.idle_ttl {
                     ev.idle_ttl += 1;
-                    self.leave(r.label(), state);
+                    self.leave(Where::of_record(r));
                     false
                 } else {
                     true
@@ -708,7 +805,7 @@ impl Store {
                 .table
                 .remove_if(id, |r| r.state() == JobState::Dead && r.updated_at() == at)
             {
-                self.leave(rec.label(), JobState::Dead);
+                self.leave(Where::of_record(&rec));
                 if too_old {
                     expired += 1;
                 } else {
@@ -755,7 +852,7 @@ impl Store {
                     true
                 });
             if evict {
-                self.leave(r.label(), r.state());
+                self.leave(Where::of_record(r));
                 removed += 1;
             }
             !evict
@@ -801,7 +898,7 @@ mod tests {
             let policy = engine.policies.get("default").expect("default").clone();
             Fixture {
                 engine,
-                store: Store::new(limits, ["configured"]),
+                store: Store::new(limits, ["configured"], Budgets::new(&Default::default())),
                 policy,
                 rng: StdRng::seed_from_u64(3),
             }
@@ -815,8 +912,16 @@ mod tests {
                 },
                 ..FailureReport::default()
             };
-            self.store
-                .report_failure(&self.engine, id, "jt", &self.policy, &r, now, &mut self.rng)
+            self.store.report_failure(
+                &self.engine,
+                id,
+                "jt",
+                "",
+                &self.policy,
+                &r,
+                now,
+                &mut self.rng,
+            )
         }
     }
 
@@ -838,7 +943,7 @@ mod tests {
         );
         f.store.retry("b", true, at(2)).expect("retry");
         assert_eq!(state_counts(&f.store), [1, 0, 1]);
-        let s = f.store.report_success("b", "jt");
+        let s = f.store.report_success("b", "jt", "");
         assert!(s.known);
         f.store.delete("a").expect("delete");
         assert_eq!(state_counts(&f.store), [0, 0, 0]);
@@ -854,8 +959,8 @@ mod tests {
         let mut f = Fixture::new(Limits::default());
         f.fail("a", "Timeout", at(0));
         f.fail("b", "ValidationError", at(0));
-        f.store.report_success("a", "jt");
-        f.store.report_success("c", "jt");
+        f.store.report_success("a", "jt", "");
+        f.store.report_success("c", "jt", "");
         let (rows, total) = f.store.stats();
         let jt = rows.iter().find(|r| r.job_type == "jt").expect("row");
         assert_eq!(
@@ -885,7 +990,7 @@ mod tests {
             ..FailureReport::default()
         };
         f.store
-            .report_failure(&f.engine, "v", "mail", &f.policy, &r, at(0), &mut f.rng);
+            .report_failure(&f.engine, "v", "mail", "", &f.policy, &r, at(0), &mut f.rng);
         let v = f.store.get("v").expect("job");
         assert_eq!((v.id.as_str(), v.job_type.as_str()), ("v", "mail"));
         assert_eq!(
@@ -924,6 +1029,7 @@ mod tests {
                 &f.engine,
                 &format!("j{i}"),
                 &jt,
+                "",
                 &f.policy,
                 &r,
                 at(0),
@@ -955,7 +1061,7 @@ mod tests {
             ..FailureReport::default()
         };
         f.store
-            .report_failure(&f.engine, "long", "", &f.policy, &r, at(0), &mut f.rng);
+            .report_failure(&f.engine, "long", "", "", &f.policy, &r, at(0), &mut f.rng);
         let kept = f.store.get("long").expect("job").last_error.message;
         assert!(kept.len() <= MESSAGE_PREFIX && kept.len() >= MESSAGE_PREFIX - 1);
         assert!(msg.starts_with(&kept));
@@ -1064,8 +1170,16 @@ mod tests {
                         ..FailureReport::default()
                     };
                     let id = format!("t{t}-{}", i % 300);
-                    f.store
-                        .report_failure(&f.engine, &id, "jt", &f.policy, &r, at(i), &mut rng);
+                    f.store.report_failure(
+                        &f.engine,
+                        &id,
+                        "jt",
+                        "",
+                        &f.policy,
+                        &r,
+                        at(i),
+                        &mut rng,
+                    );
                     if i % 7 == 0 {
                         let _ = f.store.retry(&id, true, at(i));
                     }
@@ -1166,8 +1280,16 @@ mod tests {
                     let mut rng = StdRng::seed_from_u64(t);
                     for _ in 0..8 {
                         let r = FailureReport::default();
-                        f.store
-                            .report_failure(&engine, "same", "jt", &policy, &r, at(0), &mut rng);
+                        f.store.report_failure(
+                            &engine,
+                            "same",
+                            "jt",
+                            "",
+                            &policy,
+                            &r,
+                            at(0),
+                            &mut rng,
+                        );
                     }
                 });
             }

@@ -1,7 +1,7 @@
 //! One job's state packed into one heap allocation.
 //!
 //! A million tracked jobs must fit in about 200 MB, so a job is not a struct
-//! of strings and `Arc`s but 52 bytes of fixed fields followed by its id,
+//! of strings and `Arc`s but 54 bytes of fixed fields followed by its id,
 //! its error type (unless interned), its job type (unless it is its label)
 //! and the kept prefix of its error message. The hash table holds only the
 //! boxed bytes; the engine works on the decoded fixed part (`Head`).
@@ -22,10 +22,11 @@
 //! 43  u8  reason:3 class:2 match kind:3
 //! 44  u8  grpc code
 //! 45  u8  why kind:4 why_c:1 job type inline:1
-//! 46  u16 id length
-//! 48  u16 error type: interned id | 0x8000, or inline length
-//! 50  u16 message length
-//! 52  id, [error type], [u8 length + job type], message
+//! 46  u16 budgeted target id (0xFFFF: none)
+//! 48  u16 id length
+//! 50  u16 error type: interned id | 0x8000, or inline length
+//! 52  u16 message length
+//! 54  id, [error type], [u8 length + job type], message
 //! ```
 
 use std::ptr::NonNull;
@@ -33,12 +34,15 @@ use std::time::Duration;
 
 use crate::engine::classify::{CategoryId, MatchKind};
 use crate::engine::policy::PolicyId;
-use crate::engine::{Action, Decision, ErrorClass, GiveUpReason, Job, JobState, Timestamp, Why};
+use crate::engine::{
+    Action, Decision, ErrorClass, Exhausted, GiveUpReason, Job, JobState, TargetId, Timestamp, Why,
+};
 use crate::labels::LabelId;
 
-pub const HEADER: usize = 52;
+pub const HEADER: usize = 54;
 const INTERNED: u16 = 0x8000;
 const NO_RULE: u16 = u16::MAX;
+const NO_TARGET: u16 = u16::MAX;
 
 /// The fixed part of a job's record, decoded.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -235,6 +239,30 @@ fn why_parts(w: Why) -> (u8, bool, bool, bool, u32) {
         Why::AlreadyDead => (6, false, false, false, 0),
         Why::ManualRetry { reset } => (7, reset, false, false, 0),
         Why::OperatorCancel => (8, false, false, false, 0),
+        Why::BudgetExhausted { limit } => {
+            let (r, n) = limit_parts(limit);
+            (9, r, false, false, n)
+        }
+        Why::BudgetDeferred { limit } => {
+            let (r, n) = limit_parts(limit);
+            (10, r, false, false, n)
+        }
+    }
+}
+
+/// (is it the max_retrying limit, the number) of an exhausted budget.
+fn limit_parts(l: Exhausted) -> (bool, u32) {
+    match l {
+        Exhausted::Tokens(t) => (false, t),
+        Exhausted::Retrying(n) => (true, n),
+    }
+}
+
+fn limit_of(retrying: bool, n: u32) -> Exhausted {
+    if retrying {
+        Exhausted::Retrying(n)
+    } else {
+        Exhausted::Tokens(n)
     }
 }
 
@@ -252,6 +280,12 @@ fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
         5 => Why::Cancelled,
         6 => Why::AlreadyDead,
         7 => Why::ManualRetry { reset: a },
+        9 => Why::BudgetExhausted {
+            limit: limit_of(a, payload),
+        },
+        10 => Why::BudgetDeferred {
+            limit: limit_of(a, payload),
+        },
         _ => Why::OperatorCancel,
     }
 }
@@ -259,14 +293,14 @@ fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
 /// A record's total length from its header `h`; `byte_at` reads the job
 /// type's length byte when the header says there is one.
 fn len_in(h: &[u8], byte_at: impl Fn(usize) -> u8) -> usize {
-    let id = usize::from(u16_at(h, 46));
-    let type_field = u16_at(h, 48);
+    let id = usize::from(u16_at(h, 48));
+    let type_field = u16_at(h, 50);
     let type_len = if type_field & INTERNED != 0 {
         0
     } else {
         usize::from(type_field)
     };
-    let mut len = HEADER + id + type_len + usize::from(u16_at(h, 50));
+    let mut len = HEADER + id + type_len + usize::from(u16_at(h, 52));
     if h[45] & (1 << 5) != 0 {
         len += 1 + usize::from(byte_at(HEADER + id + type_len));
     }
@@ -308,6 +342,7 @@ fn write_head(b: &mut [u8], h: &Head) {
     b[44] = h.grpc_code;
     // Keep the job-type flag (bit 5), which belongs to the texts.
     b[45] = (b[45] & (1 << 5)) | (kind & 0x0f) | (u8::from(c) << 4);
+    b[46..48].copy_from_slice(&d.target.map_or(NO_TARGET, |t| t.0).to_le_bytes());
 }
 
 impl Record {
@@ -337,7 +372,7 @@ impl Record {
             u16::try_from(texts.message.len()).unwrap_or(u16::MAX),
         ];
         for (i, l) in lengths.iter().enumerate() {
-            b[46 + 2 * i..48 + 2 * i].copy_from_slice(&l.to_le_bytes());
+            b[48 + 2 * i..50 + 2 * i].copy_from_slice(&l.to_le_bytes());
         }
         if job_type.is_some() {
             b[45] |= 1 << 5;
@@ -434,6 +469,10 @@ impl Record {
                     rule: (rule != NO_RULE).then_some(rule),
                     matched: kind_of(b[43] >> 5),
                     policy: PolicyId(u16_at(b, 32)),
+                    target: match u16_at(b, 46) {
+                        NO_TARGET => None,
+                        t => Some(TargetId(t)),
+                    },
                     failure_count,
                     delay,
                     retry_at,
@@ -453,9 +492,9 @@ impl Record {
 
     pub fn texts(&self) -> Texts<'_> {
         let b = self.bytes();
-        let id_len = usize::from(u16_at(b, 46));
-        let type_field = u16_at(b, 48);
-        let msg_len = usize::from(u16_at(b, 50));
+        let id_len = usize::from(u16_at(b, 48));
+        let type_field = u16_at(b, 50);
+        let msg_len = usize::from(u16_at(b, 52));
         let mut at = HEADER;
         let id = text(&b[at..at + id_len]);
         at += id_len;
@@ -486,7 +525,7 @@ impl Record {
 
     pub fn id(&self) -> &str {
         let b = self.bytes();
-        let n = usize::from(u16_at(b, 46));
+        let n = usize::from(u16_at(b, 48));
         text(&b[HEADER..HEADER + n])
     }
 
@@ -546,6 +585,7 @@ mod tests {
                     rule: Some(12),
                     matched: MatchKind::Message,
                     policy: PolicyId(3),
+                    target: Some(TargetId(5)),
                     failure_count: 7,
                     delay: Duration::from_millis(1234),
                     retry_at: match (action, why) {
@@ -592,6 +632,18 @@ mod tests {
             (Why::AlreadyDead, Action::GiveUp),
             (Why::ManualRetry { reset: true }, Action::Retry),
             (Why::OperatorCancel, Action::GiveUp),
+            (
+                Why::BudgetExhausted {
+                    limit: Exhausted::Tokens(48),
+                },
+                Action::GiveUp,
+            ),
+            (
+                Why::BudgetDeferred {
+                    limit: Exhausted::Retrying(1000),
+                },
+                Action::Retry,
+            ),
         ];
         let texts = Texts {
             id: "job-0000000001-é",
