@@ -267,6 +267,61 @@ pub async fn batches(args: &ClientArgs, cmd: BatchesCommand) -> Result<String, C
     }
 }
 
+pub async fn budgets(args: &ClientArgs) -> Result<String, CliError> {
+    let mut c = connect(args).await?;
+    let b = c
+        .list_budgets(pb::ListBudgetsRequest {})
+        .await?
+        .into_inner()
+        .budgets;
+    Ok(render_budgets(&b, args.output))
+}
+
+pub fn render_budgets(budgets: &[pb::Budget], out: Output) -> String {
+    if out == Output::Json {
+        let rows: Vec<Value> = budgets
+            .iter()
+            .map(|b| {
+                json!({
+                    "target": b.target,
+                    "tokens": b.tokens,
+                    "max_tokens": b.max_tokens,
+                    "retrying": b.retrying,
+                    "max_retrying": b.max_retrying,
+                    "exhausted_total": b.exhausted_total,
+                })
+            })
+            .collect();
+        return pretty(&json!({ "budgets": rows }));
+    }
+    if budgets.is_empty() {
+        return "no retry budgets (configure [budgets.default] or [budgets.<target>])\n".into();
+    }
+    let mut t = table(&[
+        "TARGET",
+        "TOKENS",
+        "MAX",
+        "RETRYING",
+        "MAX RETRYING",
+        "EXHAUSTED",
+        "STATE",
+    ]);
+    for b in budgets {
+        let throttled =
+            2.0 * b.tokens <= f64::from(b.max_tokens) || b.retrying >= u64::from(b.max_retrying);
+        t.add_row(vec![
+            b.target.clone(),
+            format!("{:.1}", b.tokens),
+            b.max_tokens.to_string(),
+            b.retrying.to_string(),
+            b.max_retrying.to_string(),
+            b.exhausted_total.to_string(),
+            if throttled { "throttled" } else { "ok" }.to_string(),
+        ]);
+    }
+    finish(t, &[1, 2, 3, 4, 5])
+}
+
 pub async fn stats(args: &ClientArgs) -> Result<String, CliError> {
     let mut c = connect(args).await?;
     let s = c.get_stats(pb::GetStatsRequest {}).await?.into_inner();

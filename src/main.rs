@@ -51,6 +51,11 @@ enum Command {
         #[command(flatten)]
         client: cli::ClientArgs,
     },
+    /// The retry budgets of a running sidecar, per target.
+    Budgets {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
     /// Counts per job type of a running sidecar.
     Stats {
         #[command(flatten)]
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
         Some(Command::Batches { command, client }) => {
             client_command(async { cli::batches(&client, command).await })
         }
+        Some(Command::Budgets { client }) => client_command(async { cli::budgets(&client).await }),
         Some(Command::Stats { client }) => client_command(async { cli::stats(&client).await }),
         Some(Command::Explain { explain, client }) => {
             client_command(async { cli::explain(&client, explain).await })

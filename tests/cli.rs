@@ -362,3 +362,37 @@ async fn batches_get_shows_passes_and_totals() {
         (1, "retryd: NOT_FOUND: no batch \"missing\"\n")
     );
 }
+
+#[tokio::test]
+async fn budgets_table_and_json() {
+    let mut h = Harness::start("[budgets.default]\nmax_tokens = 4\n").await;
+    for i in 0..3 {
+        let mut r = failure(&format!("b{i}"), error("Timeout", "", 0, 0));
+        r.target = "s3".into();
+        report(&mut h.client, r).await;
+    }
+    let out = retryd(&h, &["budgets"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("TARGET  TOKENS  MAX  RETRYING"),
+        "{}",
+        out.stdout
+    );
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    // 4 tokens, 3 failures: 1 left, at or below half.
+    assert_eq!(cells, ["s3", "1.0", "4", "1", "1000", "2", "throttled"]);
+    let v = json(&h, &["budgets"]).await;
+    assert_eq!(v["budgets"][0]["tokens"], 1.0);
+    assert_eq!(v["budgets"][0]["exhausted_total"], 2);
+
+    let none = Harness::builtin().await;
+    let out = retryd(&none, &["budgets"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (
+            0,
+            "no retry budgets (configure [budgets.default] or [budgets.<target>])\n"
+        )
+    );
+}

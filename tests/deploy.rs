@@ -51,9 +51,12 @@ fn text(o: &Output) -> String {
 
 /// A server that has done everything once, so every metric has a series.
 async fn exercised() -> Harness {
-    let mut h = Harness::start("[state]\nmax_jobs = 2").await;
+    let mut h = Harness::start("[state]\nmax_jobs = 2\n[budgets.default]\nmax_tokens = 2").await;
     let c = &mut h.client;
     report(c, failure("retry", error("Timeout", "", 0, 0))).await;
+    let mut throttled = failure("budgeted", error("Timeout", "", 0, 0));
+    throttled.target = "s3".into();
+    report(c, throttled).await;
     report(c, failure("dead", error("ValidationError", "", 0, 0))).await;
     report(c, failure("third", error("Timeout", "", 0, 0))).await;
     c.report_success(pb::ReportSuccessRequest {
@@ -174,6 +177,8 @@ fn dashboard_is_provisionable_and_has_the_promised_panels() {
         "Retry-delay distribution",
         "RPC latency p50 / p99 by method",
         "Evictions/s by reason",
+        "Budget tokens by target",
+        "Retries refused by budget/s by target",
     ] {
         assert!(titles.contains(&want), "no panel {want:?} in {titles:?}");
     }
@@ -245,6 +250,7 @@ fn every_alert_is_tested_firing_and_not_firing() {
         "RetrydRetryStorm",
         "RetrydEvictions",
         "RetrydRpcLatencyHigh",
+        "RetrydBudgetExhausted",
     ] {
         assert!(alerts.contains(&want), "no alert {want}");
     }
