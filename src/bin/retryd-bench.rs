@@ -113,6 +113,9 @@ struct LoadOpts {
     /// Share of calls that are ReportSuccess (the rest are ReportFailure).
     #[arg(long, default_value_t = 0.0)]
     success_ratio: f64,
+    /// Report with this many distinct targets (`t0`, `t1`, ...); 0 = none.
+    #[arg(long, default_value_t = 0)]
+    targets: usize,
     /// Print one JSON object per run instead of text.
     #[arg(long)]
     json: bool,
@@ -360,6 +363,14 @@ fn failure_request(i: usize, jobs: usize) -> pb::ReportFailureRequest {
     }
 }
 
+fn target_of(i: usize, targets: usize) -> String {
+    if targets == 0 {
+        String::new()
+    } else {
+        format!("t{}", i % targets)
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Target {
     Retryd,
@@ -457,14 +468,15 @@ async fn run_load(addr: SocketAddr, target: Target, o: &LoadOpts) -> Result<Run,
                         .report_success(pb::ReportSuccessRequest {
                             job_id: job_id(i % o.jobs.max(1)),
                             job_type: "invoice".into(),
-                            ..Default::default()
+                            target: target_of(i, o.targets),
                         })
                         .await
                         .is_ok(),
-                    Target::Retryd => retryd
-                        .report_failure(failure_request(i, o.jobs))
-                        .await
-                        .is_ok(),
+                    Target::Retryd => {
+                        let mut r = failure_request(i, o.jobs);
+                        r.target = target_of(i, o.targets);
+                        retryd.report_failure(r).await.is_ok()
+                    }
                     Target::Echo { response, .. } => echo
                         .echo(EchoRequest {
                             payload: payload.clone(),
@@ -527,10 +539,11 @@ async fn load_cmd(addr: Option<String>, o: LoadOpts, spawn: SpawnOpts) -> Result
     wait_ready(addr).await?;
     if !o.json {
         println!(
-            "retryd at {addr}: {} in flight over {} channels, {} jobs, {:.0}% successes, {:?} after {:?} warm-up",
+            "retryd at {addr}: {} in flight over {} channels, {} jobs, {} targets, {:.0}% successes, {:?} after {:?} warm-up",
             o.concurrency,
             o.channels,
             o.jobs,
+            o.targets,
             o.success_ratio * 100.0,
             o.duration,
             o.warmup
