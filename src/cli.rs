@@ -29,6 +29,14 @@ pub struct ClientArgs {
     /// `table` for people, `json` for scripts.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
+    /// The admin token for `jobs retry|cancel|delete`, if the sidecar requires one.
+    #[arg(
+        long,
+        env = "RETRYD_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
     /// How long to wait for the sidecar.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", global = true)]
     pub timeout: Duration,
@@ -176,6 +184,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// A request carrying the admin token, if one was given.
+fn admin<T>(args: &ClientArgs, message: T) -> Result<tonic::Request<T>, CliError> {
+    let mut req = tonic::Request::new(message);
+    if let Some(token) = &args.token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| CliError::Usage("--token: not a valid header value".into()))?;
+        req.metadata_mut().insert("authorization", value);
+    }
+    Ok(req)
+}
+
 pub async fn jobs(args: &ClientArgs, cmd: JobsCommand) -> Result<String, CliError> {
     let mut c = connect(args).await?;
     let out = args.output;
@@ -224,10 +244,13 @@ pub async fn jobs(args: &ClientArgs, cmd: JobsCommand) -> Result<String, CliErro
             keep_failures,
         } => {
             let job = c
-                .retry_job(pb::RetryJobRequest {
-                    job_id,
-                    reset_failures: Some(!keep_failures),
-                })
+                .retry_job(admin(
+                    args,
+                    pb::RetryJobRequest {
+                        job_id,
+                        reset_failures: Some(!keep_failures),
+                    },
+                )?)
                 .await?
                 .into_inner()
                 .job;
@@ -235,16 +258,19 @@ pub async fn jobs(args: &ClientArgs, cmd: JobsCommand) -> Result<String, CliErro
         }
         JobsCommand::Cancel { job_id } => {
             let job = c
-                .cancel_job(pb::CancelJobRequest { job_id })
+                .cancel_job(admin(args, pb::CancelJobRequest { job_id })?)
                 .await?
                 .into_inner()
                 .job;
             Ok(render_job(job.as_ref(), out))
         }
         JobsCommand::Delete { job_id } => {
-            c.delete_job(pb::DeleteJobRequest {
-                job_id: job_id.clone(),
-            })
+            c.delete_job(admin(
+                args,
+                pb::DeleteJobRequest {
+                    job_id: job_id.clone(),
+                },
+            )?)
             .await?;
             Ok(match out {
                 Output::Table => format!("deleted {job_id}\n"),

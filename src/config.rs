@@ -62,6 +62,9 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// A listener serving only the health service, for kubelet probes.
     pub health_addr: Option<SocketAddr>,
+    /// Token the admin RPCs require (from `--admin-token` / `RETRYD_ADMIN_TOKEN`,
+    /// never from the file: a ConfigMap is not a secret).
+    pub admin_token: Option<String>,
     /// How long SIGTERM waits for open calls and connections before closing them.
     pub shutdown_grace: Duration,
     pub limits: Limits,
@@ -566,6 +569,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         grpc_addr,
         metrics_addr,
         health_addr,
+        admin_token: None,
         shutdown_grace,
         limits,
         batch_limits,

@@ -84,6 +84,9 @@ struct ServeArgs {
     /// Also serve only grpc.health.v1 here, e.g. 0.0.0.0:50052 for kubelet probes [default: off].
     #[arg(long, env = "RETRYD_HEALTH_ADDR")]
     health_addr: Option<SocketAddr>,
+    /// Require `authorization: Bearer <token>` on RetryJob, CancelJob and DeleteJob.
+    #[arg(long, env = "RETRYD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// After SIGTERM, how long open calls and connections may take to finish [default: 10s].
     #[arg(long, env = "RETRYD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     shutdown_grace: Option<std::time::Duration>,
@@ -189,6 +192,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.metrics_addr = args.metrics_addr.unwrap_or(config.metrics_addr);
     config.shutdown_grace = args.shutdown_grace.unwrap_or(config.shutdown_grace);
     config.health_addr = args.health_addr.or(config.health_addr);
+    config.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

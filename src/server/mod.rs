@@ -168,6 +168,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         store: store.clone(),
         batches: Batches::new(config.batch_limits.clone()),
         metrics: metrics.clone(),
+        admin_token: config.admin_token.clone(),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
