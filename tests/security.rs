@@ -18,9 +18,11 @@ fn with_token<T>(msg: T, token: &str) -> Request<T> {
 }
 
 async fn guarded() -> Harness {
-    let mut config = Config::default();
-    config.admin_token = Some("s3cret-token".into());
-    Harness::with_config(config).await
+    Harness::with_config(Config {
+        admin_token: Some("s3cret-token".into()),
+        ..Config::default()
+    })
+    .await
 }
 
 #[tokio::test]
