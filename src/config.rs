@@ -25,6 +25,9 @@ use crate::store::Limits;
 
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
+/// Far above what two cores handle at once (each call takes microseconds),
+/// far below what would exhaust memory.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// Well inside Kubernetes' default 30 s termination grace period.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -65,6 +68,8 @@ pub struct Config {
     /// Token the admin RPCs require (from `--admin-token` / `RETRYD_ADMIN_TOKEN`,
     /// never from the file: a ConfigMap is not a secret).
     pub admin_token: Option<String>,
+    /// Calls handled at once before new ones are shed with RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
     /// How long SIGTERM waits for open calls and connections before closing them.
     pub shutdown_grace: Duration,
     pub limits: Limits,
@@ -225,6 +230,7 @@ struct RawServer {
     metrics_addr: Option<String>,
     health_addr: Option<String>,
     shutdown_grace: Option<Dur>,
+    max_in_flight: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -459,6 +465,11 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         .shutdown_grace
         .map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0);
 
+    let max_in_flight = match raw.server.max_in_flight {
+        Some(v) => to_usize("server.max_in_flight", v, 1, 1_000_000)?,
+        None => DEFAULT_MAX_IN_FLIGHT,
+    };
+
     let mut limits = Limits::default();
     let st = raw.state;
     if let Some(v) = st.max_jobs {
@@ -570,6 +581,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         metrics_addr,
         health_addr,
         admin_token: None,
+        max_in_flight,
         shutdown_grace,
         limits,
         batch_limits,

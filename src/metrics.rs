@@ -8,6 +8,7 @@
 use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use axum::Router;
@@ -48,6 +49,7 @@ pub const RPC_DURATION: &str = "retryd_rpc_duration_seconds";
 pub const BUILD_INFO: &str = "retryd_build_info";
 pub const PASSES: &str = "retryd_passes_total";
 pub const BUDGET_TOKENS: &str = "retryd_budget_tokens";
+pub const SHED: &str = "retryd_requests_shed_total";
 pub const BUDGET_EXHAUSTED: &str = "retryd_budget_exhausted_total";
 
 const DELAY_BUCKETS: &[f64] = &[
@@ -103,6 +105,8 @@ pub struct Metrics {
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
     passes: [Counter; 4],
+    shed: Arc<AtomicU64>,
+    shed_counter: Counter,
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -149,6 +153,10 @@ impl Metrics {
                 "Successes reported, by job type and whether retries preceded them.",
             ),
             (PASSES, "Batch passes ended, by result."),
+            (
+                SHED,
+                "Calls answered RESOURCE_EXHAUSTED because max_in_flight calls were being handled.",
+            ),
             (
                 BUDGET_EXHAUSTED,
                 "Retries refused (given up or deferred) by a target's retry budget, by target.",
@@ -198,6 +206,7 @@ impl Metrics {
         let evictions = Evictions::default().by_reason().map(|(r, _)| {
             recorder.register_counter(&Key::from_parts(EVICTIONS, vec![label("reason", r)]), &META)
         });
+        let shed_counter = recorder.register_counter(&Key::from_name(SHED), &META);
         let passes = PASS_RESULTS.map(|r| {
             recorder.register_counter(
                 &Key::from_parts(PASSES, vec![label("result", r.as_str())]),
@@ -227,7 +236,14 @@ impl Metrics {
             jobs,
             evictions,
             passes,
+            shed: Arc::new(AtomicU64::new(0)),
+            shed_counter,
         }
+    }
+
+    /// The count the load-shedding layer adds to.
+    pub fn shed_counter(&self) -> Arc<AtomicU64> {
+        self.shed.clone()
     }
 
     pub fn pass(&self, result: PassResult) {
@@ -337,6 +353,7 @@ impl Metrics {
         for (gauge, (_, n)) in self.jobs.iter().zip(store.counts()) {
             gauge.set(n as f64);
         }
+        self.shed_counter.absolute(self.shed.load(Relaxed));
         for b in store.budgets() {
             let target = || vec![label("target", &b.target)];
             self.budget_tokens

@@ -2,6 +2,7 @@
 //! the metrics endpoint and the sweeper, and graceful shutdown.
 
 mod convert;
+mod overload;
 mod service;
 mod sweeper;
 mod validate;
@@ -30,6 +31,9 @@ pub use service::{App, now};
 /// Largest request accepted: room for a 64 KiB error message (which
 /// validation then names) and then some, but no unbounded allocation.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// HTTP/2 streams one connection may have open at once.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -199,6 +203,8 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         })
     });
 
+    let max_in_flight = config.max_in_flight;
+    let shed = metrics.shed_counter();
     let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
     let grpc_task = {
         let shutdown = shutdown.clone();
@@ -211,6 +217,9 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
                     .await;
             };
             Server::builder()
+                // Bounded queued work per connection.
+                .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+                .layer(overload::ShedLayer::new(max_in_flight, shed))
                 .add_service(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)

@@ -1,0 +1,100 @@
+//! Load shedding: a bound on the calls in flight.
+//!
+//! Past `max_in_flight` calls being handled, a new call is answered at once
+//! with `RESOURCE_EXHAUSTED` instead of waiting: under a retry storm the
+//! sidecar's memory and latency stay bounded, and the caller learns to back
+//! off (a gRPC client treats RESOURCE_EXHAUSTED as retryable with backoff).
+//! Health checks are never shed, so probes see a live sidecar during a flood.
+//! Queued work is bounded by HTTP/2 itself (`max_concurrent_streams` per
+//! connection, set in `server::start`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+
+use tokio::sync::Semaphore;
+use tonic::body::Body;
+use tower::{Layer, Service};
+
+const EXEMPT: &str = "/grpc.health.v1.Health/";
+
+#[derive(Clone)]
+pub struct ShedLayer {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    shed: Arc<AtomicU64>,
+}
+
+impl ShedLayer {
+    /// `shed` counts the calls answered RESOURCE_EXHAUSTED.
+    pub fn new(max_in_flight: usize, shed: Arc<AtomicU64>) -> Self {
+        ShedLayer {
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            limit: max_in_flight,
+            shed,
+        }
+    }
+}
+
+impl<S> Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+
+    fn layer(&self, inner: S) -> Shed<S> {
+        Shed {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Shed<S> {
+    inner: S,
+    layer: ShedLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> Service<http::Request<Body>> for Shed<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        // The clone that was polled ready is the one that takes the call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if req.uri().path().starts_with(EXEMPT) {
+            return Box::pin(inner.call(req));
+        }
+        match self.layer.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let call = inner.call(req);
+                Box::pin(async move {
+                    let response = call.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(_) => {
+                self.layer.shed.fetch_add(1, Relaxed);
+                let status = tonic::Status::resource_exhausted(format!(
+                    "retryd is overloaded: {} calls in flight; retry with backoff",
+                    self.layer.limit
+                ));
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
