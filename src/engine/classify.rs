@@ -305,8 +305,8 @@ fn earlier(a: Option<Hit>, b: Option<Hit>) -> Option<Hit> {
     }
 }
 
-/// The compiled rule list.
-#[derive(Debug)]
+/// The compiled rule list (cheap to clone: the compiled regexes are shared).
+#[derive(Clone, Debug)]
 pub struct Classifier {
     rules: Vec<Rule>,
     /// Each rule's category.

@@ -1,0 +1,390 @@
+//! Property tests of the engine: invariants that must hold for any policy,
+//! any error and any sequence of reports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use retryd::engine::policy::HintMode;
+use retryd::engine::{
+    Action, Backoff, Classifier, Engine, ErrorReport, FailureReport, Jitter, Job, JobState,
+    OnUnknown, Policy, PolicySet, Timestamp,
+};
+
+const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+fn backoff() -> impl Strategy<Value = Backoff> {
+    prop_oneof![
+        (1u64..100_000, 1.0f64..10.0).prop_map(|(ms, m)| Backoff::Exponential {
+            base: Duration::from_millis(ms),
+            multiplier: m
+        }),
+        prop::collection::vec(0u64..10_000_000, 1..6)
+            .prop_map(|v| Backoff::Schedule(v.into_iter().map(Duration::from_millis).collect())),
+        (0u64..10_000_000).prop_map(|ms| Backoff::Constant(Duration::from_millis(ms))),
+    ]
+}
+
+fn jitter() -> impl Strategy<Value = Jitter> {
+    prop_oneof![
+        Just(Jitter::None),
+        Just(Jitter::Full),
+        Just(Jitter::Equal),
+        (0.001f64..1.0).prop_map(Jitter::Proportional),
+        Just(Jitter::Decorrelated),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = Policy> {
+    (
+        0u32..20,
+        backoff(),
+        jitter(),
+        1u64..100_000_000,
+        prop::option::of(1u64..1_000_000_000),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(max_retries, backoff, jitter, max_delay_ms, mrd, give_up_unknown, ignore_hint)| {
+                Policy {
+                    max_retries,
+                    backoff,
+                    jitter,
+                    max_delay: Duration::from_millis(max_delay_ms),
+                    max_retry_duration: mrd.map(Duration::from_millis),
+                    on_unknown: if give_up_unknown {
+                        OnUnknown::GiveUp
+                    } else {
+                        OnUnknown::Retry
+                    },
+                    retry_after_hint: if ignore_hint {
+                        HintMode::Ignore
+                    } else {
+                        HintMode::Honor
+                    },
+                    ..Policy::named("p")
+                }
+            },
+        )
+}
+
+/// An error the classifier sees one way or another.
+fn error() -> impl Strategy<Value = (String, String, u16, u8, Option<bool>)> {
+    (
+        prop_oneof![
+            Just(String::new()),
+            Just("TimeoutError".to_string()),
+            Just("ValidationError".to_string()),
+            "[A-Za-z.]{0,30}"
+        ],
+        prop_oneof![
+            Just(String::new()),
+            Just("connection reset by peer".to_string()),
+            Just("permission denied".to_string()),
+            ".{0,40}"
+        ],
+        prop_oneof![Just(0u16), 100u16..600],
+        0u8..17,
+        prop::option::of(any::<bool>()),
+    )
+}
+
+/// One step of a job's life: a failure report (attempt, error, hint, ms later) or an operator's act.
+#[derive(Clone, Debug)]
+enum Step {
+    Fail {
+        attempt: u32,
+        error: (String, String, u16, u8, Option<bool>),
+        hint_ms: Option<u64>,
+        after_ms: u64,
+    },
+    Retry {
+        reset: bool,
+    },
+    Cancel,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u32..12, error(), prop::option::of(0u64..100_000_000), 0u64..10_000_000)
+            .prop_map(|(attempt, error, hint_ms, after_ms)| Step::Fail { attempt, error, hint_ms, after_ms }),
+        1 => any::<bool>().prop_map(|reset| Step::Retry { reset }),
+        1 => Just(Step::Cancel),
+    ]
+}
+
+/// Compiled once: building the rules' regexes for every case would dominate the run.
+fn classifier() -> Classifier {
+    static RULES: std::sync::OnceLock<Classifier> = std::sync::OnceLock::new();
+    RULES
+        .get_or_init(|| Classifier::new(Vec::new()).expect("rules"))
+        .clone()
+}
+
+fn engine(p: Policy) -> (Engine, Arc<Policy>) {
+    let e = Engine::new(
+        classifier(),
+        PolicySet::new(vec![p], &[], None).expect("policies"),
+    );
+    let p = e.policies.get("p").expect("p").clone();
+    (e, p)
+}
+
+fn report(
+    e: &(String, String, u16, u8, Option<bool>),
+    attempt: u32,
+    hint_ms: Option<u64>,
+) -> FailureReport<'_> {
+    FailureReport {
+        error: ErrorReport {
+            type_name: &e.0,
+            message: &e.1,
+            http_status: e.2,
+            grpc_code: e.3,
+            retryable: e.4,
+        },
+        attempt,
+        retry_after_hint: hint_ms.map(Duration::from_millis),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Whatever the policy, error and history, a retry waits between 0 and max_delay.
+    #[test]
+    fn delay_is_always_within_zero_and_max_delay(p in policy(), steps in prop::collection::vec(step(), 1..30), seed in any::<u64>()) {
+        let max_delay = p.max_delay;
+        let (engine, policy) = engine(p);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut job: Option<Job> = None;
+        let mut now = T0;
+        for s in &steps {
+            match s {
+                Step::Fail { attempt, error, hint_ms, after_ms } => {
+                    now = now.saturating_add(Duration::from_millis(*after_ms));
+                    let r = report(error, *attempt, *hint_ms);
+                    let v = engine.decide(job.as_ref(), &policy, &r, None, now, &mut rng);
+                    if v.decision.action == Action::Retry {
+                        prop_assert!(v.decision.retry_after() <= max_delay, "{:?} > {:?}", v.decision.delay, max_delay);
+                        if !v.duplicate {
+                            prop_assert_eq!(v.decision.retry_at, Some(now.saturating_add(v.decision.delay)));
+                        }
+                    } else {
+                        prop_assert_eq!(v.decision.retry_after(), Duration::ZERO);
+                    }
+                    if !v.duplicate {
+                        match job.as_mut() { Some(j) => j.record(&v, now), None => job = Some(Job::first(&v, now)) }
+                    }
+                }
+                Step::Retry { reset } => if let Some(j) = job.as_mut() { j.manual_retry(*reset, now) },
+                Step::Cancel => if let Some(j) = job.as_mut() { if j.state == JobState::Retrying { j.cancel(now) } },
+            }
+        }
+    }
+
+    /// Without jitter, exponential delays never shrink as failures add up.
+    #[test]
+    fn exponential_without_jitter_never_decreases(base_ms in 1u64..100_000, m in 1.0f64..8.0, max_ms in 1u64..100_000_000) {
+        let (engine, policy) = engine(Policy {
+            max_retries: 60,
+            backoff: Backoff::Exponential { base: Duration::from_millis(base_ms), multiplier: m },
+            jitter: Jitter::None,
+            max_delay: Duration::from_millis(max_ms),
+            ..Policy::named("p")
+        });
+        let mut rng = StdRng::seed_from_u64(0);
+        let e = ("TimeoutError".to_string(), String::new(), 0, 0, None);
+        let mut job: Option<Job> = None;
+        let mut last = Duration::ZERO;
+        for _ in 0..60 {
+            let v = engine.decide(job.as_ref(), &policy, &report(&e, 0, None), None, T0, &mut rng);
+            prop_assert_eq!(v.decision.action, Action::Retry);
+            prop_assert!(v.decision.delay >= last, "{:?} after {:?}", v.decision.delay, last);
+            last = v.decision.delay;
+            match job.as_mut() { Some(j) => j.record(&v, T0), None => job = Some(Job::first(&v, T0)) }
+        }
+    }
+
+    /// Once a job gives up, it stays given up until an operator retries it;
+    /// a report repeating the latest attempt changes nothing; counts never go
+    /// backwards except by a manual retry that resets them.
+    #[test]
+    fn give_ups_stick_repeats_change_nothing_counts_only_grow(p in policy(), steps in prop::collection::vec(step(), 1..40), seed in any::<u64>()) {
+        let (engine, policy) = engine(p);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut job: Option<Job> = None;
+        let mut now = T0;
+        for s in &steps {
+            match s {
+                Step::Fail { attempt, error, hint_ms, after_ms } => {
+                    now = now.saturating_add(Duration::from_millis(*after_ms));
+                    let r = report(error, *attempt, *hint_ms);
+                    let before = job;
+                    let v = engine.decide(job.as_ref(), &policy, &r, None, now, &mut rng);
+                    if let Some(b) = before {
+                        if b.state == JobState::Dead || b.state == JobState::Cancelled {
+                            prop_assert_eq!(v.decision.action, Action::GiveUp, "a {:?} job got a retry", b.state);
+                        }
+                        if !v.duplicate {
+                            prop_assert!(v.decision.failure_count > b.failure_count);
+                        }
+                    }
+                    if v.duplicate {
+                        let b = before.expect("a duplicate needs a job");
+                        prop_assert_eq!(v.decision, b.last_decision);
+                        // Deciding again on the unchanged job gives the same answer.
+                        let again = engine.decide(Some(&b), &policy, &r, None, now, &mut rng);
+                        prop_assert!(again.duplicate);
+                        prop_assert_eq!(again.decision, b.last_decision);
+                    } else {
+                        match job.as_mut() { Some(j) => j.record(&v, now), None => job = Some(Job::first(&v, now)) }
+                    }
+                    if v.decision.action == Action::GiveUp {
+                        prop_assert_ne!(job.map(|j| j.state), Some(JobState::Retrying));
+                    }
+                }
+                Step::Retry { reset } => if let Some(j) = job.as_mut() {
+                    let count = j.failure_count;
+                    j.manual_retry(*reset, now);
+                    prop_assert_eq!(j.state, JobState::Retrying);
+                    prop_assert_eq!(j.failure_count, if *reset { 0 } else { count });
+                },
+                Step::Cancel => if let Some(j) = job.as_mut() { if j.state == JobState::Retrying { j.cancel(now) } },
+            }
+        }
+    }
+}
+
+mod record {
+    use super::*;
+    use retryd::engine::classify::{CategoryId, MatchKind};
+    use retryd::engine::{Decision, ErrorClass, Exhausted, GiveUpReason, PolicyId, TargetId, Why};
+    use retryd::labels::LabelId;
+    use retryd::store::record::{Head, Record, Texts, TypeRef};
+
+    fn why() -> impl Strategy<Value = Why> {
+        prop_oneof![
+            (any::<bool>(), prop::option::of(any::<u32>()), any::<bool>()).prop_map(
+                |(jittered, hint_ms, capped)| Why::Retry {
+                    jittered,
+                    hint_ms,
+                    capped
+                }
+            ),
+            Just(Why::Permanent),
+            Just(Why::UnknownGivesUp),
+            any::<bool>().prop_map(|by_category| Why::Exhausted { by_category }),
+            any::<u32>().prop_map(|lands_s| Why::Deadline { lands_s }),
+            Just(Why::Cancelled),
+            Just(Why::AlreadyDead),
+            any::<bool>().prop_map(|reset| Why::ManualRetry { reset }),
+            Just(Why::OperatorCancel),
+            (any::<bool>(), any::<u32>()).prop_map(|(r, n)| Why::BudgetExhausted {
+                limit: if r {
+                    Exhausted::Retrying(n)
+                } else {
+                    Exhausted::Tokens(n)
+                }
+            }),
+            (any::<bool>(), any::<u32>()).prop_map(|(r, n)| Why::BudgetDeferred {
+                limit: if r {
+                    Exhausted::Retrying(n)
+                } else {
+                    Exhausted::Tokens(n)
+                }
+            }),
+        ]
+    }
+
+    prop_compose! {
+        fn head()(
+            state in prop_oneof![Just(JobState::Retrying), Just(JobState::Dead), Just(JobState::Cancelled)],
+            counts in (any::<u32>(), any::<u32>()),
+            rebase in any::<bool>(),
+            updated in 0u64..4_000_000_000_000,
+            last_offset in -2_000_000_000i64..2_000_000_000,
+            first_back_s in 0u64..4_000_000,
+            retry in any::<bool>(),
+            reason in prop::option::of(prop_oneof![Just(GiveUpReason::PermanentError), Just(GiveUpReason::RetriesExhausted), Just(GiveUpReason::DeadlineExceeded), Just(GiveUpReason::Cancelled), Just(GiveUpReason::BudgetExhausted)]),
+            class in prop_oneof![Just(ErrorClass::Transient), Just(ErrorClass::Permanent), Just(ErrorClass::Unknown)],
+            ids in (any::<u16>(), prop::option::of(0u16..u16::MAX), any::<u16>(), prop::option::of(0u16..u16::MAX), any::<u16>()),
+            matched in prop_oneof![Just(MatchKind::Caller), Just(MatchKind::Type), Just(MatchKind::TypeContains), Just(MatchKind::Message), Just(MatchKind::Http), Just(MatchKind::Grpc), Just(MatchKind::Nothing)],
+            delay_ms in any::<u32>(),
+            why in why(),
+            http in any::<u16>(),
+            grpc in any::<u8>(),
+            retryable in prop::option::of(any::<bool>()),
+        ) -> Head {
+            let updated_at = Timestamp(updated);
+            let last = Timestamp(updated.saturating_add_signed(last_offset));
+            let first = Timestamp(last.0.saturating_sub(first_back_s * 1000));
+            let action = if retry { Action::Retry } else { Action::GiveUp };
+            let delay = Duration::from_millis(u64::from(delay_ms));
+            let retry_at = match (action, why) {
+                (Action::GiveUp, _) => None,
+                (_, Why::ManualRetry { .. }) => Some(updated_at),
+                _ => Some(last.saturating_add(delay)),
+            };
+            Head {
+                job: Job {
+                    state,
+                    failure_count: counts.0,
+                    last_attempt: counts.1,
+                    rebase_attempt: rebase,
+                    first_failure_at: first,
+                    last_failure_at: last,
+                    updated_at,
+                    last_decision: Decision {
+                        action,
+                        reason,
+                        error_class: class,
+                        category: CategoryId(ids.0),
+                        rule: ids.1,
+                        matched,
+                        policy: PolicyId(ids.2),
+                        target: ids.3.map(TargetId),
+                        failure_count: counts.0,
+                        delay,
+                        retry_at,
+                        why,
+                    },
+                },
+                label: LabelId(ids.4),
+                http_status: http,
+                grpc_code: grpc,
+                retryable,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Every job state packs into a record and comes back unchanged.
+        #[test]
+        fn records_round_trip(
+            h in head(),
+            id in "\\PC{1,60}",
+            type_name in prop_oneof![(0u16..0x8000).prop_map(Some), Just(None)],
+            inline in "\\PC{0,40}",
+            job_type in prop::option::of("\\PC{0,40}"),
+            message in "\\PC{0,300}",
+        ) {
+            let type_ref = match type_name { Some(i) => TypeRef::Interned(i), None => TypeRef::Inline(&inline) };
+            let texts = Texts { id: &id, type_name: type_ref, job_type: job_type.as_deref(), message: &message };
+            let r = Record::encode(&h, &texts);
+            // Times keep whole seconds for the first failure (relative to the last).
+            let mut want = h;
+            want.job.first_failure_at = r.head().job.first_failure_at;
+            prop_assert!(h.job.first_failure_at.0.abs_diff(want.job.first_failure_at.0) < 1000);
+            prop_assert_eq!(r.head(), want);
+            prop_assert_eq!(r.texts(), texts);
+            prop_assert_eq!(r.id(), id.as_str());
+        }
+    }
+}
