@@ -172,6 +172,30 @@ impl Batches {
             .ok_or_else(|| BatchError::NotFound(batch_id.to_string()))
     }
 
+    /// Every batch, for a snapshot.
+    pub fn export(&self) -> Vec<(String, Batch)> {
+        self.batches
+            .iter()
+            .map(|e| (e.key().to_string(), lock(e.value()).clone()))
+            .collect()
+    }
+
+    /// Batches back from a snapshot: unfinished ones claim their jobs again.
+    pub fn import(&self, batches: Vec<(String, Batch)>) {
+        let _admin = self.admin();
+        for (id, batch) in batches {
+            let key: Arc<str> = Arc::from(id.as_str());
+            if batch.finished().is_none() {
+                for job in batch.job_ids() {
+                    if self.index.insert(job.into(), key.clone()).is_none() {
+                        self.indexed.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            self.batches.insert(id.into(), Arc::new(Mutex::new(batch)));
+        }
+    }
+
     /// A job's report: counts into its batch's open pass, if it has a batch.
     pub fn record(&self, job_id: &str, outcome: Outcome, now: Timestamp) {
         if self.indexed.load(Relaxed) == 0 {

@@ -67,6 +67,22 @@ impl TargetBudget {
         self.retrying.fetch_add(delta, Relaxed);
     }
 
+    /// Snapshot state: tokens (thousandths) and refusals.
+    pub fn state(&self) -> (i64, u64) {
+        (
+            self.tokens.load(Relaxed),
+            self.exhausted_total.load(Relaxed),
+        )
+    }
+
+    /// Back from a snapshot (tokens clamped to this configuration's max).
+    pub fn restore(&self, tokens_milli: i64, exhausted_total: u64) {
+        self.tokens
+            .store(tokens_milli.clamp(0, self.config.full()), Relaxed);
+        self.exhausted_total.store(exhausted_total, Relaxed);
+        self.used.store(true, Relaxed);
+    }
+
     pub fn tokens(&self) -> f64 {
         self.tokens.load(Relaxed) as f64 / MILLI as f64
     }
@@ -123,6 +139,31 @@ impl Budgets {
         self.labels.entry(LabelId(id.0)).value.as_ref()
     }
 
+    /// Target names by id, for a snapshot's dictionary.
+    pub fn names(&self) -> Vec<String> {
+        by_id(
+            self.labels
+                .all()
+                .into_iter()
+                .map(|(id, e)| (id, e.label.to_string())),
+        )
+    }
+
+    /// Every used budget's state, by target name, for a snapshot.
+    pub fn states(&self) -> Vec<(String, i64, u64)> {
+        self.labels
+            .all()
+            .into_iter()
+            .filter_map(|(_, e)| {
+                let b = e.value.as_ref()?;
+                b.used.load(Relaxed).then(|| {
+                    let (t, x) = b.state();
+                    (e.label.to_string(), t, x)
+                })
+            })
+            .collect()
+    }
+
     pub fn name(&self, id: TargetId) -> &str {
         self.labels.name(LabelId(id.0))
     }
@@ -149,6 +190,19 @@ impl Budgets {
             })
             .collect()
     }
+}
+
+/// Names placed at their ids (gaps stay empty).
+pub fn by_id(pairs: impl IntoIterator<Item = (LabelId, String)>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for (id, name) in pairs {
+        let i = usize::from(id.0);
+        if v.len() <= i {
+            v.resize(i + 1, String::new());
+        }
+        v[i] = name;
+    }
+    v
 }
 
 #[cfg(test)]

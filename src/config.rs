@@ -28,6 +28,9 @@ pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
 /// Far above what two cores handle at once (each call takes microseconds),
 /// far below what would exhaust memory.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// How often the state is written when `[state] snapshot_path` is set.
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Well inside Kubernetes' default 30 s termination grace period.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -74,11 +77,20 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub limits: Limits,
     pub batch_limits: BatchLimits,
+    /// Durable state (`[state] snapshot_path`, `snapshot_interval`).
+    pub snapshot: Option<SnapshotSettings>,
     pub policies: PolicySet,
     /// Configured classification rules (checked before the built-ins).
     pub rules: Vec<Rule>,
     /// Retry budgets by target (`[budgets.<target>]`, `[budgets.default]`).
     pub budgets: BudgetConfigs,
+}
+
+/// Where and how often the state is written (see `crate::snapshot`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    pub path: std::path::PathBuf,
+    pub interval: Duration,
 }
 
 impl Default for Config {
@@ -137,6 +149,14 @@ impl Config {
             b.max_batches,
             Human(b.batch_ttl)
         );
+        if let Some(snap) = &self.snapshot {
+            let _ = writeln!(
+                s,
+                "snapshot: {} every {}",
+                snap.path.display(),
+                Human(snap.interval)
+            );
+        }
         let _ = writeln!(s, "policies:");
         let policies = self.policies.policies();
         let width = policies.iter().map(|p| p.name.len()).max().unwrap_or(0);
@@ -241,6 +261,8 @@ struct RawState {
     dead_ttl: Option<Dur>,
     max_batches: Option<i64>,
     batch_ttl: Option<Dur>,
+    snapshot_path: Option<String>,
+    snapshot_interval: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -492,6 +514,27 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         batch_limits.batch_ttl = positive("state.batch_ttl", d)?;
     }
 
+    let snapshot_interval = match st.snapshot_interval {
+        Some(d) if d.0 < Duration::from_millis(100) => {
+            return Err(problem(
+                "state.snapshot_interval",
+                format!("must be at least 100ms, got {}", Human(d.0)),
+            ));
+        }
+        Some(d) => d.0,
+        None => DEFAULT_SNAPSHOT_INTERVAL,
+    };
+    let snapshot = match st.snapshot_path {
+        Some(p) if p.trim().is_empty() => {
+            return Err(problem("state.snapshot_path", "must not be empty"));
+        }
+        Some(p) => Some(SnapshotSettings {
+            path: p.into(),
+            interval: snapshot_interval,
+        }),
+        None => None,
+    };
+
     let mut policies = Vec::new();
     for (name, p) in raw.policies {
         check_name(&format!("policies.{name}"), &name)?;
@@ -585,6 +628,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         shutdown_grace,
         limits,
         batch_limits,
+        snapshot,
         policies,
         rules,
         budgets,

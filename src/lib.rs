@@ -3,9 +3,12 @@ pub mod budgets;
 pub mod cli;
 pub mod config;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod labels;
 pub mod metrics;
 pub mod server;
+pub mod snapshot;
 pub mod store;
 
 /// The echo service of `retryd-bench`'s baseline mode (not retryd's API).

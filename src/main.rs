@@ -90,6 +90,12 @@ struct ServeArgs {
     /// After SIGTERM, how long open calls and connections may take to finish [default: 10s].
     #[arg(long, env = "RETRYD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     shutdown_grace: Option<std::time::Duration>,
+    /// Keep the state in this file across restarts [default: off, or [state] snapshot_path].
+    #[arg(long, env = "RETRYD_SNAPSHOT_PATH")]
+    snapshot_path: Option<PathBuf>,
+    /// How often the snapshot is written [default: 5s, or [state] snapshot_interval].
+    #[arg(long, env = "RETRYD_SNAPSHOT_INTERVAL", value_parser = snapshot_interval)]
+    snapshot_interval: Option<std::time::Duration>,
     /// Log line format.
     #[arg(long, env = "RETRYD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -157,6 +163,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
+fn snapshot_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(d)
+}
+
 fn init_logging(args: &ServeArgs) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .map_err(|e| format!("--log {:?}: {e}", args.log))?;
@@ -193,6 +207,20 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.shutdown_grace = args.shutdown_grace.unwrap_or(config.shutdown_grace);
     config.health_addr = args.health_addr.or(config.health_addr);
     config.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
+    if let Some(path) = args
+        .snapshot_path
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        let interval = config
+            .snapshot
+            .as_ref()
+            .map_or(retryd::config::DEFAULT_SNAPSHOT_INTERVAL, |s| s.interval);
+        config.snapshot = Some(retryd::config::SnapshotSettings { path, interval });
+    }
+    if let (Some(s), Some(interval)) = (config.snapshot.as_mut(), args.snapshot_interval) {
+        s.interval = interval;
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

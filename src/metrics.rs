@@ -51,6 +51,9 @@ pub const PASSES: &str = "retryd_passes_total";
 pub const BUDGET_TOKENS: &str = "retryd_budget_tokens";
 pub const SHED: &str = "retryd_requests_shed_total";
 pub const BUDGET_EXHAUSTED: &str = "retryd_budget_exhausted_total";
+pub const SNAPSHOT_WRITES: &str = "retryd_snapshot_writes_total";
+pub const SNAPSHOT_LAST: &str = "retryd_snapshot_last_success_timestamp_seconds";
+pub const SNAPSHOT_DURATION: &str = "retryd_snapshot_duration_seconds";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -107,6 +110,10 @@ pub struct Metrics {
     passes: [Counter; 4],
     shed: Arc<AtomicU64>,
     shed_counter: Counter,
+    /// ok, error.
+    snapshot_writes: [Counter; 2],
+    snapshot_last: Gauge,
+    snapshot_duration: Gauge,
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -161,6 +168,10 @@ impl Metrics {
                 BUDGET_EXHAUSTED,
                 "Retries refused (given up or deferred) by a target's retry budget, by target.",
             ),
+            (
+                SNAPSHOT_WRITES,
+                "State snapshots written, by result (ok/error).",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
@@ -168,6 +179,14 @@ impl Metrics {
         for (name, help) in [
             (JOBS, "Jobs held, by state (retrying/dead/cancelled)."),
             (BUDGET_TOKENS, "Tokens left in each target's retry budget."),
+            (
+                SNAPSHOT_LAST,
+                "Unix time of the last state snapshot written in full (0: none yet).",
+            ),
+            (
+                SNAPSHOT_DURATION,
+                "Seconds the last state snapshot took to write.",
+            ),
             (
                 BUILD_INFO,
                 "Always 1; the version label says which retryd runs.",
@@ -207,6 +226,14 @@ impl Metrics {
             recorder.register_counter(&Key::from_parts(EVICTIONS, vec![label("reason", r)]), &META)
         });
         let shed_counter = recorder.register_counter(&Key::from_name(SHED), &META);
+        let snapshot_writes = ["ok", "error"].map(|r| {
+            recorder.register_counter(
+                &Key::from_parts(SNAPSHOT_WRITES, vec![label("result", r)]),
+                &META,
+            )
+        });
+        let snapshot_last = recorder.register_gauge(&Key::from_name(SNAPSHOT_LAST), &META);
+        let snapshot_duration = recorder.register_gauge(&Key::from_name(SNAPSHOT_DURATION), &META);
         let passes = PASS_RESULTS.map(|r| {
             recorder.register_counter(
                 &Key::from_parts(PASSES, vec![label("result", r.as_str())]),
@@ -238,6 +265,9 @@ impl Metrics {
             passes,
             shed: Arc::new(AtomicU64::new(0)),
             shed_counter,
+            snapshot_writes,
+            snapshot_last,
+            snapshot_duration,
         }
     }
 
@@ -337,6 +367,22 @@ impl Metrics {
                 )
             })
             .record(took.as_secs_f64());
+    }
+
+    /// A snapshot write: how long it took, and when it finished if it succeeded.
+    pub fn snapshot(&self, finished_at: Option<std::time::SystemTime>, took: Duration) {
+        match finished_at {
+            Some(at) => {
+                self.snapshot_writes[0].increment(1);
+                let secs = at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                self.snapshot_last.set(secs);
+                self.snapshot_duration.set(took.as_secs_f64());
+            }
+            None => self.snapshot_writes[1].increment(1),
+        }
     }
 
     pub fn evicted(&self, ev: &Evictions) {

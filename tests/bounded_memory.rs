@@ -86,8 +86,10 @@ async fn a_flood_of_a_million_ids_stays_at_the_bound() {
     );
     // The sweeper runs beside the flood: the count passes the bound by what
     // arrives during one sweep: 10-15 % here, where the flood (2 M ids/s in a
-    // release build) is far faster than gRPC could bring it.
-    assert!(peak <= BOUND + BOUND / 4, "peak {peak}");
+    // release build) is far faster than gRPC could bring it; up to ~30 % when
+    // another process takes one of the two cores. Without the sweeper it
+    // would reach the whole flood.
+    assert!(peak <= BOUND + BOUND / 2, "peak {peak}");
 
     // The most recent jobs are kept, the oldest went first.
     assert!(
@@ -114,11 +116,20 @@ async fn a_flood_of_a_million_ids_stays_at_the_bound() {
             .is_none()
     );
 
-    // Every job is held or counted as evicted.
-    let text = h.scrape().await;
-    let capacity =
-        sample(&text, "retryd_evictions_total", &[("reason", "capacity")]).unwrap_or(0.0);
-    assert_eq!(capacity as usize + len, flood);
+    // Every job is held or counted as evicted (a sweep's evictions are
+    // counted when it returns, a moment after the jobs are gone).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = h.scrape().await;
+        let capacity =
+            sample(&text, "retryd_evictions_total", &[("reason", "capacity")]).unwrap_or(0.0);
+        let held = store.len();
+        if capacity as usize + held == flood || Instant::now() > deadline {
+            assert_eq!(capacity as usize + held, flood);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Memory plateaus: the second half of the flood did not grow it.
     assert!(

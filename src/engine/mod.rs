@@ -13,6 +13,8 @@ pub mod passes;
 pub mod policy;
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use backoff::{Backoff, Jitter};
@@ -26,7 +28,9 @@ pub use policy::{OnUnknown, Policy, PolicyId, PolicySet, PriorityBand};
 /// Wall-clock, because decisions are returned as `retry_at` instants that
 /// other processes compare with their own clocks; eight bytes, because every
 /// tracked job stores several of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {

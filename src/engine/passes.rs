@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::Timestamp;
 
 /// A job's latest outcome in its batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Succeeded,
     /// Its latest decision was a retry.
@@ -24,7 +25,7 @@ pub enum Outcome {
 }
 
 /// What the end of a pass means for the batch, checked in this order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PassResult {
     /// Nothing pending, nothing failed.
     AllComplete,
@@ -45,7 +46,7 @@ impl PassResult {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PassStats {
     pub pass_number: u32,
     pub started_at: Timestamp,
@@ -120,14 +121,15 @@ pub enum PassError {
     Finished(PassResult),
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 struct Member {
     outcome: Option<Outcome>,
     /// The latest pass in which the job was reported (0 = none).
     last_pass: u32,
 }
 
-#[derive(Clone, Debug)]
+/// (Serializable: snapshots keep batches across restarts.)
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Batch {
     pub max_passes: u32,
     pub pass_delay: Duration,

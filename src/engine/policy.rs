@@ -214,6 +214,11 @@ impl PolicySet {
         self.by_id.get(usize::from(id.0)).unwrap_or(&self.default)
     }
 
+    /// The policy named `default`.
+    pub fn default_policy(&self) -> &Arc<Policy> {
+        &self.default
+    }
+
     pub fn job_types(&self) -> impl Iterator<Item = (&str, &Arc<Policy>)> {
         self.job_types.iter().map(|(k, v)| (k.as_str(), v))
     }

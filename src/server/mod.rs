@@ -4,8 +4,9 @@
 mod convert;
 mod overload;
 mod service;
+mod snapshotter;
 mod sweeper;
-mod validate;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::batches::Batches;
 use crate::budgets::Budgets;
-use crate::config::Config;
+use crate::config::{Config, SnapshotSettings};
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};
 use crate::pb;
@@ -45,6 +46,8 @@ pub enum ServeError {
     Metrics(#[from] std::io::Error),
     #[error("server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 /// A started sidecar: its addresses, a handle to stop it, and its tasks.
@@ -59,6 +62,7 @@ pub struct Running {
     health: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     metrics: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    snapshots: Option<(SnapshotSettings, JoinHandle<()>)>,
 }
 
 impl Running {
@@ -100,6 +104,16 @@ impl Running {
         }
         let metrics = self.metrics.await;
         self.sweeper.await?;
+        if let Some((settings, task)) = self.snapshots.take() {
+            task.await?;
+            // Every call has finished: this is the state to come back to.
+            let stats = snapshotter::write(&self.app, &settings).await?;
+            tracing::info!(
+                jobs = stats.jobs,
+                path = %settings.path.display(),
+                "final snapshot written"
+            );
+        }
         grpc??;
         metrics??;
         Ok(())
@@ -152,6 +166,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         .transpose()?;
     let shutdown = CancellationToken::new();
     let config_grace = config.shutdown_grace;
+    let config_snapshot = config.snapshot.clone();
 
     let configured_types: Vec<String> = config
         .policies
@@ -174,6 +189,9 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         metrics: metrics.clone(),
         admin_token: config.admin_token.clone(),
     });
+    if let Some(settings) = &config_snapshot {
+        restore(&app, settings).await?;
+    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -236,6 +254,14 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         shutdown.clone(),
     ));
     let sweeper = tokio::spawn(sweeper::run(app.clone(), shutdown.clone()));
+    let snapshots = config_snapshot.map(|settings| {
+        let task = tokio::spawn(snapshotter::run(
+            app.clone(),
+            settings.clone(),
+            shutdown.clone(),
+        ));
+        (settings, task)
+    });
     tracing::info!(
         grpc = %grpc_addr,
         metrics = %metrics::url(metrics_addr),
@@ -253,5 +279,32 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         grpc: grpc_task,
         metrics: metrics_task,
         sweeper,
+        snapshots,
     })
+}
+
+/// Loads the snapshot, if there is one, and writes one at once: a path that
+/// cannot be written stops the start now, not at the first SIGTERM.
+async fn restore(app: &Arc<App>, settings: &SnapshotSettings) -> Result<(), ServeError> {
+    let work = app.clone();
+    let path = settings.path.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        crate::snapshot::load(&path, &work.engine, &work.store, &work.batches)
+    })
+    .await??;
+    match loaded {
+        Some(stats) => tracing::info!(
+            path = %settings.path.display(),
+            jobs = stats.jobs,
+            bytes = stats.bytes,
+            took_ms = stats.took.as_secs_f64() * 1e3,
+            "state restored from snapshot"
+        ),
+        None => tracing::info!(
+            path = %settings.path.display(),
+            "no snapshot yet: starting empty"
+        ),
+    }
+    snapshotter::write(app, settings).await?;
+    Ok(())
 }

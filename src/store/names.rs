@@ -51,6 +51,12 @@ impl Names {
         TypeRef::Interned(id)
     }
 
+    /// Every interned name, by id.
+    pub fn all(&self) -> Vec<String> {
+        let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        t.1.iter().map(|s| s.to_string()).collect()
+    }
+
     /// The name a `TypeRef` stands for.
     pub fn resolve(&self, r: TypeRef<'_>) -> String {
         match r {

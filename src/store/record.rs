@@ -307,6 +307,36 @@ fn len_in(h: &[u8], byte_at: impl Fn(usize) -> u8) -> usize {
     len
 }
 
+/// Whether every text of a record whose lengths are consistent is UTF-8
+/// (and its id is not empty).
+fn texts_are_utf8(b: &[u8]) -> bool {
+    let id = usize::from(u16_at(b, 48));
+    let type_field = u16_at(b, 50);
+    let type_len = if type_field & INTERNED != 0 {
+        0
+    } else {
+        usize::from(type_field)
+    };
+    let utf8 = |from: usize, n: usize| std::str::from_utf8(&b[from..from + n]).is_ok();
+    let mut at = HEADER;
+    if id == 0 || !utf8(at, id) {
+        return false;
+    }
+    at += id;
+    if !utf8(at, type_len) {
+        return false;
+    }
+    at += type_len;
+    if b[45] & (1 << 5) != 0 {
+        let n = usize::from(b[at]);
+        if !utf8(at + 1, n) {
+            return false;
+        }
+        at += 1 + n;
+    }
+    std::str::from_utf8(&b[at..]).is_ok()
+}
+
 /// Writes the fixed part of `h` into the first `HEADER` bytes of `b`.
 fn write_head(b: &mut [u8], h: &Head) {
     let j = &h.job;
@@ -410,7 +440,27 @@ impl Record {
         len_in(h, |at| unsafe { *self.ptr.as_ptr().add(at) })
     }
 
-    fn bytes(&self) -> &[u8] {
+    /// A record read back from a snapshot: `None` unless its header's
+    /// lengths describe `b` exactly and every text is UTF-8.
+    pub fn try_from_bytes(b: Box<[u8]>) -> Option<Record> {
+        if b.len() < HEADER || b.len() > u16::MAX as usize * 4 {
+            return None;
+        }
+        // The job type's length byte, if any, lies inside `b`.
+        let at = |i: usize| b.get(i).copied().unwrap_or(u8::MAX);
+        if len_in(&b[..HEADER], at) != b.len() {
+            return None;
+        }
+        let r = Record {
+            ptr: NonNull::from(Box::leak(b)).cast::<u8>(),
+        };
+        let ok = texts_are_utf8(r.bytes());
+        // Dropping `r` frees the allocation with the length just checked.
+        ok.then_some(r)
+    }
+
+    /// The record's bytes, as a snapshot keeps them.
+    pub fn bytes(&self) -> &[u8] {
         // SAFETY: the allocation is `total_len` bytes, initialised by encode,
         // and lives as long as self.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.total_len()) }

@@ -14,7 +14,7 @@ use hashbrown::hash_table::Entry;
 
 use super::record::Record;
 
-const SHARDS: usize = 64;
+pub const SHARDS: usize = 64;
 
 /// One shard on cache lines of its own: two cores updating jobs of
 /// neighbouring shards must not fight over one line (false sharing).
@@ -94,6 +94,35 @@ impl Table {
         for s in self.shards.iter() {
             write(&s.0).retain(|r| keep(r));
         }
+    }
+
+    /// Appends every record of shard `i` to `out`, each as a little-endian
+    /// u32 length and its bytes, under the shard's read lock only; returns
+    /// how many. (A snapshot copies one shard at a time and writes it to disk
+    /// after the lock is released.)
+    pub fn copy_shard(&self, i: usize, out: &mut Vec<u8>) -> u64 {
+        let Some(shard) = self.shards.get(i) else {
+            return 0;
+        };
+        let t = read(&shard.0);
+        for r in t.iter() {
+            let b = r.bytes();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        t.len() as u64
+    }
+
+    /// Inserts a record unless one with its id is there already.
+    pub fn insert_new(&self, rec: Record) -> bool {
+        let id = rec.id().to_owned();
+        self.entry(&id, |e| match e {
+            Entry::Vacant(v) => {
+                v.insert(rec);
+                true
+            }
+            Entry::Occupied(_) => false,
+        })
     }
 
     /// Visits every record, one shard at a time under its read lock.

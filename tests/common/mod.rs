@@ -1,6 +1,8 @@
 //! A real retryd server on ephemeral 127.0.0.1 ports, and clients for it.
 #![allow(dead_code)]
 
+pub mod sidecar;
+
 use std::net::SocketAddr;
 
 use retryd::config::Config;

@@ -1,0 +1,95 @@
+//! Entry points for the fuzz targets (`fuzz/`) and for replaying their
+//! corpus as ordinary tests (`tests/fuzz_corpus.rs`): each takes arbitrary
+//! bytes and must never panic.
+
+use std::sync::{Arc, OnceLock};
+
+use prost::Message;
+
+use crate::budgets::Budgets;
+use crate::config::Config;
+use crate::engine::{Engine, Timestamp};
+use crate::pb;
+use crate::server::validate;
+use crate::store::{Limits, Store};
+
+/// The configuration parser on arbitrary text.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(config) = Config::from_toml(text) {
+            // A valid configuration compiles and summarises.
+            let _ = config.classifier();
+            let _ = config.summary();
+        }
+    }
+}
+
+struct World {
+    engine: Engine,
+    store: Store,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let config = Config::from_toml(
+            "[policies.p]\nmax_retries = 5\nmax_retry_duration = \"1h\"\njitter = { kind = \"decorrelated\" }\n\
+             [budgets.default]\nmax_tokens = 5\n[[rules]]\ncategory = \"c\"\nclass = \"permanent\"\nmessage_regex = [\"x+y\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("the fuzz configuration is valid: {e}"));
+        let store = Store::new(
+            Limits {
+                max_jobs: 10_000,
+                ..Limits::default()
+            },
+            [],
+            Budgets::new(&config.budgets),
+        );
+        World {
+            engine: Engine {
+                budgets: config.budgets.clone(),
+                ..Engine::new(config.classifier(), config.policies)
+            },
+            store,
+        }
+    })
+}
+
+/// A `ReportFailure` request as bytes off the wire: decoded, validated,
+/// decided, recorded and explained, as the server would.
+pub fn report_failure(data: &[u8]) {
+    let Ok(r) = pb::ReportFailureRequest::decode(data) else {
+        return;
+    };
+    let Ok(f) = validate::failure(&r) else {
+        return;
+    };
+    let w = world();
+    let Ok((policy, _)) = w.engine.policies.select(f.policy, f.job_type, f.priority) else {
+        return;
+    };
+    let policy = Arc::clone(policy);
+    let now = Timestamp(1_800_000_000_000 + u64::from(r.attempt % 1000) * 1000);
+    let mut rng = rand::rng();
+    let out = w.store.report_failure(
+        &w.engine, f.job_id, f.job_type, f.target, &policy, &f.report, now, &mut rng,
+    );
+    let _ = w
+        .engine
+        .explanation(&out.decision, &f.report.error, Some(f.target));
+    let _ = w.engine.max_attempts(&out.decision);
+    if let Some(view) = w.store.get(f.job_id) {
+        let _ = w
+            .engine
+            .explanation(&view.job.last_decision, &view.last_error.report(), None);
+    }
+    let _ = w.store.explain(
+        &w.engine, f.job_id, f.target, &policy, &f.report, now, &mut rng,
+    );
+    if r.attempt % 7 == 0 {
+        let _ = w.store.report_success(f.job_id, f.job_type, f.target);
+    }
+    if w.store.len() > 5_000 {
+        w.store.sweep(now, true);
+    }
+}

@@ -1,0 +1,56 @@
+//! The background task that writes the state to `[state] snapshot_path`
+//! every `snapshot_interval`, and the final write after a graceful stop.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::service::{App, now};
+use crate::config::SnapshotSettings;
+use crate::snapshot::{self, SnapshotError, Stats};
+
+/// One write, off the request threads; logged and counted.
+pub async fn write(app: &Arc<App>, settings: &SnapshotSettings) -> Result<Stats, SnapshotError> {
+    let work = app.clone();
+    let path = settings.path.clone();
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
+        snapshot::write(&path, &work.engine, &work.store, &work.batches, now())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(SnapshotError::Io {
+            path: settings.path.display().to_string(),
+            source: std::io::Error::other(e),
+        })
+    });
+    match &result {
+        Ok(stats) => {
+            app.metrics.snapshot(Some(SystemTime::now()), stats.took);
+            tracing::debug!(
+                jobs = stats.jobs,
+                bytes = stats.bytes,
+                took_ms = stats.took.as_secs_f64() * 1e3,
+                longest_lock_us = stats.longest_lock.as_secs_f64() * 1e6,
+                "snapshot written"
+            );
+        }
+        Err(e) => {
+            app.metrics.snapshot(None, started.elapsed());
+            tracing::error!(error = %e, "snapshot write failed; the previous snapshot stays in place");
+        }
+    }
+    result
+}
+
+/// Writes every `settings.interval` until `shutdown`.
+pub async fn run(app: Arc<App>, settings: SnapshotSettings, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(settings.interval) => {}
+        }
+        let _ = write(&app, &settings).await;
+    }
+}

@@ -1,0 +1,399 @@
+//! Durable state: the whole of a sidecar's state in one file, written
+//! atomically and read back at start, so a restart does not hand a poison
+//! job a fresh set of retries.
+//!
+//! Layout (integers little-endian):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `RETRYDSN` |
+//! | 4 | format version (1) |
+//! | 4 | flags (0; reserved) |
+//! | 8 | number of jobs |
+//! | 8 | length of the records section |
+//! | 8 | length of the metadata section |
+//! | 4 | CRC-32 of both sections |
+//! | … | records: per job a u32 length and the store's own record bytes |
+//! | … | metadata: postcard of [`Meta`] (names behind the records' ids, batches, budgets, counters) |
+//!
+//! Records are copied one shard at a time under that shard's read lock
+//! only, and written to disk after it is released: reports keep flowing
+//! while a million jobs are written. Each job is consistent; the file as a
+//! whole is not one instant (a job reported to during the write may be in
+//! its before or its after state), which is what a sidecar restarted at an
+//! arbitrary moment would see anyway.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::batches::Batches;
+use crate::engine::passes::Batch;
+use crate::engine::{Engine, Timestamp};
+use crate::store::{Dictionary, Remap, SHARDS, Store};
+
+pub const MAGIC: &[u8; 8] = b"RETRYDSN";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 44;
+
+/// No record is longer than this (the store bounds every text).
+const MAX_RECORD: u32 = 1 << 20;
+
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    #[error(
+        "snapshot {path}: {problem}; refusing to start rather than lose it (move it away to start empty)"
+    )]
+    Invalid { path: String, problem: String },
+    #[error("snapshot {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// What a write or a load did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub jobs: u64,
+    pub bytes: u64,
+    pub took: Duration,
+    /// Longest time one shard's read lock was held (the most a report waited).
+    pub longest_lock: Duration,
+}
+
+/// Everything but the records.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    taken_at: Timestamp,
+    dictionary: Dictionary,
+    /// Policy names by the id records hold.
+    policies: Vec<String>,
+    /// Category names by id.
+    categories: Vec<String>,
+    /// Each classification rule, described, by index: a record keeps its
+    /// rule only if the same rule is still configured.
+    rules: Vec<String>,
+    type_counters: Vec<(String, [u64; 3])>,
+    budgets: Vec<(String, i64, u64)>,
+    batches: Vec<(String, Batch)>,
+}
+
+fn rule_keys(engine: &Engine) -> Vec<String> {
+    engine
+        .classifier
+        .rules()
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect()
+}
+
+/// The temporary file a write goes to first, beside the snapshot (a rename
+/// is only atomic within one file system).
+fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Writes the state to `path` atomically: a temporary file in the same
+/// directory, fsync, rename over `path`, fsync of the directory.
+pub fn write(
+    path: &Path,
+    engine: &Engine,
+    store: &Store,
+    batches: &Batches,
+    now: Timestamp,
+) -> Result<Stats, SnapshotError> {
+    let io_err = |source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let started = Instant::now();
+    let tmp = temporary(path);
+    let result = write_to(&tmp, engine, store, batches, now);
+    let mut stats = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(e));
+        }
+    };
+    fs::rename(&tmp, path).map_err(io_err)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+    stats.took = started.elapsed();
+    Ok(stats)
+}
+
+fn write_to(
+    tmp: &Path,
+    engine: &Engine,
+    store: &Store,
+    batches: &Batches,
+    now: Timestamp,
+) -> io::Result<Stats> {
+    let mut file = File::create(tmp)?;
+    let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+    out.write_all(&[0; HEADER_LEN])?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = Vec::new();
+    let mut stats = Stats::default();
+    let mut records_len = 0u64;
+    for shard in 0..SHARDS {
+        buf.clear();
+        let locked = Instant::now();
+        stats.jobs += store.copy_shard(shard, &mut buf);
+        stats.longest_lock = stats.longest_lock.max(locked.elapsed());
+        crc.update(&buf);
+        out.write_all(&buf)?;
+        records_len += buf.len() as u64;
+    }
+    // After the records: every id they hold has its name by now.
+    let meta = Meta {
+        taken_at: now,
+        dictionary: store.dictionary(),
+        policies: engine
+            .policies
+            .policies()
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect(),
+        categories: engine
+            .classifier
+            .categories()
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        rules: rule_keys(engine),
+        type_counters: store.type_counters(),
+        budgets: store.budget_states(),
+        batches: batches.export(),
+    };
+    let meta = postcard::to_stdvec(&meta).map_err(io::Error::other)?;
+    crc.update(&meta);
+    out.write_all(&meta)?;
+    out.flush()?;
+    drop(out);
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&VERSION.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&stats.jobs.to_le_bytes());
+    header.extend_from_slice(&records_len.to_le_bytes());
+    header.extend_from_slice(&(meta.len() as u64).to_le_bytes());
+    header.extend_from_slice(&crc.finalize().to_le_bytes());
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&header)?;
+    file.sync_all()?;
+    stats.bytes = HEADER_LEN as u64 + records_len + meta.len() as u64;
+    Ok(stats)
+}
+
+struct Header {
+    jobs: u64,
+    records_len: u64,
+    meta_len: u64,
+    crc: u32,
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+fn header(b: &[u8; HEADER_LEN], file_len: u64) -> Result<Header, String> {
+    if &b[..8] != MAGIC {
+        return Err("not a retryd snapshot (wrong magic number)".into());
+    }
+    let version = u32_at(b, 8);
+    if version != VERSION {
+        return Err(format!(
+            "format version {version} is not one this retryd reads (it reads {VERSION})"
+        ));
+    }
+    let h = Header {
+        jobs: u64_at(b, 16),
+        records_len: u64_at(b, 24),
+        meta_len: u64_at(b, 32),
+        crc: u32_at(b, 40),
+    };
+    let want = (HEADER_LEN as u64)
+        .checked_add(h.records_len)
+        .and_then(|n| n.checked_add(h.meta_len));
+    match want {
+        Some(n) if n == file_len => Ok(h),
+        Some(n) if n > file_len => Err(format!(
+            "truncated: {file_len} bytes where the header announces {n}"
+        )),
+        Some(n) => Err(format!(
+            "{} unexpected bytes after the end the header announces ({n} bytes)",
+            file_len - n
+        )),
+        None => Err("the header's section lengths are impossible".into()),
+    }
+}
+
+/// Loads `path` into an empty store and batch book. `Ok(None)` if there is
+/// no snapshot yet; an error, naming the file and the problem, if there is
+/// one that cannot be read in full.
+pub fn load(
+    path: &Path,
+    engine: &Engine,
+    store: &Store,
+    batches: &Batches,
+) -> Result<Option<Stats>, SnapshotError> {
+    let shown = path.display().to_string();
+    let invalid = |problem: String| SnapshotError::Invalid {
+        path: shown.clone(),
+        problem,
+    };
+    let io_err = |source| SnapshotError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let started = Instant::now();
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(e)),
+    };
+    let file_len = file.metadata().map_err(io_err)?.len();
+    let mut head = [0u8; HEADER_LEN];
+    if file_len < HEADER_LEN as u64 {
+        return Err(invalid(format!(
+            "truncated: {file_len} bytes, shorter than the {HEADER_LEN}-byte header"
+        )));
+    }
+    file.read_exact(&mut head).map_err(io_err)?;
+    let h = header(&head, file_len).map_err(invalid)?;
+
+    // First pass: the checksum, before anything is believed.
+    let mut reader = BufReader::with_capacity(1 << 20, &mut file);
+    let mut crc = crc32fast::Hasher::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut chunk).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&chunk[..n]);
+    }
+    let computed = crc.finalize();
+    if computed != h.crc {
+        return Err(invalid(format!(
+            "checksum mismatch (header {:08x}, content {computed:08x}): the file is corrupt",
+            h.crc
+        )));
+    }
+    drop(reader);
+
+    let meta_at = HEADER_LEN as u64 + h.records_len;
+    file.seek(SeekFrom::Start(meta_at)).map_err(io_err)?;
+    let mut meta =
+        vec![0u8; usize::try_from(h.meta_len).map_err(|_| invalid("metadata too large".into()))?];
+    file.read_exact(&mut meta).map_err(io_err)?;
+    let meta: Meta =
+        postcard::from_bytes(&meta).map_err(|e| invalid(format!("metadata unreadable: {e}")))?;
+    let remap = remap(engine, &meta);
+
+    file.seek(SeekFrom::Start(HEADER_LEN as u64))
+        .map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(1 << 20, file).take(h.records_len);
+    let mut count = 0u64;
+    let mut len = [0u8; 4];
+    loop {
+        match reader.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(io_err(e)),
+        }
+        let n = u32::from_le_bytes(len);
+        if n > MAX_RECORD {
+            return Err(invalid(format!("job record {count} is {n} bytes long")));
+        }
+        let mut bytes = vec![0u8; n as usize].into_boxed_slice();
+        reader
+            .read_exact(&mut bytes)
+            .map_err(|_| invalid(format!("job record {count} runs past its section")))?;
+        if !store.restore(bytes, &remap) {
+            return Err(invalid(format!(
+                "job record {count} is malformed or repeats a job id"
+            )));
+        }
+        count += 1;
+    }
+    if count != h.jobs {
+        return Err(invalid(format!(
+            "{count} job records where the header announces {}",
+            h.jobs
+        )));
+    }
+    store.rebuild_deaths();
+    store.restore_type_counters(&meta.type_counters);
+    store.restore_budgets(&meta.budgets);
+    batches.import(meta.batches);
+    Ok(Some(Stats {
+        jobs: count,
+        bytes: file_len,
+        took: started.elapsed(),
+        longest_lock: Duration::ZERO,
+    }))
+}
+
+/// How the ids of the process that wrote `meta` map to this one's: by name,
+/// so a configuration changed between the two still reads right (a policy
+/// or category that is gone becomes the default / `unknown`).
+fn remap(engine: &Engine, meta: &Meta) -> Remap {
+    let policies = meta
+        .policies
+        .iter()
+        .map(|name| {
+            engine
+                .policies
+                .get(name)
+                .map_or_else(|| engine.policies.default_policy().id, |p| p.id)
+        })
+        .collect();
+    let categories = engine.classifier.categories();
+    let category = |name: &str| {
+        categories
+            .iter()
+            .position(|c| &**c == name)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(crate::engine::CategoryId)
+    };
+    let unknown = category("unknown").unwrap_or_default();
+    let now_rules = rule_keys(engine);
+    Remap {
+        dictionary: meta.dictionary.clone(),
+        policies,
+        default_policy: engine.policies.default_policy().id,
+        categories: meta
+            .categories
+            .iter()
+            .map(|c| category(c).unwrap_or(unknown))
+            .collect(),
+        unknown_category: unknown,
+        rules: meta
+            .rules
+            .iter()
+            .map(|key| {
+                now_rules
+                    .iter()
+                    .position(|k| k == key)
+                    .and_then(|i| u16::try_from(i).ok())
+            })
+            .collect(),
+    }
+}
