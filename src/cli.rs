@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{CellAlignment, Table, presets};
 use serde_json::{Value, json};
 use thiserror::Error;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::engine::Human;
 use crate::engine::classify::{grpc_code_from_name, grpc_code_name};
@@ -37,6 +37,28 @@ pub struct ClientArgs {
         global = true
     )]
     pub token: Option<String>,
+    /// Connect with TLS, trusting this CA certificate (PEM); implied by an `https://` address.
+    #[arg(long, env = "RETRYD_TLS_CA", global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the sidecar's certificate must carry [default: the address's host].
+    #[arg(long, global = true)]
+    pub tls_domain: Option<String>,
+    /// A client certificate (PEM), for a sidecar that requires one.
+    #[arg(
+        long,
+        env = "RETRYD_TLS_CLIENT_CERT",
+        global = true,
+        requires = "tls_client_key"
+    )]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(
+        long,
+        env = "RETRYD_TLS_CLIENT_KEY",
+        global = true,
+        requires = "tls_client_cert"
+    )]
+    pub tls_client_key: Option<std::path::PathBuf>,
     /// How long to wait for the sidecar.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", global = true)]
     pub timeout: Duration,
@@ -147,18 +169,26 @@ pub enum CliError {
 
 /// Connects to the sidecar at `addr` (`host:port` or a URL).
 pub async fn connect(args: &ClientArgs) -> Result<RetryCoordinatorClient<Channel>, CliError> {
+    let tls = args.tls_ca.is_some() || args.addr.starts_with("https://");
     let url = if args.addr.contains("://") {
         args.addr.clone()
+    } else if tls {
+        format!("https://{}", args.addr)
     } else {
         format!("http://{}", args.addr)
     };
-    let endpoint = Endpoint::from_shared(url.clone())
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| CliError::Addr {
             addr: args.addr.clone(),
             why: e.to_string(),
         })?
         .connect_timeout(args.timeout)
         .timeout(args.timeout);
+    if tls {
+        endpoint = endpoint
+            .tls_config(client_tls(args)?)
+            .map_err(|e| CliError::Usage(format!("TLS: {}", error_chain(&e))))?;
+    }
     let channel = endpoint
         .connect()
         .await
@@ -167,6 +197,29 @@ pub async fn connect(args: &ClientArgs) -> Result<RetryCoordinatorClient<Channel
             why: error_chain(&e),
         })?;
     Ok(RetryCoordinatorClient::new(channel))
+}
+
+/// The CA to trust (required: no system roots are built in), the name to
+/// check, and the client certificate if one is given.
+fn client_tls(args: &ClientArgs) -> Result<ClientTlsConfig, CliError> {
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))
+    };
+    let ca = args.tls_ca.as_deref().ok_or_else(|| {
+        CliError::Usage("an https:// address needs --tls-ca (the CA certificate to trust)".into())
+    })?;
+    let mut config =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+    if let Some(domain) = &args.tls_domain {
+        config = config.domain_name(domain.clone());
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_client_cert, &args.tls_client_key) {
+        config = config.identity(Identity::from_pem(
+            read("--tls-client-cert", cert)?,
+            read("--tls-client-key", key)?,
+        ));
+    }
+    Ok(config)
 }
 
 /// "transport error: tcp connect error: Connection refused (os error 111)".

@@ -68,6 +68,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// A listener serving only the health service, for kubelet probes.
     pub health_addr: Option<SocketAddr>,
+    /// TLS on the gRPC port (`[server] tls_cert`, `tls_key`, `tls_client_ca`).
+    pub tls: Option<TlsSettings>,
     /// Token the admin RPCs require (from `--admin-token` / `RETRYD_ADMIN_TOKEN`,
     /// never from the file: a ConfigMap is not a secret).
     pub admin_token: Option<String>,
@@ -84,6 +86,15 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// Retry budgets by target (`[budgets.<target>]`, `[budgets.default]`).
     pub budgets: BudgetConfigs,
+}
+
+/// PEM files for TLS on the gRPC port; with `client_ca`, clients must
+/// present a certificate it signed (mutual TLS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub client_ca: Option<std::path::PathBuf>,
 }
 
 /// Where and how often the state is written (see `crate::snapshot`).
@@ -149,6 +160,18 @@ impl Config {
             b.max_batches,
             Human(b.batch_ttl)
         );
+        if let Some(tls) = &self.tls {
+            let _ = writeln!(
+                s,
+                "tls: cert {}, key {}{}",
+                tls.cert.display(),
+                tls.key.display(),
+                tls.client_ca.as_ref().map_or(String::new(), |ca| format!(
+                    ", client certificates signed by {}",
+                    ca.display()
+                ))
+            );
+        }
         if let Some(snap) = &self.snapshot {
             let _ = writeln!(
                 s,
@@ -249,6 +272,9 @@ struct RawServer {
     grpc_addr: Option<String>,
     metrics_addr: Option<String>,
     health_addr: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    tls_client_ca: Option<String>,
     shutdown_grace: Option<Dur>,
     max_in_flight: Option<i64>,
 }
@@ -454,6 +480,41 @@ fn check_name(key: &str, name: &str) -> Result<(), Problem> {
     }
 }
 
+/// `cert` and `key` together or not at all; `client_ca` only with them.
+pub fn tls_settings(
+    cert: Option<&str>,
+    key: Option<&str>,
+    client_ca: Option<&str>,
+) -> Result<Option<TlsSettings>, Problem> {
+    let path = |k: &str, v: Option<&str>| match v {
+        Some(p) if p.trim().is_empty() => Err(problem(k, "must not be empty")),
+        v => Ok(v.map(std::path::PathBuf::from)),
+    };
+    let cert = path("server.tls_cert", cert)?;
+    let key = path("server.tls_key", key)?;
+    let client_ca = path("server.tls_client_ca", client_ca)?;
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSettings {
+            cert,
+            key,
+            client_ca,
+        })),
+        (Some(_), None) => Err(problem(
+            "server.tls_key",
+            "is required with server.tls_cert",
+        )),
+        (None, Some(_)) => Err(problem(
+            "server.tls_cert",
+            "is required with server.tls_key",
+        )),
+        (None, None) if client_ca.is_some() => Err(problem(
+            "server.tls_client_ca",
+            "needs server.tls_cert and server.tls_key",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, Problem> {
     s.parse().map_err(|_| {
         problem(
@@ -482,6 +543,11 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         .as_deref()
         .map(|a| parse_addr("server.health_addr", a))
         .transpose()?;
+    let tls = tls_settings(
+        raw.server.tls_cert.as_deref(),
+        raw.server.tls_key.as_deref(),
+        raw.server.tls_client_ca.as_deref(),
+    )?;
     let shutdown_grace = raw
         .server
         .shutdown_grace
@@ -623,6 +689,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         grpc_addr,
         metrics_addr,
         health_addr,
+        tls,
         admin_token: None,
         max_in_flight,
         shutdown_grace,

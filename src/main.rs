@@ -90,6 +90,15 @@ struct ServeArgs {
     /// After SIGTERM, how long open calls and connections may take to finish [default: 10s].
     #[arg(long, env = "RETRYD_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     shutdown_grace: Option<std::time::Duration>,
+    /// TLS on the gRPC port: PEM certificate chain [default: plaintext, or [server] tls_cert].
+    #[arg(long, env = "RETRYD_TLS_CERT")]
+    tls_cert: Option<String>,
+    /// TLS private key (PEM) [or [server] tls_key].
+    #[arg(long, env = "RETRYD_TLS_KEY")]
+    tls_key: Option<String>,
+    /// Require client certificates signed by this CA (PEM) [or [server] tls_client_ca].
+    #[arg(long, env = "RETRYD_TLS_CLIENT_CA")]
+    tls_client_ca: Option<String>,
     /// Keep the state in this file across restarts [default: off, or [state] snapshot_path].
     #[arg(long, env = "RETRYD_SNAPSHOT_PATH")]
     snapshot_path: Option<PathBuf>,
@@ -163,6 +172,36 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
+/// `--tls-*` flags over `[server] tls_*`, checked together; errors name the flags.
+fn tls_flags(args: &ServeArgs, config: &mut Config) -> Result<(), String> {
+    if args.tls_cert.is_none() && args.tls_key.is_none() && args.tls_client_ca.is_none() {
+        return Ok(());
+    }
+    let file = config.tls.take();
+    let shown = |p: &std::path::Path| p.display().to_string();
+    let cert = args
+        .tls_cert
+        .clone()
+        .or_else(|| file.as_ref().map(|t| shown(&t.cert)));
+    let key = args
+        .tls_key
+        .clone()
+        .or_else(|| file.as_ref().map(|t| shown(&t.key)));
+    let ca = args.tls_client_ca.clone().or_else(|| {
+        file.as_ref()
+            .and_then(|t| t.client_ca.as_deref())
+            .map(shown)
+    });
+    config.tls = retryd::config::tls_settings(cert.as_deref(), key.as_deref(), ca.as_deref())
+        .map_err(|e| {
+            e.to_string()
+                .replace("server.tls_client_ca", "--tls-client-ca")
+                .replace("server.tls_cert", "--tls-cert")
+                .replace("server.tls_key", "--tls-key")
+        })?;
+    Ok(())
+}
+
 fn snapshot_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d < std::time::Duration::from_millis(100) {
@@ -207,6 +246,10 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.shutdown_grace = args.shutdown_grace.unwrap_or(config.shutdown_grace);
     config.health_addr = args.health_addr.or(config.health_addr);
     config.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
+    if let Err(e) = tls_flags(&args, &mut config) {
+        eprintln!("retryd: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Some(path) = args
         .snapshot_path
         .clone()

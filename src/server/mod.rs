@@ -16,8 +16,8 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::batches::Batches;
 use crate::budgets::Budgets;
@@ -48,6 +48,21 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The rustls configuration of `[server] tls_*`; errors name the file.
+fn tls_config(t: &crate::config::TlsSettings) -> Result<ServerTlsConfig, ServeError> {
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| ServeError::Tls(format!("{key} {}: {e}", path.display())))
+    };
+    let identity = Identity::from_pem(read("tls_cert", &t.cert)?, read("tls_key", &t.key)?);
+    let mut config = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &t.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read("tls_client_ca", ca)?));
+    }
+    Ok(config)
 }
 
 /// A started sidecar: its addresses, a handle to stop it, and its tasks.
@@ -221,6 +236,19 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         })
     });
 
+    let mut grpc_builder = Server::builder();
+    if let Some(t) = &config.tls {
+        // A certificate or key that does not parse fails here, before serving.
+        grpc_builder = grpc_builder.tls_config(tls_config(t)?).map_err(|e| {
+            ServeError::Tls(format!(
+                "{} / {}: {}",
+                t.cert.display(),
+                t.key.display(),
+                error_chain(&e)
+            ))
+        })?;
+    }
+    let tls_on = config.tls.is_some();
     let max_in_flight = config.max_in_flight;
     let shed = metrics.shed_counter();
     let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
@@ -234,7 +262,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
                     .set_not_serving::<RetryCoordinatorServer<service::Coordinator>>()
                     .await;
             };
-            Server::builder()
+            grpc_builder
                 // Bounded queued work per connection.
                 .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
                 .layer(overload::ShedLayer::new(max_in_flight, shed))
@@ -266,6 +294,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         grpc = %grpc_addr,
         metrics = %metrics::url(metrics_addr),
         health = health_addr.map(|a| a.to_string()),
+        tls = tls_on,
         "retryd serving"
     );
     Ok(Running {
@@ -281,6 +310,18 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         sweeper,
         snapshots,
     })
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
 }
 
 /// Loads the snapshot, if there is one, and writes one at once: a path that
