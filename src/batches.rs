@@ -181,7 +181,14 @@ impl Batches {
     }
 
     /// Batches back from a snapshot: unfinished ones claim their jobs again.
-    pub fn import(&self, batches: Vec<(String, Batch)>) {
+    /// The id of the first that is not consistent, if one is not.
+    pub fn import(&self, batches: Vec<(String, Batch)>) -> Result<(), String> {
+        if let Some((id, _)) = batches
+            .iter()
+            .find(|(_, b)| !b.is_consistent() || b.len() > MAX_BATCH_JOBS)
+        {
+            return Err(id.clone());
+        }
         let _admin = self.admin();
         for (id, batch) in batches {
             let key: Arc<str> = Arc::from(id.as_str());
@@ -194,6 +201,7 @@ impl Batches {
             }
             self.batches.insert(id.into(), Arc::new(Mutex::new(batch)));
         }
+        Ok(())
     }
 
     /// A job's report: counts into its batch's open pass, if it has a batch.

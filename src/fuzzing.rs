@@ -93,3 +93,54 @@ pub fn report_failure(data: &[u8]) {
         w.store.sweep(now, true);
     }
 }
+
+/// A snapshot file, its section lengths and checksum made to agree with
+/// its size and content first (or the loader would stop at the checksum and
+/// the fuzzer never reach the records): loaded into a fresh store, which
+/// must then answer every read and report without panicking.
+pub fn snapshot(data: &[u8]) {
+    use crate::batches::{BatchLimits, Batches};
+    use crate::snapshot::{HEADER_LEN, load_from};
+
+    if data.len() < HEADER_LEN {
+        return;
+    }
+    let mut file = data.to_vec();
+    let body = (file.len() - HEADER_LEN) as u64;
+    let mut records = [0u8; 8];
+    records.copy_from_slice(&file[24..32]);
+    let records = u64::from_le_bytes(records).min(body);
+    file[24..32].copy_from_slice(&records.to_le_bytes());
+    file[32..40].copy_from_slice(&(body - records).to_le_bytes());
+    let crc = crc32fast::hash(&file[HEADER_LEN..]);
+    file[40..44].copy_from_slice(&crc.to_le_bytes());
+
+    let w = world();
+    let store = Store::new(Limits::default(), [], Budgets::new(&w.engine.budgets));
+    let batches = Batches::new(BatchLimits::default());
+    let cursor = std::io::Cursor::new(file);
+    if load_from(cursor, "fuzz", &w.engine, &store, &batches).is_err() {
+        return;
+    }
+    let now = Timestamp(1_800_000_000_000);
+    let mut rng = rand::rng();
+    let policy = Arc::clone(w.engine.policies.default_policy());
+    let page = store.list(crate::store::Filter::default(), 64, None);
+    let ids: Vec<String> = page.jobs.iter().map(|j| j.id.to_string()).collect();
+    for id in &ids {
+        if let Some(view) = store.get(id) {
+            let _ = w
+                .engine
+                .explanation(&view.job.last_decision, &view.last_error.report(), None);
+        }
+        let report = crate::engine::FailureReport::default();
+        let _ = store.report_failure(&w.engine, id, "", "", &policy, &report, now, &mut rng);
+    }
+    let _ = store.stats();
+    let _ = store.budgets();
+    for (id, _) in batches.export() {
+        let _ = batches.end_pass(&id, now);
+        let _ = batches.start_pass(&id, &[], None, None, now);
+    }
+    store.sweep(now, true);
+}

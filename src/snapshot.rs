@@ -254,21 +254,38 @@ pub fn load(
     batches: &Batches,
 ) -> Result<Option<Stats>, SnapshotError> {
     let shown = path.display().to_string();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                path: shown,
+                source,
+            });
+        }
+    };
+    load_from(file, &shown, engine, store, batches).map(Some)
+}
+
+/// `load` from any seekable source (`shown` names it in errors).
+pub fn load_from<F: Read + Seek>(
+    mut file: F,
+    shown: &str,
+    engine: &Engine,
+    store: &Store,
+    batches: &Batches,
+) -> Result<Stats, SnapshotError> {
     let invalid = |problem: String| SnapshotError::Invalid {
-        path: shown.clone(),
+        path: shown.to_string(),
         problem,
     };
     let io_err = |source| SnapshotError::Io {
-        path: shown.clone(),
+        path: shown.to_string(),
         source,
     };
     let started = Instant::now();
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(e)),
-    };
-    let file_len = file.metadata().map_err(io_err)?.len();
+    let file_len = file.seek(SeekFrom::End(0)).map_err(io_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let mut head = [0u8; HEADER_LEN];
     if file_len < HEADER_LEN as u64 {
         return Err(invalid(format!(
@@ -342,13 +359,15 @@ pub fn load(
     store.rebuild_deaths();
     store.restore_type_counters(&meta.type_counters);
     store.restore_budgets(&meta.budgets);
-    batches.import(meta.batches);
-    Ok(Some(Stats {
+    batches
+        .import(meta.batches)
+        .map_err(|id| invalid(format!("batch {id:?} is inconsistent")))?;
+    Ok(Stats {
         jobs: count,
         bytes: file_len,
         took: started.elapsed(),
         longest_lock: Duration::ZERO,
-    }))
+    })
 }
 
 /// How the ids of the process that wrote `meta` map to this one's: by name,

@@ -156,6 +156,23 @@ impl Batch {
         }
     }
 
+    /// Whether a batch read back from a snapshot is one this code could
+    /// have made (an open pass exists, a finished batch has none open, ...).
+    pub fn is_consistent(&self) -> bool {
+        self.max_passes >= 1
+            && !(self.open && self.passes.is_empty())
+            && !(self.open && self.finished.is_some())
+            && self
+                .passes
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.pass_number as usize == i + 1)
+            && self
+                .jobs
+                .values()
+                .all(|m| m.last_pass as usize <= self.passes.len())
+    }
+
     pub fn contains(&self, job_id: &str) -> bool {
         self.jobs.contains_key(job_id)
     }

@@ -78,6 +78,15 @@ class Manifests(unittest.TestCase):
         self.assertTrue(mount["readOnly"])
         self.assertIn(mount["mountPath"], self.sidecar["args"][1])
 
+    def test_snapshot_goes_to_a_writable_volume(self):
+        # The root filesystem is read-only: the snapshot's directory must be a
+        # writable mount of a volume the pod declares.
+        directory = str(Path(self.config["state"]["snapshot_path"]).parent)
+        mount = next(m for m in self.sidecar["volumeMounts"] if m["mountPath"] == directory)
+        self.assertFalse(mount.get("readOnly", False))
+        volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mount["name"])
+        self.assertIn("emptyDir", volume)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
