@@ -93,7 +93,18 @@ where
                     "retryd is overloaded: {} calls in flight; retry with backoff",
                     self.layer.limit
                 ));
-                Box::pin(std::future::ready(Ok(status.into_http())))
+                Box::pin(async move {
+                    // Read the request to its end (it is small, and capped)
+                    // before answering: an answer that lands before the
+                    // client's END_STREAM makes h2 reset the stream, and h2
+                    // closes a connection that collects too many of those
+                    // resets (ENHANCE_YOUR_CALM) — every call on it would
+                    // fail, not just the shed ones.
+                    let body =
+                        http_body_util::Limited::new(req.into_body(), super::MAX_REQUEST_BYTES);
+                    let _ = http_body_util::BodyExt::collect(body).await;
+                    Ok(status.into_http())
+                })
             }
         }
     }
