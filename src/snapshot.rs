@@ -142,7 +142,12 @@ fn write_to(
     let mut out = BufWriter::with_capacity(1 << 20, &mut file);
     out.write_all(&[0; HEADER_LEN])?;
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = Vec::new();
+    // Room for the largest shard, touched before any lock is taken: a
+    // buffer that grows (or faults its pages in) under a shard's lock
+    // makes the reports waiting on that shard wait longer.
+    let per_shard = store.len() / SHARDS + 64;
+    let mut buf = vec![0u8; per_shard * 320];
+    buf.clear();
     let mut stats = Stats::default();
     let mut records_len = 0u64;
     for shard in 0..SHARDS {

@@ -1,0 +1,91 @@
+//! The fuzz targets' corpora (`fuzz/corpus/*`, kept minimal with `cargo
+//! fuzz cmin`) replayed as ordinary tests: every input the fuzzer found
+//! interesting must still pass through without a panic.
+
+use std::path::Path;
+
+fn replay(target: &str, f: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("corpus entry").path();
+        let data = std::fs::read(&path).expect("read corpus file");
+        f(&data);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn config_corpus() {
+    assert!(replay("config", retryd::fuzzing::config) > 10);
+}
+
+#[test]
+fn report_failure_corpus() {
+    assert!(replay("report_failure", retryd::fuzzing::report_failure) > 10);
+}
+
+#[test]
+fn snapshot_corpus() {
+    assert!(replay("snapshot", retryd::fuzzing::snapshot) >= 1);
+}
+
+/// A version-1 snapshot written by an earlier build (tests/durability.rs's
+/// populated state) still loads: the format is a promise across upgrades.
+#[test]
+fn a_version_1_snapshot_from_an_earlier_build_loads() {
+    use retryd::batches::{BatchLimits, Batches};
+    use retryd::budgets::Budgets;
+    use retryd::config::Config;
+    use retryd::engine::{Engine, JobState};
+    use retryd::store::Store;
+
+    let config = Config::from_toml(
+        "[policies.extraction]\nmax_retries = 7\n[job_types]\nextraction = \"extraction\"\n[budgets.s3]\nmax_tokens = 10\nmax_retrying = 50\n",
+    )
+    .expect("config");
+    let store = Store::new(
+        config.limits.clone(),
+        ["extraction"],
+        Budgets::new(&config.budgets),
+    );
+    let engine = Engine {
+        budgets: config.budgets.clone(),
+        ..Engine::new(config.classifier(), config.policies)
+    };
+    let batches = Batches::new(BatchLimits::default());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/snapshot-v1.snap");
+    let stats = retryd::snapshot::load(&path, &engine, &store, &batches)
+        .expect("loads")
+        .expect("exists");
+    assert_eq!(stats.jobs, 47);
+    assert_eq!(store.len(), 47);
+    let poison = store.get("poison-3").expect("dead letter");
+    assert_eq!(poison.job.state, JobState::Dead);
+    let job = store.get("job-5").expect("job-5");
+    assert_eq!(job.job.failure_count, 3);
+    assert_eq!(job.job_type, "mail");
+    assert_eq!(
+        engine
+            .policies
+            .by_id(job.job.last_decision.policy)
+            .name
+            .as_ref(),
+        "default"
+    );
+    let extraction = store.get("job-4").expect("job-4");
+    assert_eq!(
+        engine
+            .policies
+            .by_id(extraction.job.last_decision.policy)
+            .name
+            .as_ref(),
+        "extraction"
+    );
+    let batch = batches.get("nightly").expect("batch");
+    assert!(batch.is_pass_open());
+    assert_eq!(batch.len(), 3);
+}
