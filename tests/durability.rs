@@ -314,6 +314,50 @@ async fn a_missing_snapshot_starts_empty_and_an_unwritable_path_stops_the_start(
     assert!(err.contains(&nowhere.display().to_string()), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_sidecar_does_not_rewrite_its_snapshot_and_a_busy_one_does() {
+    let d = dir("idle");
+    let path = d.join("state.snap");
+    let text = format!(
+        "[state]\nsnapshot_path = {:?}\nsnapshot_interval = \"100ms\"\n",
+        path.display().to_string()
+    );
+    let h = Harness::start(&text).await;
+    let writes = |text: &str| {
+        sample(text, "retryd_snapshot_writes_total", &[("result", "ok")]).unwrap_or(0.0)
+    };
+    let at_start = writes(&h.scrape().await);
+    assert_eq!(at_start, 1.0, "one write at start");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        writes(&h.scrape().await),
+        at_start,
+        "idle: nothing rewritten"
+    );
+
+    report(
+        &mut h.client.clone(),
+        failure("wakes-it", error("Timeout", "", 0, 0)),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writes(&h.scrape().await) == at_start {
+        assert!(Instant::now() < deadline, "a change was never written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        writes(&h.scrape().await),
+        at_start + 1.0,
+        "one write per change, then idle again"
+    );
+    // The file on disk has the job (read it back into a fresh sidecar).
+    let fresh = Harness::with_config(config(&path, "")).await;
+    assert!(job(&mut fresh.client.clone(), "wakes-it").await.is_some());
+    fresh.running.stop().await.expect("stop");
+    h.running.stop().await.expect("stop");
+}
+
 // ---- the real binary ------------------------------------------------------
 
 fn sidecar_args<'a>(path: &'a str, interval: &'a str, grpc: &'a str) -> Vec<&'a str> {
@@ -435,9 +479,20 @@ async fn kill_9_after_a_snapshot_interval_loses_nothing_older_than_it() {
         &[("result", "ok")],
     )
     .unwrap_or(0.0);
-    // Two more writes: the second began after the first ended, which was
+    // A write after these reports, and then none for a while: an idle
+    // sidecar writes only when something changed, so the last write began
     // after the last of these reports.
-    snapshots_written(first.metrics_addr, written, 2.0).await;
+    snapshots_written(first.metrics_addr, written, 1.0).await;
+    let ok = |text: &str| {
+        sample(text, "retryd_snapshot_writes_total", &[("result", "ok")]).unwrap_or(0.0)
+    };
+    loop {
+        let before = ok(&scrape(first.metrics_addr).await);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        if ok(&scrape(first.metrics_addr).await) == before {
+            break;
+        }
+    }
     // Later reports may or may not make it; the old ones must.
     for i in 0..200 {
         report(c, failure(&format!("new-{i}"), error("Timeout", "", 0, 0))).await;

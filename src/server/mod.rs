@@ -203,6 +203,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         batches: Batches::new(config.batch_limits.clone()),
         metrics: metrics.clone(),
         admin_token: config.admin_token.clone(),
+        changes: Default::default(),
     });
     if let Some(settings) = &config_snapshot {
         restore(&app, settings).await?;

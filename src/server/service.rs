@@ -25,6 +25,10 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// When set, RetryJob, CancelJob and DeleteJob need `authorization: Bearer <token>`.
     pub admin_token: Option<String>,
+    /// Moves on every call that may change state (and every sweep that
+    /// does): a periodic snapshot is skipped while it stands still, so an
+    /// idle sidecar does not rewrite its file every interval.
+    pub changes: std::sync::atomic::AtomicU64,
 }
 
 pub fn now() -> Timestamp {
@@ -74,6 +78,19 @@ impl Coordinator {
             .map_or_else(Status::code, |_| tonic::Code::Ok);
         self.app.metrics.rpc(method, code, start.elapsed());
         result.map(Response::new)
+    }
+
+    /// `observe` for a call that may change state.
+    fn mutate<T>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&App) -> Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        let result = self.observe(method, f);
+        self.app
+            .changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        result
     }
 }
 
@@ -385,14 +402,14 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::ReportFailureRequest>,
     ) -> Result<Response<pb::ReportFailureResponse>, Status> {
-        self.observe("ReportFailure", |a| a.report_failure(request.into_inner()))
+        self.mutate("ReportFailure", |a| a.report_failure(request.into_inner()))
     }
 
     async fn report_success(
         &self,
         request: Request<pb::ReportSuccessRequest>,
     ) -> Result<Response<pb::ReportSuccessResponse>, Status> {
-        self.observe("ReportSuccess", |a| a.report_success(request.into_inner()))
+        self.mutate("ReportSuccess", |a| a.report_success(request.into_inner()))
     }
 
     async fn get_job(
@@ -413,7 +430,7 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::RetryJobRequest>,
     ) -> Result<Response<pb::RetryJobResponse>, Status> {
-        self.observe("RetryJob", |a| {
+        self.mutate("RetryJob", |a| {
             a.authorize(request.metadata())?;
             a.retry_job(request.into_inner())
         })
@@ -423,7 +440,7 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
-        self.observe("CancelJob", |a| {
+        self.mutate("CancelJob", |a| {
             a.authorize(request.metadata())?;
             a.cancel_job(request.into_inner())
         })
@@ -433,7 +450,7 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::DeleteJobRequest>,
     ) -> Result<Response<pb::DeleteJobResponse>, Status> {
-        self.observe("DeleteJob", |a| {
+        self.mutate("DeleteJob", |a| {
             a.authorize(request.metadata())?;
             a.delete_job(request.into_inner())
         })
@@ -464,14 +481,14 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::StartPassRequest>,
     ) -> Result<Response<pb::StartPassResponse>, Status> {
-        self.observe("StartPass", |a| a.start_pass(request.into_inner()))
+        self.mutate("StartPass", |a| a.start_pass(request.into_inner()))
     }
 
     async fn end_pass(
         &self,
         request: Request<pb::EndPassRequest>,
     ) -> Result<Response<pb::EndPassResponse>, Status> {
-        self.observe("EndPass", |a| a.end_pass(request.into_inner()))
+        self.mutate("EndPass", |a| a.end_pass(request.into_inner()))
     }
 
     async fn get_batch(

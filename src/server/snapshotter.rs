@@ -2,6 +2,7 @@
 //! every `snapshot_interval`, and the final write after a graceful stop.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Acquire;
 use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -44,13 +45,22 @@ pub async fn write(app: &Arc<App>, settings: &SnapshotSettings) -> Result<Stats,
     result
 }
 
-/// Writes every `settings.interval` until `shutdown`.
+/// Writes every `settings.interval` until `shutdown`, unless nothing has
+/// changed since the last write (which the start has just made).
 pub async fn run(app: Arc<App>, settings: SnapshotSettings, shutdown: CancellationToken) {
+    let mut written = app.changes.load(Acquire);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(settings.interval) => {}
         }
-        let _ = write(&app, &settings).await;
+        // Read before the write: a change made during it is written next time.
+        let changes = app.changes.load(Acquire);
+        if changes == written {
+            continue;
+        }
+        if write(&app, &settings).await.is_ok() {
+            written = changes;
+        }
     }
 }

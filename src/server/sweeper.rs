@@ -28,6 +28,10 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         .await;
         match swept {
             Ok((evictions, batches)) => {
+                if batches > 0 || evictions.by_reason().iter().any(|(_, n)| *n > 0) {
+                    app.changes
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
                 app.metrics.evicted(&evictions);
                 if batches > 0 {
                     tracing::info!(batches, "forgot idle or surplus batches");
