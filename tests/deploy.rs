@@ -179,6 +179,8 @@ fn dashboard_is_provisionable_and_has_the_promised_panels() {
         "Evictions/s by reason",
         "Budget tokens by target",
         "Retries refused by budget/s by target",
+        "Seconds since the last snapshot",
+        "Calls shed/s",
     ] {
         assert!(titles.contains(&want), "no panel {want:?} in {titles:?}");
     }
