@@ -236,6 +236,41 @@ async fn a_changed_configuration_reads_the_snapshot_by_name() {
     second.running.stop().await.expect("stop");
 }
 
+#[tokio::test]
+async fn a_snapshot_larger_than_a_lowered_max_jobs_is_brought_to_the_bound() {
+    let d = dir("lowered");
+    let path = d.join("state.snap");
+    let first = Harness::with_config(config(&path, POLICIES)).await;
+    populate(&mut first.client.clone()).await;
+    first.running.stop().await.expect("stop");
+
+    let mut smaller = config(&path, POLICIES);
+    smaller.limits.max_jobs = 20;
+    let second = Harness::with_config(smaller).await;
+    let store = second.running.app.store.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.len() > 20 {
+        assert!(
+            Instant::now() < deadline,
+            "{} jobs held, bound 20",
+            store.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every job is held or counted as evicted (counted when the sweep returns).
+    loop {
+        let text = second.scrape().await;
+        let evicted =
+            sample(&text, "retryd_evictions_total", &[("reason", "capacity")]).unwrap_or(0.0);
+        if evicted as usize + store.len() == 47 || Instant::now() > deadline {
+            assert_eq!(evicted as usize + store.len(), 47);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    second.running.stop().await.expect("stop");
+}
+
 async fn start_err(path: &Path) -> String {
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
