@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -480,20 +479,6 @@ async fn sigterm_then_restart_keeps_every_count_and_dead_letter() {
     assert_eq!(dead.total_size, 20);
 }
 
-/// Waits until `n` more snapshots than `since` have been written in full.
-async fn snapshots_written(metrics: SocketAddr, since: f64, n: f64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = scrape(metrics).await;
-        let ok = sample(&text, "retryd_snapshot_writes_total", &[("result", "ok")]).unwrap_or(0.0);
-        if ok >= since + n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no snapshot written:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_after_a_snapshot_interval_loses_nothing_older_than_it() {
     let d = dir("kill9");
@@ -508,25 +493,25 @@ async fn kill_9_after_a_snapshot_interval_loses_nothing_older_than_it() {
         }
     }
     let before = counts(c, &old).await;
-    let written = sample(
-        &scrape(first.metrics_addr).await,
-        "retryd_snapshot_writes_total",
-        &[("result", "ok")],
-    )
-    .unwrap_or(0.0);
-    // A write after these reports, and then none for a while: an idle
-    // sidecar writes only when something changed, so the last write began
-    // after the last of these reports.
-    snapshots_written(first.metrics_addr, written, 1.0).await;
-    let ok = |text: &str| {
-        sample(text, "retryd_snapshot_writes_total", &[("result", "ok")]).unwrap_or(0.0)
+    // Wait until the snapshot count stands still for three intervals: a
+    // sidecar rewrites only when something changed, so by then the last
+    // write began after the last of these reports (and none failed).
+    let writes = |text: &str, result: &str| {
+        sample(text, "retryd_snapshot_writes_total", &[("result", result)]).unwrap_or(0.0)
     };
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let before = ok(&scrape(first.metrics_addr).await);
+        let before = writes(&scrape(first.metrics_addr).await, "ok");
         tokio::time::sleep(Duration::from_millis(600)).await;
-        if ok(&scrape(first.metrics_addr).await) == before {
+        let text = scrape(first.metrics_addr).await;
+        assert_eq!(writes(&text, "error"), 0.0, "{text}");
+        if writes(&text, "ok") == before && before >= 2.0 {
             break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "snapshots never settled:\n{text}"
+        );
     }
     // Later reports may or may not make it; the old ones must.
     for i in 0..200 {
