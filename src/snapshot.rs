@@ -138,7 +138,18 @@ fn write_to(
     batches: &Batches,
     now: Timestamp,
 ) -> io::Result<Stats> {
-    let mut file = File::create(tmp)?;
+    // Owner-only: the file holds callers' job ids and error messages. (A
+    // temporary left by a crash is replaced, not reused with its mode.)
+    let _ = fs::remove_file(tmp);
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?
+    };
     let mut out = BufWriter::with_capacity(1 << 20, &mut file);
     out.write_all(&[0; HEADER_LEN])?;
     let mut crc = crc32fast::Hasher::new();

@@ -340,6 +340,14 @@ async fn a_missing_snapshot_starts_empty_and_an_unwritable_path_stops_the_start(
     let path = d.join("first-start.snap");
     let h = Harness::with_config(config(&path, "")).await;
     assert!(path.exists(), "a snapshot is written at start");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&path).expect("metadata").permissions(),
+    );
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "owner-only: it holds callers' job ids and errors"
+    );
     assert_eq!(h.running.app.store.len(), 0);
     h.running.stop().await.expect("stop");
 
