@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use common::sidecar::*;
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+};
 use retryd::config::Config;
 use retryd::pb::retry_coordinator_client::RetryCoordinatorClient;
 use retryd::server;
@@ -25,16 +27,21 @@ impl Pki {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        // Distinct subject names: a leaf whose subject equals its issuer's
+        // looks self-signed to BoringSSL (grpcio), whatever signed it.
+        let named = |names: Vec<String>, cn: &str| {
+            let mut p = CertificateParams::new(names).expect("params");
+            p.distinguished_name = DistinguishedName::new();
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p
+        };
+        let mut ca_params = named(Vec::new(), "retryd test CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
         let ca = Issuer::new(ca_params, ca_key);
         let leaf = |names: Vec<String>, file: &str| {
             let key = KeyPair::generate().expect("key");
-            let cert = CertificateParams::new(names)
-                .expect("params")
-                .signed_by(&key, &ca)
-                .expect("sign");
+            let cert = named(names, file).signed_by(&key, &ca).expect("sign");
             std::fs::write(dir.join(format!("{file}.pem")), cert.pem()).expect("write cert");
             std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem())
                 .expect("write key");
@@ -214,4 +221,35 @@ async fn the_binary_serves_tls_from_flags_and_the_cli_connects_with_tls_ca() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--tls-cert"), "{stderr}");
+}
+
+/// The interop that matters to polyglot users: grpcio's TLS (BoringSSL)
+/// against retryd's (rustls), with and without a client certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_grpcio_client_speaks_mutual_tls_with_retryd() {
+    let pki = Pki::new("python");
+    let h = Harness::with_config(Config::from_toml(&pki.config(true)).expect("config")).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("RETRYD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = root.join("tests/python/test_tls.py");
+    let addr = h.running.grpc_addr.to_string();
+    let dir = pki.dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(script)
+            .env("RETRYD_ADDR", addr)
+            .env("RETRYD_TLS_DIR", dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
+    })
+    .await
+    .expect("python task");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'grpc"),
+        "grpcio is not installed for this interpreter: run ./scripts/test\n{stderr}"
+    );
+    assert!(out.status.success(), "python TLS client failed:\n{stderr}");
+    assert!(stderr.contains("Ran 3 tests"), "{stderr}");
+    h.running.stop().await.expect("stop");
 }
