@@ -14,7 +14,6 @@ use common::sidecar::*;
 use common::*;
 use retryd::config::Config;
 use retryd::pb::{self, Action, JobState};
-use retryd::server;
 
 /// A fresh directory for one test's snapshot.
 fn dir(name: &str) -> PathBuf {
@@ -270,24 +269,6 @@ async fn a_snapshot_larger_than_a_lowered_max_jobs_is_brought_to_the_bound() {
     second.running.stop().await.expect("stop");
 }
 
-async fn start_err(path: &Path) -> String {
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let listeners = server::Listeners {
-        grpc,
-        metrics,
-        health: None,
-    };
-    match server::start(config(path, ""), listeners).await {
-        Ok(_) => panic!("started from a broken snapshot"),
-        Err(e) => e.to_string(),
-    }
-}
-
 #[tokio::test]
 async fn a_broken_snapshot_stops_the_start_names_the_problem_and_is_left_alone() {
     let d = dir("broken");
@@ -323,7 +304,7 @@ async fn a_broken_snapshot_stops_the_start_names_the_problem_and_is_left_alone()
     for (name, content, problem) in cases {
         let path = d.join(format!("{name}.snap"));
         std::fs::write(&path, &content).expect("write case");
-        let err = start_err(&path).await;
+        let err = start_err(config(&path, "")).await;
         assert!(err.contains(problem), "{name}: {err}");
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         assert_eq!(
@@ -352,7 +333,7 @@ async fn a_missing_snapshot_starts_empty_and_an_unwritable_path_stops_the_start(
     h.running.stop().await.expect("stop");
 
     let nowhere = d.join("no-such-dir").join("state.snap");
-    let err = start_err(&nowhere).await;
+    let err = start_err(config(&nowhere, "")).await;
     assert!(err.contains(&nowhere.display().to_string()), "{err}");
 }
 

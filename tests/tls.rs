@@ -12,7 +12,6 @@ use rcgen::{
 };
 use retryd::config::Config;
 use retryd::pb::retry_coordinator_client::RetryCoordinatorClient;
-use retryd::server;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 /// PEM files of a CA, a server certificate for localhost / 127.0.0.1, and a
@@ -140,44 +139,31 @@ async fn with_a_client_ca_a_client_needs_a_certificate_it_signed() {
     h.running.stop().await.expect("stop");
 }
 
-async fn start_err(config: &str) -> String {
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let listeners = server::Listeners {
-        grpc,
-        metrics,
-        health: None,
-    };
-    let config = Config::from_toml(config).expect("config parses");
-    match server::start(config, listeners).await {
-        Ok(_) => panic!("started with bad TLS files"),
-        Err(e) => e.to_string(),
-    }
-}
-
 #[tokio::test]
 async fn missing_or_bad_pem_files_stop_the_start_and_are_named() {
     let pki = Pki::new("bad");
     let missing = pki.path("nope.pem");
-    let err = start_err(&format!(
-        "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
-        missing.display().to_string(),
-        pki.path("server.key").display().to_string()
-    ))
+    let err = start_err(
+        Config::from_toml(&format!(
+            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            missing.display().to_string(),
+            pki.path("server.key").display().to_string()
+        ))
+        .expect("config parses"),
+    )
     .await;
     assert!(err.contains(&missing.display().to_string()), "{err}");
 
     let junk = pki.path("junk.pem");
     std::fs::write(&junk, "not a certificate").expect("write");
-    let err = start_err(&format!(
-        "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
-        junk.display().to_string(),
-        junk.display().to_string()
-    ))
+    let err = start_err(
+        Config::from_toml(&format!(
+            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            junk.display().to_string(),
+            junk.display().to_string()
+        ))
+        .expect("config parses"),
+    )
     .await;
     assert!(err.contains("TLS"), "{err}");
 
@@ -229,26 +215,15 @@ async fn the_binary_serves_tls_from_flags_and_the_cli_connects_with_tls_ca() {
 async fn a_python_grpcio_client_speaks_mutual_tls_with_retryd() {
     let pki = Pki::new("python");
     let h = Harness::with_config(Config::from_toml(&pki.config(true)).expect("config")).await;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var("RETRYD_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = root.join("tests/python/test_tls.py");
-    let addr = h.running.grpc_addr.to_string();
-    let dir = pki.dir.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(script)
-            .env("RETRYD_ADDR", addr)
-            .env("RETRYD_TLS_DIR", dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
-    })
-    .await
-    .expect("python task");
+    let out = run_python(
+        "test_tls.py",
+        vec![
+            ("RETRYD_ADDR", h.running.grpc_addr.to_string()),
+            ("RETRYD_TLS_DIR", pki.dir.display().to_string()),
+        ],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("No module named 'grpc"),
-        "grpcio is not installed for this interpreter: run ./scripts/test\n{stderr}"
-    );
     assert!(out.status.success(), "python TLS client failed:\n{stderr}");
     assert!(stderr.contains("Ran 3 tests"), "{stderr}");
     h.running.stop().await.expect("stop");

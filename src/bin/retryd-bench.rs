@@ -820,58 +820,29 @@ fn snapshot_one(n: usize, dir: Option<PathBuf>, json: bool) -> Result<(), Error>
 fn memory_one(n: usize, duration: Duration, json: bool) -> Result<(), Error> {
     use retryd::engine::Timestamp;
 
-    let Bench {
-        engine,
-        policy,
-        store,
-    } = bench()?;
-    let report = bench_report;
+    let b = Arc::new(bench()?);
     let now = Timestamp::from_system_time(SystemTime::now());
     let before = rss_bytes()?;
     let mut rng = rand::rng();
-    let mut buf = [0u8; ID_LEN];
     let load_start = Instant::now();
     for i in 0..n {
-        let id = job_id_in(i, &mut buf);
-        store.report_failure(
-            &engine,
-            id,
-            "invoice",
-            "",
-            &policy,
-            &report(i),
-            now,
-            &mut rng,
-        );
+        b.report(i, now, &mut rng);
     }
     let load_rate = n as f64 / load_start.elapsed().as_secs_f64();
     let after = rss_bytes()?;
     let per_job = after.saturating_sub(before) as f64 / n as f64;
 
     // Updates of random existing jobs on two threads, as the server's two workers would.
-    let engine = Arc::new(engine);
     let deadline = Instant::now() + duration;
     let threads: Vec<_> = (0..2)
         .map(|_| {
-            let (store, engine, policy) = (store.clone(), engine.clone(), policy.clone());
+            let b = b.clone();
             std::thread::spawn(move || {
                 let mut rng = rand::rng();
-                let mut buf = [0u8; ID_LEN];
                 let mut ops = 0u64;
                 while Instant::now() < deadline {
                     for _ in 0..1000 {
-                        let i = rng.random_range(0..n);
-                        let id = job_id_in(i, &mut buf);
-                        store.report_failure(
-                            &engine,
-                            id,
-                            "invoice",
-                            "",
-                            &policy,
-                            &report(i),
-                            now,
-                            &mut rng,
-                        );
+                        b.report(rng.random_range(0..n), now, &mut rng);
                     }
                     ops += 1000;
                 }

@@ -26,16 +26,7 @@ impl Harness {
     }
 
     pub async fn with_config(config: Config) -> Harness {
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        let metrics = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind metrics");
-        let listeners = server::Listeners {
-            grpc,
-            metrics,
-            health: None,
-        };
-        let running = server::start(config, listeners)
+        let running = server::start(config, listeners().await)
             .await
             .expect("server starts");
         let client = connect(running.grpc_addr).await;
@@ -49,6 +40,48 @@ impl Harness {
     pub async fn scrape(&self) -> String {
         scrape(self.running.metrics_addr).await
     }
+}
+
+/// gRPC and metrics listeners on ephemeral 127.0.0.1 ports.
+pub async fn listeners() -> server::Listeners {
+    server::Listeners {
+        grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind grpc"),
+        metrics: TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics"),
+        health: None,
+    }
+}
+
+/// The error a server refuses to start with.
+pub async fn start_err(config: Config) -> String {
+    match server::start(config, listeners().await).await {
+        Ok(_) => panic!("the server started"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Runs `tests/python/<script>` with `$RETRYD_PYTHON` (set by scripts/test)
+/// and `env`; its output, once grpcio is known to be installed.
+pub async fn run_python(script: &str, env: Vec<(&'static str, String)>) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("RETRYD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = root.join("tests/python").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(script)
+            .envs(env)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"))
+    })
+    .await
+    .expect("python task");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'grpc"),
+        "grpcio is not installed for this interpreter: run ./scripts/test, or pip install -r tests/python/requirements.txt\n{stderr}"
+    );
+    out
 }
 
 pub async fn connect(addr: SocketAddr) -> Client {
