@@ -12,12 +12,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use retryd::budgets::Budgets;
 use retryd::engine::{
     BudgetConfig, BudgetView, Classifier, Engine, ErrorReport, FailureReport, Job, Policy,
     PolicySet, TargetId, Timestamp,
 };
-use retryd::store::{Limits, Store};
+use retryd::state::{FailureCall, Limits, store_for};
 
 const NOW: Timestamp = Timestamp(1_800_000_000_000);
 
@@ -142,22 +141,23 @@ fn bench_store(c: &mut Criterion) {
         ("report_failure_10k_jobs", ""),
         ("report_failure_10k_jobs_with_budget", "s3"),
     ] {
-        let store = Store::new(
-            Limits::default(),
-            ["invoice"],
-            Budgets::new(&engine.budgets),
-        );
+        let store = store_for(Limits::default(), &engine);
+        let call = |id| FailureCall {
+            job_id: id,
+            job_type: "invoice",
+            target,
+            policy: &policy,
+            report: r,
+        };
         let mut rng = SmallRng::seed_from_u64(7);
         for id in &ids {
-            store.report_failure(&engine, id, "invoice", target, &policy, &r, NOW, &mut rng);
+            store.report_failure(&engine, &call(id), NOW, &mut rng);
         }
         let mut i = 0;
         g.bench_function(name, |b| {
             b.iter(|| {
                 i = (i + 7919) % ids.len();
-                black_box(store.report_failure(
-                    &engine, &ids[i], "invoice", target, &policy, &r, NOW, &mut rng,
-                ))
+                black_box(store.report_failure(&engine, &call(&ids[i]), NOW, &mut rng))
             })
         });
     }

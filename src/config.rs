@@ -16,12 +16,12 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use thiserror::Error;
 
-use crate::batches::BatchLimits;
 use crate::engine::backoff::{Backoff, Jitter};
 use crate::engine::classify::{Rule, grpc_code_from_name};
 use crate::engine::policy::{HintMode, OnUnknown, Policy, PolicySet};
 use crate::engine::{BudgetConfig, BudgetConfigs, Classifier, ErrorClass, Human, OnExhausted};
-use crate::store::Limits;
+use crate::state::BatchLimits;
+use crate::state::Limits;
 
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9464";
@@ -97,7 +97,7 @@ pub struct TlsSettings {
     pub client_ca: Option<std::path::PathBuf>,
 }
 
-/// Where and how often the state is written (see `crate::snapshot`).
+/// Where and how often the state is written (see `crate::state::memory::snapshot`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotSettings {
     pub path: std::path::PathBuf,

@@ -6,12 +6,12 @@ use std::sync::{Arc, OnceLock};
 
 use prost::Message;
 
-use crate::budgets::Budgets;
 use crate::config::Config;
 use crate::engine::{Engine, Timestamp};
 use crate::pb;
 use crate::server::validate;
-use crate::store::{Limits, Store};
+use crate::state::memory::Store;
+use crate::state::{FailureCall, Filter, Limits, store_for};
 
 /// The configuration parser on arbitrary text.
 pub fn config(data: &[u8]) {
@@ -37,21 +37,18 @@ fn world() -> &'static World {
              [budgets.default]\nmax_tokens = 5\n[[rules]]\ncategory = \"c\"\nclass = \"permanent\"\nmessage_regex = [\"x+y\"]\n",
         )
         .unwrap_or_else(|e| panic!("the fuzz configuration is valid: {e}"));
-        let store = Store::new(
+        let engine = Engine {
+            budgets: config.budgets.clone(),
+            ..Engine::new(config.classifier(), config.policies)
+        };
+        let store = store_for(
             Limits {
                 max_jobs: 10_000,
                 ..Limits::default()
             },
-            [],
-            Budgets::new(&config.budgets),
+            &engine,
         );
-        World {
-            engine: Engine {
-                budgets: config.budgets.clone(),
-                ..Engine::new(config.classifier(), config.policies)
-            },
-            store,
-        }
+        World { engine, store }
     })
 }
 
@@ -71,9 +68,14 @@ pub fn report_failure(data: &[u8]) {
     let policy = Arc::clone(policy);
     let now = Timestamp(1_800_000_000_000 + u64::from(r.attempt % 1000) * 1000);
     let mut rng = rand::rng();
-    let out = w.store.report_failure(
-        &w.engine, f.job_id, f.job_type, f.target, &policy, &f.report, now, &mut rng,
-    );
+    let call = FailureCall {
+        job_id: f.job_id,
+        job_type: f.job_type,
+        target: f.target,
+        policy: &policy,
+        report: f.report,
+    };
+    let out = w.store.report_failure(&w.engine, &call, now, &mut rng);
     let _ = w
         .engine
         .explanation(&out.decision, &f.report.error, Some(f.target));
@@ -83,9 +85,7 @@ pub fn report_failure(data: &[u8]) {
             .engine
             .explanation(&view.job.last_decision, &view.last_error.report(), None);
     }
-    let _ = w.store.explain(
-        &w.engine, f.job_id, f.target, &policy, &f.report, now, &mut rng,
-    );
+    let _ = w.store.explain(&w.engine, &call, now, &mut rng);
     if r.attempt % 7 == 0 {
         let _ = w.store.report_success(f.job_id, f.job_type, f.target);
     }
@@ -99,8 +99,8 @@ pub fn report_failure(data: &[u8]) {
 /// the fuzzer never reach the records): loaded into a fresh store, which
 /// must then answer every read and report without panicking.
 pub fn snapshot(data: &[u8]) {
-    use crate::batches::{BatchLimits, Batches};
-    use crate::snapshot::{HEADER_LEN, load_from};
+    use crate::state::memory::batches::{BatchLimits, Batches};
+    use crate::state::memory::snapshot::{HEADER_LEN, load_from};
 
     if data.len() < HEADER_LEN {
         return;
@@ -116,7 +116,7 @@ pub fn snapshot(data: &[u8]) {
     file[40..44].copy_from_slice(&crc.to_le_bytes());
 
     let w = world();
-    let store = Store::new(Limits::default(), [], Budgets::new(&w.engine.budgets));
+    let store = store_for(Limits::default(), &w.engine);
     let batches = Batches::new(BatchLimits::default());
     let cursor = std::io::Cursor::new(file);
     if load_from(cursor, "fuzz", &w.engine, &store, &batches).is_err() {
@@ -125,7 +125,7 @@ pub fn snapshot(data: &[u8]) {
     let now = Timestamp(1_800_000_000_000);
     let mut rng = rand::rng();
     let policy = Arc::clone(w.engine.policies.default_policy());
-    let page = store.list(crate::store::Filter::default(), 64, None);
+    let page = store.list(Filter::default(), 64, None);
     let ids: Vec<String> = page.jobs.iter().map(|j| j.id.to_string()).collect();
     for id in &ids {
         if let Some(view) = store.get(id) {
@@ -133,8 +133,14 @@ pub fn snapshot(data: &[u8]) {
                 .engine
                 .explanation(&view.job.last_decision, &view.last_error.report(), None);
         }
-        let report = crate::engine::FailureReport::default();
-        let _ = store.report_failure(&w.engine, id, "", "", &policy, &report, now, &mut rng);
+        let call = FailureCall {
+            job_id: id,
+            job_type: "",
+            target: "",
+            policy: &policy,
+            report: crate::engine::FailureReport::default(),
+        };
+        let _ = store.report_failure(&w.engine, &call, now, &mut rng);
     }
     let _ = store.stats();
     let _ = store.budgets();

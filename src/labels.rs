@@ -150,6 +150,17 @@ impl<V> BoundedLabels<V> {
         &self.entry(id).label
     }
 
+    /// How many labels there can ever be: every id is below it, so a table
+    /// of this length indexed by id holds a value per label.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The label shared by values past the bound.
+    pub fn other(&self) -> LabelId {
+        self.other
+    }
+
     /// Every label entry with its id, sorted by label.
     pub fn all(&self) -> Vec<(LabelId, &Labeled<V>)> {
         let mut v: Vec<_> = self
@@ -160,6 +171,33 @@ impl<V> BoundedLabels<V> {
             .collect();
         v.sort_by(|a, b| a.1.label.cmp(&b.1.label));
         v
+    }
+}
+
+/// The label tables of one sidecar: job types and targets.
+///
+/// Shared by whatever keeps the state (and by its local fallback in fleet
+/// mode), so that a label id means the same label to the state and to the
+/// metrics, whose handles are cached by id.
+#[derive(Debug)]
+pub struct Labels {
+    pub job_types: BoundedLabels<()>,
+    pub targets: BoundedLabels<()>,
+}
+
+/// Past this many values not named in the configuration, a job type or a
+/// target is counted as `other`.
+pub const DYNAMIC_LIMIT: usize = 100;
+
+impl Labels {
+    pub fn new<'a>(
+        job_types: impl IntoIterator<Item = &'a str>,
+        targets: impl IntoIterator<Item = &'a str>,
+    ) -> Labels {
+        Labels {
+            job_types: BoundedLabels::new(job_types, DYNAMIC_LIMIT),
+            targets: BoundedLabels::new(targets, DYNAMIC_LIMIT),
+        }
     }
 }
 

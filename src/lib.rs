@@ -1,5 +1,3 @@
-pub mod batches;
-pub mod budgets;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -8,8 +6,7 @@ pub mod fuzzing;
 pub mod labels;
 pub mod metrics;
 pub mod server;
-pub mod snapshot;
-pub mod store;
+pub mod state;
 
 /// The echo service of `retryd-bench`'s baseline mode (not retryd's API).
 pub mod bench_pb {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::State as Extract;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use dashmap::DashMap;
@@ -36,7 +36,7 @@ const PASS_RESULTS: [PassResult; 4] = [
     PassResult::MaxPassesReached,
     PassResult::RetryableRemaining,
 ];
-use crate::store::{Evictions, Store};
+use crate::state::{Evictions, Gauges, State};
 
 pub const FAILURES: &str = "retryd_failures_reported_total";
 pub const DECISIONS: &str = "retryd_decisions_total";
@@ -293,14 +293,14 @@ impl Metrics {
     }
 
     /// One recorded (not de-duplicated) failure and its decision.
-    pub fn failure(&self, engine: &Engine, store: &Store, job_type: LabelId, d: &Decision) {
+    pub fn failure(&self, engine: &Engine, state: &State, job_type: LabelId, d: &Decision) {
         let (class, action, reason) = (d.error_class, d.action, d.reason);
         self.failures
             .get((job_type, class, d.category), || {
                 self.counter(
                     FAILURES,
                     vec![
-                        label("job_type", store.label_name(job_type)),
+                        label("job_type", state.label_name(job_type)),
                         label("error_class", class.as_str()),
                         label("category", engine.category_name(d)),
                     ],
@@ -312,7 +312,7 @@ impl Metrics {
                 self.counter(
                     DECISIONS,
                     vec![
-                        label("job_type", store.label_name(job_type)),
+                        label("job_type", state.label_name(job_type)),
                         label("policy", engine.policy_name(d)),
                         label("action", action.as_str()),
                         label("reason", reason.map_or("none", GiveUpReason::as_str)),
@@ -330,13 +330,13 @@ impl Metrics {
     }
 
     /// A job's attempts, observed when it succeeds or gives up.
-    pub fn attempts(&self, store: &Store, job_type: LabelId, succeeded: bool, attempts: u32) {
+    pub fn attempts(&self, state: &State, job_type: LabelId, succeeded: bool, attempts: u32) {
         self.attempts
             .get((job_type, succeeded), || {
                 self.histogram(
                     ATTEMPTS,
                     vec![
-                        label("job_type", store.label_name(job_type)),
+                        label("job_type", state.label_name(job_type)),
                         label("outcome", if succeeded { "succeeded" } else { "gave_up" }),
                     ],
                 )
@@ -344,13 +344,13 @@ impl Metrics {
             .record(f64::from(attempts));
     }
 
-    pub fn success(&self, store: &Store, job_type: LabelId, after_retry: bool) {
+    pub fn success(&self, state: &State, job_type: LabelId, after_retry: bool) {
         self.successes
             .get((job_type, after_retry), || {
                 self.counter(
                     SUCCESSES,
                     vec![
-                        label("job_type", store.label_name(job_type)),
+                        label("job_type", state.label_name(job_type)),
                         label("after_retry", if after_retry { "true" } else { "false" }),
                     ],
                 )
@@ -394,13 +394,21 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges (and the budget counters, kept
-    /// by the store) read from `store` first.
-    pub fn render(&self, store: &Store) -> String {
-        for (gauge, (_, n)) in self.jobs.iter().zip(store.counts()) {
+    /// by the state) set from `gauges` first; `None` leaves them as they were
+    /// last set (the state could not be read).
+    pub fn render(&self, gauges: Option<&Gauges>) -> String {
+        self.shed_counter.absolute(self.shed.load(Relaxed));
+        if let Some(g) = gauges {
+            self.set_gauges(g);
+        }
+        self.handle.render()
+    }
+
+    fn set_gauges(&self, g: &Gauges) {
+        for (gauge, (_, n)) in self.jobs.iter().zip(g.jobs) {
             gauge.set(n as f64);
         }
-        self.shed_counter.absolute(self.shed.load(Relaxed));
-        for b in store.budgets() {
+        for b in &g.budgets {
             let target = || vec![label("target", &b.target)];
             self.budget_tokens
                 .get(b.target_id, || {
@@ -412,7 +420,6 @@ impl Metrics {
                 .get(b.target_id, || self.counter(BUDGET_EXHAUSTED, target()))
                 .absolute(b.exhausted_total);
         }
-        self.handle.render()
     }
 
     /// Drains histogram buffers between scrapes so they cannot grow unbounded.
@@ -448,22 +455,31 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 #[derive(Clone)]
 struct Scrape {
     metrics: Arc<Metrics>,
-    store: Arc<Store>,
+    state: Arc<State>,
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    store: Arc<Store>,
+    state: Arc<State>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     async fn scrape(
-        State(s): State<Scrape>,
+        Extract(s): Extract<Scrape>,
     ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
         (
             [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            s.metrics.render(&s.store),
+            {
+                let gauges = match s.state.gauges().await {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics: the state's gauges could not be read; they keep their last values");
+                        None
+                    }
+                };
+                s.metrics.render(gauges.as_ref())
+            },
         )
     }
     let upkeep = {
@@ -481,7 +497,7 @@ pub async fn serve(
     tokio::spawn(upkeep);
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .with_state(Scrape { metrics, store });
+        .with_state(Scrape { metrics, state });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use retryd::engine::{ErrorReport, FailureReport, Timestamp};
+use retryd::state::FailureCall;
 
 const BOUND: usize = 100_000;
 
@@ -55,10 +56,16 @@ async fn a_flood_of_a_million_ids_stays_at_the_bound() {
         for i in 0..flood {
             let now = Timestamp::from_system_time(SystemTime::now());
             let id = format!("flood-{i:09}-5f0c2b9e-7d41-4e8a-b3c6");
-            app.store
-                .report_failure(&app.engine, &id, "", "", &policy, &r, now, &mut rng);
+            let call = FailureCall {
+                job_id: &id,
+                job_type: "",
+                target: "",
+                policy: &policy,
+                report: r,
+            };
+            store(&app).report_failure(&app.engine, &call, now, &mut rng);
             if i % 1000 == 0 {
-                peak = peak.max(app.store.len());
+                peak = peak.max(store(&app).len());
             }
             if i == flood / 2 {
                 rss_half = rss();
@@ -71,10 +78,10 @@ async fn a_flood_of_a_million_ids_stays_at_the_bound() {
 
     // The sweeper brings the count under the bound.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while h.running.app.store.len() > BOUND && Instant::now() < deadline {
+    while store(&h.running.app).len() > BOUND && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let store = &h.running.app.store;
+    let store = store(&h.running.app);
     let len = store.len();
     assert!(len <= BOUND, "{len} jobs held, bound {BOUND}");
     assert!(len >= BOUND * 9 / 10, "{len}: evicted far more than needed");

@@ -245,7 +245,8 @@ async fn a_snapshot_larger_than_a_lowered_max_jobs_is_brought_to_the_bound() {
     let mut smaller = config(&path, POLICIES);
     smaller.limits.max_jobs = 20;
     let second = Harness::with_config(smaller).await;
-    let store = second.running.app.store.clone();
+    let app = second.running.app.clone();
+    let store = store(&app);
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.len() > 20 {
         assert!(
@@ -329,7 +330,7 @@ async fn a_missing_snapshot_starts_empty_and_an_unwritable_path_stops_the_start(
         0o600,
         "owner-only: it holds callers' job ids and errors"
     );
-    assert_eq!(h.running.app.store.len(), 0);
+    assert_eq!(store(&h.running.app).len(), 0);
     h.running.stop().await.expect("stop");
 
     let nowhere = d.join("no-such-dir").join("state.snap");

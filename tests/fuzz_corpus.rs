@@ -37,28 +37,23 @@ fn snapshot_corpus() {
 /// populated state) still loads: the format is a promise across upgrades.
 #[test]
 fn a_version_1_snapshot_from_an_earlier_build_loads() {
-    use retryd::batches::{BatchLimits, Batches};
-    use retryd::budgets::Budgets;
     use retryd::config::Config;
     use retryd::engine::{Engine, JobState};
-    use retryd::store::Store;
+    use retryd::state::memory::batches::{BatchLimits, Batches};
+    use retryd::state::store_for;
 
     let config = Config::from_toml(
         "[policies.extraction]\nmax_retries = 7\n[job_types]\nextraction = \"extraction\"\n[budgets.s3]\nmax_tokens = 10\nmax_retrying = 50\n",
     )
     .expect("config");
-    let store = Store::new(
-        config.limits.clone(),
-        ["extraction"],
-        Budgets::new(&config.budgets),
-    );
     let engine = Engine {
         budgets: config.budgets.clone(),
         ..Engine::new(config.classifier(), config.policies)
     };
+    let store = store_for(config.limits.clone(), &engine);
     let batches = Batches::new(BatchLimits::default());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/snapshot-v1.snap");
-    let stats = retryd::snapshot::load(&path, &engine, &store, &batches)
+    let stats = retryd::state::memory::snapshot::load(&path, &engine, &store, &batches)
         .expect("loads")
         .expect("exists");
     assert_eq!(stats.jobs, 47);

@@ -265,7 +265,7 @@ mod record {
     use retryd::engine::classify::{CategoryId, MatchKind};
     use retryd::engine::{Decision, ErrorClass, Exhausted, GiveUpReason, PolicyId, TargetId, Why};
     use retryd::labels::LabelId;
-    use retryd::store::record::{Head, Record, Texts, TypeRef};
+    use retryd::state::memory::record::{Head, Record, Texts, TypeRef};
 
     fn why() -> impl Strategy<Value = Why> {
         prop_oneof![

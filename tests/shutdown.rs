@@ -12,7 +12,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_the_server_took_is_answered_before_it_stops() {
     let h = Harness::builtin().await;
-    let store = h.running.app.store.clone();
+    let app = h.running.app.clone();
     let done = Arc::new(AtomicUsize::new(0));
     let mut callers = Vec::new();
     for t in 0..16 {
@@ -61,6 +61,7 @@ async fn every_call_the_server_took_is_answered_before_it_stops() {
         16,
         "each caller ends with one refused call"
     );
+    let store = store(&app);
     // Every job the server recorded belongs to a call that got its answer...
     assert_eq!(store.len(), answered.len());
     for id in &answered {

@@ -643,7 +643,7 @@ fn memory_cmd(ns: &[usize], duration: Duration, one: bool, json: bool) -> Result
 struct Bench {
     engine: retryd::engine::Engine,
     policy: Arc<retryd::engine::Policy>,
-    store: Arc<retryd::store::Store>,
+    store: Arc<retryd::state::memory::Store>,
 }
 
 /// A typical failure of job `i`: 60-byte message, one of four error types.
@@ -666,7 +666,7 @@ fn bench_report(i: usize) -> retryd::engine::FailureReport<'static> {
 
 fn bench() -> Result<Bench, Error> {
     use retryd::engine::{Classifier, Engine, Policy, PolicySet};
-    use retryd::store::{Limits, Store};
+    use retryd::state::{Limits, store_for};
 
     let engine = Engine::new(
         Classifier::new(Vec::new())?,
@@ -684,13 +684,12 @@ fn bench() -> Result<Bench, Error> {
         .get("bench")
         .ok_or("no bench policy")?
         .clone();
-    let store = Arc::new(Store::new(
+    let store = Arc::new(store_for(
         Limits {
             max_jobs: usize::MAX / 2,
             ..Limits::default()
         },
-        ["invoice"],
-        retryd::budgets::Budgets::new(&engine.budgets),
+        &engine,
     ));
     Ok(Bench {
         engine,
@@ -704,25 +703,23 @@ impl Bench {
     fn report(&self, i: usize, now: retryd::engine::Timestamp, rng: &mut impl rand::Rng) {
         let mut buf = [0u8; ID_LEN];
         let id = job_id_in(i, &mut buf);
-        self.store.report_failure(
-            &self.engine,
-            id,
-            "invoice",
-            "",
-            &self.policy,
-            &bench_report(i),
-            now,
-            rng,
-        );
+        let call = retryd::state::FailureCall {
+            job_id: id,
+            job_type: "invoice",
+            target: "",
+            policy: &self.policy,
+            report: bench_report(i),
+        };
+        self.store.report_failure(&self.engine, &call, now, rng);
     }
 }
 
 fn snapshot_one(n: usize, dir: Option<PathBuf>, json: bool) -> Result<(), Error> {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-    use retryd::batches::{BatchLimits, Batches};
     use retryd::engine::Timestamp;
-    use retryd::snapshot;
+    use retryd::state::memory::batches::{BatchLimits, Batches};
+    use retryd::state::memory::snapshot;
 
     let now = Timestamp::from_system_time(SystemTime::now());
     let b = Arc::new(bench()?);

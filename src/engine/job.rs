@@ -134,6 +134,22 @@ pub struct Verdict {
     pub attempt: u32,
 }
 
+/// A report, de-duplicated (`Engine::attempt`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Attempt {
+    /// It repeats (or predates) the latest recorded attempt: this is the
+    /// stored decision, and nothing is to change.
+    Duplicate(Verdict),
+    New(NewFailure),
+}
+
+/// A failure that counts: its number and the attempt number to record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewFailure {
+    pub n: u32,
+    pub attempt: u32,
+}
+
 /// Classification rules and policies: everything a decision needs besides
 /// the job, "now" and a random source.
 #[derive(Debug)]
@@ -174,7 +190,18 @@ impl Engine {
         now: Timestamp,
         rng: &mut R,
     ) -> Verdict {
-        // De-duplication and adoption of the caller's attempt number.
+        match self.attempt(job, report) {
+            Attempt::Duplicate(v) => v,
+            Attempt::New(a) => self.decide_new(job, policy, report, a, budget, now, rng),
+        }
+    }
+
+    /// De-duplication and adoption of the caller's attempt number: whether
+    /// `report` is a new failure of `job`, and which.
+    ///
+    /// Apart from `decide_new` so that a caller can spend from a retry
+    /// budget only for a failure that counts (a re-sent report costs nothing).
+    pub fn attempt(&self, job: Option<&Job>, report: &FailureReport<'_>) -> Attempt {
         let (n, attempt) = match job {
             None => {
                 let a = report.attempt.max(1);
@@ -189,11 +216,11 @@ impl Engine {
                 (j.failure_count.saturating_add(1), a)
             }
             Some(j) if report.attempt <= j.last_attempt => {
-                return Verdict {
+                return Attempt::Duplicate(Verdict {
                     decision: j.last_decision,
                     duplicate: true,
                     attempt: j.last_attempt,
-                };
+                });
             }
             Some(j) => (
                 j.failure_count
@@ -201,7 +228,22 @@ impl Engine {
                 report.attempt,
             ),
         };
+        Attempt::New(NewFailure { n, attempt })
+    }
 
+    /// The decision for a new failure (`attempt` said which).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide_new<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        failure: NewFailure,
+        budget: Option<&BudgetView>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Verdict {
+        let NewFailure { n, attempt } = failure;
         let cls = self.classifier.classify(&report.error);
         let mut d = Decision {
             action: Action::GiveUp,

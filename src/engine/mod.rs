@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use backoff::{Backoff, Jitter};
 pub use budget::{BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted, TargetId};
 pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
-pub use job::{Engine, Job, Verdict};
+pub use job::{Attempt, Engine, Job, NewFailure, Verdict};
 pub use policy::{OnUnknown, Policy, PolicyId, PolicySet, PriorityBand};
 
 /// Milliseconds since the Unix epoch.

@@ -5,13 +5,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::budgets::BudgetRow;
 use crate::engine::passes::{PassResult, PassStats};
 use crate::engine::{
     Action, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState, Timestamp,
 };
 use crate::pb;
-use crate::store::{JobView, StatsRow, Store, StoredError};
+use crate::state::{BudgetRow, JobView, State, StatsRow, StoredError};
 
 pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     let secs = i64::try_from(t.0 / 1000).unwrap_or(i64::MAX);
@@ -77,7 +76,7 @@ pub fn state_filter(v: i32) -> Result<Option<JobState>, i32> {
 /// A decision as callers see it; `error` is the error it was about (for the explanation).
 pub fn decision(
     engine: &Engine,
-    store: &Store,
+    state: &State,
     d: &Decision,
     error: &ErrorReport<'_>,
 ) -> pb::Decision {
@@ -91,7 +90,7 @@ pub fn decision(
         error_class: error_class(d.error_class) as i32,
         category: engine.category_name(d).to_string(),
         policy: engine.policy_name(d).to_string(),
-        explanation: engine.explanation(d, error, d.target.map(|t| store.target_name(t))),
+        explanation: engine.explanation(d, error, d.target.map(|t| state.target_name(t))),
     }
 }
 
@@ -105,7 +104,7 @@ fn error(e: &StoredError) -> pb::ErrorInfo {
     }
 }
 
-pub fn job(engine: &Engine, store: &Store, v: &JobView) -> pb::Job {
+pub fn job(engine: &Engine, state: &State, v: &JobView) -> pb::Job {
     let j = &v.job;
     pb::Job {
         job_id: v.id.clone(),
@@ -119,7 +118,7 @@ pub fn job(engine: &Engine, store: &Store, v: &JobView) -> pb::Job {
         last_error: Some(error(&v.last_error)),
         last_decision: Some(decision(
             engine,
-            store,
+            state,
             &j.last_decision,
             &v.last_error.report(),
         )),

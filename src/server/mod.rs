@@ -19,14 +19,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
-use crate::batches::Batches;
-use crate::budgets::Budgets;
 use crate::config::{Config, SnapshotSettings};
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinatorServer;
-use crate::store::Store;
+use crate::state::State;
 pub use service::{App, now};
 
 /// Largest request accepted: room for a 64 KiB error message (which
@@ -47,7 +45,7 @@ pub enum ServeError {
     #[error("server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error("{0}")]
-    Snapshot(#[from] crate::snapshot::SnapshotError),
+    Snapshot(#[from] crate::state::memory::snapshot::SnapshotError),
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -188,19 +186,20 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         .job_types()
         .map(|(t, _)| t.to_string())
         .collect();
-    let store = Arc::new(Store::new(
+    let engine = Engine {
+        budgets: config.budgets.clone(),
+        ..Engine::new(config.classifier(), config.policies)
+    };
+    let state = Arc::new(State::memory(
         config.limits.clone(),
-        configured_types.iter().map(String::as_str),
-        Budgets::new(&config.budgets),
+        config.batch_limits.clone(),
+        &engine,
+        configured_types,
     ));
     let metrics = Arc::new(Metrics::new());
     let app = Arc::new(App {
-        engine: Engine {
-            budgets: config.budgets.clone(),
-            ..Engine::new(config.classifier(), config.policies)
-        },
-        store: store.clone(),
-        batches: Batches::new(config.batch_limits.clone()),
+        engine,
+        state: state.clone(),
         metrics: metrics.clone(),
         admin_token: config.admin_token.clone(),
         changes: Default::default(),
@@ -279,7 +278,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     let metrics_task = tokio::spawn(metrics::serve(
         metrics_listener,
         metrics.clone(),
-        store.clone(),
+        state.clone(),
         shutdown.clone(),
     ));
     let sweeper = tokio::spawn(sweeper::run(app.clone(), shutdown.clone()));
@@ -328,10 +327,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// Loads the snapshot, if there is one, and writes one at once: a path that
 /// cannot be written stops the start now, not at the first SIGTERM.
 async fn restore(app: &Arc<App>, settings: &SnapshotSettings) -> Result<(), ServeError> {
+    if app.state.memory_backend().is_none() {
+        return Ok(());
+    }
     let work = app.clone();
     let path = settings.path.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        crate::snapshot::load(&path, &work.engine, &work.store, &work.batches)
+    let loaded = tokio::task::spawn_blocking(move || match work.state.memory_backend() {
+        Some(m) => crate::state::memory::snapshot::load(&path, &work.engine, &m.store, &m.batches),
+        None => Ok(None),
     })
     .await??;
     match loaded {

@@ -1,6 +1,7 @@
-//! `retryd.v1.RetryCoordinator`: translates between protobuf and the store,
+//! `retryd.v1.RetryCoordinator`: translates between protobuf and the state,
 //! maps errors to gRPC status, and tells the metrics what happened.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -9,19 +10,16 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, PageToken};
 use super::validate;
-use crate::batches::{BatchError, Batches};
-use crate::engine::passes::Outcome;
-use crate::engine::{Action, Engine, Timestamp};
+use crate::engine::{Engine, Timestamp};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinator;
-use crate::store::{Filter, Store, StoreError};
+use crate::state::{BatchError, FailureCall, Filter, State, StateError};
 
 /// What every handler shares.
 pub struct App {
     pub engine: Engine,
-    pub store: Arc<Store>,
-    pub batches: Batches,
+    pub state: Arc<State>,
     pub metrics: Arc<Metrics>,
     /// When set, RetryJob, CancelJob and DeleteJob need `authorization: Bearer <token>`.
     pub admin_token: Option<String>,
@@ -46,11 +44,13 @@ impl From<BatchError> for Status {
     }
 }
 
-impl From<StoreError> for Status {
-    fn from(e: StoreError) -> Status {
+impl From<StateError> for Status {
+    fn from(e: StateError) -> Status {
         match e {
-            StoreError::NotFound(_) => Status::not_found(e.to_string()),
-            StoreError::Dead(_) => Status::failed_precondition(e.to_string()),
+            StateError::NotFound(_) => Status::not_found(e.to_string()),
+            StateError::Dead(_) => Status::failed_precondition(e.to_string()),
+            StateError::Batch(b) => b.into(),
+            StateError::Unavailable(_) => Status::unavailable(e.to_string()),
         }
     }
 }
@@ -66,13 +66,13 @@ impl Coordinator {
     }
 
     /// Runs one handler and records its duration and status code.
-    fn observe<T>(
+    async fn observe<T>(
         &self,
         method: &'static str,
-        f: impl FnOnce(&App) -> Result<T, Status>,
+        f: impl Future<Output = Result<T, Status>>,
     ) -> Result<Response<T>, Status> {
         let start = Instant::now();
-        let result = f(&self.app);
+        let result = f.await;
         let code = result
             .as_ref()
             .map_or_else(Status::code, |_| tonic::Code::Ok);
@@ -81,12 +81,12 @@ impl Coordinator {
     }
 
     /// `observe` for a call that may change state.
-    fn mutate<T>(
+    async fn mutate<T>(
         &self,
         method: &'static str,
-        f: impl FnOnce(&App) -> Result<T, Status>,
+        f: impl Future<Output = Result<T, Status>>,
     ) -> Result<Response<T>, Status> {
-        let result = self.observe(method, f);
+        let result = self.observe(method, f).await;
         self.app
             .changes
             .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -115,45 +115,37 @@ impl App {
             })
     }
 
-    fn report_failure(
+    async fn report_failure(
         &self,
         r: pb::ReportFailureRequest,
     ) -> Result<pb::ReportFailureResponse, Status> {
         let f = validate::failure(&r)?;
-        let policy = self.select_policy(&f)?;
-        let at = now();
-        let out = self.store.report_failure(
-            &self.engine,
-            f.job_id,
-            f.job_type,
-            f.target,
-            policy,
-            &f.report,
-            at,
-            &mut rand::rng(),
-        );
+        let call = FailureCall {
+            job_id: f.job_id,
+            job_type: f.job_type,
+            target: f.target,
+            policy: self.select_policy(&f)?,
+            report: f.report,
+        };
+        let out = self
+            .state
+            .report_failure(&self.engine, &call, now())
+            .await?;
         let d = &out.decision;
         if !out.duplicate {
-            let outcome = match d.action {
-                Action::Retry => Outcome::FailedRetryable,
-                Action::GiveUp => Outcome::FailedNonRetryable,
-            };
-            self.batches.record(f.job_id, outcome, at);
             self.metrics
-                .failure(&self.engine, &self.store, out.label, d);
+                .failure(&self.engine, &self.state, out.label, d);
             if out.gave_up {
                 self.metrics
-                    .attempts(&self.store, out.label, false, d.failure_count);
+                    .attempts(&self.state, out.label, false, d.failure_count);
             }
         }
         // A duplicate's decision was about the error the job kept.
-        let kept = if out.duplicate {
-            self.store.get(f.job_id).map(|v| v.last_error)
-        } else {
-            None
-        };
-        let error = kept.as_ref().map_or(f.report.error, |e| e.report());
-        let decision = convert::decision(&self.engine, &self.store, d, &error);
+        let error = out
+            .kept_error
+            .as_ref()
+            .map_or(f.report.error, |e| e.report());
+        let decision = convert::decision(&self.engine, &self.state, d, &error);
         if out.gave_up {
             tracing::info!(
                 job_id = f.job_id,
@@ -178,39 +170,39 @@ impl App {
         })
     }
 
-    fn explain(&self, r: pb::ExplainRequest) -> Result<pb::ExplainResponse, Status> {
+    async fn explain(&self, r: pb::ExplainRequest) -> Result<pb::ExplainResponse, Status> {
         let r = pb::ReportFailureRequest::from(r);
         let f = validate::failure(&r)?;
-        let policy = self.select_policy(&f)?;
-        let d = self.store.explain(
-            &self.engine,
-            f.job_id,
-            f.target,
-            policy,
-            &f.report,
-            now(),
-            &mut rand::rng(),
-        );
+        let call = FailureCall {
+            job_id: f.job_id,
+            job_type: f.job_type,
+            target: f.target,
+            policy: self.select_policy(&f)?,
+            report: f.report,
+        };
+        let d = self.state.explain(&self.engine, &call, now()).await?;
         Ok(pb::ExplainResponse {
             decision: Some(convert::decision(
                 &self.engine,
-                &self.store,
+                &self.state,
                 &d,
                 &f.report.error,
             )),
         })
     }
 
-    fn report_success(
+    async fn report_success(
         &self,
         r: pb::ReportSuccessRequest,
     ) -> Result<pb::ReportSuccessResponse, Status> {
         validate::report_success(&r)?;
-        let out = self.store.report_success(&r.job_id, &r.job_type, &r.target);
-        self.batches.record(&r.job_id, Outcome::Succeeded, now());
-        self.metrics.success(&self.store, out.label, out.known);
+        let out = self
+            .state
+            .report_success(&r.job_id, &r.job_type, &r.target, now())
+            .await?;
+        self.metrics.success(&self.state, out.label, out.known);
         self.metrics.attempts(
-            &self.store,
+            &self.state,
             out.label,
             true,
             out.failures_before_success.saturating_add(1),
@@ -221,18 +213,19 @@ impl App {
         })
     }
 
-    fn get_job(&self, r: pb::GetJobRequest) -> Result<pb::GetJobResponse, Status> {
+    async fn get_job(&self, r: pb::GetJobRequest) -> Result<pb::GetJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
         let job = self
-            .store
+            .state
             .get(&r.job_id)
-            .ok_or_else(|| StoreError::NotFound(r.job_id.clone()))?;
+            .await?
+            .ok_or_else(|| StateError::NotFound(r.job_id.clone()))?;
         Ok(pb::GetJobResponse {
-            job: Some(convert::job(&self.engine, &self.store, &job)),
+            job: Some(convert::job(&self.engine, &self.state, &job)),
         })
     }
 
-    fn list_jobs(&self, r: pb::ListJobsRequest) -> Result<pb::ListJobsResponse, Status> {
+    async fn list_jobs(&self, r: pb::ListJobsRequest) -> Result<pb::ListJobsResponse, Status> {
         let state = convert::state_filter(r.state)
             .map_err(|v| validate::invalid("state", format!("unknown JobState value {v}")))?;
         validate::list_filter_job_type(&r.job_type)?;
@@ -254,7 +247,7 @@ impl App {
             state,
             job_type: (!r.job_type.is_empty()).then_some(r.job_type.as_str()),
         };
-        let page = self.store.list(filter, page_size, after.as_deref());
+        let page = self.state.list(filter, page_size, after.as_deref()).await?;
         let next_page_token = page
             .next_after
             .map(|after| {
@@ -270,7 +263,7 @@ impl App {
             jobs: page
                 .jobs
                 .iter()
-                .map(|v| convert::job(&self.engine, &self.store, v))
+                .map(|v| convert::job(&self.engine, &self.state, v))
                 .collect(),
             next_page_token,
             total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
@@ -298,42 +291,44 @@ impl App {
         }
     }
 
-    fn retry_job(&self, r: pb::RetryJobRequest) -> Result<pb::RetryJobResponse, Status> {
+    async fn retry_job(&self, r: pb::RetryJobRequest) -> Result<pb::RetryJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
         let job = self
-            .store
-            .retry(&r.job_id, r.reset_failures.unwrap_or(true), now())?;
+            .state
+            .retry(&r.job_id, r.reset_failures.unwrap_or(true), now())
+            .await?;
         tracing::info!(
             job_id = r.job_id,
             reset_failures = r.reset_failures.unwrap_or(true),
             "manual retry"
         );
         Ok(pb::RetryJobResponse {
-            job: Some(convert::job(&self.engine, &self.store, &job)),
+            job: Some(convert::job(&self.engine, &self.state, &job)),
         })
     }
 
-    fn cancel_job(&self, r: pb::CancelJobRequest) -> Result<pb::CancelJobResponse, Status> {
+    async fn cancel_job(&self, r: pb::CancelJobRequest) -> Result<pb::CancelJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
-        let job = self.store.cancel(&r.job_id, now())?;
+        let job = self.state.cancel(&r.job_id, now()).await?;
         tracing::info!(job_id = r.job_id, "cancelled");
         Ok(pb::CancelJobResponse {
-            job: Some(convert::job(&self.engine, &self.store, &job)),
+            job: Some(convert::job(&self.engine, &self.state, &job)),
         })
     }
 
-    fn delete_job(&self, r: pb::DeleteJobRequest) -> Result<pb::DeleteJobResponse, Status> {
+    async fn delete_job(&self, r: pb::DeleteJobRequest) -> Result<pb::DeleteJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
-        self.store.delete(&r.job_id)?;
+        self.state.delete(&r.job_id).await?;
         tracing::info!(job_id = r.job_id, "deleted");
         Ok(pb::DeleteJobResponse {})
     }
 
-    fn start_pass(&self, r: pb::StartPassRequest) -> Result<pb::StartPassResponse, Status> {
+    async fn start_pass(&self, r: pb::StartPassRequest) -> Result<pb::StartPassResponse, Status> {
         let p = validate::start_pass(&r)?;
-        let stats =
-            self.batches
-                .start_pass(&r.batch_id, &r.job_ids, p.max_passes, p.pass_delay, now())?;
+        let stats = self
+            .state
+            .start_pass(&r.batch_id, &r.job_ids, p.max_passes, p.pass_delay, now())
+            .await?;
         tracing::info!(
             batch_id = r.batch_id,
             pass = stats.pass_number,
@@ -345,9 +340,9 @@ impl App {
         })
     }
 
-    fn end_pass(&self, r: pb::EndPassRequest) -> Result<pb::EndPassResponse, Status> {
+    async fn end_pass(&self, r: pb::EndPassRequest) -> Result<pb::EndPassResponse, Status> {
         validate::job_id("batch_id", &r.batch_id)?;
-        let end = self.batches.end_pass(&r.batch_id, now())?;
+        let end = self.state.end_pass(&r.batch_id, now()).await?;
         self.metrics.pass(end.result);
         tracing::info!(
             batch_id = r.batch_id,
@@ -366,9 +361,9 @@ impl App {
         })
     }
 
-    fn get_batch(&self, r: pb::GetBatchRequest) -> Result<pb::GetBatchResponse, Status> {
+    async fn get_batch(&self, r: pb::GetBatchRequest) -> Result<pb::GetBatchResponse, Status> {
         validate::job_id("batch_id", &r.batch_id)?;
-        let batch = self.batches.get(&r.batch_id)?;
+        let batch = self.state.get_batch(&r.batch_id).await?;
         let t = batch.totals();
         Ok(pb::GetBatchResponse {
             batch_id: r.batch_id,
@@ -381,18 +376,24 @@ impl App {
         })
     }
 
-    fn list_budgets(&self) -> pb::ListBudgetsResponse {
-        pb::ListBudgetsResponse {
-            budgets: self.store.budgets().iter().map(convert::budget).collect(),
-        }
+    async fn list_budgets(&self) -> Result<pb::ListBudgetsResponse, Status> {
+        Ok(pb::ListBudgetsResponse {
+            budgets: self
+                .state
+                .budgets()
+                .await?
+                .iter()
+                .map(convert::budget)
+                .collect(),
+        })
     }
 
-    fn get_stats(&self) -> pb::GetStatsResponse {
-        let (rows, total) = self.store.stats();
-        pb::GetStatsResponse {
+    async fn get_stats(&self) -> Result<pb::GetStatsResponse, Status> {
+        let (rows, total) = self.state.stats().await?;
+        Ok(pb::GetStatsResponse {
             job_types: rows.iter().map(convert::stats).collect(),
             total: Some(convert::stats(&total)),
-        }
+        })
     }
 }
 
@@ -402,99 +403,119 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::ReportFailureRequest>,
     ) -> Result<Response<pb::ReportFailureResponse>, Status> {
-        self.mutate("ReportFailure", |a| a.report_failure(request.into_inner()))
+        self.mutate(
+            "ReportFailure",
+            self.app.report_failure(request.into_inner()),
+        )
+        .await
     }
 
     async fn report_success(
         &self,
         request: Request<pb::ReportSuccessRequest>,
     ) -> Result<Response<pb::ReportSuccessResponse>, Status> {
-        self.mutate("ReportSuccess", |a| a.report_success(request.into_inner()))
+        self.mutate(
+            "ReportSuccess",
+            self.app.report_success(request.into_inner()),
+        )
+        .await
     }
 
     async fn get_job(
         &self,
         request: Request<pb::GetJobRequest>,
     ) -> Result<Response<pb::GetJobResponse>, Status> {
-        self.observe("GetJob", |a| a.get_job(request.into_inner()))
+        self.observe("GetJob", self.app.get_job(request.into_inner()))
+            .await
     }
 
     async fn list_jobs(
         &self,
         request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
-        self.observe("ListJobs", |a| a.list_jobs(request.into_inner()))
+        self.observe("ListJobs", self.app.list_jobs(request.into_inner()))
+            .await
     }
 
     async fn retry_job(
         &self,
         request: Request<pb::RetryJobRequest>,
     ) -> Result<Response<pb::RetryJobResponse>, Status> {
-        self.mutate("RetryJob", |a| {
-            a.authorize(request.metadata())?;
-            a.retry_job(request.into_inner())
+        let app = &self.app;
+        self.mutate("RetryJob", async move {
+            app.authorize(request.metadata())?;
+            app.retry_job(request.into_inner()).await
         })
+        .await
     }
 
     async fn cancel_job(
         &self,
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
-        self.mutate("CancelJob", |a| {
-            a.authorize(request.metadata())?;
-            a.cancel_job(request.into_inner())
+        let app = &self.app;
+        self.mutate("CancelJob", async move {
+            app.authorize(request.metadata())?;
+            app.cancel_job(request.into_inner()).await
         })
+        .await
     }
 
     async fn delete_job(
         &self,
         request: Request<pb::DeleteJobRequest>,
     ) -> Result<Response<pb::DeleteJobResponse>, Status> {
-        self.mutate("DeleteJob", |a| {
-            a.authorize(request.metadata())?;
-            a.delete_job(request.into_inner())
+        let app = &self.app;
+        self.mutate("DeleteJob", async move {
+            app.authorize(request.metadata())?;
+            app.delete_job(request.into_inner()).await
         })
+        .await
     }
 
     async fn get_stats(
         &self,
         _request: Request<pb::GetStatsRequest>,
     ) -> Result<Response<pb::GetStatsResponse>, Status> {
-        self.observe("GetStats", |a| Ok(a.get_stats()))
+        self.observe("GetStats", self.app.get_stats()).await
     }
 
     async fn explain(
         &self,
         request: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
-        self.observe("Explain", |a| a.explain(request.into_inner()))
+        self.observe("Explain", self.app.explain(request.into_inner()))
+            .await
     }
 
     async fn list_budgets(
         &self,
         _request: Request<pb::ListBudgetsRequest>,
     ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
-        self.observe("ListBudgets", |a| Ok(a.list_budgets()))
+        self.observe("ListBudgets", self.app.list_budgets()).await
     }
 
     async fn start_pass(
         &self,
         request: Request<pb::StartPassRequest>,
     ) -> Result<Response<pb::StartPassResponse>, Status> {
-        self.mutate("StartPass", |a| a.start_pass(request.into_inner()))
+        self.mutate("StartPass", self.app.start_pass(request.into_inner()))
+            .await
     }
 
     async fn end_pass(
         &self,
         request: Request<pb::EndPassRequest>,
     ) -> Result<Response<pb::EndPassResponse>, Status> {
-        self.mutate("EndPass", |a| a.end_pass(request.into_inner()))
+        self.mutate("EndPass", self.app.end_pass(request.into_inner()))
+            .await
     }
 
     async fn get_batch(
         &self,
         request: Request<pb::GetBatchRequest>,
     ) -> Result<Response<pb::GetBatchResponse>, Status> {
-        self.observe("GetBatch", |a| a.get_batch(request.into_inner()))
+        self.observe("GetBatch", self.app.get_batch(request.into_inner()))
+            .await
     }
 }

@@ -9,15 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::service::{App, now};
 use crate::config::SnapshotSettings;
-use crate::snapshot::{self, SnapshotError, Stats};
+use crate::state::memory::snapshot::{self, SnapshotError, Stats};
 
 /// One write, off the request threads; logged and counted.
 pub async fn write(app: &Arc<App>, settings: &SnapshotSettings) -> Result<Stats, SnapshotError> {
     let work = app.clone();
     let path = settings.path.clone();
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || {
-        snapshot::write(&path, &work.engine, &work.store, &work.batches, now())
+    let result = tokio::task::spawn_blocking(move || match work.state.memory_backend() {
+        Some(m) => snapshot::write(&path, &work.engine, &m.store, &m.batches, now()),
+        None => Ok(Stats::default()),
     })
     .await
     .unwrap_or_else(|e| {

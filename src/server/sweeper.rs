@@ -9,26 +9,25 @@ use super::service::{App, now};
 /// Sweeps every `Limits::sweep_interval`, and at once when the job store
 /// passes a bound, until `shutdown`.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    let interval = app.store.limits().sweep_interval();
+    let interval = app.state.limits().sweep_interval();
     loop {
         // The periodic sweep also expires idle jobs (a scan of every job);
         // one woken by a passed bound only applies the bounds.
         let full = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => true,
-            _ = app.store.pressured() => false,
+            _ = app.state.pressured() => false,
         };
         let work = app.clone();
-        // A sweep may scan every job: keep it off the threads that serve requests.
-        let swept = tokio::task::spawn_blocking(move || {
-            let at = now();
-            let batches = if full { work.batches.sweep(at) } else { 0 };
-            (work.store.sweep(at, full), batches)
-        })
-        .await;
+        // A sweep may scan every job: keep it off the threads that serve
+        // requests (its own runtime handle lets a remote backend await).
+        let handle = tokio::runtime::Handle::current();
+        let swept =
+            tokio::task::spawn_blocking(move || handle.block_on(work.state.sweep(now(), full)))
+                .await;
         match swept {
             Ok((evictions, batches)) => {
-                if batches > 0 || evictions.by_reason().iter().any(|(_, n)| *n > 0) {
+                if batches > 0 || evictions.any() {
                     app.changes
                         .fetch_add(1, std::sync::atomic::Ordering::Release);
                 }

@@ -218,12 +218,12 @@ pub const MAX_PASSES: u32 = 1000;
 pub fn start_pass(r: &pb::StartPassRequest) -> Result<StartPass, Status> {
     let mut v = Violations::default();
     text(&mut v, "batch_id", &r.batch_id, MAX_JOB_ID, true);
-    if r.job_ids.len() > crate::batches::MAX_BATCH_JOBS {
+    if r.job_ids.len() > crate::state::memory::batches::MAX_BATCH_JOBS {
         v.add(
             "job_ids",
             format!(
                 "at most {} per batch, got {}",
-                crate::batches::MAX_BATCH_JOBS,
+                crate::state::memory::batches::MAX_BATCH_JOBS,
                 r.job_ids.len()
             ),
         );

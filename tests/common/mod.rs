@@ -42,6 +42,14 @@ impl Harness {
     }
 }
 
+/// The in-process job store of a server on the default (memory) backend.
+pub fn store(app: &server::App) -> &retryd::state::memory::Store {
+    &app.state
+        .memory_backend()
+        .expect("the default backend is memory")
+        .store
+}
+
 /// gRPC and metrics listeners on ephemeral 127.0.0.1 ports.
 pub async fn listeners() -> server::Listeners {
     server::Listeners {

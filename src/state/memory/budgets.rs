@@ -8,9 +8,10 @@
 //! others get one, and the rest share the `other` budget.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use crate::engine::{BudgetConfig, BudgetConfigs, BudgetView, TargetId, budget::MILLI};
-use crate::labels::{BoundedLabels, LabelId, NONE};
+use crate::labels::{LabelId, Labels, NONE};
 
 pub struct TargetBudget {
     pub config: BudgetConfig,
@@ -49,6 +50,21 @@ impl TargetBudget {
         let _ = self
             .tokens
             .fetch_update(Relaxed, Relaxed, |t| Some(self.config.charge(t)));
+    }
+
+    /// The budget's take for one failure: the token is spent and the view
+    /// the decision sees read in one atomic step, so two failures can never
+    /// both pass a check that only one should (the view holds the tokens
+    /// before this failure's charge, as a decision expects).
+    pub fn take(&self, target: TargetId, job_counted: bool) -> BudgetView {
+        let before = self
+            .tokens
+            .fetch_update(Relaxed, Relaxed, |t| Some(self.config.charge(t)))
+            .unwrap_or_else(|t| t);
+        BudgetView {
+            tokens: before,
+            ..self.view(target, job_counted)
+        }
     }
 
     /// A success: `token_ratio` more (never above `max_tokens`).
@@ -101,27 +117,34 @@ pub struct BudgetRow {
 }
 
 pub struct Budgets {
-    labels: BoundedLabels<Option<TargetBudget>>,
-    configured: Vec<String>,
+    labels: Arc<Labels>,
+    /// Indexed by target label id; made on first use from the label's name.
+    slots: Box<[OnceLock<Option<TargetBudget>>]>,
+    configs: BudgetConfigs,
 }
 
 impl Budgets {
-    pub fn new(configs: &BudgetConfigs) -> Budgets {
-        let configured: Vec<String> = configs.by_target.keys().cloned().collect();
-        let configs = configs.clone();
+    pub fn new(labels: Arc<Labels>, configs: &BudgetConfigs) -> Budgets {
         Budgets {
-            labels: BoundedLabels::with_init(
-                configured.iter().map(String::as_str),
-                100,
-                move |name| configs.for_target(name).copied().map(TargetBudget::new),
-            ),
-            configured,
+            slots: (0..labels.targets.capacity())
+                .map(|_| OnceLock::new())
+                .collect(),
+            labels,
+            configs: configs.clone(),
         }
     }
 
-    /// No budget anywhere: the hot path can skip the lookup.
-    pub fn is_empty(&self) -> bool {
-        self.labels.all().iter().all(|(_, e)| e.value.is_none())
+    fn slot(&self, id: LabelId) -> Option<&TargetBudget> {
+        let name = self.labels.targets.name(id);
+        self.slots
+            .get(usize::from(id.0))?
+            .get_or_init(|| {
+                self.configs
+                    .for_target(name)
+                    .copied()
+                    .map(TargetBudget::new)
+            })
+            .as_ref()
     }
 
     /// The budget of `target`, if it has one.
@@ -129,33 +152,24 @@ impl Budgets {
         if target.is_empty() {
             return None;
         }
-        let id = self.labels.get(target);
-        let budget = self.labels.entry(id).value.as_ref()?;
+        let id = self.labels.targets.get(target);
+        let budget = self.slot(id)?;
         budget.used.store(true, Relaxed);
         Some((TargetId(id.0), budget))
     }
 
     pub fn get(&self, id: TargetId) -> Option<&TargetBudget> {
-        self.labels.entry(LabelId(id.0)).value.as_ref()
-    }
-
-    /// Target names by id, for a snapshot's dictionary.
-    pub fn names(&self) -> Vec<String> {
-        by_id(
-            self.labels
-                .all()
-                .into_iter()
-                .map(|(id, e)| (id, e.label.to_string())),
-        )
+        self.slot(LabelId(id.0))
     }
 
     /// Every used budget's state, by target name, for a snapshot.
     pub fn states(&self) -> Vec<(String, i64, u64)> {
         self.labels
+            .targets
             .all()
             .into_iter()
-            .filter_map(|(_, e)| {
-                let b = e.value.as_ref()?;
+            .filter_map(|(id, e)| {
+                let b = self.slot(id)?;
                 b.used.load(Relaxed).then(|| {
                     let (t, x) = b.state();
                     (e.label.to_string(), t, x)
@@ -164,20 +178,16 @@ impl Budgets {
             .collect()
     }
 
-    pub fn name(&self, id: TargetId) -> &str {
-        self.labels.name(LabelId(id.0))
-    }
-
     /// Every budget that is configured by name or has been used, by target.
     pub fn rows(&self) -> Vec<BudgetRow> {
         self.labels
+            .targets
             .all()
             .into_iter()
             .filter(|(_, e)| &*e.label != NONE)
             .filter_map(|(id, e)| {
-                let b = e.value.as_ref()?;
-                let listed =
-                    b.used.load(Relaxed) || self.configured.iter().any(|c| **c == *e.label);
+                let b = self.slot(id)?;
+                let listed = b.used.load(Relaxed) || self.configs.by_target.contains_key(&*e.label);
                 listed.then(|| BudgetRow {
                     target_id: TargetId(id.0),
                     target: e.label.to_string(),
@@ -224,15 +234,20 @@ mod tests {
         c
     }
 
+    fn budgets(c: &BudgetConfigs) -> Budgets {
+        let targets: Vec<&str> = c.by_target.keys().map(String::as_str).collect();
+        Budgets::new(Arc::new(Labels::new([], targets)), c)
+    }
+
     #[test]
     fn concurrent_charges_are_all_counted() {
-        let b = Budgets::new(&configs());
+        let b = budgets(&configs());
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
                     for _ in 0..10 {
-                        if let Some((_, t)) = b.target("db") {
-                            t.charge();
+                        if let Some((id, t)) = b.target("db") {
+                            t.take(id, false);
                         }
                     }
                 });
@@ -245,12 +260,49 @@ mod tests {
 
     #[test]
     fn configured_targets_are_listed_before_use_and_no_target_has_no_budget() {
-        let b = Budgets::new(&configs());
+        let b = budgets(&configs());
         let names: Vec<String> = b.rows().into_iter().map(|r| r.target).collect();
         assert_eq!(names, ["s3"]);
         assert!(b.target("").is_none());
         assert_eq!(b.target("s3").map(|(_, t)| t.config.max_tokens), Some(10));
-        let none = Budgets::new(&BudgetConfigs::default());
-        assert!(none.is_empty() && none.target("s3").is_none());
+        let none = budgets(&BudgetConfigs::default());
+        assert!(none.target("s3").is_none() && none.rows().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod take_tests {
+    use super::*;
+
+    /// Two failures of one target racing for the last token above half:
+    /// exactly one passes (the take reads and spends in one step).
+    #[test]
+    fn concurrent_takes_never_both_pass_the_half_tokens_check() {
+        let mut c = BudgetConfigs::default();
+        c.by_target.insert(
+            "db".into(),
+            BudgetConfig {
+                max_tokens: 10,
+                ..Default::default()
+            },
+        );
+        for _ in 0..200 {
+            let b = Budgets::new(Arc::new(Labels::new([], ["db"])), &c);
+            let (id, t) = b.target("db").expect("db budget");
+            // 7 of 10 tokens: the first take leaves 6 (above half: retry),
+            // the second leaves 5 (at half: refused). One passes, never two.
+            t.restore(7 * MILLI, 0);
+            let passed = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        if t.take(id, false).exhausted().is_none() {
+                            passed.fetch_add(1, Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(passed.load(Relaxed), 1);
+        }
     }
 }

@@ -1,80 +1,99 @@
-//! Per-job state: a sharded table of packed job records, per-job-type
-//! counters, and the bounds of DESIGN.md section 5 (`[state]`), applied by a
-//! background sweeper.
+//! The in-process backend: a sharded table of packed job records, the
+//! counters per job type, the retry budgets, the open batches, and the
+//! bounds of `[state]`, applied by a background sweeper.
 //!
 //! Every change to a job happens while its shard is write-locked, and the
-//! engine's decision is computed inside that lock: 64 concurrent reports of
-//! one job are 64 serialised read-decide-write steps, none lost. The engine
-//! does no I/O and allocates nothing, so the lock is held for well under a
-//! microsecond.
+//! report step (`super::step`) runs inside that lock: 64 concurrent reports
+//! of one job are 64 serialised read-decide-write steps, none lost. The
+//! engine does no I/O and allocates nothing, so the lock is held for well
+//! under a microsecond.
 
+pub mod batches;
+pub mod budgets;
 mod names;
 pub mod record;
+pub mod snapshot;
 mod table;
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hashbrown::hash_table::Entry;
 use rand::Rng;
-use thiserror::Error;
 use tokio::sync::Notify;
 
-use crate::budgets::{BudgetRow, Budgets};
-use crate::engine::{
-    Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy, TargetId, Timestamp, Why,
+use super::step::{self, Counted, Event, FailureStep, Tally};
+use super::{
+    BatchLimits, Evictions, FailureCall, FailureOutcome, Filter, JobView, Limits, MESSAGE_PREFIX,
+    Page, StateError, StatsRow, StoredError, SuccessOutcome, prefix,
 };
-use crate::labels::{BoundedLabels, LabelId};
+use crate::engine::passes::Outcome;
+use crate::engine::{
+    Action, BudgetConfigs, Decision, Engine, ErrorReport, Job, JobState, TargetId, Timestamp,
+};
+use crate::labels::{LabelId, Labels};
+use batches::Batches;
+use budgets::{BudgetRow, Budgets};
 use names::Names;
 use record::{Head, Record, Texts, TypeRef};
 pub use table::SHARDS;
 use table::Table;
 
-/// Longest error message prefix kept per job: a job must not pin an
-/// unbounded amount of caller text in memory.
-pub const MESSAGE_PREFIX: usize = 1024;
-
-/// The `[state]` bounds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub max_jobs: usize,
-    pub idle_ttl: Duration,
-    pub max_dead_jobs: usize,
-    pub dead_ttl: Duration,
+/// The memory backend: jobs (with their budgets) and batches.
+pub struct Memory {
+    pub store: Store,
+    pub batches: Batches,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_jobs: 1_000_000,
-            idle_ttl: Duration::from_secs(24 * 3600),
-            max_dead_jobs: 10_000,
-            dead_ttl: Duration::from_secs(7 * 24 * 3600),
+impl Memory {
+    pub fn new(
+        limits: Limits,
+        batch_limits: BatchLimits,
+        labels: Arc<Labels>,
+        budgets: &BudgetConfigs,
+    ) -> Memory {
+        Memory {
+            store: Store::new(limits, labels, budgets),
+            batches: Batches::new(batch_limits),
         }
     }
-}
 
-impl Limits {
-    /// How often the sweeper runs without being woken: often enough that a
-    /// TTL is honoured to within a tenth of itself, at least every 30 s.
-    pub fn sweep_interval(&self) -> Duration {
-        (self.idle_ttl.min(self.dead_ttl) / 10)
-            .clamp(Duration::from_millis(20), Duration::from_secs(5))
+    pub fn report_failure<R: Rng + ?Sized>(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> FailureOutcome {
+        let out = self.store.report_failure(engine, call, now, rng);
+        if !out.duplicate {
+            let outcome = match out.decision.action {
+                Action::Retry => Outcome::FailedRetryable,
+                Action::GiveUp => Outcome::FailedNonRetryable,
+            };
+            self.batches.record(call.job_id, outcome, now);
+        }
+        out
     }
-}
 
-/// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
-pub fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
+    pub fn report_success(
+        &self,
+        job_id: &str,
+        job_type: &str,
+        target: &str,
+        now: Timestamp,
+    ) -> SuccessOutcome {
+        let out = self.store.report_success(job_id, job_type, target);
+        self.batches.record(job_id, Outcome::Succeeded, now);
+        out
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+
+    /// Jobs and batches removed.
+    pub fn sweep(&self, now: Timestamp, full: bool) -> (Evictions, usize) {
+        let batches = if full { self.batches.sweep(now) } else { 0 };
+        (self.store.sweep(now, full), batches)
     }
-    &s[..end]
 }
 
 /// Counters kept per job-type label.
@@ -96,142 +115,13 @@ impl TypeStats {
             JobState::Cancelled => &self.cancelled,
         }
     }
-}
 
-/// A copy of one job type's counters.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsRow {
-    pub job_type: String,
-    pub retrying: u64,
-    pub dead: u64,
-    pub cancelled: u64,
-    pub first_try_successes: u64,
-    pub successes_after_retry: u64,
-    pub give_ups: u64,
-}
-
-impl StatsRow {
-    /// Successes after retry / (successes after retry + give-ups), in percent.
-    pub fn retry_success_rate(&self) -> f64 {
-        let done = self.successes_after_retry + self.give_ups;
-        if done == 0 {
-            0.0
-        } else {
-            self.successes_after_retry as f64 * 100.0 / done as f64
+    fn event(&self, e: Event) -> &AtomicU64 {
+        match e {
+            Event::GaveUp => &self.give_ups,
+            Event::SucceededAfterRetry => &self.successes_after_retry,
+            Event::FirstTrySuccess => &self.first_try_successes,
         }
-    }
-
-    fn add(&mut self, o: &StatsRow) {
-        self.retrying += o.retrying;
-        self.dead += o.dead;
-        self.cancelled += o.cancelled;
-        self.first_try_successes += o.first_try_successes;
-        self.successes_after_retry += o.successes_after_retry;
-        self.give_ups += o.give_ups;
-    }
-}
-
-/// The latest error of a job as callers see it, its message cut to `MESSAGE_PREFIX` bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StoredError {
-    pub type_name: String,
-    pub message: String,
-    pub http_status: u16,
-    pub grpc_code: u8,
-    pub retryable: Option<bool>,
-}
-
-impl StoredError {
-    pub fn report(&self) -> ErrorReport<'_> {
-        ErrorReport {
-            type_name: &self.type_name,
-            message: &self.message,
-            http_status: self.http_status,
-            grpc_code: self.grpc_code,
-            retryable: self.retryable,
-        }
-    }
-}
-
-/// A job, decoded for callers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobView {
-    pub id: String,
-    pub job_type: String,
-    pub job: Job,
-    pub last_error: StoredError,
-}
-
-/// What a `ReportFailure` did.
-#[derive(Clone, Copy, Debug)]
-pub struct FailureOutcome {
-    pub decision: Decision,
-    pub duplicate: bool,
-    /// The job-type label (bounded).
-    pub label: LabelId,
-    /// The job became dead with this report.
-    pub gave_up: bool,
-}
-
-/// What a `ReportSuccess` did.
-#[derive(Clone, Copy, Debug)]
-pub struct SuccessOutcome {
-    pub known: bool,
-    pub failures_before_success: u32,
-    pub label: LabelId,
-}
-
-/// Jobs removed by one sweep, by reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Evictions {
-    pub idle_ttl: u64,
-    pub dead_ttl: u64,
-    pub capacity: u64,
-    pub dead_limit: u64,
-}
-
-impl Evictions {
-    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
-        [
-            ("idle_ttl", self.idle_ttl),
-            ("dead_ttl", self.dead_ttl),
-            ("capacity", self.capacity),
-            ("dead_limit", self.dead_limit),
-        ]
-    }
-}
-
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum StoreError {
-    #[error("no job {0:?}")]
-    NotFound(String),
-    #[error(
-        "job {0:?} is dead: a dead job cannot be cancelled (RetryJob revives it, DeleteJob purges it)"
-    )]
-    Dead(String),
-}
-
-/// Which counters a job is counted in: its job type's, its state's, and its
-/// target's jobs waiting in backoff.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Where {
-    label: LabelId,
-    state: JobState,
-    target: Option<TargetId>,
-}
-
-impl Where {
-    fn of(job: &Job, label: LabelId) -> Where {
-        Where {
-            label,
-            state: job.state,
-            target: job.last_decision.target,
-        }
-    }
-
-    fn of_record(r: &Record) -> Where {
-        let head = r.head();
-        Where::of(&head.job, head.label)
     }
 }
 
@@ -254,23 +144,11 @@ pub struct Remap {
     pub rules: Vec<Option<u16>>,
 }
 
-/// Which jobs `list` returns.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Filter<'a> {
-    pub state: Option<JobState>,
-    pub job_type: Option<&'a str>,
-}
-
-pub struct Page {
-    pub jobs: Vec<JobView>,
-    pub total: usize,
-    /// The last job id of this page when more follow.
-    pub next_after: Option<String>,
-}
-
 pub struct Store {
     table: Table,
-    types: BoundedLabels<TypeStats>,
+    labels: Arc<Labels>,
+    /// Indexed by job-type label id.
+    types: Box<[TypeStats]>,
     budgets: Budgets,
     names: Names,
     limits: Limits,
@@ -286,16 +164,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// `job_types` are the configured ones: always their own label.
-    pub fn new<'a>(
-        limits: Limits,
-        job_types: impl IntoIterator<Item = &'a str>,
-        budgets: Budgets,
-    ) -> Store {
+    pub fn new(limits: Limits, labels: Arc<Labels>, budgets: &BudgetConfigs) -> Store {
         Store {
             table: Table::default(),
-            types: BoundedLabels::new(job_types, 100),
-            budgets,
+            types: (0..labels.job_types.capacity())
+                .map(|_| TypeStats::default())
+                .collect(),
+            budgets: Budgets::new(labels.clone(), budgets),
+            labels,
             names: Names::default(),
             limits,
             len: AtomicUsize::new(0),
@@ -317,18 +193,16 @@ impl Store {
         self.len() == 0
     }
 
-    /// The name of a job-type label.
-    pub fn label_name(&self, label: LabelId) -> &str {
-        self.types.name(label)
+    fn stats_of(&self, label: LabelId) -> &TypeStats {
+        // Ids are below the table's capacity; `other` (0) is a safe answer.
+        self.types
+            .get(usize::from(label.0))
+            .unwrap_or(&self.types[0])
     }
 
-    /// Every job-type label with its id.
-    pub fn labels(&self) -> Vec<(LabelId, &str)> {
-        self.types
-            .all()
-            .into_iter()
-            .map(|(id, e)| (id, &*e.label))
-            .collect()
+    /// The name of a job-type label.
+    pub fn label_name(&self, label: LabelId) -> &str {
+        self.labels.job_types.name(label)
     }
 
     fn head_of(job: Job, label: LabelId, e: &ErrorReport<'_>) -> Head {
@@ -341,61 +215,60 @@ impl Store {
         }
     }
 
-    /// Records one failure (reported with `target`) and returns the engine's decision.
-    #[allow(clippy::too_many_arguments)]
+    /// Records one failure and returns the engine's decision.
     pub fn report_failure<R: Rng + ?Sized>(
         &self,
         engine: &Engine,
-        job_id: &str,
-        job_type: &str,
-        target: &str,
-        policy: &Policy,
-        report: &FailureReport<'_>,
+        call: &FailureCall<'_>,
         now: Timestamp,
         rng: &mut R,
     ) -> FailureOutcome {
-        let e = &report.error;
+        let e = &call.report.error;
         let type_name = self.names.intern(e.type_name);
         let message = prefix(e.message, MESSAGE_PREFIX);
-        let budget = self.budgets.target(target);
-        // Charged once per recorded failure; a duplicate costs nothing.
-        let charge = |d: &Decision| {
-            if let Some((_, b)) = budget {
-                b.charge();
-                if matches!(
-                    d.why,
-                    Why::BudgetExhausted { .. } | Why::BudgetDeferred { .. }
-                ) {
-                    b.count_exhausted();
-                }
+        let budget = self.budgets.target(call.target);
+        // The budget's take: read and spent in one step, only for a failure
+        // that counts (a re-sent report costs nothing).
+        let take =
+            |stored: Option<&Job>| budget.map(|(t, b)| b.take(t, step::counted_for(stored, t)));
+        let count_refusal = |d: &Decision| {
+            if let Some((_, b)) = budget
+                && step::budget_refused(d)
+            {
+                b.count_exhausted();
             }
         };
-        let out = self.table.entry(job_id, |entry| match entry {
+        let out = self.table.entry(call.job_id, |entry| match entry {
             Entry::Occupied(mut o) => {
                 let rec = o.get_mut();
-                let mut head = rec.head();
-                let view = budget.map(|(t, b)| {
-                    let j = &head.job;
-                    b.view(
-                        t,
-                        j.state == JobState::Retrying && j.last_decision.target == Some(t),
-                    )
-                });
-                let verdict =
-                    engine.decide(Some(&head.job), policy, report, view.as_ref(), now, rng);
-                if verdict.duplicate {
-                    return FailureOutcome {
-                        decision: verdict.decision,
-                        duplicate: true,
-                        label: head.label,
-                        gave_up: false,
-                    };
-                }
-                charge(&verdict.decision);
-                let before = Where::of(&head.job, head.label);
-                head.job.record(&verdict, now);
+                let head = rec.head();
                 let label = head.label;
-                let head = Self::head_of(head.job, label, e);
+                let (job, decision, tally) = match step::failure(
+                    engine,
+                    call.policy,
+                    &call.report,
+                    Some(&head.job),
+                    take,
+                    now,
+                    rng,
+                ) {
+                    FailureStep::Duplicate(decision) => {
+                        return FailureOutcome {
+                            decision,
+                            duplicate: true,
+                            label,
+                            gave_up: false,
+                            kept_error: Some(self.stored_error(rec)),
+                        };
+                    }
+                    FailureStep::Recorded {
+                        job,
+                        decision,
+                        tally,
+                    } => (job, decision, tally),
+                };
+                count_refusal(&decision);
+                let head = Self::head_of(job, label, e);
                 if rec.same_error(type_name, message) {
                     // The same error again (the common case): no new allocation.
                     rec.write_head(&head);
@@ -404,87 +277,84 @@ impl Store {
                     *rec = Record::encode(
                         &head,
                         &Texts {
-                            id: job_id,
+                            id: call.job_id,
                             type_name,
                             job_type: job_type.as_deref(),
                             message,
                         },
                     );
                 }
-                let after = Where::of(&head.job, label);
-                self.transition(before, after);
-                let gave_up = before.state != JobState::Dead && after.state == JobState::Dead;
-                if gave_up {
-                    self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
-                }
+                self.apply(label, &tally);
                 FailureOutcome {
-                    decision: verdict.decision,
+                    decision,
                     duplicate: false,
                     label,
-                    gave_up,
+                    gave_up: tally.event == Some(Event::GaveUp),
+                    kept_error: None,
                 }
             }
             Entry::Vacant(v) => {
-                let label = self.types.get(job_type);
-                let view = budget.map(|(t, b)| b.view(t, false));
-                let verdict = engine.decide(None, policy, report, view.as_ref(), now, rng);
-                charge(&verdict.decision);
-                let job = Job::first(&verdict, now);
-                let own_name = job_type.is_empty() || self.types.name(label) == job_type;
+                let label = self.labels.job_types.get(call.job_type);
+                let FailureStep::Recorded {
+                    job,
+                    decision,
+                    tally,
+                } = step::failure(engine, call.policy, &call.report, None, take, now, rng)
+                else {
+                    unreachable!("a job's first failure is never a duplicate")
+                };
+                count_refusal(&decision);
+                let own_name =
+                    call.job_type.is_empty() || self.labels.job_types.name(label) == call.job_type;
                 v.insert(Record::encode(
                     &Self::head_of(job, label, e),
                     &Texts {
-                        id: job_id,
+                        id: call.job_id,
                         type_name,
-                        job_type: (!own_name).then_some(job_type),
+                        job_type: (!own_name).then_some(call.job_type),
                         message,
                     },
                 ));
-                self.enter(Where::of(&job, label));
-                self.len.fetch_add(1, Relaxed);
-                let gave_up = job.state == JobState::Dead;
-                if gave_up {
-                    self.types.entry(label).value.give_ups.fetch_add(1, Relaxed);
-                }
-                self.check_pressure();
+                self.apply(label, &tally);
                 FailureOutcome {
-                    decision: verdict.decision,
+                    decision,
                     duplicate: false,
                     label,
-                    gave_up,
+                    gave_up: tally.event == Some(Event::GaveUp),
+                    kept_error: None,
                 }
             }
         });
         if out.gave_up {
             // After the shard lock is released: the sweeper takes the death
             // queue's lock first and shard locks under it.
-            self.died(job_id, now);
+            self.died(call.job_id, now);
         }
         out
     }
 
     /// The decision a report would get, changing nothing.
-    #[allow(clippy::too_many_arguments)]
     pub fn explain<R: Rng + ?Sized>(
         &self,
         engine: &Engine,
-        job_id: &str,
-        target: &str,
-        policy: &Policy,
-        report: &FailureReport<'_>,
+        call: &FailureCall<'_>,
         now: Timestamp,
         rng: &mut R,
     ) -> Decision {
-        let job = self.table.get(job_id, |r| r.head().job);
-        let view = self.budgets.target(target).map(|(t, b)| {
-            let counted = job.as_ref().is_some_and(|j| {
-                j.state == JobState::Retrying && j.last_decision.target == Some(t)
-            });
-            b.view(t, counted)
-        });
-        engine
-            .decide(job.as_ref(), policy, report, view.as_ref(), now, rng)
-            .decision
+        let job = self.table.get(call.job_id, |r| r.head().job);
+        let view = self
+            .budgets
+            .target(call.target)
+            .map(|(t, b)| b.view(t, step::counted_for(job.as_ref(), t)));
+        step::explain(
+            engine,
+            call.policy,
+            &call.report,
+            job.as_ref(),
+            view.as_ref(),
+            now,
+            rng,
+        )
     }
 
     /// The job succeeded: forget it, and refill the budget of `target` (or,
@@ -503,31 +373,28 @@ impl Store {
         if let Some(b) = refill {
             b.refill();
         }
-        match removed {
-            Some(rec) => {
-                let head = rec.head();
-                self.leave(Where::of(&head.job, head.label));
-                let stats = &self.types.entry(head.label).value;
-                stats.successes_after_retry.fetch_add(1, Relaxed);
-                SuccessOutcome {
-                    known: true,
-                    failures_before_success: head.job.failure_count,
-                    label: head.label,
-                }
-            }
-            None => {
-                let label = self.types.get(job_type);
-                self.types
-                    .entry(label)
-                    .value
-                    .first_try_successes
-                    .fetch_add(1, Relaxed);
-                SuccessOutcome {
-                    known: false,
-                    failures_before_success: 0,
-                    label,
-                }
-            }
+        let head = removed.as_ref().map(Record::head);
+        let label = match &head {
+            Some(h) => h.label,
+            None => self.labels.job_types.get(job_type),
+        };
+        self.apply(label, &step::success(head.as_ref().map(|h| &h.job)));
+        SuccessOutcome {
+            known: head.is_some(),
+            failures_before_success: head.map_or(0, |h| h.job.failure_count),
+            label,
+        }
+    }
+
+    fn stored_error(&self, rec: &Record) -> StoredError {
+        let head = rec.head();
+        let t = rec.texts();
+        StoredError {
+            type_name: self.names.resolve(t.type_name),
+            message: t.message.to_string(),
+            http_status: head.http_status,
+            grpc_code: head.grpc_code,
+            retryable: head.retryable,
         }
     }
 
@@ -539,7 +406,7 @@ impl Store {
             job_type: match t.job_type {
                 Some(jt) => jt.to_string(),
                 None => {
-                    let name = self.types.name(head.label);
+                    let name = self.label_name(head.label);
                     if name == crate::labels::NONE {
                         String::new()
                     } else {
@@ -548,13 +415,7 @@ impl Store {
                 }
             },
             job: head.job,
-            last_error: StoredError {
-                type_name: self.names.resolve(t.type_name),
-                message: t.message.to_string(),
-                http_status: head.http_status,
-                grpc_code: head.grpc_code,
-                retryable: head.retryable,
-            },
+            last_error: self.stored_error(rec),
         }
     }
 
@@ -576,7 +437,7 @@ impl Store {
                 let name = r
                     .texts()
                     .job_type
-                    .unwrap_or_else(|| self.types.name(r.label()));
+                    .unwrap_or_else(|| self.label_name(r.label()));
                 if name != jt {
                     return;
                 }
@@ -613,17 +474,17 @@ impl Store {
     fn modify(
         &self,
         job_id: &str,
-        change: impl FnOnce(&mut Job) -> Result<(), StoreError>,
-    ) -> Result<JobView, StoreError> {
+        change: impl FnOnce(&Job) -> Result<(Job, Tally), StateError>,
+    ) -> Result<JobView, StateError> {
         self.table.entry(job_id, |entry| match entry {
-            Entry::Vacant(_) => Err(StoreError::NotFound(job_id.to_string())),
+            Entry::Vacant(_) => Err(StateError::NotFound(job_id.to_string())),
             Entry::Occupied(mut o) => {
                 let rec = o.get_mut();
                 let mut head = rec.head();
-                let before = Where::of(&head.job, head.label);
-                change(&mut head.job)?;
+                let (job, tally) = change(&head.job)?;
+                head.job = job;
                 rec.write_head(&head);
-                self.transition(before, Where::of(&head.job, head.label));
+                self.apply(head.label, &tally);
                 Ok(self.view(rec))
             }
         })
@@ -635,42 +496,37 @@ impl Store {
         job_id: &str,
         reset_failures: bool,
         now: Timestamp,
-    ) -> Result<JobView, StoreError> {
+    ) -> Result<JobView, StateError> {
         self.modify(job_id, |job| {
-            job.manual_retry(reset_failures, now);
-            Ok(())
+            Ok(step::manual_retry(job, reset_failures, now))
         })
     }
 
     /// Cancel a retrying job (a cancelled one stays cancelled).
-    pub fn cancel(&self, job_id: &str, now: Timestamp) -> Result<JobView, StoreError> {
-        self.modify(job_id, |job| match job.state {
-            JobState::Dead => Err(StoreError::Dead(job_id.to_string())),
-            JobState::Cancelled => Ok(()),
-            JobState::Retrying => {
-                job.cancel(now);
-                Ok(())
-            }
+    pub fn cancel(&self, job_id: &str, now: Timestamp) -> Result<JobView, StateError> {
+        self.modify(job_id, |job| {
+            step::cancel(job, now).ok_or_else(|| StateError::Dead(job_id.to_string()))
         })
     }
 
-    pub fn delete(&self, job_id: &str) -> Result<(), StoreError> {
+    pub fn delete(&self, job_id: &str) -> Result<(), StateError> {
         let rec = self
             .table
             .remove(job_id)
-            .ok_or_else(|| StoreError::NotFound(job_id.to_string()))?;
-        self.leave(Where::of_record(&rec));
+            .ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+        self.forget(&rec);
         Ok(())
     }
 
     /// Counters per job-type label that has any, sorted by label, and their sum.
     pub fn stats(&self) -> (Vec<StatsRow>, StatsRow) {
-        let rows: Vec<StatsRow> = self
-            .types
+        let rows = self
+            .labels
+            .job_types
             .all()
             .into_iter()
-            .map(|(_, e)| {
-                let v = &e.value;
+            .map(|(id, e)| {
+                let v = self.stats_of(id);
                 let gauge = |a: &AtomicI64| u64::try_from(a.load(Relaxed)).unwrap_or(0);
                 StatsRow {
                     job_type: e.label.to_string(),
@@ -682,18 +538,8 @@ impl Store {
                     give_ups: v.give_ups.load(Relaxed),
                 }
             })
-            .filter(|r| {
-                *r != StatsRow {
-                    job_type: r.job_type.clone(),
-                    ..StatsRow::default()
-                }
-            })
             .collect();
-        let mut total = StatsRow::default();
-        for r in &rows {
-            total.add(r);
-        }
-        (rows, total)
+        super::stats_with_total(rows)
     }
 
     /// Jobs per state, over every job type.
@@ -706,46 +552,56 @@ impl Store {
         ]
     }
 
-    fn enter(&self, w: Where) {
-        self.types
-            .entry(w.label)
-            .value
-            .gauge(w.state)
-            .fetch_add(1, Relaxed);
-        if w.state == JobState::Dead {
+    fn enter(&self, label: LabelId, c: Counted) {
+        self.stats_of(label).gauge(c.state).fetch_add(1, Relaxed);
+        if c.state == JobState::Dead {
             self.dead.fetch_add(1, Relaxed);
         }
-        if let (JobState::Retrying, Some(b)) = (w.state, w.target.and_then(|t| self.budgets.get(t)))
-        {
+        if let Some(b) = c.retrying_target().and_then(|t| self.budgets.get(t)) {
             b.retrying_add(1);
         }
     }
 
-    fn leave(&self, w: Where) {
-        self.types
-            .entry(w.label)
-            .value
-            .gauge(w.state)
-            .fetch_sub(1, Relaxed);
-        if w.state == JobState::Dead {
+    fn leave(&self, label: LabelId, c: Counted) {
+        self.stats_of(label).gauge(c.state).fetch_sub(1, Relaxed);
+        if c.state == JobState::Dead {
             self.dead.fetch_sub(1, Relaxed);
         }
-        if let (JobState::Retrying, Some(b)) = (w.state, w.target.and_then(|t| self.budgets.get(t)))
-        {
+        if let Some(b) = c.retrying_target().and_then(|t| self.budgets.get(t)) {
             b.retrying_add(-1);
         }
-        self.len.fetch_sub(1, Relaxed);
     }
 
-    fn transition(&self, from: Where, to: Where) {
-        if from != to {
-            self.enter(to);
-            self.leave(from);
-            self.len.fetch_add(1, Relaxed);
-            if from.state != to.state {
-                self.check_pressure();
+    /// Moves the counters of `label` as `tally` says.
+    fn apply(&self, label: LabelId, tally: &Tally) {
+        if tally.moves() {
+            if let Some(to) = tally.to {
+                self.enter(label, to);
+            }
+            if let Some(from) = tally.from {
+                self.leave(label, from);
+            }
+            match (tally.from, tally.to) {
+                (None, Some(_)) => {
+                    self.len.fetch_add(1, Relaxed);
+                    self.check_pressure();
+                }
+                (Some(_), None) => {
+                    self.len.fetch_sub(1, Relaxed);
+                }
+                (Some(a), Some(b)) if a.state != b.state => self.check_pressure(),
+                _ => {}
             }
         }
+        if let Some(e) = tally.event {
+            self.stats_of(label).event(e).fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A removed record's counts.
+    fn forget(&self, rec: &Record) {
+        let head = rec.head();
+        self.apply(head.label, &step::removal(&head.job));
     }
 
     /// Every target budget configured or used, by target.
@@ -754,7 +610,7 @@ impl Store {
     }
 
     pub fn target_name(&self, id: TargetId) -> &str {
-        self.budgets.name(id)
+        self.labels.targets.name(LabelId(id.0))
     }
 
     fn check_pressure(&self) {
@@ -788,7 +644,7 @@ impl Store {
                 let state = r.state();
                 if state != JobState::Dead && now.since(r.updated_at()) >= l.idle_ttl {
                     ev.idle_ttl += 1;
-                    self.leave(Where::of_record(r));
+                    self.forget(r);
                     false
                 } else {
                     true
@@ -825,7 +681,7 @@ impl Store {
                 .table
                 .remove_if(id, |r| r.state() == JobState::Dead && r.updated_at() == at)
             {
-                self.leave(Where::of_record(&rec));
+                self.forget(&rec);
                 if too_old {
                     expired += 1;
                 } else {
@@ -872,7 +728,7 @@ impl Store {
                     true
                 });
             if evict {
-                self.leave(Where::of_record(r));
+                self.forget(r);
                 removed += 1;
             }
             !evict
@@ -880,7 +736,7 @@ impl Store {
         removed
     }
 
-    // ---- snapshots (see crate::snapshot) --------------------------------
+    // ---- snapshots (see `snapshot`) --------------------------------
 
     /// Appends shard `i`'s records to `out` (see `Table::copy_shard`).
     pub fn copy_shard(&self, i: usize, out: &mut Vec<u8>) -> u64 {
@@ -891,24 +747,32 @@ impl Store {
     /// error types, targets.
     pub fn dictionary(&self) -> Dictionary {
         Dictionary {
-            job_types: crate::budgets::by_id(
-                self.types
+            job_types: budgets::by_id(
+                self.labels
+                    .job_types
                     .all()
                     .into_iter()
                     .map(|(id, e)| (id, e.label.to_string())),
             ),
             type_names: self.names.all(),
-            targets: self.budgets.names(),
+            targets: budgets::by_id(
+                self.labels
+                    .targets
+                    .all()
+                    .into_iter()
+                    .map(|(id, e)| (id, e.label.to_string())),
+            ),
         }
     }
 
     /// Per job type: first-try successes, successes after retry, give-ups.
     pub fn type_counters(&self) -> Vec<(String, [u64; 3])> {
-        self.types
+        self.labels
+            .job_types
             .all()
             .into_iter()
-            .map(|(_, e)| {
-                let v = &e.value;
+            .map(|(id, e)| {
+                let v = self.stats_of(id);
                 (
                     e.label.to_string(),
                     [
@@ -924,7 +788,7 @@ impl Store {
 
     pub fn restore_type_counters(&self, counters: &[(String, [u64; 3])]) {
         for (name, [first, after, give_ups]) in counters {
-            let v = &self.types.entry(self.types.get(name)).value;
+            let v = self.stats_of(self.labels.job_types.get(name));
             v.first_try_successes.store(*first, Relaxed);
             v.successes_after_retry.store(*after, Relaxed);
             v.give_ups.store(*give_ups, Relaxed);
@@ -961,7 +825,7 @@ impl Store {
         } else {
             job_type
         };
-        head.label = self.types.get(&job_type);
+        head.label = self.labels.job_types.get(&job_type);
         let d = &mut head.job.last_decision;
         d.policy = remap
             .policies
@@ -985,7 +849,7 @@ impl Store {
             TypeRef::Interned(i) => name(&remap.dictionary.type_names, i),
             TypeRef::Inline(s) => s.to_string(),
         };
-        let own_name = job_type.is_empty() || self.types.name(head.label) == job_type;
+        let own_name = job_type.is_empty() || self.label_name(head.label) == job_type;
         let rec = Record::encode(
             &head,
             &Texts {
@@ -998,8 +862,7 @@ impl Store {
         if !self.table.insert_new(rec) {
             return false;
         }
-        self.enter(Where::of(&head.job, head.label));
-        self.len.fetch_add(1, Relaxed);
+        self.apply(head.label, &Tally::of(None, Some(&head.job), None));
         true
     }
 
@@ -1025,10 +888,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Classifier, ErrorReport, PolicySet};
+    use crate::engine::{Classifier, ErrorReport, FailureReport, Policy, PolicySet};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn engine() -> Engine {
         Engine::new(
@@ -1054,7 +918,11 @@ mod tests {
             let policy = engine.policies.get("default").expect("default").clone();
             Fixture {
                 engine,
-                store: Store::new(limits, ["configured"], Budgets::new(&Default::default())),
+                store: Store::new(
+                    limits,
+                    Arc::new(Labels::new(["configured"], [])),
+                    &Default::default(),
+                ),
                 policy,
                 rng: StdRng::seed_from_u64(3),
             }
@@ -1070,14 +938,25 @@ mod tests {
             };
             self.store.report_failure(
                 &self.engine,
-                id,
-                "jt",
-                "",
-                &self.policy,
-                &r,
+                &call(id, "jt", &self.policy, r),
                 now,
                 &mut self.rng,
             )
+        }
+    }
+
+    fn call<'a>(
+        id: &'a str,
+        job_type: &'a str,
+        policy: &'a Policy,
+        report: FailureReport<'a>,
+    ) -> FailureCall<'a> {
+        FailureCall {
+            job_id: id,
+            job_type,
+            target: "",
+            policy,
+            report,
         }
     }
 
@@ -1095,7 +974,7 @@ mod tests {
         assert_eq!(state_counts(&f.store), [0, 1, 1]);
         assert_eq!(
             f.store.cancel("b", at(1)),
-            Err(StoreError::Dead("b".into()))
+            Err(StateError::Dead("b".into()))
         );
         f.store.retry("b", true, at(2)).expect("retry");
         assert_eq!(state_counts(&f.store), [1, 0, 1]);
@@ -1106,7 +985,7 @@ mod tests {
         assert_eq!(f.store.len(), 0);
         assert_eq!(
             f.store.delete("a").err(),
-            Some(StoreError::NotFound("a".into()))
+            Some(StateError::NotFound("a".into()))
         );
     }
 
@@ -1145,8 +1024,12 @@ mod tests {
             },
             ..FailureReport::default()
         };
-        f.store
-            .report_failure(&f.engine, "v", "mail", "", &f.policy, &r, at(0), &mut f.rng);
+        f.store.report_failure(
+            &f.engine,
+            &call("v", "mail", &f.policy, r),
+            at(0),
+            &mut f.rng,
+        );
         let v = f.store.get("v").expect("job");
         assert_eq!((v.id.as_str(), v.job_type.as_str()), ("v", "mail"));
         assert_eq!(
@@ -1183,11 +1066,7 @@ mod tests {
             let jt = format!("type-{i}");
             f.store.report_failure(
                 &f.engine,
-                &format!("j{i}"),
-                &jt,
-                "",
-                &f.policy,
-                &r,
+                &call(&format!("j{i}"), &jt, &f.policy, r),
                 at(0),
                 &mut f.rng,
             );
@@ -1216,8 +1095,12 @@ mod tests {
             },
             ..FailureReport::default()
         };
-        f.store
-            .report_failure(&f.engine, "long", "", "", &f.policy, &r, at(0), &mut f.rng);
+        f.store.report_failure(
+            &f.engine,
+            &call("long", "", &f.policy, r),
+            at(0),
+            &mut f.rng,
+        );
         let kept = f.store.get("long").expect("job").last_error.message;
         assert!(kept.len() <= MESSAGE_PREFIX && kept.len() >= MESSAGE_PREFIX - 1);
         assert!(msg.starts_with(&kept));
@@ -1328,11 +1211,7 @@ mod tests {
                     let id = format!("t{t}-{}", i % 300);
                     f.store.report_failure(
                         &f.engine,
-                        &id,
-                        "jt",
-                        "",
-                        &f.policy,
-                        &r,
+                        &call(&id, "jt", &f.policy, r),
                         at(i),
                         &mut rng,
                     );
@@ -1438,11 +1317,7 @@ mod tests {
                         let r = FailureReport::default();
                         f.store.report_failure(
                             &engine,
-                            "same",
-                            "jt",
-                            "",
-                            &policy,
-                            &r,
+                            &call("same", "jt", &policy, r),
                             at(0),
                             &mut rng,
                         );

@@ -29,7 +29,7 @@
 //! 54  id, [error type], [u8 length + job type], message
 //! ```
 //!
-//! This layout is also what a snapshot keeps of each job (`crate::snapshot`,
+//! This layout is also what a snapshot keeps of each job (`super::snapshot`,
 //! with the ids translated by name on load): changing it means a new
 //! snapshot version, and `tests/fuzz_corpus.rs` loads a version-1 file to
 //! catch a change made by accident.

@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::batches::Batches;
+use super::batches::Batches;
+use super::{Dictionary, Remap, SHARDS, Store};
 use crate::engine::passes::Batch;
 use crate::engine::{Engine, Timestamp};
-use crate::store::{Dictionary, Remap, SHARDS, Store};
 
 pub const MAGIC: &[u8; 8] = b"RETRYDSN";
 pub const VERSION: u32 = 1;

@@ -1,0 +1,501 @@
+//! Where per-job state lives, behind one seam.
+//!
+//! A backend only stores and compares-and-sets; the report step itself
+//! (load the job, let the pure engine decide, commit the change and its
+//! counts) is written once, in `step`. Two backends:
+//!
+//! - `memory` (the default): a sharded in-process table of packed records,
+//!   with snapshots to a file. One sidecar, one state.
+//! - `redis` (fleet mode, `[state] backend = "redis"`): every sidecar of a
+//!   fleet keeps its state in one Redis or Valkey, so that a job's next
+//!   attempt may run beside any of them.
+//!
+//! `State` is an enum of the two, not a trait object: the hot path of the
+//! memory backend stays a direct, inlinable call.
+
+pub mod memory;
+pub mod step;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::engine::passes::{Batch, EndOfPass, PassStats};
+use crate::engine::{Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy};
+use crate::engine::{TargetId, Timestamp};
+use crate::labels::{LabelId, Labels};
+pub use memory::batches::{BatchError, BatchLimits};
+pub use memory::budgets::BudgetRow;
+use memory::{Memory, Store};
+
+/// Longest error message prefix kept per job: a job must not pin an
+/// unbounded amount of caller text in memory.
+pub const MESSAGE_PREFIX: usize = 1024;
+
+/// The `[state]` bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_jobs: usize,
+    pub idle_ttl: Duration,
+    pub max_dead_jobs: usize,
+    pub dead_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_jobs: 1_000_000,
+            idle_ttl: Duration::from_secs(24 * 3600),
+            max_dead_jobs: 10_000,
+            dead_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl Limits {
+    /// How often the sweeper runs without being woken: often enough that a
+    /// TTL is honoured to within a tenth of itself, at least every 5 s.
+    pub fn sweep_interval(&self) -> Duration {
+        (self.idle_ttl.min(self.dead_ttl) / 10)
+            .clamp(Duration::from_millis(20), Duration::from_secs(5))
+    }
+}
+
+/// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
+pub fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// One job type's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsRow {
+    pub job_type: String,
+    pub retrying: u64,
+    pub dead: u64,
+    pub cancelled: u64,
+    pub first_try_successes: u64,
+    pub successes_after_retry: u64,
+    pub give_ups: u64,
+}
+
+impl StatsRow {
+    /// Successes after retry / (successes after retry + give-ups), in percent.
+    pub fn retry_success_rate(&self) -> f64 {
+        let done = self.successes_after_retry + self.give_ups;
+        if done == 0 {
+            0.0
+        } else {
+            self.successes_after_retry as f64 * 100.0 / done as f64
+        }
+    }
+
+    pub fn add(&mut self, o: &StatsRow) {
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+        self.cancelled += o.cancelled;
+        self.first_try_successes += o.first_try_successes;
+        self.successes_after_retry += o.successes_after_retry;
+        self.give_ups += o.give_ups;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        [
+            self.retrying,
+            self.dead,
+            self.cancelled,
+            self.first_try_successes,
+            self.successes_after_retry,
+            self.give_ups,
+        ]
+        .iter()
+        .all(|n| *n == 0)
+    }
+}
+
+/// Rows (those with any count, sorted by job type) and their sum.
+pub fn stats_with_total(mut rows: Vec<StatsRow>) -> (Vec<StatsRow>, StatsRow) {
+    rows.retain(|r| !r.is_zero());
+    rows.sort_by(|a, b| a.job_type.cmp(&b.job_type));
+    let mut total = StatsRow::default();
+    for r in &rows {
+        total.add(r);
+    }
+    (rows, total)
+}
+
+/// The latest error of a job as callers see it, its message cut to `MESSAGE_PREFIX` bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredError {
+    pub type_name: String,
+    pub message: String,
+    pub http_status: u16,
+    pub grpc_code: u8,
+    pub retryable: Option<bool>,
+}
+
+impl StoredError {
+    pub fn report(&self) -> ErrorReport<'_> {
+        ErrorReport {
+            type_name: &self.type_name,
+            message: &self.message,
+            http_status: self.http_status,
+            grpc_code: self.grpc_code,
+            retryable: self.retryable,
+        }
+    }
+
+    pub fn of(e: &ErrorReport<'_>) -> StoredError {
+        StoredError {
+            type_name: e.type_name.to_string(),
+            message: prefix(e.message, MESSAGE_PREFIX).to_string(),
+            http_status: e.http_status,
+            grpc_code: e.grpc_code,
+            retryable: e.retryable,
+        }
+    }
+}
+
+/// A job, decoded for callers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobView {
+    pub id: String,
+    pub job_type: String,
+    pub job: Job,
+    pub last_error: StoredError,
+}
+
+/// One validated `ReportFailure` (or `Explain`).
+#[derive(Clone, Copy, Debug)]
+pub struct FailureCall<'a> {
+    pub job_id: &'a str,
+    pub job_type: &'a str,
+    pub target: &'a str,
+    pub policy: &'a Policy,
+    pub report: FailureReport<'a>,
+}
+
+/// What a `ReportFailure` did.
+#[derive(Clone, Debug)]
+pub struct FailureOutcome {
+    pub decision: Decision,
+    pub duplicate: bool,
+    /// The job-type label (bounded).
+    pub label: LabelId,
+    /// The job became dead with this report.
+    pub gave_up: bool,
+    /// For a duplicate: the error the job kept, which its decision was about.
+    pub kept_error: Option<StoredError>,
+}
+
+/// What a `ReportSuccess` did.
+#[derive(Clone, Copy, Debug)]
+pub struct SuccessOutcome {
+    pub known: bool,
+    pub failures_before_success: u32,
+    pub label: LabelId,
+}
+
+/// Jobs removed by one sweep, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evictions {
+    pub idle_ttl: u64,
+    pub dead_ttl: u64,
+    pub capacity: u64,
+    pub dead_limit: u64,
+}
+
+impl Evictions {
+    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("idle_ttl", self.idle_ttl),
+            ("dead_ttl", self.dead_ttl),
+            ("capacity", self.capacity),
+            ("dead_limit", self.dead_limit),
+        ]
+    }
+
+    pub fn any(&self) -> bool {
+        self.by_reason().iter().any(|(_, n)| *n > 0)
+    }
+
+    pub fn add(&mut self, o: &Evictions) {
+        self.idle_ttl += o.idle_ttl;
+        self.dead_ttl += o.dead_ttl;
+        self.capacity += o.capacity;
+        self.dead_limit += o.dead_limit;
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum StateError {
+    #[error("no job {0:?}")]
+    NotFound(String),
+    #[error(
+        "job {0:?} is dead: a dead job cannot be cancelled (RetryJob revives it, DeleteJob purges it)"
+    )]
+    Dead(String),
+    #[error("{0}")]
+    Batch(#[from] BatchError),
+    /// The shared state cannot be reached or did not answer in time.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Which jobs `list` returns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter<'a> {
+    pub state: Option<JobState>,
+    pub job_type: Option<&'a str>,
+}
+
+pub struct Page {
+    pub jobs: Vec<JobView>,
+    pub total: usize,
+    /// The last job id of this page when more follow.
+    pub next_after: Option<String>,
+}
+
+/// What the metrics endpoint renders of the state: gauges.
+#[derive(Clone, Debug)]
+pub struct Gauges {
+    pub jobs: [(JobState, u64); 3],
+    pub budgets: Vec<BudgetRow>,
+}
+
+/// The state of one sidecar (memory) or of its fleet (Redis).
+pub struct State {
+    labels: Arc<Labels>,
+    backend: Backend,
+}
+
+pub enum Backend {
+    Memory(Memory),
+}
+
+impl State {
+    /// In-process state (the default backend).
+    pub fn memory(
+        limits: Limits,
+        batch_limits: BatchLimits,
+        engine: &Engine,
+        job_types: impl IntoIterator<Item = String>,
+    ) -> State {
+        let labels = Arc::new(labels_for(engine, job_types));
+        State {
+            backend: Backend::Memory(Memory::new(
+                limits,
+                batch_limits,
+                labels.clone(),
+                &engine.budgets,
+            )),
+            labels,
+        }
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    pub fn label_name(&self, label: LabelId) -> &str {
+        self.labels.job_types.name(label)
+    }
+
+    pub fn target_name(&self, target: TargetId) -> &str {
+        self.labels.targets.name(LabelId(target.0))
+    }
+
+    /// The in-process backend, when that is the one in use.
+    pub fn memory_backend(&self) -> Option<&Memory> {
+        match &self.backend {
+            Backend::Memory(m) => Some(m),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        match &self.backend {
+            Backend::Memory(m) => m.store.limits(),
+        }
+    }
+
+    /// Records one failure and returns the engine's decision.
+    pub async fn report_failure(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+    ) -> Result<FailureOutcome, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.report_failure(engine, call, now, &mut rand::rng())),
+        }
+    }
+
+    /// The decision `report_failure` would return, changing nothing.
+    pub async fn explain(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+    ) -> Result<Decision, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.explain(engine, call, now, &mut rand::rng())),
+        }
+    }
+
+    /// The job succeeded: forget it and refill its target's budget.
+    pub async fn report_success(
+        &self,
+        job_id: &str,
+        job_type: &str,
+        target: &str,
+        now: Timestamp,
+    ) -> Result<SuccessOutcome, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.report_success(job_id, job_type, target, now)),
+        }
+    }
+
+    pub async fn get(&self, job_id: &str) -> Result<Option<JobView>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.get(job_id)),
+        }
+    }
+
+    /// Jobs matching `filter` after the job id `after`, in id order.
+    pub async fn list(
+        &self,
+        filter: Filter<'_>,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<Page, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.list(filter, page_size, after)),
+        }
+    }
+
+    /// Manual retry: the job is due now.
+    pub async fn retry(
+        &self,
+        job_id: &str,
+        reset_failures: bool,
+        now: Timestamp,
+    ) -> Result<JobView, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.retry(job_id, reset_failures, now),
+        }
+    }
+
+    pub async fn cancel(&self, job_id: &str, now: Timestamp) -> Result<JobView, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.cancel(job_id, now),
+        }
+    }
+
+    pub async fn delete(&self, job_id: &str) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.delete(job_id),
+        }
+    }
+
+    /// Counters per job type that has any, sorted by job type, and their sum.
+    pub async fn stats(&self) -> Result<(Vec<StatsRow>, StatsRow), StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.stats()),
+        }
+    }
+
+    /// Every target budget configured or used, by target.
+    pub async fn budgets(&self) -> Result<Vec<BudgetRow>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.budgets()),
+        }
+    }
+
+    /// What the metrics endpoint shows of the state.
+    pub async fn gauges(&self) -> Result<Gauges, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(Gauges {
+                jobs: m.store.counts(),
+                budgets: m.store.budgets(),
+            }),
+        }
+    }
+
+    pub async fn start_pass(
+        &self,
+        batch_id: &str,
+        job_ids: &[String],
+        max_passes: Option<u32>,
+        pass_delay: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<PassStats, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m
+                .batches
+                .start_pass(batch_id, job_ids, max_passes, pass_delay, now)?),
+        }
+    }
+
+    pub async fn end_pass(&self, batch_id: &str, now: Timestamp) -> Result<EndOfPass, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.batches.end_pass(batch_id, now)?),
+        }
+    }
+
+    pub async fn get_batch(&self, batch_id: &str) -> Result<Batch, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.batches.get(batch_id)?),
+        }
+    }
+
+    /// Applies the bounds to jobs (and, with `full`, expires idle jobs and
+    /// batches). Returns the jobs and batches removed.
+    pub async fn sweep(&self, now: Timestamp, full: bool) -> (Evictions, usize) {
+        match &self.backend {
+            Backend::Memory(m) => m.sweep(now, full),
+        }
+    }
+
+    /// Resolves when a bound has been passed since the last call (never,
+    /// for a backend that applies its bounds on a timer only).
+    pub async fn pressured(&self) {
+        match &self.backend {
+            Backend::Memory(m) => m.store.pressured().await,
+        }
+    }
+}
+
+/// The label tables for `engine`'s configuration: configured job types
+/// and budgeted targets always have their own label.
+fn labels_for(engine: &Engine, job_types: impl IntoIterator<Item = String>) -> Labels {
+    let job_types: Vec<String> = job_types.into_iter().collect();
+    let targets: Vec<&str> = engine
+        .budgets
+        .by_target
+        .keys()
+        .map(String::as_str)
+        .collect();
+    Labels::new(job_types.iter().map(String::as_str), targets)
+}
+
+/// A store on its own (benchmarks, fuzzing): job types and targets labelled
+/// from `engine`'s configuration.
+pub fn store_for(limits: Limits, engine: &Engine) -> Store {
+    let job_types: Vec<String> = engine
+        .policies
+        .job_types()
+        .map(|(t, _)| t.to_string())
+        .collect();
+    Store::new(
+        limits,
+        Arc::new(labels_for(engine, job_types)),
+        &engine.budgets,
+    )
+}
