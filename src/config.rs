@@ -81,6 +81,8 @@ pub struct Config {
     pub batch_limits: BatchLimits,
     /// Durable state (`[state] snapshot_path`, `snapshot_interval`).
     pub snapshot: Option<SnapshotSettings>,
+    /// Where the state lives (`[state] backend`, `[state.redis]`).
+    pub backend: BackendSettings,
     pub policies: PolicySet,
     /// Configured classification rules (checked before the built-ins).
     pub rules: Vec<Rule>,
@@ -102,6 +104,171 @@ pub struct TlsSettings {
 pub struct SnapshotSettings {
     pub path: std::path::PathBuf,
     pub interval: Duration,
+}
+
+/// `[state] backend`: in-process (the default) or one Redis / Valkey a
+/// whole fleet of sidecars shares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BackendSettings {
+    #[default]
+    Memory,
+    Redis(RedisSettings),
+}
+
+/// `[state.redis]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// A standalone server: `redis://[user:password@]host:port/db`, or
+    /// `rediss://` for TLS. Empty when `cluster_nodes` are given.
+    pub url: String,
+    /// Seed nodes of a Redis Cluster (each a URL as above).
+    pub cluster_nodes: Vec<String>,
+    /// Fleets sharing one Redis keep apart by prefix.
+    pub key_prefix: String,
+    /// Longest wait for one backend call.
+    pub timeout: Duration,
+    pub on_unavailable: OnUnavailable,
+    /// `rediss://`: a CA (PEM) to trust instead of the system's roots, and
+    /// a client certificate and key for mutual TLS.
+    pub tls_ca: Option<std::path::PathBuf>,
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+pub const DEFAULT_KEY_PREFIX: &str = "retryd";
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: DEFAULT_REDIS_URL.to_string(),
+            cluster_nodes: Vec::new(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_string(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            on_unavailable: OnUnavailable::Reject,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl RedisSettings {
+    /// Where the state is, for logs and errors: the URL(s) without passwords.
+    pub fn describe(&self) -> String {
+        if self.cluster_nodes.is_empty() {
+            format!("redis {}", redacted(&self.url))
+        } else {
+            let nodes: Vec<String> = self.cluster_nodes.iter().map(|u| redacted(u)).collect();
+            format!("redis cluster {}", nodes.join(","))
+        }
+    }
+}
+
+/// A Redis URL with its password (if any) replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((auth, host)) => match auth.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://***@{host}"),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// What calls that need the shared state get while it cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnavailable {
+    /// `UNAVAILABLE`, and the coordinator's health turns `NOT_SERVING`.
+    Reject,
+    /// Decisions from in-process state, until the backend is back.
+    Local,
+}
+
+/// Checks a `redis://` / `rediss://` URL; the error names `key`.
+pub fn redis_url(key: &str, url: &str) -> Result<(), Problem> {
+    let url = url.trim();
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(problem(
+            key,
+            format!(
+                "must be a redis:// or rediss:// URL, got {:?}",
+                redacted(url)
+            ),
+        ));
+    }
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map(|_| ())
+        .map_err(|e| problem(key, format!("{}: {e}", redacted(url))))
+}
+
+/// `url` or `cluster_nodes`, not both; checked URLs; a key prefix that
+/// cannot break the keys' hash tags.
+pub fn redis_settings(
+    url: Option<&str>,
+    cluster_nodes: &[String],
+    key_prefix: Option<&str>,
+    timeout: Option<Duration>,
+    on_unavailable: Option<&str>,
+) -> Result<RedisSettings, Problem> {
+    let mut r = RedisSettings::default();
+    match (url, cluster_nodes.is_empty()) {
+        (Some(_), false) => {
+            return Err(problem(
+                "state.redis.cluster_nodes",
+                "set either state.redis.url (a standalone server) or cluster_nodes (a Redis Cluster), not both",
+            ));
+        }
+        (Some(u), true) => {
+            redis_url("state.redis.url", u)?;
+            r.url = u.trim().to_string();
+        }
+        (None, false) => {
+            for (i, n) in cluster_nodes.iter().enumerate() {
+                redis_url(&format!("state.redis.cluster_nodes[{i}]"), n)?;
+            }
+            r.url = String::new();
+            r.cluster_nodes = cluster_nodes.iter().map(|n| n.trim().to_string()).collect();
+        }
+        (None, true) => {}
+    }
+    if let Some(p) = key_prefix {
+        let ok = !p.is_empty()
+            && p.len() <= 64
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        if !ok {
+            return Err(problem(
+                "state.redis.key_prefix",
+                format!("{p:?} is not a valid prefix (1-64 of A-Z a-z 0-9 _ - . :)"),
+            ));
+        }
+        r.key_prefix = p.to_string();
+    }
+    if let Some(t) = timeout {
+        if t < Duration::from_millis(1) || t > Duration::from_secs(60) {
+            return Err(problem(
+                "state.redis.timeout",
+                format!("must be between 1ms and 60s, got {}", Human(t)),
+            ));
+        }
+        r.timeout = t;
+    }
+    if let Some(o) = on_unavailable {
+        r.on_unavailable = one_of(
+            "state.redis.on_unavailable",
+            o,
+            &[
+                ("reject", OnUnavailable::Reject),
+                ("local", OnUnavailable::Local),
+            ],
+        )?;
+    }
+    Ok(r)
 }
 
 impl Default for Config {
@@ -171,6 +338,24 @@ impl Config {
                     ca.display()
                 ))
             );
+        }
+        match &self.backend {
+            BackendSettings::Memory => {
+                let _ = writeln!(s, "backend: memory (this sidecar's own state)");
+            }
+            BackendSettings::Redis(r) => {
+                let _ = writeln!(
+                    s,
+                    "backend: {} (fleet state), key_prefix {}, timeout {}, on_unavailable {}",
+                    r.describe(),
+                    r.key_prefix,
+                    Human(r.timeout),
+                    match r.on_unavailable {
+                        OnUnavailable::Reject => "reject",
+                        OnUnavailable::Local => "local",
+                    }
+                );
+            }
         }
         if let Some(snap) = &self.snapshot {
             let _ = writeln!(
@@ -289,6 +474,21 @@ struct RawState {
     batch_ttl: Option<Dur>,
     snapshot_path: Option<String>,
     snapshot_interval: Option<Dur>,
+    backend: Option<String>,
+    redis: Option<RawRedis>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawRedis {
+    url: Option<String>,
+    #[serde(default)]
+    cluster_nodes: Vec<String>,
+    key_prefix: Option<String>,
+    timeout: Option<Dur>,
+    on_unavailable: Option<String>,
+    tls_ca: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -601,6 +801,46 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         None => None,
     };
 
+    let backend = match st.backend.as_deref().unwrap_or("memory") {
+        "memory" => BackendSettings::Memory,
+        "redis" => {
+            let r = st.redis.unwrap_or_default();
+            let mut settings = redis_settings(
+                r.url.as_deref(),
+                &r.cluster_nodes,
+                r.key_prefix.as_deref(),
+                r.timeout.map(|d| d.0),
+                r.on_unavailable.as_deref(),
+            )?;
+            let path = |key: &str, v: Option<String>| match v {
+                Some(p) if p.trim().is_empty() => Err(problem(key, "must not be empty")),
+                v => Ok(v.map(std::path::PathBuf::from)),
+            };
+            settings.tls_ca = path("state.redis.tls_ca", r.tls_ca)?;
+            settings.tls_cert = path("state.redis.tls_cert", r.tls_cert)?;
+            settings.tls_key = path("state.redis.tls_key", r.tls_key)?;
+            if settings.tls_cert.is_some() != settings.tls_key.is_some() {
+                return Err(problem(
+                    "state.redis.tls_cert",
+                    "state.redis.tls_cert and tls_key go together (a client certificate and its key)",
+                ));
+            }
+            BackendSettings::Redis(settings)
+        }
+        other => {
+            return Err(problem(
+                "state.backend",
+                format!("must be one of \"memory\", \"redis\", got {other:?}"),
+            ));
+        }
+    };
+    if let (BackendSettings::Redis(_), Some(_)) = (&backend, &snapshot) {
+        return Err(problem(
+            "state.snapshot_path",
+            "is for the memory backend: with state.backend = \"redis\" the state lives in Redis",
+        ));
+    }
+
     let mut policies = Vec::new();
     for (name, p) in raw.policies {
         check_name(&format!("policies.{name}"), &name)?;
@@ -696,6 +936,7 @@ fn validate(raw: RawConfig) -> Result<Config, Problem> {
         limits,
         batch_limits,
         snapshot,
+        backend,
         policies,
         rules,
         budgets,

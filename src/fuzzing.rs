@@ -15,12 +15,12 @@ use crate::state::{FailureCall, Filter, Limits, store_for};
 
 /// The configuration parser on arbitrary text.
 pub fn config(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(config) = Config::from_toml(text) {
-            // A valid configuration compiles and summarises.
-            let _ = config.classifier();
-            let _ = config.summary();
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(config) = Config::from_toml(text)
+    {
+        // A valid configuration compiles and summarises.
+        let _ = config.classifier();
+        let _ = config.summary();
     }
 }
 

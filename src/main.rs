@@ -105,6 +105,21 @@ struct ServeArgs {
     /// How often the snapshot is written [default: 5s, or [state] snapshot_interval].
     #[arg(long, env = "RETRYD_SNAPSHOT_INTERVAL", value_parser = snapshot_interval)]
     snapshot_interval: Option<std::time::Duration>,
+    /// Where the state lives: `memory` (this sidecar's own) or `redis` (one
+    /// state for a whole fleet) [default: memory, or [state] backend].
+    #[arg(long, env = "RETRYD_STATE_BACKEND", value_parser = ["memory", "redis"])]
+    state_backend: Option<String>,
+    /// The fleet's Redis / Valkey: redis://[user:password@]host:port/db, or rediss:// [or [state.redis] url].
+    #[arg(long, env = "RETRYD_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster, comma-separated URLs [or [state.redis] cluster_nodes].
+    #[arg(
+        long,
+        env = "RETRYD_REDIS_CLUSTER_NODES",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    redis_cluster_nodes: Vec<String>,
     /// Log line format.
     #[arg(long, env = "RETRYD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -202,6 +217,56 @@ fn tls_flags(args: &ServeArgs, config: &mut Config) -> Result<(), String> {
     Ok(())
 }
 
+/// `--state-backend`, `--redis-url`, `--redis-cluster-nodes` over `[state]`;
+/// errors name the flag.
+fn backend_flags(args: &ServeArgs, config: &mut Config) -> Result<(), String> {
+    use retryd::config::{BackendSettings, RedisSettings, redis_settings};
+    let url = args.redis_url.as_deref().filter(|u| !u.trim().is_empty());
+    let nodes: Vec<String> = args
+        .redis_cluster_nodes
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .cloned()
+        .collect();
+    if url.is_some() && !nodes.is_empty() {
+        return Err("--redis-url and --redis-cluster-nodes: give one (a standalone server or a Cluster), not both".into());
+    }
+    let wanted = args.state_backend.as_deref();
+    let mut redis = match (&config.backend, wanted) {
+        (_, Some("memory")) => {
+            config.backend = BackendSettings::Memory;
+            return Ok(());
+        }
+        (BackendSettings::Redis(r), _) => r.clone(),
+        (BackendSettings::Memory, Some("redis")) => RedisSettings::default(),
+        (BackendSettings::Memory, _) => {
+            if url.is_some() || !nodes.is_empty() {
+                return Err("--redis-url / --redis-cluster-nodes need --state-backend redis (or [state] backend = \"redis\")".into());
+            }
+            return Ok(());
+        }
+    };
+    let flagged = |e: retryd::config::Problem| {
+        e.to_string()
+            .replace("state.redis.cluster_nodes", "--redis-cluster-nodes")
+            .replace("state.redis.url", "--redis-url")
+    };
+    if let Some(u) = url {
+        let r = redis_settings(Some(u), &[], None, None, None).map_err(flagged)?;
+        redis.url = r.url;
+        redis.cluster_nodes.clear();
+    } else if !nodes.is_empty() {
+        let r = redis_settings(None, &nodes, None, None, None).map_err(flagged)?;
+        redis.url = String::new();
+        redis.cluster_nodes = r.cluster_nodes;
+    }
+    if config.snapshot.is_some() {
+        return Err("--snapshot-path / [state] snapshot_path is for the memory backend: with the redis backend the state lives in Redis".into());
+    }
+    config.backend = BackendSettings::Redis(redis);
+    Ok(())
+}
+
 fn snapshot_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d < std::time::Duration::from_millis(100) {
@@ -263,6 +328,10 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     if let (Some(s), Some(interval)) = (config.snapshot.as_mut(), args.snapshot_interval) {
         s.interval = interval;
+    }
+    if let Err(e) = backend_flags(&args, &mut config) {
+        eprintln!("retryd: {e}");
+        return ExitCode::FAILURE;
     }
 
     let runtime = match tokio::runtime::Runtime::new() {

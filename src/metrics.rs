@@ -54,6 +54,9 @@ pub const BUDGET_EXHAUSTED: &str = "retryd_budget_exhausted_total";
 pub const SNAPSHOT_WRITES: &str = "retryd_snapshot_writes_total";
 pub const SNAPSHOT_LAST: &str = "retryd_snapshot_last_success_timestamp_seconds";
 pub const SNAPSHOT_DURATION: &str = "retryd_snapshot_duration_seconds";
+pub const BACKEND_REQUESTS: &str = "retryd_backend_requests_total";
+pub const BACKEND_DURATION: &str = "retryd_backend_duration_seconds";
+pub const BACKEND_UP: &str = "retryd_backend_up";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -61,6 +64,9 @@ const DELAY_BUCKETS: &[f64] = &[
 ];
 const ATTEMPT_BUCKETS: &[f64] = &[
     1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0,
+];
+const BACKEND_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 const RPC_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -114,6 +120,10 @@ pub struct Metrics {
     snapshot_writes: [Counter; 2],
     snapshot_last: Gauge,
     snapshot_duration: Gauge,
+    /// By op, then outcome (`Op::ALL`, `Outcome::ALL` order).
+    backend_requests: Vec<[Counter; 4]>,
+    backend_duration: Vec<Histogram>,
+    backend_up: Gauge,
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -132,6 +142,7 @@ impl Metrics {
             (RETRY_DELAY, DELAY_BUCKETS),
             (ATTEMPTS, ATTEMPT_BUCKETS),
             (RPC_DURATION, RPC_BUCKETS),
+            (BACKEND_DURATION, BACKEND_BUCKETS),
         ]
         .into_iter()
         .fold(PrometheusBuilder::new(), |b, (name, buckets)| {
@@ -172,6 +183,10 @@ impl Metrics {
                 SNAPSHOT_WRITES,
                 "State snapshots written, by result (ok/error).",
             ),
+            (
+                BACKEND_REQUESTS,
+                "Calls to the fleet state's backend (Redis), by operation and result (ok/conflict/timeout/error).",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
@@ -191,6 +206,10 @@ impl Metrics {
                 BUILD_INFO,
                 "Always 1; the version label says which retryd runs.",
             ),
+            (
+                BACKEND_UP,
+                "1 while the fleet state's backend (Redis) answers this sidecar, else 0 (absent in memory mode).",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_gauge(n, None, h);
@@ -207,6 +226,10 @@ impl Metrics {
             (
                 RPC_DURATION,
                 "Time to handle a gRPC call in seconds, by method and status code.",
+            ),
+            (
+                BACKEND_DURATION,
+                "Time of each call to the fleet state's backend (Redis) in seconds, by operation.",
             ),
         ] {
             let (n, h) = describe(name, help);
@@ -234,6 +257,30 @@ impl Metrics {
         });
         let snapshot_last = recorder.register_gauge(&Key::from_name(SNAPSHOT_LAST), &META);
         let snapshot_duration = recorder.register_gauge(&Key::from_name(SNAPSHOT_DURATION), &META);
+        use crate::state::redis::{Op, Outcome};
+        let backend_requests = Op::ALL
+            .iter()
+            .map(|op| {
+                Outcome::ALL.map(|o| {
+                    recorder.register_counter(
+                        &Key::from_parts(
+                            BACKEND_REQUESTS,
+                            vec![label("op", op.as_str()), label("result", o.as_str())],
+                        ),
+                        &META,
+                    )
+                })
+            })
+            .collect();
+        let backend_duration = Op::ALL
+            .iter()
+            .map(|op| {
+                recorder.register_histogram(
+                    &Key::from_parts(BACKEND_DURATION, vec![label("op", op.as_str())]),
+                    &META,
+                )
+            })
+            .collect();
         let passes = PASS_RESULTS.map(|r| {
             recorder.register_counter(
                 &Key::from_parts(PASSES, vec![label("result", r.as_str())]),
@@ -268,7 +315,23 @@ impl Metrics {
             snapshot_writes,
             snapshot_last,
             snapshot_duration,
+            backend_requests,
+            backend_duration,
+            backend_up: Gauge::noop(),
         }
+    }
+
+    /// Registers `retryd_backend_up` (fleet mode only: in memory mode
+    /// there is no backend to be up or down).
+    pub fn with_backend_up(mut self) -> Metrics {
+        self.backend_up = self
+            .recorder
+            .register_gauge(&Key::from_name(BACKEND_UP), &META);
+        self
+    }
+
+    pub fn backend_up(&self, up: bool) {
+        self.backend_up.set(if up { 1.0 } else { 0.0 });
     }
 
     /// The count the load-shedding layer adds to.
@@ -506,4 +569,23 @@ pub async fn serve(
 /// Where the metrics endpoint listens, for logs.
 pub fn url(addr: SocketAddr) -> String {
     format!("http://{addr}/metrics")
+}
+
+impl crate::state::redis::Observer for Metrics {
+    fn backend_call(
+        &self,
+        op: crate::state::redis::Op,
+        outcome: crate::state::redis::Outcome,
+        took: Duration,
+    ) {
+        use crate::state::redis::{Op, Outcome};
+        let (Some(o), Some(r)) = (
+            Op::ALL.iter().position(|x| *x == op),
+            Outcome::ALL.iter().position(|x| *x == outcome),
+        ) else {
+            return;
+        };
+        self.backend_requests[o][r].increment(1);
+        self.backend_duration[o].record(took.as_secs_f64());
+    }
 }

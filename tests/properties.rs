@@ -182,7 +182,7 @@ proptest! {
                     }
                 }
                 Step::Retry { reset } => if let Some(j) = job.as_mut() { j.manual_retry(*reset, now) },
-                Step::Cancel => if let Some(j) = job.as_mut() { if j.state == JobState::Retrying { j.cancel(now) } },
+                Step::Cancel => if let Some(j) = job.as_mut() && j.state == JobState::Retrying { j.cancel(now) },
             }
         }
     }
@@ -254,7 +254,7 @@ proptest! {
                     prop_assert_eq!(j.state, JobState::Retrying);
                     prop_assert_eq!(j.failure_count, if *reset { 0 } else { count });
                 },
-                Step::Cancel => if let Some(j) = job.as_mut() { if j.state == JobState::Retrying { j.cancel(now) } },
+                Step::Cancel => if let Some(j) = job.as_mut() && j.state == JobState::Retrying { j.cancel(now) },
             }
         }
     }

@@ -481,6 +481,48 @@ impl Classifier {
         }
     }
 
+    /// A rule's name that stays the same for the same configuration:
+    /// `rules[2]:docker` for the third configured rule, `builtin:4:network`
+    /// for the fifth built-in one. Records that leave the process keep it,
+    /// and `rule_by_key` finds the rule again only if it is still the same.
+    pub fn rule_key(&self, i: usize) -> String {
+        let Some(rule) = self.rules.get(i) else {
+            return String::new();
+        };
+        if i < self.caller_at {
+            format!("rules[{i}]:{}", rule.category)
+        } else {
+            format!("builtin:{}:{}", i - self.caller_at, rule.category)
+        }
+    }
+
+    /// The index of the rule `rule_key` named, if it is still that rule.
+    pub fn rule_by_key(&self, key: &str) -> Option<u16> {
+        let (place, category) = key.split_once(':').and_then(|(a, rest)| {
+            if a == "builtin" {
+                let (n, c) = rest.split_once(':')?;
+                Some((self.caller_at + n.parse::<usize>().ok()?, c))
+            } else {
+                let n = a.strip_prefix("rules[")?.strip_suffix(']')?;
+                let n = n.parse::<usize>().ok()?;
+                (n < self.caller_at).then_some((n, rest))
+            }
+        })?;
+        let rule = self.rules.get(place)?;
+        (&*rule.category == category)
+            .then(|| u16::try_from(place).ok())
+            .flatten()
+    }
+
+    /// The id of a category name (`unknown` for a name no rule has).
+    pub fn category_id(&self, name: &str) -> CategoryId {
+        self.categories
+            .iter()
+            .position(|c| &**c == name)
+            .and_then(|i| u16::try_from(i).ok())
+            .map_or(self.unknown, CategoryId)
+    }
+
     pub fn category_name(&self, id: CategoryId) -> &str {
         self.categories
             .get(usize::from(id.0))

@@ -121,11 +121,26 @@ pub enum PassError {
     Finished(PassResult),
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-struct Member {
-    outcome: Option<Outcome>,
+/// One job of a batch: its latest outcome and the latest pass it was
+/// reported in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub outcome: Option<Outcome>,
     /// The latest pass in which the job was reported (0 = none).
-    last_pass: u32,
+    pub last_pass: u32,
+}
+
+/// A batch without its jobs: what a store that keeps the jobs apart (one
+/// hash field each, so that a report touches only its own) keeps whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Book {
+    pub max_passes: u32,
+    pub pass_delay: Duration,
+    pub passes: Vec<PassStats>,
+    pub open: bool,
+    pub finished: Option<PassResult>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// (Serializable: snapshots keep batches across restarts.)
@@ -171,6 +186,46 @@ impl Batch {
                 .jobs
                 .values()
                 .all(|m| m.last_pass as usize <= self.passes.len())
+    }
+
+    /// The batch from its book and its jobs.
+    pub fn from_parts<'a>(book: Book, jobs: impl IntoIterator<Item = (&'a str, Member)>) -> Batch {
+        Batch {
+            max_passes: book.max_passes,
+            pass_delay: book.pass_delay,
+            jobs: jobs.into_iter().map(|(id, m)| (Box::from(id), m)).collect(),
+            passes: book.passes,
+            open: book.open,
+            finished: book.finished,
+            created_at: book.created_at,
+            updated_at: book.updated_at,
+        }
+    }
+
+    /// Everything but the jobs.
+    pub fn book(&self) -> Book {
+        Book {
+            max_passes: self.max_passes,
+            pass_delay: self.pass_delay,
+            passes: self.passes.clone(),
+            open: self.open,
+            finished: self.finished,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The open pass's number, 0 when none is open.
+    pub fn open_pass(&self) -> u32 {
+        if self.open {
+            self.passes.len() as u32
+        } else {
+            0
+        }
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = (&str, Member)> {
+        self.jobs.iter().map(|(id, m)| (&**id, *m))
     }
 
     pub fn contains(&self, job_id: &str) -> bool {
@@ -246,11 +301,7 @@ impl Batch {
     /// A report for one of the batch's jobs. Counts into the open pass, if any;
     /// the job's outcome is updated either way. False if the job is not in the batch.
     pub fn record(&mut self, job_id: &str, outcome: Outcome, now: Timestamp) -> bool {
-        let pass = if self.open {
-            self.passes.len() as u32
-        } else {
-            0
-        };
+        let pass = self.open_pass();
         let Some(m) = self.jobs.get_mut(job_id) else {
             return false;
         };
@@ -573,5 +624,30 @@ mod tests {
             (end.result, end.stats.jobs_attempted),
             (PassResult::AllComplete, 0)
         );
+    }
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_round_trips_through_its_book_and_jobs() {
+        let t = Timestamp(5_000);
+        let mut b = Batch::new(3, Duration::from_secs(30), t);
+        b.add_jobs(["a", "b", "c"]);
+        b.start_pass(t).expect("starts");
+        b.record("a", Outcome::Succeeded, t);
+        b.record("b", Outcome::FailedRetryable, t);
+        assert_eq!(b.open_pass(), 1);
+        let back = Batch::from_parts(b.book(), b.members());
+        assert_eq!(back.book(), b.book());
+        assert_eq!(
+            back.members().collect::<Vec<_>>(),
+            b.members().collect::<Vec<_>>()
+        );
+        let mut x = back.clone();
+        let mut y = b.clone();
+        assert_eq!(x.end_pass(t), y.end_pass(t));
     }
 }

@@ -19,12 +19,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
-use crate::config::{Config, SnapshotSettings};
+use crate::config::{BackendSettings, Config, RedisSettings, SnapshotSettings};
 use crate::engine::Engine;
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinatorServer;
 use crate::state::State;
+use crate::state::redis::TlsFiles;
 pub use service::{App, now};
 
 /// Largest request accepted: room for a 64 KiB error message (which
@@ -48,6 +49,82 @@ pub enum ServeError {
     Snapshot(#[from] crate::state::memory::snapshot::SnapshotError),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// The `[state.redis] tls_*` files, read now: a missing one stops the start
+/// and is named.
+fn redis_tls(r: &RedisSettings) -> Result<TlsFiles, ServeError> {
+    let read = |key: &str, path: &Option<std::path::PathBuf>| {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read(p).map_err(|e| {
+                    ServeError::Backend(format!("state.redis.{key} {}: {e}", p.display()))
+                })
+            })
+            .transpose()
+    };
+    Ok(TlsFiles {
+        ca: read("tls_ca", &r.tls_ca)?,
+        client_cert: read("tls_cert", &r.tls_cert)?,
+        client_key: read("tls_key", &r.tls_key)?,
+    })
+}
+
+/// At start: a Redis whose keys hold another layout stops the start; one
+/// that does not answer yet is only logged (retryd serves, as
+/// `on_unavailable` says, until it does).
+async fn fleet_check(state: &State, r: &RedisSettings) -> Result<(), ServeError> {
+    let Some(fleet) = state.fleet() else {
+        return Ok(());
+    };
+    match fleet.ready().await {
+        Ok(()) => {
+            tracing::info!(backend = %r.describe(), key_prefix = %r.key_prefix, "fleet state in Redis");
+            Ok(())
+        }
+        Err(e) if !fleet.redis.link().is_up() => {
+            tracing::warn!(
+                backend = %r.describe(),
+                error = %e,
+                "fleet state not reachable yet: serving, and connecting in the background"
+            );
+            Ok(())
+        }
+        Err(e) => Err(ServeError::Backend(e.to_string())),
+    }
+}
+
+/// Follows the backend's health: `retryd_backend_up`, and with
+/// `on_unavailable = "reject"` the coordinator's health (NOT_SERVING while
+/// Redis does not answer), until shutdown.
+async fn fleet_health(
+    mut up: tokio::sync::watch::Receiver<bool>,
+    rejects: bool,
+    health: tonic_health::server::HealthReporter,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let now_up = *up.borrow_and_update();
+        metrics.backend_up(now_up);
+        if rejects && !shutdown.is_cancelled() {
+            if now_up {
+                health
+                    .set_serving::<RetryCoordinatorServer<service::Coordinator>>()
+                    .await;
+            } else {
+                health
+                    .set_not_serving::<RetryCoordinatorServer<service::Coordinator>>()
+                    .await;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = up.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 /// The rustls configuration of `[server] tls_*`; errors name the file.
@@ -190,13 +267,33 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         budgets: config.budgets.clone(),
         ..Engine::new(config.classifier(), config.policies)
     };
-    let state = Arc::new(State::memory(
-        config.limits.clone(),
-        config.batch_limits.clone(),
-        &engine,
-        configured_types,
-    ));
-    let metrics = Arc::new(Metrics::new());
+    let (state, metrics) = match &config.backend {
+        BackendSettings::Memory => (
+            State::memory(
+                config.limits.clone(),
+                config.batch_limits.clone(),
+                &engine,
+                configured_types,
+            ),
+            Arc::new(Metrics::new()),
+        ),
+        BackendSettings::Redis(r) => {
+            let metrics = Arc::new(Metrics::new().with_backend_up());
+            let state = State::redis(
+                r,
+                &redis_tls(r)?,
+                config.limits.clone(),
+                config.batch_limits.clone(),
+                &engine,
+                configured_types,
+                metrics.clone(),
+            )
+            .map_err(|e| ServeError::Backend(e.to_string()))?;
+            fleet_check(&state, r).await?;
+            (state, metrics)
+        }
+    };
+    let state = Arc::new(state);
     let app = Arc::new(App {
         engine,
         state: state.clone(),
@@ -212,6 +309,15 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     health
         .set_serving::<RetryCoordinatorServer<service::Coordinator>>()
         .await;
+    if let Some(fleet) = state.fleet() {
+        tokio::spawn(fleet_health(
+            fleet.redis.link().health(),
+            fleet.rejects_when_down(),
+            health.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)

@@ -29,6 +29,10 @@ pub struct App {
     pub changes: std::sync::atomic::AtomicU64,
 }
 
+/// Appended to the explanation of a decision made while the fleet's state
+/// could not be reached (`on_unavailable = "local"`).
+const LOCAL: &str = " (decided from this sidecar's own state: the fleet state is unavailable)";
+
 pub fn now() -> Timestamp {
     Timestamp::from_system_time(SystemTime::now())
 }
@@ -51,6 +55,7 @@ impl From<StateError> for Status {
             StateError::Dead(_) => Status::failed_precondition(e.to_string()),
             StateError::Batch(b) => b.into(),
             StateError::Unavailable(_) => Status::unavailable(e.to_string()),
+            StateError::Malformed(_) => Status::data_loss(e.to_string()),
         }
     }
 }
@@ -145,7 +150,10 @@ impl App {
             .kept_error
             .as_ref()
             .map_or(f.report.error, |e| e.report());
-        let decision = convert::decision(&self.engine, &self.state, d, &error);
+        let mut decision = convert::decision(&self.engine, &self.state, d, &error);
+        if out.local {
+            decision.explanation.push_str(LOCAL);
+        }
         if out.gave_up {
             tracing::info!(
                 job_id = f.job_id,
@@ -180,14 +188,13 @@ impl App {
             policy: self.select_policy(&f)?,
             report: f.report,
         };
-        let d = self.state.explain(&self.engine, &call, now()).await?;
+        let (d, local) = self.state.explain(&self.engine, &call, now()).await?;
+        let mut decision = convert::decision(&self.engine, &self.state, &d, &f.report.error);
+        if local {
+            decision.explanation.push_str(LOCAL);
+        }
         Ok(pb::ExplainResponse {
-            decision: Some(convert::decision(
-                &self.engine,
-                &self.state,
-                &d,
-                &f.report.error,
-            )),
+            decision: Some(decision),
         })
     }
 
@@ -198,7 +205,7 @@ impl App {
         validate::report_success(&r)?;
         let out = self
             .state
-            .report_success(&r.job_id, &r.job_type, &r.target, now())
+            .report_success(&self.engine, &r.job_id, &r.job_type, &r.target, now())
             .await?;
         self.metrics.success(&self.state, out.label, out.known);
         self.metrics.attempts(
@@ -217,7 +224,7 @@ impl App {
         validate::job_id("job_id", &r.job_id)?;
         let job = self
             .state
-            .get(&r.job_id)
+            .get(&self.engine, &r.job_id)
             .await?
             .ok_or_else(|| StateError::NotFound(r.job_id.clone()))?;
         Ok(pb::GetJobResponse {
@@ -247,7 +254,10 @@ impl App {
             state,
             job_type: (!r.job_type.is_empty()).then_some(r.job_type.as_str()),
         };
-        let page = self.state.list(filter, page_size, after.as_deref()).await?;
+        let page = self
+            .state
+            .list(&self.engine, filter, page_size, after.as_deref())
+            .await?;
         let next_page_token = page
             .next_after
             .map(|after| {
@@ -295,7 +305,12 @@ impl App {
         validate::job_id("job_id", &r.job_id)?;
         let job = self
             .state
-            .retry(&r.job_id, r.reset_failures.unwrap_or(true), now())
+            .retry(
+                &self.engine,
+                &r.job_id,
+                r.reset_failures.unwrap_or(true),
+                now(),
+            )
             .await?;
         tracing::info!(
             job_id = r.job_id,
@@ -309,7 +324,7 @@ impl App {
 
     async fn cancel_job(&self, r: pb::CancelJobRequest) -> Result<pb::CancelJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
-        let job = self.state.cancel(&r.job_id, now()).await?;
+        let job = self.state.cancel(&self.engine, &r.job_id, now()).await?;
         tracing::info!(job_id = r.job_id, "cancelled");
         Ok(pb::CancelJobResponse {
             job: Some(convert::job(&self.engine, &self.state, &job)),
@@ -318,7 +333,7 @@ impl App {
 
     async fn delete_job(&self, r: pb::DeleteJobRequest) -> Result<pb::DeleteJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
-        self.state.delete(&r.job_id).await?;
+        self.state.delete(&self.engine, &r.job_id, now()).await?;
         tracing::info!(job_id = r.job_id, "deleted");
         Ok(pb::DeleteJobResponse {})
     }

@@ -22,11 +22,13 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         // A sweep may scan every job: keep it off the threads that serve
         // requests (its own runtime handle lets a remote backend await).
         let handle = tokio::runtime::Handle::current();
-        let swept =
-            tokio::task::spawn_blocking(move || handle.block_on(work.state.sweep(now(), full)))
-                .await;
+        let swept = tokio::task::spawn_blocking(move || {
+            handle.block_on(work.state.sweep(&work.engine, now(), full))
+        })
+        .await;
         match swept {
-            Ok((evictions, batches)) => {
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweep stopped early"),
+            Ok(Ok((evictions, batches))) => {
                 if batches > 0 || evictions.any() {
                     app.changes
                         .fetch_add(1, std::sync::atomic::Ordering::Release);

@@ -13,7 +13,9 @@
 //! `State` is an enum of the two, not a trait object: the hot path of the
 //! memory backend stays a direct, inlinable call.
 
+mod codes;
 pub mod memory;
+pub mod redis;
 pub mod step;
 
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::engine::passes::{Batch, EndOfPass, PassStats};
+use crate::engine::passes::{Batch, EndOfPass, Outcome, PassStats};
 use crate::engine::{Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy};
 use crate::engine::{TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
@@ -193,6 +195,9 @@ pub struct FailureOutcome {
     pub gave_up: bool,
     /// For a duplicate: the error the job kept, which its decision was about.
     pub kept_error: Option<StoredError>,
+    /// Decided from this sidecar's own state: the fleet's could not be
+    /// reached (`on_unavailable = "local"`).
+    pub local: bool,
 }
 
 /// What a `ReportSuccess` did.
@@ -247,6 +252,10 @@ pub enum StateError {
     /// The shared state cannot be reached or did not answer in time.
     #[error("{0}")]
     Unavailable(String),
+    /// A record in the shared state cannot be read (written by a newer
+    /// version, or damaged); it is left as it is.
+    #[error("{0}")]
+    Malformed(String),
 }
 
 /// Which jobs `list` returns.
@@ -276,8 +285,21 @@ pub struct State {
     backend: Backend,
 }
 
+// One per process: the memory backend inline keeps its hot path one
+// pointer shorter; the fleet backend's size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     Memory(Memory),
+    Redis(Box<Fleet>),
+}
+
+/// Fleet mode: the Redis backend, and this sidecar's own state to decide
+/// from while Redis cannot be reached, if `on_unavailable = "local"`.
+pub struct Fleet {
+    pub redis: redis::Redis,
+    local: Option<Memory>,
+    /// This sidecar's name in the fleet (the sweeper's lease).
+    me: String,
 }
 
 impl State {
@@ -312,16 +334,69 @@ impl State {
         self.labels.targets.name(LabelId(target.0))
     }
 
+    /// Fleet state in Redis: `settings` say where. The connection is made
+    /// in the background (a Redis that is down at start is not an error:
+    /// calls fail, or decide locally, until it is up).
+    #[allow(clippy::too_many_arguments)]
+    pub fn redis(
+        settings: &crate::config::RedisSettings,
+        tls: &redis::TlsFiles,
+        limits: Limits,
+        batch_limits: BatchLimits,
+        engine: &Engine,
+        job_types: impl IntoIterator<Item = String>,
+        observer: Arc<dyn redis::Observer>,
+    ) -> Result<State, StateError> {
+        let job_types: Vec<String> = job_types.into_iter().collect();
+        let labels = Arc::new(labels_for(engine, job_types.iter().cloned()));
+        let local = (settings.on_unavailable == crate::config::OnUnavailable::Local).then(|| {
+            Memory::new(
+                limits.clone(),
+                batch_limits.clone(),
+                labels.clone(),
+                &engine.budgets,
+            )
+        });
+        let redis = redis::Redis::new(
+            settings,
+            tls,
+            limits,
+            batch_limits,
+            labels.clone(),
+            &engine.budgets,
+            job_types,
+            observer,
+        )?;
+        Ok(State {
+            backend: Backend::Redis(Box::new(Fleet {
+                redis,
+                local,
+                me: sidecar_name(),
+            })),
+            labels,
+        })
+    }
+
     /// The in-process backend, when that is the one in use.
     pub fn memory_backend(&self) -> Option<&Memory> {
         match &self.backend {
             Backend::Memory(m) => Some(m),
+            Backend::Redis(_) => None,
+        }
+    }
+
+    /// The fleet backend, when that is the one in use.
+    pub fn fleet(&self) -> Option<&Fleet> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(f) => Some(f),
         }
     }
 
     pub fn limits(&self) -> &Limits {
         match &self.backend {
             Backend::Memory(m) => m.store.limits(),
+            Backend::Redis(f) => f.redis.limits(),
         }
     }
 
@@ -334,24 +409,62 @@ impl State {
     ) -> Result<FailureOutcome, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.report_failure(engine, call, now, &mut rand::rng())),
+            Backend::Redis(f) => match f.and_ready(f.redis.report_failure(engine, call, now)).await
+            {
+                Ok((out, batch)) => {
+                    if let Some(batch) = batch
+                        && !out.duplicate
+                    {
+                        let outcome = match out.decision.action {
+                            crate::engine::Action::Retry => Outcome::FailedRetryable,
+                            crate::engine::Action::GiveUp => Outcome::FailedNonRetryable,
+                        };
+                        f.record_in_batch(&batch, call.job_id, outcome, now).await;
+                    }
+                    Ok(out)
+                }
+                Err(StateError::Unavailable(why)) => match &f.local {
+                    Some(local) => {
+                        tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
+                        let mut out = local.report_failure(engine, call, now, &mut rand::rng());
+                        out.local = true;
+                        Ok(out)
+                    }
+                    None => Err(StateError::Unavailable(why)),
+                },
+                Err(e) => Err(e),
+            },
         }
     }
 
-    /// The decision `report_failure` would return, changing nothing.
+    /// The decision `report_failure` would return, changing nothing; and
+    /// whether it came from this sidecar's own state (fleet unavailable).
     pub async fn explain(
         &self,
         engine: &Engine,
         call: &FailureCall<'_>,
         now: Timestamp,
-    ) -> Result<Decision, StateError> {
+    ) -> Result<(Decision, bool), StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(m.store.explain(engine, call, now, &mut rand::rng())),
+            Backend::Memory(m) => Ok((m.store.explain(engine, call, now, &mut rand::rng()), false)),
+            Backend::Redis(f) => match f.and_ready(f.redis.explain(engine, call, now)).await {
+                Ok(d) => Ok((d, false)),
+                Err(StateError::Unavailable(why)) => match &f.local {
+                    Some(local) => Ok((
+                        local.store.explain(engine, call, now, &mut rand::rng()),
+                        true,
+                    )),
+                    None => Err(StateError::Unavailable(why)),
+                },
+                Err(e) => Err(e),
+            },
         }
     }
 
     /// The job succeeded: forget it and refill its target's budget.
     pub async fn report_success(
         &self,
+        engine: &Engine,
         job_id: &str,
         job_type: &str,
         target: &str,
@@ -359,48 +472,102 @@ impl State {
     ) -> Result<SuccessOutcome, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.report_success(job_id, job_type, target, now)),
+            Backend::Redis(f) => {
+                match f
+                    .and_ready(
+                        f.redis
+                            .report_success(engine, job_id, job_type, target, now),
+                    )
+                    .await
+                {
+                    Ok((out, batch)) => {
+                        if let Some(batch) = batch {
+                            f.record_in_batch(&batch, job_id, Outcome::Succeeded, now)
+                                .await;
+                        }
+                        Ok(out)
+                    }
+                    Err(StateError::Unavailable(why)) => match &f.local {
+                        Some(local) => Ok(local.report_success(job_id, job_type, target, now)),
+                        None => Err(StateError::Unavailable(why)),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 
-    pub async fn get(&self, job_id: &str) -> Result<Option<JobView>, StateError> {
+    pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.get(job_id)),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.get(engine, job_id).await
+            }
         }
     }
 
     /// Jobs matching `filter` after the job id `after`, in id order.
     pub async fn list(
         &self,
+        engine: &Engine,
         filter: Filter<'_>,
         page_size: usize,
         after: Option<&str>,
     ) -> Result<Page, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.list(filter, page_size, after)),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.list(engine, filter, page_size, after).await
+            }
         }
     }
 
     /// Manual retry: the job is due now.
     pub async fn retry(
         &self,
+        engine: &Engine,
         job_id: &str,
         reset_failures: bool,
         now: Timestamp,
     ) -> Result<JobView, StateError> {
         match &self.backend {
             Backend::Memory(m) => m.store.retry(job_id, reset_failures, now),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.retry(engine, job_id, reset_failures, now).await
+            }
         }
     }
 
-    pub async fn cancel(&self, job_id: &str, now: Timestamp) -> Result<JobView, StateError> {
+    pub async fn cancel(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        now: Timestamp,
+    ) -> Result<JobView, StateError> {
         match &self.backend {
             Backend::Memory(m) => m.store.cancel(job_id, now),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.cancel(engine, job_id, now).await
+            }
         }
     }
 
-    pub async fn delete(&self, job_id: &str) -> Result<(), StateError> {
+    pub async fn delete(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StateError> {
         match &self.backend {
             Backend::Memory(m) => m.store.delete(job_id),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.delete(engine, job_id, now).await
+            }
         }
     }
 
@@ -408,6 +575,10 @@ impl State {
     pub async fn stats(&self) -> Result<(Vec<StatsRow>, StatsRow), StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.stats()),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.stats().await
+            }
         }
     }
 
@@ -415,6 +586,10 @@ impl State {
     pub async fn budgets(&self) -> Result<Vec<BudgetRow>, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.budgets()),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.budgets().await
+            }
         }
     }
 
@@ -425,6 +600,10 @@ impl State {
                 jobs: m.store.counts(),
                 budgets: m.store.budgets(),
             }),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.gauges().await
+            }
         }
     }
 
@@ -440,26 +619,58 @@ impl State {
             Backend::Memory(m) => Ok(m
                 .batches
                 .start_pass(batch_id, job_ids, max_passes, pass_delay, now)?),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis
+                    .start_pass(batch_id, job_ids, max_passes, pass_delay, now)
+                    .await
+            }
         }
     }
 
     pub async fn end_pass(&self, batch_id: &str, now: Timestamp) -> Result<EndOfPass, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.batches.end_pass(batch_id, now)?),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.end_pass(batch_id, now).await
+            }
         }
     }
 
     pub async fn get_batch(&self, batch_id: &str) -> Result<Batch, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.batches.get(batch_id)?),
+            Backend::Redis(f) => {
+                f.ready().await?;
+                f.redis.get_batch(batch_id).await
+            }
         }
     }
 
     /// Applies the bounds to jobs (and, with `full`, expires idle jobs and
     /// batches). Returns the jobs and batches removed.
-    pub async fn sweep(&self, now: Timestamp, full: bool) -> (Evictions, usize) {
+    pub async fn sweep(
+        &self,
+        engine: &Engine,
+        now: Timestamp,
+        full: bool,
+    ) -> Result<(Evictions, usize), StateError> {
         match &self.backend {
-            Backend::Memory(m) => m.sweep(now, full),
+            Backend::Memory(m) => Ok(m.sweep(now, full)),
+            Backend::Redis(f) => {
+                // The local fallback keeps its own bounds.
+                let (mut ev, mut batches) = match &f.local {
+                    Some(local) => local.sweep(now, full),
+                    None => (Evictions::default(), 0),
+                };
+                f.ready().await?;
+                ev.add(&f.redis.sweep(engine, &f.me, now).await?);
+                if full {
+                    batches += f.redis.sweep_batches(now).await?;
+                }
+                Ok((ev, batches))
+            }
         }
     }
 
@@ -468,8 +679,52 @@ impl State {
     pub async fn pressured(&self) {
         match &self.backend {
             Backend::Memory(m) => m.store.pressured().await,
+            Backend::Redis(_) => std::future::pending().await,
         }
     }
+}
+
+impl Fleet {
+    /// Whether the fleet's keys can be used (see `Redis::ready`).
+    pub async fn ready(&self) -> Result<(), StateError> {
+        self.redis.ready().await
+    }
+
+    async fn and_ready<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        self.ready().await?;
+        call.await
+    }
+
+    /// A job's report counted into its open batch. Failing to count it is
+    /// logged, not an error of the report: the decision stands.
+    async fn record_in_batch(&self, batch: &str, job_id: &str, outcome: Outcome, now: Timestamp) {
+        if let Err(e) = self
+            .redis
+            .record_in_batch(batch, job_id, outcome, now)
+            .await
+        {
+            tracing::warn!(batch, job_id, error = %e, "a report could not be counted into its batch");
+        }
+    }
+
+    /// Whether calls fail (rather than decide locally) while Redis is down.
+    pub fn rejects_when_down(&self) -> bool {
+        self.local.is_none()
+    }
+}
+
+/// A name for this sidecar in its fleet: the host (a pod's name) and the process.
+fn sidecar_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| "retryd".into());
+    format!("{host}/{}", std::process::id())
 }
 
 /// The label tables for `engine`'s configuration: configured job types

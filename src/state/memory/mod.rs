@@ -259,6 +259,7 @@ impl Store {
                             label,
                             gave_up: false,
                             kept_error: Some(self.stored_error(rec)),
+                            local: false,
                         };
                     }
                     FailureStep::Recorded {
@@ -291,6 +292,7 @@ impl Store {
                     label,
                     gave_up: tally.event == Some(Event::GaveUp),
                     kept_error: None,
+                    local: false,
                 }
             }
             Entry::Vacant(v) => {
@@ -322,6 +324,7 @@ impl Store {
                     label,
                     gave_up: tally.event == Some(Event::GaveUp),
                     kept_error: None,
+                    local: false,
                 }
             }
         });

@@ -37,12 +37,14 @@
 use std::ptr::NonNull;
 use std::time::Duration;
 
-use crate::engine::classify::{CategoryId, MatchKind};
+use crate::engine::classify::CategoryId;
 use crate::engine::policy::PolicyId;
-use crate::engine::{
-    Action, Decision, ErrorClass, Exhausted, GiveUpReason, Job, JobState, TargetId, Timestamp, Why,
-};
+use crate::engine::{Action, Decision, Job, JobState, TargetId, Timestamp, Why};
 use crate::labels::LabelId;
+use crate::state::codes::{
+    class_code, class_of, kind_code, kind_of, reason_code, reason_of, state_code, state_of, why_of,
+    why_parts,
+};
 
 pub const HEADER: usize = 54;
 const INTERNED: u16 = 0x8000;
@@ -148,151 +150,6 @@ fn ms_u32(d: Duration) -> u32 {
 /// an empty string is a safe answer to it.
 fn text(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
-}
-
-fn state_code(s: JobState) -> u8 {
-    match s {
-        JobState::Retrying => 0,
-        JobState::Dead => 1,
-        JobState::Cancelled => 2,
-    }
-}
-
-fn state_of(code: u8) -> JobState {
-    match code & 3 {
-        1 => JobState::Dead,
-        2 => JobState::Cancelled,
-        _ => JobState::Retrying,
-    }
-}
-
-fn reason_code(r: Option<GiveUpReason>) -> u8 {
-    match r {
-        None => 0,
-        Some(GiveUpReason::PermanentError) => 1,
-        Some(GiveUpReason::RetriesExhausted) => 2,
-        Some(GiveUpReason::DeadlineExceeded) => 3,
-        Some(GiveUpReason::Cancelled) => 4,
-        Some(GiveUpReason::BudgetExhausted) => 5,
-    }
-}
-
-fn reason_of(code: u8) -> Option<GiveUpReason> {
-    match code {
-        1 => Some(GiveUpReason::PermanentError),
-        2 => Some(GiveUpReason::RetriesExhausted),
-        3 => Some(GiveUpReason::DeadlineExceeded),
-        4 => Some(GiveUpReason::Cancelled),
-        5 => Some(GiveUpReason::BudgetExhausted),
-        _ => None,
-    }
-}
-
-fn class_code(c: ErrorClass) -> u8 {
-    match c {
-        ErrorClass::Transient => 0,
-        ErrorClass::Permanent => 1,
-        ErrorClass::Unknown => 2,
-    }
-}
-
-fn class_of(code: u8) -> ErrorClass {
-    match code {
-        0 => ErrorClass::Transient,
-        1 => ErrorClass::Permanent,
-        _ => ErrorClass::Unknown,
-    }
-}
-
-fn kind_code(k: MatchKind) -> u8 {
-    match k {
-        MatchKind::Caller => 0,
-        MatchKind::Type => 1,
-        MatchKind::TypeContains => 2,
-        MatchKind::Message => 3,
-        MatchKind::Http => 4,
-        MatchKind::Grpc => 5,
-        MatchKind::Nothing => 6,
-    }
-}
-
-fn kind_of(code: u8) -> MatchKind {
-    match code {
-        0 => MatchKind::Caller,
-        1 => MatchKind::Type,
-        2 => MatchKind::TypeContains,
-        3 => MatchKind::Message,
-        4 => MatchKind::Http,
-        5 => MatchKind::Grpc,
-        _ => MatchKind::Nothing,
-    }
-}
-
-/// (kind, a, b, c, payload) of a `Why`.
-fn why_parts(w: Why) -> (u8, bool, bool, bool, u32) {
-    match w {
-        Why::Retry {
-            jittered,
-            hint_ms,
-            capped,
-        } => (0, jittered, capped, hint_ms.is_some(), hint_ms.unwrap_or(0)),
-        Why::Permanent => (1, false, false, false, 0),
-        Why::UnknownGivesUp => (2, false, false, false, 0),
-        Why::Exhausted { by_category } => (3, by_category, false, false, 0),
-        Why::Deadline { lands_s } => (4, false, false, false, lands_s),
-        Why::Cancelled => (5, false, false, false, 0),
-        Why::AlreadyDead => (6, false, false, false, 0),
-        Why::ManualRetry { reset } => (7, reset, false, false, 0),
-        Why::OperatorCancel => (8, false, false, false, 0),
-        Why::BudgetExhausted { limit } => {
-            let (r, n) = limit_parts(limit);
-            (9, r, false, false, n)
-        }
-        Why::BudgetDeferred { limit } => {
-            let (r, n) = limit_parts(limit);
-            (10, r, false, false, n)
-        }
-    }
-}
-
-/// (is it the max_retrying limit, the number) of an exhausted budget.
-fn limit_parts(l: Exhausted) -> (bool, u32) {
-    match l {
-        Exhausted::Tokens(t) => (false, t),
-        Exhausted::Retrying(n) => (true, n),
-    }
-}
-
-fn limit_of(retrying: bool, n: u32) -> Exhausted {
-    if retrying {
-        Exhausted::Retrying(n)
-    } else {
-        Exhausted::Tokens(n)
-    }
-}
-
-fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
-    match kind {
-        0 => Why::Retry {
-            jittered: a,
-            capped: b,
-            hint_ms: c.then_some(payload),
-        },
-        1 => Why::Permanent,
-        2 => Why::UnknownGivesUp,
-        3 => Why::Exhausted { by_category: a },
-        4 => Why::Deadline { lands_s: payload },
-        5 => Why::Cancelled,
-        6 => Why::AlreadyDead,
-        7 => Why::ManualRetry { reset: a },
-        9 => Why::BudgetExhausted {
-            limit: limit_of(a, payload),
-        },
-        10 => Why::BudgetDeferred {
-            limit: limit_of(a, payload),
-        },
-        _ => Why::OperatorCancel,
-    }
 }
 
 /// A record's total length from its header `h`; `byte_at` reads the job
@@ -615,6 +472,7 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{ErrorClass, Exhausted, GiveUpReason, MatchKind};
 
     const T: Timestamp = Timestamp(1_800_000_000_123);
 

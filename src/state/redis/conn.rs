@@ -1,0 +1,348 @@
+//! The connection to the fleet's Redis: standalone (redis-rs's connection
+//! manager) or a Cluster (its cluster connection), both multiplexed and
+//! reconnecting by themselves; every call bounded by `timeout`, counted by
+//! operation and result, and turned into a `StateError` that names the
+//! backend.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use tokio::sync::watch;
+
+use crate::config::RedisSettings;
+use crate::state::StateError;
+
+/// What a backend call was for (the `op` label of the backend metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Read one job.
+    Read,
+    /// Compare-and-set one job with its counters.
+    Commit,
+    /// Spend from, or give back to, a target's budget.
+    Budget,
+    /// ListJobs.
+    List,
+    /// GetStats, ListBudgets, the metrics' gauges.
+    Stats,
+    /// The fleet's label registry.
+    Label,
+    /// Batches and passes.
+    Batch,
+    /// The sweeper: TTLs and bounds.
+    Sweep,
+    /// Health checks and the layout check.
+    Ping,
+}
+
+impl Op {
+    pub const ALL: [Op; 9] = [
+        Op::Read,
+        Op::Commit,
+        Op::Budget,
+        Op::List,
+        Op::Stats,
+        Op::Label,
+        Op::Batch,
+        Op::Sweep,
+        Op::Ping,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Commit => "commit",
+            Op::Budget => "budget",
+            Op::List => "list",
+            Op::Stats => "stats",
+            Op::Label => "label",
+            Op::Batch => "batch",
+            Op::Sweep => "sweep",
+            Op::Ping => "ping",
+        }
+    }
+}
+
+/// How a backend call ended (the `result` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    /// A compare-and-set found the job changed by another call (retried).
+    Conflict,
+    /// No answer within `timeout`.
+    Timeout,
+    Error,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Conflict,
+        Outcome::Timeout,
+        Outcome::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Conflict => "conflict",
+            Outcome::Timeout => "timeout",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// Sees every backend call (the metrics implement it).
+pub trait Observer: Send + Sync {
+    fn backend_call(&self, op: Op, outcome: Outcome, took: Duration);
+}
+
+/// An observer that sees nothing (tools and tests without metrics).
+pub struct Unobserved;
+
+impl Observer for Unobserved {
+    fn backend_call(&self, _: Op, _: Outcome, _: Duration) {}
+}
+
+/// Either kind of connection, as one `ConnectionLike`.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The fleet's Redis, and whether it answers.
+pub struct Link {
+    conn: Conn,
+    timeout: Duration,
+    describe: String,
+    observer: Arc<dyn Observer>,
+    up: watch::Sender<bool>,
+}
+
+/// TLS files for `rediss://` (a private CA, a client certificate).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: Option<Vec<u8>>,
+    pub client_cert: Option<Vec<u8>>,
+    pub client_key: Option<Vec<u8>>,
+}
+
+impl TlsFiles {
+    fn certificates(&self) -> Option<redis::TlsCertificates> {
+        if self.ca.is_none() && self.client_cert.is_none() {
+            return None;
+        }
+        Some(redis::TlsCertificates {
+            client_tls: match (&self.client_cert, &self.client_key) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+                _ => None,
+            },
+            root_cert: self.ca.clone(),
+        })
+    }
+}
+
+impl Link {
+    /// Sets up the connection without waiting for it: a Redis that is down
+    /// at start is connected to when it comes up (calls fail until then).
+    pub fn new(
+        settings: &RedisSettings,
+        tls: &TlsFiles,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Link, RedisError> {
+        let timeout = settings.timeout;
+        // Connecting may take longer than one call: a TLS handshake, or a
+        // Cluster's slot map. Calls are bounded by `timeout` regardless.
+        let connect_timeout = (timeout * 4).max(Duration::from_secs(1));
+        let conn = if settings.cluster_nodes.is_empty() {
+            let client = match tls.certificates() {
+                Some(certs) => redis::Client::build_with_tls(settings.url.as_str(), certs)?,
+                None => redis::Client::open(settings.url.as_str())?,
+            };
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(timeout))
+                .set_connection_timeout(Some(connect_timeout))
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_secs(2));
+            Conn::Single(ConnectionManager::new_lazy_with_config(client, config)?)
+        } else {
+            let mut builder = ClusterClientBuilder::new(settings.cluster_nodes.clone())
+                .connection_timeout(connect_timeout)
+                .response_timeout(timeout)
+                .retries(4)
+                .min_retry_wait(20)
+                .max_retry_wait(500);
+            if let Some(certs) = tls.certificates() {
+                builder = builder.certs(certs);
+            }
+            let client = builder.build()?;
+            let config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(connect_timeout)
+                .set_response_timeout(timeout);
+            Conn::Cluster(client.get_pending_async_connection_with_config(config))
+        };
+        let (up, _) = watch::channel(false);
+        Ok(Link {
+            conn,
+            timeout,
+            describe: settings.describe(),
+            observer,
+            up,
+        })
+    }
+
+    /// A handle to send commands on (a cheap clone of a multiplexed connection).
+    pub fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    /// Where the state is, for messages.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// Whether the backend answered the latest call (false until it has).
+    pub fn health(&self) -> watch::Receiver<bool> {
+        self.up.subscribe()
+    }
+
+    pub fn is_up(&self) -> bool {
+        *self.up.borrow()
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_if_modified(|u| {
+            let changed = *u != up;
+            *u = up;
+            changed
+        });
+    }
+
+    /// An error that says the backend is unreachable, naming it.
+    pub fn unavailable(&self, what: impl std::fmt::Display) -> StateError {
+        StateError::Unavailable(format!(
+            "fleet state unavailable ({}): {what}",
+            self.describe
+        ))
+    }
+
+    /// Runs one backend call: bounded by `timeout`, counted, and its error
+    /// named. A connection error or a timeout marks the backend down; any
+    /// answer marks it up.
+    pub async fn run<T>(
+        &self,
+        op: Op,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, StateError> {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, call).await;
+        let took = started.elapsed();
+        match result {
+            Ok(Ok(v)) => {
+                self.observer.backend_call(op, Outcome::Ok, took);
+                self.set_up(true);
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                let outcome = if e.is_timeout() {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Error
+                };
+                self.observer.backend_call(op, outcome, took);
+                if is_unreachable(&e) {
+                    self.set_up(false);
+                } else {
+                    // It answered, if with an error.
+                    self.set_up(true);
+                }
+                Err(self.unavailable(&e))
+            }
+            Err(_) => {
+                self.observer.backend_call(op, Outcome::Timeout, took);
+                self.set_up(false);
+                Err(self.unavailable(format!(
+                    "no answer within {}",
+                    crate::engine::Human(self.timeout)
+                )))
+            }
+        }
+    }
+
+    /// Counts a compare-and-set that lost to another writer.
+    pub fn conflict(&self, took: Duration) {
+        self.observer
+            .backend_call(Op::Commit, Outcome::Conflict, took);
+    }
+
+    /// Pings until `stop`: the health of a backend nobody is calling.
+    pub async fn watch_health(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            let mut c = self.conn();
+            let _ = self
+                .run(Op::Ping, redis::cmd("PING").query_async::<String>(&mut c))
+                .await;
+            let every = if self.is_up() {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_millis(250)
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+/// Whether an error means the backend could not be reached (as opposed to
+/// an answer that was an error).
+fn is_unreachable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Io | redis::ErrorKind::ClusterConnectionNotFound
+        )
+        || e.code()
+            .is_some_and(|c| matches!(c, "CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN"))
+}
