@@ -1,34 +1,113 @@
-//! Fleet mode: three sidecars on one real Redis answer as one sidecar would.
+//! Fleet mode: three sidecars on one real Redis — standalone, and a Redis
+//! Cluster of 3 primaries and 3 replicas — answer as one sidecar would.
+//! Every scenario runs against both.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::redis::RedisServer;
+use common::redis::{RedisCluster, RedisServer};
 use common::*;
 use rand::{RngExt, SeedableRng};
 use retryd::pb;
 
-/// `n` sidecars sharing the Redis at `url`, with `config` after `[state]`'s
-/// backend lines.
-pub async fn fleet(n: usize, backend: &str, config: &str) -> Vec<Harness> {
+/// Where a fleet keeps its state: `[state.redis]`'s address lines.
+#[derive(Clone)]
+struct Backend(String);
+
+impl Backend {
+    fn standalone(r: &RedisServer) -> Backend {
+        Backend(format!("url = \"{}\"", r.url()))
+    }
+
+    fn cluster(c: &RedisCluster) -> Backend {
+        let nodes: Vec<String> = c.urls().iter().map(|u| format!("\"{u}\"")).collect();
+        Backend(format!("cluster_nodes = [{}]", nodes.join(", ")))
+    }
+
+    /// The `[state]` tables: `state` keys of its own, the fleet's `prefix`.
+    fn toml(&self, prefix: &str, state: &str) -> String {
+        format!(
+            "[state]\nbackend = \"redis\"\n{state}\n[state.redis]\n{}\nkey_prefix = \"{prefix}\"\n",
+            self.0
+        )
+    }
+}
+
+/// `n` sidecars sharing one state: `config` (policies, budgets) and the
+/// `[state]` tables of `state`.
+async fn fleet(n: usize, state: &str, config: &str) -> Vec<Harness> {
     let mut out = Vec::new();
     for _ in 0..n {
-        out.push(Harness::start(&format!("{config}\n{backend}")).await);
+        out.push(Harness::start(&format!("{config}\n{state}")).await);
     }
     out
 }
 
-fn standalone(url: &str, prefix: &str) -> String {
-    standalone_with(url, prefix, "")
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sidecars_count_as_one() {
+    let redis = RedisServer::start();
+    counted_as_one(&Backend::standalone(&redis)).await;
 }
 
-/// `[state]` with its own keys (`state`), on the Redis at `url`.
-fn standalone_with(url: &str, prefix: &str, state: &str) -> String {
-    format!(
-        "[state]\nbackend = \"redis\"\n{state}\n[state.redis]\nurl = \"{url}\"\nkey_prefix = \"{prefix}\"\n"
-    )
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reports_of_one_job_are_all_counted_fleet_wide() {
+    let redis = RedisServer::start();
+    concurrent_reports(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_calls_act_on_the_fleet_state_from_any_pod() {
+    let redis = RedisServer::start();
+    operator_calls(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_jobs_pages_over_every_partition() {
+    let redis = RedisServer::start();
+    list_pages(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_are_shared_and_their_take_is_atomic() {
+    let redis = RedisServer::start();
+    shared_budgets(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_and_passes_are_shared() {
+    let redis = RedisServer::start();
+    shared_batches(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttls_and_the_dead_letter_bound_hold_fleet_wide() {
+    let redis = RedisServer::start();
+    ttls_and_bounds(&Backend::standalone(&redis)).await;
+}
+
+/// Every scenario on one Redis Cluster (each with its own key prefix, so
+/// their keys spread over the same 3 primaries independently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let b = Backend::cluster(&cluster);
+    counted_as_one(&b).await;
+    concurrent_reports(&b).await;
+    operator_calls(&b).await;
+    list_pages(&b).await;
+    shared_budgets(&b).await;
+    shared_batches(&b).await;
+    ttls_and_bounds(&b).await;
+    // The fleets' keys are spread over every primary.
+    for p in cluster.primaries() {
+        let keys: u64 = common::redis::cli(p, &["DBSIZE"])
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        assert!(keys > 10, "primary {p} holds {keys} keys");
+    }
 }
 
 const POLICIES: &str =
@@ -44,12 +123,10 @@ fn attempt(job: &str, n: u32, e: pb::ErrorInfo) -> pb::ReportFailureRequest {
     }
 }
 
-/// The scenario: each attempt of a job goes to a random sidecar; the
-/// fleet's GetStats, ListJobs and dead set equal the truth, from any sidecar.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_sidecars_count_as_one() {
-    let redis = RedisServer::start();
-    let sidecars = fleet(3, &standalone(&redis.url(), "t1"), POLICIES).await;
+/// Each attempt of a job goes to a random sidecar; the fleet's GetStats,
+/// ListJobs and dead set equal the truth, from any sidecar.
+async fn counted_as_one(b: &Backend) {
+    let sidecars = fleet(3, &b.toml("t1", ""), POLICIES).await;
     let mut clients: Vec<Client> = sidecars.iter().map(|h| h.client.clone()).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let (mut first_try, mut after_retry, mut gave_up) = (0u64, 0u64, BTreeSet::new());
@@ -148,16 +225,15 @@ async fn three_sidecars_count_as_one() {
         Some(gave_up.len() as f64)
     );
     assert_eq!(sample(&text, "retryd_backend_up", &[]), Some(1.0));
+    stop(sidecars).await;
 }
 
 /// 96 concurrent reports of one job through 3 sidecars: 96 failures, none
 /// lost; the same attempt through every sidecar counts once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_reports_of_one_job_are_all_counted_fleet_wide() {
-    let redis = RedisServer::start();
+async fn concurrent_reports(b: &Backend) {
     let sidecars = fleet(
         3,
-        &standalone(&redis.url(), "t2"),
+        &b.toml("t2", ""),
         "[policies.default]\nmax_retries = 1000\n",
     )
     .await;
@@ -198,14 +274,13 @@ async fn concurrent_reports_of_one_job_are_all_counted_fleet_wide() {
         firsts[0].retry_at, firsts[2].retry_at,
         "the stored decision"
     );
+    stop(sidecars).await;
 }
 
 /// A job dead on one pod is revived by RetryJob on another, cancelled on a
 /// third, and deleted from the first.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_calls_act_on_the_fleet_state_from_any_pod() {
-    let redis = RedisServer::start();
-    let sidecars = fleet(3, &standalone(&redis.url(), "t3"), POLICIES).await;
+async fn operator_calls(b: &Backend) {
+    let sidecars = fleet(3, &b.toml("t3", ""), POLICIES).await;
     let (mut a, mut b, mut c) = (
         sidecars[0].client.clone(),
         sidecars[1].client.clone(),
@@ -263,14 +338,13 @@ async fn operator_calls_act_on_the_fleet_state_from_any_pod() {
     let total = stats.total.expect("total");
     assert_eq!((total.retrying, total.dead, total.cancelled), (0, 0, 0));
     assert_eq!(total.give_ups, 1);
+    stop(sidecars).await;
 }
 
 /// ListJobs pages through the fleet's jobs in job-id order from any pod,
 /// with filters and totals, never listing a job twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_jobs_pages_over_every_partition() {
-    let redis = RedisServer::start();
-    let sidecars = fleet(2, &standalone(&redis.url(), "t4"), POLICIES).await;
+async fn list_pages(b: &Backend) {
+    let sidecars = fleet(2, &b.toml("t4", ""), POLICIES).await;
     let mut a = sidecars[0].client.clone();
     let mut want: BTreeMap<String, (String, bool)> = BTreeMap::new();
     for i in 0..250 {
@@ -338,16 +412,15 @@ async fn list_jobs_pages_over_every_partition() {
         }
         assert_eq!(got, expected, "{state:?} {job_type}");
     }
+    stop(sidecars).await;
 }
 
 /// A target's budget is the fleet's: failures through three sidecars
 /// exhaust it exactly as through one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn budgets_are_shared_and_their_take_is_atomic() {
-    let redis = RedisServer::start();
+async fn shared_budgets(b: &Backend) {
     let sidecars = fleet(
         3,
-        &standalone(&redis.url(), "t5"),
+        &b.toml("t5", ""),
         "[policies.default]\nmax_retries = 100\n[budgets.db]\nmax_tokens = 20\ntoken_ratio = 1.0\n",
     )
     .await;
@@ -407,13 +480,12 @@ async fn budgets_are_shared_and_their_take_is_atomic() {
         .budgets;
     let db = budgets.iter().find(|b| b.target == "db").expect("db");
     assert_eq!(db.tokens, 9.0);
+    stop(sidecars).await;
 }
 
 /// A batch started on one pod counts reports made through others.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_and_passes_are_shared() {
-    let redis = RedisServer::start();
-    let sidecars = fleet(3, &standalone(&redis.url(), "t6"), POLICIES).await;
+async fn shared_batches(b: &Backend) {
+    let sidecars = fleet(3, &b.toml("t6", ""), POLICIES).await;
     let (mut a, mut b, mut c) = (
         sidecars[0].client.clone(),
         sidecars[1].client.clone(),
@@ -487,17 +559,15 @@ async fn batches_and_passes_are_shared() {
         .into_inner();
     assert_eq!(batch.passes.len(), 1);
     assert_eq!(batch.total_succeeded, 1);
+    stop(sidecars).await;
 }
 
 /// idle_ttl and dead_ttl hold in Redis: the sweeper (whichever pod holds
 /// its lease) forgets the jobs and their counts, and counts the evictions.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ttls_and_the_dead_letter_bound_hold_fleet_wide() {
-    let redis = RedisServer::start();
+async fn ttls_and_bounds(b: &Backend) {
     let sidecars = fleet(
         2,
-        &standalone_with(
-            &redis.url(),
+        &b.toml(
             "t7",
             "idle_ttl = \"1s\"\ndead_ttl = \"2s\"\nmax_dead_jobs = 5",
         ),
@@ -560,17 +630,30 @@ async fn ttls_and_the_dead_letter_bound_hold_fleet_wide() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!((total.retrying, total.dead), (0, 0));
-    // Counted, by the pods that swept (summed as Prometheus would).
-    let mut idle = 0.0;
-    let mut dead_ttl = 0.0;
-    let mut limit = 0.0;
-    for h in &sidecars {
-        let text = h.scrape().await;
-        idle += sample(&text, "retryd_evictions_total", &[("reason", "idle_ttl")]).unwrap_or(0.0);
-        dead_ttl +=
-            sample(&text, "retryd_evictions_total", &[("reason", "dead_ttl")]).unwrap_or(0.0);
-        limit +=
-            sample(&text, "retryd_evictions_total", &[("reason", "dead_limit")]).unwrap_or(0.0);
+    // Counted, by the pods that swept (summed as Prometheus would; a sweep
+    // counts when it returns, a moment after the jobs are gone).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (mut idle, mut dead_ttl, mut limit) = (0.0, 0.0, 0.0);
+        for h in &sidecars {
+            let text = h.scrape().await;
+            let n = |r: &str| sample(&text, "retryd_evictions_total", &[("reason", r)]);
+            idle += n("idle_ttl").unwrap_or(0.0);
+            dead_ttl += n("dead_ttl").unwrap_or(0.0);
+            limit += n("dead_limit").unwrap_or(0.0);
+        }
+        if (idle, dead_ttl, limit) == (4.0, 5.0, 3.0) || std::time::Instant::now() > deadline {
+            assert_eq!((idle, dead_ttl, limit), (4.0, 5.0, 3.0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!((idle, dead_ttl, limit), (4.0, 5.0, 3.0));
+    stop(sidecars).await;
+}
+
+/// Stops a fleet's sidecars (their sweepers and health checks with them).
+async fn stop(sidecars: Vec<Harness>) {
+    for h in sidecars {
+        h.running.stop().await.expect("stops");
+    }
 }

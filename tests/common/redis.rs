@@ -37,6 +37,9 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: PathBuf,
     extra: Vec<String>,
+    /// redis-cli's own options for this server (TLS, password).
+    cli_opts: Vec<String>,
+    tls: bool,
 }
 
 impl RedisServer {
@@ -46,7 +49,13 @@ impl RedisServer {
 
     /// A standalone server with extra `--option value` arguments.
     pub fn start_with(extra: &[&str]) -> RedisServer {
-        let port = free_port();
+        RedisServer::start_on(free_port(), extra, &[], false)
+    }
+
+    /// A server on `port` (chosen by the caller, e.g. to start a Redis a
+    /// sidecar was already pointed at); `cli_opts` are what redis-cli needs
+    /// to talk to it; `tls` puts it on TLS only.
+    pub fn start_on(port: u16, extra: &[&str], cli_opts: &[&str], tls: bool) -> RedisServer {
         let dir = std::env::temp_dir().join(format!("retryd-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("redis dir");
         let mut s = RedisServer {
@@ -54,15 +63,42 @@ impl RedisServer {
             child: None,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            cli_opts: cli_opts.iter().map(|s| s.to_string()).collect(),
+            tls,
         };
         s.spawn();
         s
     }
 
+    /// TLS only, with the server certificate of `pki` (clients need not
+    /// present one).
+    pub fn start_tls(pki: &super::pki::Pki) -> RedisServer {
+        let p = |f: &str| pki.path(f).display().to_string();
+        RedisServer::start_on(
+            free_port(),
+            &[
+                "--tls-cert-file",
+                &p("server.pem"),
+                "--tls-key-file",
+                &p("server.key"),
+                "--tls-ca-cert-file",
+                &p("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+            ],
+            &["--tls", "--cacert", &p("ca.pem")],
+            true,
+        )
+    }
+
     fn spawn(&mut self) {
         let mut cmd = Command::new(bin("redis-server"));
-        cmd.arg("--port")
-            .arg(self.port.to_string())
+        if self.tls {
+            cmd.args(["--port", "0", "--tls-port"]);
+        } else {
+            cmd.arg("--port");
+        }
+        cmd.arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -73,11 +109,23 @@ impl RedisServer {
             panic!("cannot start redis-server ({e}): install Debian's redis-server (scripts/test does, as root)")
         });
         self.child = Some(child);
-        wait_for_ping(self.port);
+        self.wait_for_ping();
+    }
+
+    fn wait_for_ping(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["PING"]).trim() == "PONG" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     pub fn pid(&self) -> u32 {
@@ -100,12 +148,38 @@ impl RedisServer {
 
     /// `redis-cli` against this server.
     pub fn cli(&self, args: &[&str]) -> String {
-        cli(self.port, args)
+        let mut all: Vec<&str> = self.cli_opts.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        cli(self.port, &all)
     }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        signal(self.pid(), "-STOP");
+    }
+
+    pub fn thaw(&self) {
+        signal(self.pid(), "-CONT");
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill {sig} {pid}");
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // SIGKILL ends a frozen (stopped) server too; thawing first is harmless.
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+        }
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -118,17 +192,6 @@ pub fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_for_ping(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if cli(port, &["PING"]).trim() == "PONG" {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("redis-server on port {port} did not answer PING");
 }
 
 /// A Redis Cluster: 3 primaries, each with one replica.
@@ -147,6 +210,10 @@ impl RedisCluster {
                     "1000",
                     "--cluster-config-file",
                     "nodes.conf",
+                    // Replicas sync at once (not after the default 5 s):
+                    // a replica that never synced cannot be promoted.
+                    "--repl-diskless-sync-delay",
+                    "0",
                 ])
             })
             .collect();
@@ -168,7 +235,23 @@ impl RedisCluster {
         );
         let c = RedisCluster { nodes };
         c.wait_ok();
+        c.wait_replicas_synced();
         c
+    }
+
+    /// Waits until every replica's link to its primary is up.
+    pub fn wait_replicas_synced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+            loop {
+                let info = n.cli(&["INFO", "replication"]);
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica {} never synced", n.port);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     /// Seed URLs of every node.
@@ -176,13 +259,19 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// Waits until every live node says the cluster is ok and all slots are served.
+    /// Waits until every live node says the cluster is ok, all slots are
+    /// served, and no primary is marked failing.
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
                 let info = n.cli(&["CLUSTER", "INFO"]);
-                info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && !n
+                        .cli(&["CLUSTER", "NODES"])
+                        .lines()
+                        .any(|l| l.contains("master,fail") && !l.ends_with("disconnected"))
             });
             if ok {
                 return;
@@ -201,7 +290,7 @@ impl RedisCluster {
             .expect("a live node");
         live.cli(&["CLUSTER", "NODES"])
             .lines()
-            .filter(|l| l.contains("master") && !l.contains("fail"))
+            .filter(|l| l.contains("master") && !l.contains("fail") && !l.ends_with("connected"))
             .filter_map(|l| {
                 let addr = l.split_whitespace().nth(1)?;
                 addr.split('@').next()?.rsplit(':').next()?.parse().ok()
