@@ -180,6 +180,16 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// `host:port` of a Redis URL (no scheme, user, password or database).
+pub fn redis_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
 /// What calls that need the shared state get while it cannot be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnUnavailable {

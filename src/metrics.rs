@@ -130,14 +130,13 @@ fn label(k: &'static str, v: &str) -> Label {
     Label::new(k, v.to_string())
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// Every sample carries `fleet = fleet`: the sidecars that share one
+    /// state (a memory-mode sidecar is a fleet of its own). A gauge of the
+    /// fleet's state is the same on each of its pods: dashboards and alerts
+    /// take `max by (fleet)` of it, then sum over fleets, and an alert
+    /// about a fleet's state fires once per fleet, however many pods.
+    pub fn new(fleet: &str) -> Metrics {
         let builder = [
             (RETRY_DELAY, DELAY_BUCKETS),
             (ATTEMPTS, ATTEMPT_BUCKETS),
@@ -145,11 +144,14 @@ impl Metrics {
             (BACKEND_DURATION, BACKEND_BUCKETS),
         ]
         .into_iter()
-        .fold(PrometheusBuilder::new(), |b, (name, buckets)| {
-            // Only fails on an empty bucket list; ours are constants.
-            b.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets)
-                .unwrap_or_else(|e| panic!("bucket constants for {name}: {e}"))
-        });
+        .fold(
+            PrometheusBuilder::new().add_global_label("fleet", fleet),
+            |b, (name, buckets)| {
+                // Only fails on an empty bucket list; ours are constants.
+                b.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets)
+                    .unwrap_or_else(|e| panic!("bucket constants for {name}: {e}"))
+            },
+        );
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         let describe = |name: &'static str, help: &'static str| {
@@ -479,10 +481,18 @@ impl Metrics {
                         .register_gauge(&Key::from_parts(BUDGET_TOKENS, target()), &META)
                 })
                 .set(b.tokens);
-            self.budget_exhausted
-                .get(b.target_id, || self.counter(BUDGET_EXHAUSTED, target()))
-                .absolute(b.exhausted_total);
         }
+    }
+
+    /// A retry refused (given up or deferred) by a target's budget, decided
+    /// by this sidecar. (Counted here, not read from the state: in fleet mode
+    /// the state's count is the fleet's, and every pod would export it.)
+    pub fn budget_refused(&self, target: TargetId, name: &str) {
+        self.budget_exhausted
+            .get(target, || {
+                self.counter(BUDGET_EXHAUSTED, vec![label("target", name)])
+            })
+            .increment(1);
     }
 
     /// Drains histogram buffers between scrapes so they cannot grow unbounded.

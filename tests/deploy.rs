@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::redis::RedisServer;
 use common::*;
 use retryd::pb;
 use serde_json::Value;
@@ -51,7 +52,28 @@ fn text(o: &Output) -> String {
 
 /// A server that has done everything once, so every metric has a series.
 async fn exercised() -> Harness {
-    let mut h = Harness::start("[state]\nmax_jobs = 2\n[budgets.default]\nmax_tokens = 2").await;
+    exercised_with("[state]\nmax_jobs = 2\n").await
+}
+
+/// The same in fleet mode, on a real Redis (for the backend's metrics).
+async fn exercised_fleet(redis: &RedisServer) -> Harness {
+    exercised_with(&format!(
+        "[state]\nmax_jobs = 2\nbackend = \"redis\"\n[state.redis]\nurl = \"{}\"\n",
+        redis.url()
+    ))
+    .await
+}
+
+/// Every sample name a memory-mode and a fleet-mode sidecar export.
+async fn every_exported_name() -> BTreeSet<String> {
+    let redis = RedisServer::start();
+    let mut names = exported(&exercised().await.scrape().await);
+    names.extend(exported(&exercised_fleet(&redis).await.scrape().await));
+    names
+}
+
+async fn exercised_with(state: &str) -> Harness {
+    let mut h = Harness::start(&format!("{state}\n[budgets.default]\nmax_tokens = 2")).await;
     let c = &mut h.client;
     report(c, failure("retry", error("Timeout", "", 0, 0))).await;
     let mut throttled = failure("budgeted", error("Timeout", "", 0, 0));
@@ -139,8 +161,7 @@ fn grafana_vars(e: &str) -> String {
 
 #[tokio::test]
 async fn dashboard_queries_only_metrics_retryd_exports() {
-    let h = exercised().await;
-    let names = exported(&h.scrape().await);
+    let names = every_exported_name().await;
     let v = dashboard();
     let exprs = dashboard_exprs(&v);
     assert!(exprs.len() >= 10, "{exprs:?}");
@@ -181,6 +202,9 @@ fn dashboard_is_provisionable_and_has_the_promised_panels() {
         "Retries refused by budget/s by target",
         "Seconds since the last snapshot",
         "Calls shed/s",
+        "Backend calls/s by operation and result",
+        "Backend latency p50 / p99 by operation",
+        "Pods reaching their fleet state",
     ] {
         assert!(titles.contains(&want), "no panel {want:?} in {titles:?}");
     }
@@ -253,6 +277,8 @@ fn every_alert_is_tested_firing_and_not_firing() {
         "RetrydEvictions",
         "RetrydRpcLatencyHigh",
         "RetrydBudgetExhausted",
+        "RetrydFleetStateUnavailable",
+        "RetrydPodCannotReachFleetState",
     ] {
         assert!(alerts.contains(&want), "no alert {want}");
     }
@@ -279,8 +305,7 @@ fn every_alert_is_tested_firing_and_not_firing() {
 
 #[tokio::test]
 async fn alert_rules_use_only_metrics_retryd_exports() {
-    let h = exercised().await;
-    let names = exported(&h.scrape().await);
+    let names = every_exported_name().await;
     let rules = std::fs::read_to_string(alert_rules()).expect("rules");
     let used: BTreeSet<String> = metric_names(&rules).into_iter().collect();
     assert!(used.len() >= 5, "{used:?}");
@@ -294,11 +319,15 @@ async fn alert_rules_use_only_metrics_retryd_exports() {
 
 #[tokio::test]
 async fn live_scrape_passes_promtool_check_metrics() {
-    let h = exercised().await;
-    let scrape = h.scrape().await;
-    let out = tokio::task::spawn_blocking(move || promtool(&["check", "metrics"], Some(&scrape)))
-        .await
-        .expect("promtool task");
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(text(&out).trim(), "", "promtool found problems");
+    let redis = RedisServer::start();
+    for h in [exercised().await, exercised_fleet(&redis).await] {
+        let scrape = h.scrape().await;
+        assert!(scrape.contains("fleet=\""), "every sample has its fleet");
+        let out =
+            tokio::task::spawn_blocking(move || promtool(&["check", "metrics"], Some(&scrape)))
+                .await
+                .expect("promtool task");
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(text(&out).trim(), "", "promtool found problems");
+    }
 }

@@ -53,6 +53,33 @@ pub enum ServeError {
     Backend(String),
 }
 
+/// The `fleet` label of every metric: the fleet's state (`prefix@host:port`
+/// of its Redis) in fleet mode; in memory mode the sidecar itself
+/// (`host:port`, host being the pod's name on Kubernetes).
+fn fleet_label(config: &Config, grpc_addr: SocketAddr) -> String {
+    match &config.backend {
+        BackendSettings::Memory => {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|| "localhost".into());
+            format!("{host}:{}", grpc_addr.port())
+        }
+        BackendSettings::Redis(r) => {
+            let first = if r.cluster_nodes.is_empty() {
+                r.url.clone()
+            } else {
+                let mut nodes = r.cluster_nodes.clone();
+                nodes.sort();
+                nodes.swap_remove(0)
+            };
+            format!("{}@{}", r.key_prefix, crate::config::redis_host(&first))
+        }
+    }
+}
+
 /// The `[state.redis] tls_*` files, read now: a missing one stops the start
 /// and is named.
 fn redis_tls(r: &RedisSettings) -> Result<TlsFiles, ServeError> {
@@ -263,6 +290,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         .job_types()
         .map(|(t, _)| t.to_string())
         .collect();
+    let fleet = fleet_label(&config, grpc_addr);
     let engine = Engine {
         budgets: config.budgets.clone(),
         ..Engine::new(config.classifier(), config.policies)
@@ -275,10 +303,10 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
                 &engine,
                 configured_types,
             ),
-            Arc::new(Metrics::new()),
+            Arc::new(Metrics::new(&fleet)),
         ),
         BackendSettings::Redis(r) => {
-            let metrics = Arc::new(Metrics::new().with_backend_up());
+            let metrics = Arc::new(Metrics::new(&fleet).with_backend_up());
             let state = State::redis(
                 r,
                 &redis_tls(r)?,

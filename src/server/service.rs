@@ -140,6 +140,11 @@ impl App {
         if !out.duplicate {
             self.metrics
                 .failure(&self.engine, &self.state, out.label, d);
+            if let Some(t) = d.target
+                && crate::state::step::budget_refused(d)
+            {
+                self.metrics.budget_refused(t, self.state.target_name(t));
+            }
             if out.gave_up {
                 self.metrics
                     .attempts(&self.state, out.label, false, d.failure_count);

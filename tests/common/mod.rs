@@ -118,7 +118,8 @@ pub async fn scrape(addr: SocketAddr) -> String {
     body.to_string()
 }
 
-/// The value of the sample with exactly these labels (in any order), if present.
+/// The value of the sample with exactly these labels (in any order), if
+/// present. The `fleet` label, which every sample carries, is not compared.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -141,6 +142,7 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
                     })
                     .collect()
             };
+            got.retain(|(k, _)| k != "fleet");
             let mut want: Vec<(String, String)> = labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
