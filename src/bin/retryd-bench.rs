@@ -6,6 +6,7 @@
 //! retryd-bench baseline --concurrency 64 --channels 4 --duration 10s --rounds 3
 //! retryd-bench memory --sizes 10000,1000000,5000000            # in-process store
 //! retryd-bench memory --server --sizes 10000,1000000,5000000   # a real retryd over gRPC
+//! retryd-bench fleet --sidecars 3 --rounds 3 --memory-jobs 1000000  # fleet mode on Redis
 //! ```
 //!
 //! Load goes only to the address given or to servers this tool starts on
@@ -50,9 +51,10 @@ struct Cli {
 enum Cmd {
     /// Drive a sidecar (the one at --addr, or one started here) and print rate and latency.
     Load {
-        /// A running sidecar; without it, retryd is started here on 127.0.0.1.
-        #[arg(long)]
-        addr: Option<String>,
+        /// Running sidecars (a fleet: comma-separated, the calls spread over
+        /// them); without it, retryd is started here on 127.0.0.1.
+        #[arg(long, value_delimiter = ',')]
+        addr: Vec<String>,
         #[command(flatten)]
         load: LoadOpts,
         #[command(flatten)]
@@ -68,6 +70,32 @@ enum Cmd {
         /// Pairs of runs (echo, retryd).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+    },
+    /// Fleet mode side by side, on a redis-server started here: the same
+    /// load through the memory backend, through the Redis backend (spread
+    /// over `--sidecars` sidecars), and redis-benchmark running an
+    /// equivalent EVALSHA; backend calls per decision; then Redis memory per
+    /// tracked job at `--memory-jobs` jobs.
+    Fleet {
+        #[command(flatten)]
+        load: LoadOpts,
+        #[command(flatten)]
+        spawn: SpawnOpts,
+        /// Sidecars sharing the Redis.
+        #[arg(long, default_value_t = 3)]
+        sidecars: usize,
+        /// Rounds of (memory, redis, redis-benchmark).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Jobs to load for the memory-per-job figure (0: skip it).
+        #[arg(long, default_value_t = 0)]
+        memory_jobs: usize,
+        /// The redis-server binary [default: from PATH].
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        /// The redis-benchmark binary [default: from PATH].
+        #[arg(long, default_value = "redis-benchmark")]
+        redis_benchmark: PathBuf,
     },
     /// Serve the echo service (used by `baseline`).
     EchoServer {
@@ -156,6 +184,28 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Cmd::Load { addr, load, spawn } => load_cmd(addr, load, spawn).await,
+            Cmd::Fleet {
+                load,
+                spawn,
+                sidecars,
+                rounds,
+                memory_jobs,
+                redis_server,
+                redis_benchmark,
+            } => {
+                fleet::run(
+                    load,
+                    spawn,
+                    fleet::Opts {
+                        sidecars,
+                        rounds,
+                        memory_jobs,
+                        redis_server,
+                        redis_benchmark,
+                    },
+                )
+                .await
+            }
             Cmd::Baseline {
                 load,
                 spawn,
@@ -190,6 +240,9 @@ fn main() -> ExitCode {
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[path = "retryd-bench/fleet.rs"]
+mod fleet;
 
 // ---- servers started here --------------------------------------------------
 
@@ -440,9 +493,11 @@ impl Run {
     }
 }
 
-async fn channels(addr: SocketAddr, n: usize) -> Result<Vec<Channel>, Error> {
+/// `n` channels (at least one per address), spread over `addrs`.
+async fn channels(addrs: &[SocketAddr], n: usize) -> Result<Vec<Channel>, Error> {
     let mut out = Vec::new();
-    for _ in 0..n.max(1) {
+    for i in 0..n.max(addrs.len()).max(1) {
+        let addr = addrs[i % addrs.len()];
         // One Endpoint::connect per channel: one HTTP/2 connection each.
         out.push(
             Endpoint::from_shared(format!("http://{addr}"))?
@@ -453,8 +508,8 @@ async fn channels(addr: SocketAddr, n: usize) -> Result<Vec<Channel>, Error> {
     Ok(out)
 }
 
-async fn run_load(addr: SocketAddr, target: Target, o: &LoadOpts) -> Result<Run, Error> {
-    let chans = channels(addr, o.channels).await?;
+async fn run_load(addrs: &[SocketAddr], target: Target, o: &LoadOpts) -> Result<Run, Error> {
+    let chans = channels(addrs, o.channels).await?;
     let start = Instant::now();
     let measure_from = start + o.warmup;
     let stop = measure_from + o.duration;
@@ -544,18 +599,25 @@ async fn message_sizes(addr: SocketAddr) -> Result<(usize, usize), Error> {
     Ok((size, resp.encoded_len()))
 }
 
-async fn load_cmd(addr: Option<String>, o: LoadOpts, spawn: SpawnOpts) -> Result<(), Error> {
-    let (_child, addr) = match addr {
-        Some(a) => (None, a.trim_start_matches("http://").parse()?),
-        None => {
-            let (c, a) = spawn_retryd(&spawn)?;
-            (Some(c), a)
-        }
+async fn load_cmd(addrs: Vec<String>, o: LoadOpts, spawn: SpawnOpts) -> Result<(), Error> {
+    let (_child, addrs) = if addrs.is_empty() {
+        let (c, a) = spawn_retryd(&spawn)?;
+        (Some(c), vec![a])
+    } else {
+        let parsed = addrs
+            .iter()
+            .map(|a| a.trim_start_matches("http://").parse())
+            .collect::<Result<Vec<SocketAddr>, _>>()?;
+        (None, parsed)
     };
-    wait_ready(addr).await?;
+    for a in &addrs {
+        wait_ready(*a).await?;
+    }
     if !o.json {
+        let shown: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
         println!(
-            "retryd at {addr}: {} in flight over {} channels, {} jobs, {} targets, {:.0}% successes, {:?} after {:?} warm-up",
+            "retryd at {}: {} in flight over {} channels, {} jobs, {} targets, {:.0}% successes, {:?} after {:?} warm-up",
+            shown.join(","),
             o.concurrency,
             o.channels,
             o.jobs,
@@ -565,7 +627,7 @@ async fn load_cmd(addr: Option<String>, o: LoadOpts, spawn: SpawnOpts) -> Result
             o.warmup
         );
     }
-    run_load(addr, Target::Retryd, &o)
+    run_load(&addrs, Target::Retryd, &o)
         .await?
         .print("retryd", o.json);
     Ok(())
@@ -585,9 +647,9 @@ async fn baseline_cmd(o: LoadOpts, spawn: SpawnOpts, rounds: usize) -> Result<()
     }
     let (mut rate_ratios, mut p99_ratios) = (Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
-        let echo = run_load(echo_addr, Target::Echo { request, response }, &o).await?;
+        let echo = run_load(&[echo_addr], Target::Echo { request, response }, &o).await?;
         echo.print("echo", o.json);
-        let retryd = run_load(retryd_addr, Target::Retryd, &o).await?;
+        let retryd = run_load(&[retryd_addr], Target::Retryd, &o).await?;
         retryd.print("retryd", o.json);
         rate_ratios.push(retryd.rate() / echo.rate());
         p99_ratios.push(retryd.micros(0.99) as f64 / echo.micros(0.99).max(1) as f64);
@@ -883,8 +945,8 @@ fn rss_of(pid: u32) -> Result<u64, Error> {
 }
 
 /// Sends one ReportFailure for each of jobs 0..n, `concurrency` at a time.
-async fn preload(addr: SocketAddr, n: usize, o: &LoadOpts) -> Result<(), Error> {
-    let chans = channels(addr, o.channels).await?;
+async fn preload(addrs: &[SocketAddr], n: usize, o: &LoadOpts) -> Result<(), Error> {
+    let chans = channels(addrs, o.channels).await?;
     let workers = o.concurrency.max(1);
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -924,12 +986,12 @@ async fn memory_server(ns: &[usize], o: LoadOpts, spawn: SpawnOpts) -> Result<()
         wait_ready(addr).await?;
         let idle = rss_of(child.0.id())?;
         let t0 = Instant::now();
-        preload(addr, n, &o).await?;
+        preload(&[addr], n, &o).await?;
         let load_secs = t0.elapsed().as_secs_f64();
         let rss = rss_of(child.0.id())?;
         let mut opts = o.clone();
         opts.jobs = n;
-        let run = run_load(addr, Target::Retryd, &opts).await?;
+        let run = run_load(&[addr], Target::Retryd, &opts).await?;
         let per_job = rss.saturating_sub(idle) as f64 / n as f64;
         let ratio = run.rate() / *first_rate.get_or_insert(run.rate());
         if o.json {

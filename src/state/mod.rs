@@ -409,31 +409,9 @@ impl State {
     ) -> Result<FailureOutcome, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.report_failure(engine, call, now, &mut rand::rng())),
-            Backend::Redis(f) => match f.and_ready(f.redis.report_failure(engine, call, now)).await
-            {
-                Ok((out, batch)) => {
-                    if let Some(batch) = batch
-                        && !out.duplicate
-                    {
-                        let outcome = match out.decision.action {
-                            crate::engine::Action::Retry => Outcome::FailedRetryable,
-                            crate::engine::Action::GiveUp => Outcome::FailedNonRetryable,
-                        };
-                        f.record_in_batch(&batch, call.job_id, outcome, now).await;
-                    }
-                    Ok(out)
-                }
-                Err(StateError::Unavailable(why)) => match &f.local {
-                    Some(local) => {
-                        tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
-                        let mut out = local.report_failure(engine, call, now, &mut rand::rng());
-                        out.local = true;
-                        Ok(out)
-                    }
-                    None => Err(StateError::Unavailable(why)),
-                },
-                Err(e) => Err(e),
-            },
+            // Boxed here and below: the fleet's futures are kilobytes, and
+            // the memory backend's calls must not carry (and move) them.
+            Backend::Redis(f) => Box::pin(f.report_failure(engine, call, now)).await,
         }
     }
 
@@ -447,17 +425,7 @@ impl State {
     ) -> Result<(Decision, bool), StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok((m.store.explain(engine, call, now, &mut rand::rng()), false)),
-            Backend::Redis(f) => match f.and_ready(f.redis.explain(engine, call, now)).await {
-                Ok(d) => Ok((d, false)),
-                Err(StateError::Unavailable(why)) => match &f.local {
-                    Some(local) => Ok((
-                        local.store.explain(engine, call, now, &mut rand::rng()),
-                        true,
-                    )),
-                    None => Err(StateError::Unavailable(why)),
-                },
-                Err(e) => Err(e),
-            },
+            Backend::Redis(f) => Box::pin(f.explain(engine, call, now)).await,
         }
     }
 
@@ -473,26 +441,7 @@ impl State {
         match &self.backend {
             Backend::Memory(m) => Ok(m.report_success(job_id, job_type, target, now)),
             Backend::Redis(f) => {
-                match f
-                    .and_ready(
-                        f.redis
-                            .report_success(engine, job_id, job_type, target, now),
-                    )
-                    .await
-                {
-                    Ok((out, batch)) => {
-                        if let Some(batch) = batch {
-                            f.record_in_batch(&batch, job_id, Outcome::Succeeded, now)
-                                .await;
-                        }
-                        Ok(out)
-                    }
-                    Err(StateError::Unavailable(why)) => match &f.local {
-                        Some(local) => Ok(local.report_success(job_id, job_type, target, now)),
-                        None => Err(StateError::Unavailable(why)),
-                    },
-                    Err(e) => Err(e),
-                }
+                Box::pin(f.report_success(engine, job_id, job_type, target, now)).await
             }
         }
     }
@@ -500,10 +449,7 @@ impl State {
     pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.get(job_id)),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.get(engine, job_id).await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.get(engine, job_id))).await,
         }
     }
 
@@ -518,8 +464,7 @@ impl State {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.list(filter, page_size, after)),
             Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.list(engine, filter, page_size, after).await
+                Box::pin(f.and_ready(f.redis.list(engine, filter, page_size, after))).await
             }
         }
     }
@@ -535,8 +480,7 @@ impl State {
         match &self.backend {
             Backend::Memory(m) => m.store.retry(job_id, reset_failures, now),
             Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.retry(engine, job_id, reset_failures, now).await
+                Box::pin(f.and_ready(f.redis.retry(engine, job_id, reset_failures, now))).await
             }
         }
     }
@@ -549,10 +493,7 @@ impl State {
     ) -> Result<JobView, StateError> {
         match &self.backend {
             Backend::Memory(m) => m.store.cancel(job_id, now),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.cancel(engine, job_id, now).await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.cancel(engine, job_id, now))).await,
         }
     }
 
@@ -564,10 +505,7 @@ impl State {
     ) -> Result<(), StateError> {
         match &self.backend {
             Backend::Memory(m) => m.store.delete(job_id),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.delete(engine, job_id, now).await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.delete(engine, job_id, now))).await,
         }
     }
 
@@ -575,10 +513,7 @@ impl State {
     pub async fn stats(&self) -> Result<(Vec<StatsRow>, StatsRow), StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.stats()),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.stats().await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.stats())).await,
         }
     }
 
@@ -586,10 +521,7 @@ impl State {
     pub async fn budgets(&self) -> Result<Vec<BudgetRow>, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.budgets()),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.budgets().await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.budgets())).await,
         }
     }
 
@@ -600,10 +532,7 @@ impl State {
                 jobs: m.store.counts(),
                 budgets: m.store.budgets(),
             }),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.gauges().await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.gauges())).await,
         }
     }
 
@@ -631,20 +560,14 @@ impl State {
     pub async fn end_pass(&self, batch_id: &str, now: Timestamp) -> Result<EndOfPass, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.batches.end_pass(batch_id, now)?),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.end_pass(batch_id, now).await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.end_pass(batch_id, now))).await,
         }
     }
 
     pub async fn get_batch(&self, batch_id: &str) -> Result<Batch, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.batches.get(batch_id)?),
-            Backend::Redis(f) => {
-                f.ready().await?;
-                f.redis.get_batch(batch_id).await
-            }
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.get_batch(batch_id))).await,
         }
     }
 
@@ -685,6 +608,91 @@ impl State {
 }
 
 impl Fleet {
+    async fn report_failure(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+    ) -> Result<FailureOutcome, StateError> {
+        match self
+            .and_ready(self.redis.report_failure(engine, call, now))
+            .await
+        {
+            Ok((out, batch)) => {
+                if let Some(batch) = batch
+                    && !out.duplicate
+                {
+                    let outcome = match out.decision.action {
+                        crate::engine::Action::Retry => Outcome::FailedRetryable,
+                        crate::engine::Action::GiveUp => Outcome::FailedNonRetryable,
+                    };
+                    self.record_in_batch(&batch, call.job_id, outcome, now)
+                        .await;
+                }
+                Ok(out)
+            }
+            Err(StateError::Unavailable(why)) => match &self.local {
+                Some(local) => {
+                    tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
+                    let mut out = local.report_failure(engine, call, now, &mut rand::rng());
+                    out.local = true;
+                    Ok(out)
+                }
+                None => Err(StateError::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn explain(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+    ) -> Result<(Decision, bool), StateError> {
+        match self.and_ready(self.redis.explain(engine, call, now)).await {
+            Ok(d) => Ok((d, false)),
+            Err(StateError::Unavailable(why)) => match &self.local {
+                Some(local) => Ok((
+                    local.store.explain(engine, call, now, &mut rand::rng()),
+                    true,
+                )),
+                None => Err(StateError::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn report_success(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        job_type: &str,
+        target: &str,
+        now: Timestamp,
+    ) -> Result<SuccessOutcome, StateError> {
+        let done = self
+            .and_ready(
+                self.redis
+                    .report_success(engine, job_id, job_type, target, now),
+            )
+            .await;
+        match done {
+            Ok((out, batch)) => {
+                if let Some(batch) = batch {
+                    self.record_in_batch(&batch, job_id, Outcome::Succeeded, now)
+                        .await;
+                }
+                Ok(out)
+            }
+            Err(StateError::Unavailable(why)) => match &self.local {
+                Some(local) => Ok(local.report_success(job_id, job_type, target, now)),
+                None => Err(StateError::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the fleet's keys can be used (see `Redis::ready`).
     pub async fn ready(&self) -> Result<(), StateError> {
         self.redis.ready().await
@@ -753,4 +761,42 @@ pub fn store_for(limits: Limits, engine: &Engine) -> Store {
         Arc::new(labels_for(engine, job_types)),
         &engine.budgets,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Classifier, PolicySet};
+
+    /// The fleet backend's futures are kilobytes; the memory backend's calls
+    /// must not carry them (every call moves its future into tonic's box:
+    /// 5.9 KB each, a measured 3 % of the memory backend's throughput, before
+    /// the fleet's were boxed on their own).
+    #[test]
+    fn the_memory_backends_futures_stay_small() {
+        let engine = Engine::new(
+            Classifier::new(Vec::new()).expect("rules"),
+            PolicySet::default(),
+        );
+        let state = State::memory(Limits::default(), BatchLimits::default(), &engine, []);
+        let policy = engine.policies.default_policy().clone();
+        let call = FailureCall {
+            job_id: "a",
+            job_type: "",
+            target: "",
+            policy: &policy,
+            report: FailureReport::default(),
+        };
+        let now = Timestamp(0);
+        let failure = state.report_failure(&engine, &call, now);
+        let success = state.report_success(&engine, "a", "", "", now);
+        let list = state.list(&engine, Filter::default(), 10, None);
+        for (what, size) in [
+            ("report_failure", std::mem::size_of_val(&failure)),
+            ("report_success", std::mem::size_of_val(&success)),
+            ("list", std::mem::size_of_val(&list)),
+        ] {
+            assert!(size <= 256, "{what}: a {size}-byte future");
+        }
+    }
 }

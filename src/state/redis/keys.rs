@@ -62,10 +62,11 @@ impl Set {
     }
 }
 
-/// The keys of one fleet (one `key_prefix`).
+/// The keys of one fleet (one `key_prefix`), each partition's made once.
 #[derive(Clone, Debug)]
 pub struct Keys {
     prefix: String,
+    partitions: Vec<PartitionKeys>,
 }
 
 /// The keys of one partition, in the order the scripts take them.
@@ -105,8 +106,23 @@ impl PartitionKeys {
 
 impl Keys {
     pub fn new(prefix: &str) -> Keys {
+        let partitions = (0..PARTITIONS)
+            .map(|p| {
+                let k = |s: &str| format!("{prefix}:{{p{p:02}}}:{s}");
+                PartitionKeys {
+                    retrying: k("r"),
+                    dead: k("d"),
+                    cancelled: k("c"),
+                    dead_times: k("dt"),
+                    gauges: k("g"),
+                    counters: k("n"),
+                    batch_index: k("jb"),
+                }
+            })
+            .collect();
         Keys {
             prefix: prefix.to_string(),
+            partitions,
         }
     }
 
@@ -114,20 +130,11 @@ impl Keys {
         &self.prefix
     }
 
-    pub fn partition(&self, p: usize) -> PartitionKeys {
-        let k = |s: &str| format!("{}:{{p{p:02}}}:{s}", self.prefix);
-        PartitionKeys {
-            retrying: k("r"),
-            dead: k("d"),
-            cancelled: k("c"),
-            dead_times: k("dt"),
-            gauges: k("g"),
-            counters: k("n"),
-            batch_index: k("jb"),
-        }
+    pub fn partition(&self, p: usize) -> &PartitionKeys {
+        &self.partitions[p % PARTITIONS]
     }
 
-    pub fn of_job(&self, job_id: &str) -> PartitionKeys {
+    pub fn of_job(&self, job_id: &str) -> &PartitionKeys {
         self.partition(partition(job_id))
     }
 
@@ -188,7 +195,8 @@ mod tests {
 
     #[test]
     fn a_partition_is_one_hash_tag_and_jobs_spread_over_all() {
-        let k = Keys::new("retryd").partition(7);
+        let keys = Keys::new("retryd");
+        let k = keys.partition(7);
         for key in k.all() {
             assert!(key.starts_with("retryd:{p07}:"), "{key}");
         }

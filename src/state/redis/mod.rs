@@ -11,6 +11,13 @@
 //! serialised, none lost, none counted twice. Within one sidecar, reports
 //! of one job also queue on a lock stripe, so that the only conflicts left
 //! are between sidecars.
+//!
+//! The stripe also remembers the record this sidecar last read or wrote of
+//! each of its recent jobs. A report of such a job skips the read: its
+//! commit expects that record, and if another sidecar changed the job since,
+//! the commit refuses and returns what is there now — the step runs again
+//! on that. One round trip when this sidecar saw the job last, two when it
+//! did not; never a decision on a record that is not the current one.
 
 mod batches;
 pub mod codec;
@@ -57,6 +64,44 @@ struct Found {
     set: Set,
     member: Vec<u8>,
     stored: Stored,
+}
+
+/// Records remembered per stripe, at most (the oldest-inserted go first).
+const CACHED_PER_STRIPE: usize = 32;
+
+/// One lock stripe: the reports of its jobs queue on it, and it remembers
+/// the record this sidecar last saw of each of its recent jobs.
+#[derive(Default)]
+struct Stripe {
+    seen: std::collections::VecDeque<(Box<str>, Set, Vec<u8>)>,
+}
+
+impl Stripe {
+    fn get(&self, id: &str) -> Option<(Set, &[u8])> {
+        self.seen
+            .iter()
+            .find(|(i, _, _)| &**i == id)
+            .map(|(_, s, m)| (*s, m.as_slice()))
+    }
+
+    /// Remembers what `id` is now (`None`: gone).
+    fn set(&mut self, id: &str, now: Option<(Set, &[u8])>) {
+        self.seen.retain(|(i, _, _)| &**i != id);
+        if let Some((set, member)) = now {
+            if self.seen.len() >= CACHED_PER_STRIPE {
+                self.seen.pop_front();
+            }
+            self.seen.push_back((id.into(), set, member.to_vec()));
+        }
+    }
+}
+
+/// What a compare-and-set did.
+enum Committed {
+    /// Applied; the job's open batch, if it has one.
+    Applied(Option<String>),
+    /// The job was not as expected: what it is now (`None`: gone).
+    Conflict(Option<(Set, Vec<u8>)>),
 }
 
 /// A target with a retry budget, as this fleet labels it.
@@ -112,7 +157,7 @@ pub struct Redis {
     scan_script: Script,
     budget_script: Script,
     batches: batches::Scripts,
-    stripes: Box<[tokio::sync::Mutex<()>]>,
+    stripes: Box<[tokio::sync::Mutex<Stripe>]>,
     /// When this sidecar last pushed back each partition's expiry (ms).
     kept_until: Box<[AtomicU64]>,
     retrying: Arc<stats::RetryingCache>,
@@ -170,7 +215,9 @@ impl Redis {
             scan_script: Script::new(include_str!("lua/scan.lua")),
             budget_script: Script::new(include_str!("lua/budget.lua")),
             batches: batches::Scripts::default(),
-            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            stripes: (0..STRIPES)
+                .map(|_| tokio::sync::Mutex::new(Stripe::default()))
+                .collect(),
             kept_until: (0..PARTITIONS).map(|_| AtomicU64::new(0)).collect(),
             retrying,
             sweep: sweep::Cursors::default(),
@@ -230,7 +277,7 @@ impl Redis {
         })
     }
 
-    fn stripe(&self, job_id: &str) -> &tokio::sync::Mutex<()> {
+    fn stripe(&self, job_id: &str) -> &tokio::sync::Mutex<Stripe> {
         let h = crc32fast::hash(job_id.as_bytes()) as usize;
         &self.stripes[(h / PARTITIONS) % STRIPES]
     }
@@ -297,16 +344,51 @@ impl Redis {
         let found: Vec<Vec<Vec<u8>>> = self.link.run(Op::Read, pipe.query_async(&mut c)).await?;
         for (set, members) in Set::ALL.into_iter().zip(found) {
             if let Some(member) = members.into_iter().next() {
-                let stored = codec::decode(&member, engine, &self.labels)
-                    .map_err(|e| StateError::Malformed(format!("job {id:?}: {e}")))?;
-                return Ok(Some(Found {
-                    set,
-                    member,
-                    stored,
-                }));
+                return self.found(engine, id, set, member).map(Some);
             }
         }
         Ok(None)
+    }
+
+    fn found(
+        &self,
+        engine: &Engine,
+        id: &str,
+        set: Set,
+        member: Vec<u8>,
+    ) -> Result<Found, StateError> {
+        let stored = codec::decode(&member, engine, &self.labels)
+            .map_err(|e| StateError::Malformed(format!("job {id:?}: {e}")))?;
+        Ok(Found {
+            set,
+            member,
+            stored,
+        })
+    }
+
+    /// The job as this sidecar last saw it, if the stripe remembers; else
+    /// as read now.
+    async fn recalled(
+        &self,
+        engine: &Engine,
+        stripe: &Stripe,
+        id: &str,
+    ) -> Result<Option<Found>, StateError> {
+        match stripe.get(id) {
+            Some((set, member)) => self.found(engine, id, set, member.to_vec()).map(Some),
+            None => self.read(engine, self.keys.of_job(id), id).await,
+        }
+    }
+
+    /// What a conflict returned, decoded.
+    fn current(
+        &self,
+        engine: &Engine,
+        id: &str,
+        now: Option<(Set, Vec<u8>)>,
+    ) -> Result<Option<Found>, StateError> {
+        now.map(|(set, member)| self.found(engine, id, set, member))
+            .transpose()
     }
 
     /// The counter increments a change of a job counted under `label` makes.
@@ -361,9 +443,7 @@ impl Redis {
         keep
     }
 
-    /// One compare-and-set. `Ok(None)`: the job was not as read (another
-    /// call changed it first). `Ok(Some(batch))`: applied; the job's open
-    /// batch, if it has one.
+    /// One compare-and-set: `old` expected, `new` written (`None`: removed).
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
@@ -373,7 +453,7 @@ impl Redis {
         dead: DeadTime,
         counters: &[(u8, String, i64)],
         now: Timestamp,
-    ) -> Result<Option<Option<String>>, StateError> {
+    ) -> Result<Committed, StateError> {
         let p = keys::partition(job_id);
         let pk = self.keys.partition(p);
         let mut inv = self.commit_script.prepare_invoke();
@@ -392,13 +472,31 @@ impl Redis {
         }
         let started = Instant::now();
         let mut c = self.link.conn();
-        let (applied, batch): (i64, Option<String>) =
-            self.link.run(Op::Commit, inv.invoke_async(&mut c)).await?;
-        if applied == 1 {
-            Ok(Some(batch))
-        } else {
-            self.link.conflict(started.elapsed());
-            Ok(None)
+        let reply: Vec<redis::Value> = self.link.run(Op::Commit, inv.invoke_async(&mut c)).await?;
+        let text = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::BulkString(b)) => Some(b.clone()),
+            Some(redis::Value::SimpleString(s)) => Some(s.clone().into_bytes()),
+            _ => None,
+        };
+        match reply.first() {
+            Some(redis::Value::Int(1)) => Ok(Committed::Applied(
+                text(reply.get(1)).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            )),
+            Some(redis::Value::Int(0)) => {
+                self.link.conflict(started.elapsed());
+                let letter = text(reply.get(2)).map(|b| String::from_utf8_lossy(&b).into_owned());
+                let now = match (
+                    letter.as_deref().and_then(Set::from_letter),
+                    text(reply.get(3)),
+                ) {
+                    (Some(set), Some(member)) => Some((set, member)),
+                    _ => None,
+                };
+                Ok(Committed::Conflict(now))
+            }
+            _ => Err(StateError::Malformed(format!(
+                "job {job_id:?}: unexpected answer from the commit script: {reply:?}"
+            ))),
         }
     }
 
@@ -453,13 +551,13 @@ impl Redis {
         call: &FailureCall<'_>,
         now: Timestamp,
     ) -> Result<(FailureOutcome, Option<String>), StateError> {
-        let _queued = self.stripe(call.job_id).lock().await;
+        let id = call.job_id;
+        let mut stripe = self.stripe(id).lock().await;
         let label = self.job_type_label(call.job_type).await?;
         let budget = self.budgeted(call.target).await?;
-        let pk = self.keys.of_job(call.job_id);
-        // One round trip: the job, and the budget's take beside it (given
-        // back if the report turns out to be a duplicate).
-        let (found, taken) = tokio::join!(self.read(engine, &pk, call.job_id), async {
+        // The job (unless the stripe remembers it), and the budget's take
+        // beside it: one round trip. What a duplicate took is given back.
+        let (found, taken) = tokio::join!(self.recalled(engine, &stripe, id), async {
             match &budget {
                 Some(b) => self
                     .budget_op(b, true, crate::engine::budget::MILLI)
@@ -470,6 +568,8 @@ impl Redis {
         });
         let mut found = found?;
         let taken = taken?;
+        // Whether `found` was read from Redis by this call (not recalled).
+        let mut fresh = stripe.get(id).is_none();
         for _ in 0..MAX_CONFLICTS {
             let stored = found.as_ref().map(|f| &f.stored.job);
             let take = |j: Option<&Job>| {
@@ -488,6 +588,14 @@ impl Redis {
                 &mut rand::rng(),
             );
             let (job, decision, tally) = match step {
+                // A duplicate only of what Redis holds now: a remembered
+                // record may be stale.
+                FailureStep::Duplicate(_) if !fresh => {
+                    found = self.read(engine, self.keys.of_job(id), id).await?;
+                    stripe.set(id, found.as_ref().map(|f| (f.set, f.member.as_slice())));
+                    fresh = true;
+                    continue;
+                }
                 FailureStep::Duplicate(decision) => {
                     if let (Some(b), Some(before)) = (&budget, taken) {
                         // Spent for nothing: give back what the take spent.
@@ -520,7 +628,7 @@ impl Redis {
                     ..f.stored.clone()
                 },
                 None => Stored {
-                    id: call.job_id.to_string(),
+                    id: id.to_string(),
                     job_type: call.job_type.to_string(),
                     label: self.labels.job_types.name(label).to_string(),
                     job,
@@ -529,18 +637,20 @@ impl Redis {
             };
             let member = codec::encode(&new, engine, &self.labels);
             let counters = self.counter_ops(&new.label, &tally);
+            let set = set_of(job.state);
             let committed = self
                 .commit(
-                    call.job_id,
+                    id,
                     found.as_ref().map(|f| (f.set, f.member.as_slice())),
-                    Some((set_of(job.state), &member)),
+                    Some((set, &member)),
                     DeadTime::of(&tally, Some(&job)),
                     &counters,
                     now,
                 )
                 .await?;
             match committed {
-                Some(batch) => {
+                Committed::Applied(batch) => {
+                    stripe.set(id, Some((set, &member)));
                     if let Some(b) = &budget
                         && step::budget_refused(&decision)
                     {
@@ -558,10 +668,14 @@ impl Redis {
                         batch,
                     ));
                 }
-                None => found = self.read(engine, &pk, call.job_id).await?,
+                Committed::Conflict(now_there) => {
+                    stripe.set(id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, id, now_there)?;
+                    fresh = true;
+                }
             }
         }
-        Err(self.contended(call.job_id))
+        Err(self.contended(id))
     }
 
     fn contended(&self, job_id: &str) -> StateError {
@@ -578,7 +692,7 @@ impl Redis {
     ) -> Result<Decision, StateError> {
         let budget = self.budgeted(call.target).await?;
         let pk = self.keys.of_job(call.job_id);
-        let (found, tokens) = tokio::join!(self.read(engine, &pk, call.job_id), async {
+        let (found, tokens) = tokio::join!(self.read(engine, pk, call.job_id), async {
             match &budget {
                 Some(b) => {
                     let mut c = self.link.conn();
@@ -621,35 +735,17 @@ impl Redis {
         target: &str,
         now: Timestamp,
     ) -> Result<(SuccessOutcome, Option<String>), StateError> {
-        let _queued = self.stripe(job_id).lock().await;
-        let pk = self.keys.of_job(job_id);
-        let mut found = self.read(engine, &pk, job_id).await?;
-        // The budget refilled: the target named, or the one the job's
-        // failures were reported with.
-        let refill = match (target, &found) {
-            ("", Some(f)) => match f.stored.job.last_decision.target {
-                Some(t) => self.budgeted(self.target_name(t)).await?,
-                None => None,
-            },
-            _ => self.budgeted(target).await?,
-        };
-        let label_of_new = if found.is_none() {
-            Some(self.job_type_label(job_type).await?)
-        } else {
-            None
-        };
+        let mut stripe = self.stripe(job_id).lock().await;
+        let mut found = self.recalled(engine, &stripe, job_id).await?;
         for _ in 0..MAX_CONFLICTS {
             let job = found.as_ref().map(|f| f.stored.job);
             let tally = step::success(job.as_ref());
             let label = match &found {
                 Some(f) => f.stored.label.clone(),
-                None => match label_of_new {
-                    Some(l) => self.labels.job_types.name(l).to_string(),
-                    None => self
-                        .job_type_label(job_type)
-                        .await
-                        .map(|l| self.labels.job_types.name(l).to_string())?,
-                },
+                None => {
+                    let l = self.job_type_label(job_type).await?;
+                    self.labels.job_types.name(l).to_string()
+                }
             };
             let counters = self.counter_ops(&label, &tally);
             let committed = self
@@ -663,7 +759,15 @@ impl Redis {
                 )
                 .await?;
             match committed {
-                Some(batch) => {
+                Committed::Applied(batch) => {
+                    stripe.set(job_id, None);
+                    // The budget refilled: the target named, or the one the
+                    // job's failures were reported with.
+                    let refill = match (target, job.and_then(|j| j.last_decision.target)) {
+                        ("", Some(t)) => self.budgeted(self.target_name(t)).await?,
+                        ("", None) => None,
+                        _ => self.budgeted(target).await?,
+                    };
                     if let Some(b) = &refill {
                         let ratio = (b.config.token_ratio * crate::engine::budget::MILLI as f64)
                             .round() as i64;
@@ -678,7 +782,10 @@ impl Redis {
                         batch,
                     ));
                 }
-                None => found = self.read(engine, &pk, job_id).await?,
+                Committed::Conflict(now_there) => {
+                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, job_id, now_there)?;
+                }
             }
         }
         Err(self.contended(job_id))
@@ -687,12 +794,13 @@ impl Redis {
     pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
         let pk = self.keys.of_job(job_id);
         Ok(self
-            .read(engine, &pk, job_id)
+            .read(engine, pk, job_id)
             .await?
             .map(|f| f.stored.view()))
     }
 
-    /// Applies `change` to an existing job and returns it.
+    /// Applies `change` to an existing job and returns it. (Operator calls
+    /// read the job fresh: they act on what the fleet holds.)
     async fn modify(
         &self,
         engine: &Engine,
@@ -700,32 +808,37 @@ impl Redis {
         now: Timestamp,
         change: impl Fn(&Job) -> Result<(Job, Tally), StateError>,
     ) -> Result<JobView, StateError> {
-        let _queued = self.stripe(job_id).lock().await;
-        let pk = self.keys.of_job(job_id);
+        let mut stripe = self.stripe(job_id).lock().await;
+        let mut found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
         for _ in 0..MAX_CONFLICTS {
-            let found = self
-                .read(engine, &pk, job_id)
-                .await?
-                .ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
-            let (job, tally) = change(&found.stored.job)?;
+            let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+            let (job, tally) = change(&f.stored.job)?;
             let new = Stored {
                 job,
-                ..found.stored.clone()
+                ..f.stored.clone()
             };
             let member = codec::encode(&new, engine, &self.labels);
             let counters = self.counter_ops(&new.label, &tally);
+            let set = set_of(job.state);
             let committed = self
                 .commit(
                     job_id,
-                    Some((found.set, &found.member)),
-                    Some((set_of(job.state), &member)),
+                    Some((f.set, &f.member)),
+                    Some((set, &member)),
                     DeadTime::of(&tally, Some(&job)),
                     &counters,
                     now,
                 )
                 .await?;
-            if committed.is_some() {
-                return Ok(new.view());
+            match committed {
+                Committed::Applied(_) => {
+                    stripe.set(job_id, Some((set, &member)));
+                    return Ok(new.view());
+                }
+                Committed::Conflict(now_there) => {
+                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, job_id, now_there)?;
+                }
             }
         }
         Err(self.contended(job_id))
@@ -762,35 +875,37 @@ impl Redis {
         job_id: &str,
         now: Timestamp,
     ) -> Result<(), StateError> {
-        let _queued = self.stripe(job_id).lock().await;
-        let pk = self.keys.of_job(job_id);
+        let mut stripe = self.stripe(job_id).lock().await;
+        let mut found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
         for _ in 0..MAX_CONFLICTS {
-            let found = self
-                .read(engine, &pk, job_id)
-                .await?
-                .ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
-            if self.remove(&found, now).await? {
-                return Ok(());
+            let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+            match self.remove(&f, now).await? {
+                Committed::Applied(_) => {
+                    stripe.set(job_id, None);
+                    return Ok(());
+                }
+                Committed::Conflict(now_there) => {
+                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, job_id, now_there)?;
+                }
             }
         }
         Err(self.contended(job_id))
     }
 
-    /// Removes a job as read, with its counts; false if it changed since.
-    async fn remove(&self, found: &Found, now: Timestamp) -> Result<bool, StateError> {
+    /// Removes a job as read, with its counts.
+    async fn remove(&self, found: &Found, now: Timestamp) -> Result<Committed, StateError> {
         let tally = step::removal(&found.stored.job);
         let counters = self.counter_ops(&found.stored.label, &tally);
-        Ok(self
-            .commit(
-                &found.stored.id,
-                Some((found.set, &found.member)),
-                None,
-                DeadTime::of(&tally, None),
-                &counters,
-                now,
-            )
-            .await?
-            .is_some())
+        self.commit(
+            &found.stored.id,
+            Some((found.set, &found.member)),
+            None,
+            DeadTime::of(&tally, None),
+            &counters,
+            now,
+        )
+        .await
     }
 }
 

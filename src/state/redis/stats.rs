@@ -24,7 +24,7 @@ async fn sum_hashes(
         let pk = keys.partition(p);
         let mut pipe = redis::pipe();
         for w in which {
-            pipe.cmd("HGETALL").arg(w(&pk));
+            pipe.cmd("HGETALL").arg(w(pk));
         }
         let mut c = link.conn();
         link.run(

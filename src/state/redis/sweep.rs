@@ -15,7 +15,7 @@ use futures_util::future::try_join_all;
 
 use super::codec;
 use super::keys::{PARTITIONS, Set};
-use super::{Found, Op, Redis, ms};
+use super::{Committed, Found, Op, Redis, ms};
 use crate::engine::{Engine, Timestamp};
 use crate::state::{Evictions, StateError};
 
@@ -125,7 +125,7 @@ impl Redis {
                 stored,
             };
             // Changed since it was read: it is no longer what was to go.
-            if self.remove(&found, now).await? {
+            if matches!(self.remove(&found, now).await?, Committed::Applied(_)) {
                 n += 1;
             }
         }

@@ -11,22 +11,30 @@
 -- ARGV[6] dead time: '' unchanged, '-' removed, else the death time (ms)
 -- ARGV[7] ms to keep the partition's keys after this write ('0' = as they are)
 -- ARGV[8..] triples: 5 (gauges) or 6 (counters), field, increment
--- Returns {1, batch id or false} when applied, {0} when the job is not as
--- expected (the caller reads it again and retries).
+-- Returns {1, batch id or false} when applied; when the job is not as
+-- expected, {0, false} and what it is now: its set's letter and member, or
+-- nothing if it is gone (the caller decides again on that, and retries).
 local id = ARGV[1]
 local set = {r = KEYS[1], d = KEYS[2], c = KEYS[3]}
+local letters = {'r', 'd', 'c'}
 local old, new = ARGV[2], ARGV[4]
-if old == '' then
+local function current()
   local lo, hi = '[' .. id .. '\0', '(' .. id .. '\1'
   for i = 1, 3 do
-    if redis.call('ZRANGEBYLEX', KEYS[i], lo, hi, 'LIMIT', 0, 1)[1] then
-      return {0, false}
+    local m = redis.call('ZRANGEBYLEX', KEYS[i], lo, hi, 'LIMIT', 0, 1)[1]
+    if m then
+      return {0, false, letters[i], m}
     end
   end
-else
-  if redis.call('ZREM', set[old], ARGV[3]) == 0 then
-    return {0, false}
+  return {0, false}
+end
+if old == '' then
+  local now = current()
+  if now[3] then
+    return now
   end
+elseif redis.call('ZREM', set[old], ARGV[3]) == 0 then
+  return current()
 end
 if new ~= '' then
   redis.call('ZADD', set[new], 0, ARGV[5])
