@@ -245,7 +245,7 @@ def failure_request(
 
 
 def _seconds(d: Any) -> float:
-    return d.seconds + d.nanos / 1e9
+    return float(d.seconds + d.nanos / 1e9)
 
 
 def _time(ts: Any, present: bool) -> Optional[_dt.datetime]:

@@ -52,13 +52,13 @@ class Client(_Settings):
                 self._channel = grpc.aio.insecure_channel(self.addr, options=self._options)
             else:
                 self._channel = grpc.aio.secure_channel(self.addr, self._credentials, options=self._options)
-            self._stub = pb_grpc.RetryCoordinatorStub(self._channel)
+            self._stub = pb_grpc.RetryCoordinatorStub(self._channel)  # type: ignore[no-untyped-call]
         return self._stub
 
     async def close(self) -> None:
         """Closes the channel."""
         if self._channel is not None:
-            await self._channel.close()
+            await self._channel.close(None)
             self._channel = None
             self._stub = None
 

@@ -37,10 +37,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
-import celery
-from celery.exceptions import Ignore, Reject, Retry
+import celery  # type: ignore[import-untyped]
+from celery.exceptions import Ignore, Reject, Retry  # type: ignore[import-untyped]
 
 from ._convert import MAX_JOB_TYPE, cut_utf8, type_name
 from ._types import Decision
@@ -67,7 +67,7 @@ class GaveUp(Exception):
 
 
 _lock = threading.Lock()
-_default: dict = {}
+_default: Dict[int, Client] = {}
 
 
 def _default_client() -> Client:
@@ -81,7 +81,7 @@ def _default_client() -> Client:
         return client
 
 
-class RetrydTask(celery.Task):
+class RetrydTask(celery.Task):  # type: ignore[misc]
     """A Celery task whose retries retryd decides (see the module's doc)."""
 
     max_retries = None
@@ -110,7 +110,8 @@ class RetrydTask(celery.Task):
 
     def retryd_job_id(self) -> Optional[str]:
         """The job id retryd knows the task by: the Celery task id."""
-        return self.request.id
+        job_id = self.request.id
+        return str(job_id) if job_id else None
 
     def _retryd_job_type(self) -> str:
         return self.retryd_job_type or cut_utf8(self.name or "", MAX_JOB_TYPE)

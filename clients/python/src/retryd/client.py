@@ -93,7 +93,7 @@ class Client(_Settings):
             self._channel = grpc.secure_channel(self.addr, credentials, options=opts)
         #: The generated stub, for the RPCs this client does not wrap
         #: (ListJobs, StartPass, ...): ``client.stub.ListJobs(req, timeout=client.timeout)``.
-        self.stub = pb_grpc.RetryCoordinatorStub(self._channel)
+        self.stub = pb_grpc.RetryCoordinatorStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Closes the channel."""

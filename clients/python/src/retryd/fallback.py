@@ -34,29 +34,28 @@ def exponential(max_attempts: int = 3, base: float = 1.0, max_delay: float = 60.
 
     def decide(n: int, error: ErrorInfo) -> Decision:
         n = max(1, int(n))
-        common = dict(failure_count=n, max_attempts=max_attempts, policy="local")
         if error.retryable is False:
             return Decision(
-                retry=False, reason="permanent_error", error_class="permanent",
-                category="caller", explanation="the caller marked the error not retryable",
-                **common,
+                retry=False, reason="permanent_error", failure_count=n, max_attempts=max_attempts,
+                error_class="permanent", category="caller", policy="local",
+                explanation="the caller marked the error not retryable",
             )
         if n >= max_attempts:
             return Decision(
-                retry=False, reason="retries_exhausted", error_class="unknown", category="unknown",
+                retry=False, reason="retries_exhausted", failure_count=n, max_attempts=max_attempts,
+                error_class="unknown", category="unknown", policy="local",
                 explanation=f"attempt {n} of {max_attempts} failed: no retries left",
-                **common,
             )
         delay = min(max_delay, base * 2 ** (n - 1))
         return Decision(
             retry=True, retry_after=delay,
             retry_at=_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=delay),
-            error_class="unknown", category="unknown",
+            failure_count=n, max_attempts=max_attempts,
+            error_class="unknown", category="unknown", policy="local",
             explanation=(
                 f"retry {n} of {max_attempts - 1} after {delay:g}s "
                 f"(exponential from {base:g}s, at most {max_delay:g}s)"
             ),
-            **common,
         )
 
     return decide

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, TypedDict, Union
 
 import tenacity
 from tenacity.retry import retry_base
@@ -49,7 +49,7 @@ from ._convert import MAX_JOB_TYPE, cut_utf8
 from ._types import Decision
 from .client import Client
 
-__all__ = ["decision", "retry_if_retryd", "stop_retryd", "strategy", "wait_retryd"]
+__all__ = ["Strategy", "decision", "retry_if_retryd", "stop_retryd", "strategy", "wait_retryd"]
 
 log = logging.getLogger("retryd")
 
@@ -67,7 +67,7 @@ def _fn_name(retry_state: "tenacity.RetryCallState") -> str:
     if fn is None:
         return "tenacity"
     module = getattr(fn, "__module__", None)
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call")
+    name = str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or "call")
     return f"{module}.{name}" if module else name
 
 
@@ -100,7 +100,7 @@ class _Asker:
         if isinstance(self.job_id, str):
             return self.job_id
         if callable(self.job_id):
-            return self.job_id(retry_state)
+            return str(self.job_id(retry_state))
         got = _job_ids.get(retry_state)
         if got is None:
             got = f"{_fn_name(retry_state)}:{uuid.uuid4().hex}"
@@ -120,6 +120,8 @@ class _Asker:
         if cached is not None and cached[0] == n:
             return cached[1]
         exc = outcome.exception()
+        if not isinstance(exc, BaseException):
+            return None
         d = self.client.report_failure(
             self.id_of(retry_state),
             exc,
@@ -130,7 +132,7 @@ class _Asker:
             priority=self.priority,
         )
         _decisions[retry_state] = (n, d)
-        if not d.retry and isinstance(exc, BaseException) and hasattr(exc, "add_note"):
+        if not d.retry and hasattr(exc, "add_note"):
             exc.add_note(f"retryd gave up after attempt {n}: {d.reason}: {d.explanation}")
         return d
 
@@ -217,6 +219,14 @@ def stop_retryd(
     return _Stop(_Asker(client, job_id, job_type, target, policy, priority))
 
 
+class Strategy(TypedDict):
+    """``retry``, ``wait`` and ``stop`` for ``tenacity.retry(**strategy)``."""
+
+    retry: retry_base
+    wait: wait_base
+    stop: stop_base
+
+
 def strategy(
     client: Client,
     *,
@@ -225,8 +235,8 @@ def strategy(
     target: Optional[str] = None,
     policy: Optional[str] = None,
     priority: Optional[int] = None,
-) -> Dict[str, Any]:
+) -> Strategy:
     """``retry``, ``wait`` and ``stop`` answered by retryd, for
     ``tenacity.retry(**strategy(client))`` or ``tenacity.Retrying(**...)``."""
     asker = _Asker(client, job_id, job_type, target, policy, priority)
-    return {"retry": _Retry(asker), "wait": _Wait(asker), "stop": _Stop(asker)}
+    return Strategy(retry=_Retry(asker), wait=_Wait(asker), stop=_Stop(asker))
