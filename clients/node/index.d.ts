@@ -89,8 +89,8 @@ export interface Job {
 /**
  * A local decision for when retryd is unavailable:
  * `(failureCountOrAttempt, error) => Decision`. The count is the caller's
- * attempt number when it gave one, else the client's own count of the job's
- * failures.
+ * attempt number when it gave one, else the number of failures the client has
+ * reported for the job since its last success.
  */
 export type Fallback = (failureCountOrAttempt: number, error: ErrorInfo) => Decision | Promise<Decision>;
 

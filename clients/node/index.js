@@ -237,10 +237,9 @@ class Client {
     return n;
   }
 
-  async _local(jobId, error, attempt, why) {
+  async _local(n, jobId, error, why) {
     if (!this.fallback || !(why instanceof Unavailable)) throw why;
-    const n = attempt || this._countFailure(jobId);
-    const d = await this.fallback(n, errorInfo(error));
+    const d = await this.fallback(Math.max(1, n), errorInfo(error));
     if (!d || typeof d.retry !== 'boolean') throw new TypeError('the fallback must return a Decision');
     const local = { ...d, local: true, explanation: `local decision, retryd unavailable (${why.message}): ${d.explanation}` };
     if (this.logger) this.logger.warn(`retryd unavailable, local decision for job ${jobId}: ${local.explanation}`);
@@ -250,11 +249,14 @@ class Client {
   /** Records a failed attempt; resolves to retryd's Decision. */
   async reportFailure(jobId, error, options = {}) {
     const req = failureRequest(jobId, error, options);
+    // The failure's number for the fallback: the caller's attempt, else this
+    // client's count of the job's failures since its last success.
+    const n = options.attempt || (this.fallback ? this._countFailure(jobId) : 0);
     let resp;
     try {
       resp = await this._call('ReportFailure', req);
     } catch (why) {
-      return this._local(jobId, error, options.attempt, why);
+      return this._local(n, jobId, error, why);
     }
     return decisionOf(resp.decision);
   }

@@ -218,8 +218,8 @@ def test_fallback_exponential_alone() -> None:
 
 
 def test_a_sidecar_that_comes_back_is_found_again(retryd_bin: str, tmp_path) -> None:
-    # gRPC's default reconnect backoff grows to two minutes; the client's
-    # channel retries within a second, so a restarted sidecar is used at once.
+    # A client that met a missing sidecar uses it as soon as it is back (its
+    # channel also caps gRPC's reconnect backoff at a second).
     addr = f"127.0.0.1:{free_port()}"
     with retryd.Client(addr, timeout=0.5) as c:
         for _ in range(3):
@@ -236,3 +236,16 @@ def test_a_sidecar_that_comes_back_is_found_again(retryd_bin: str, tmp_path) -> 
                     assert time.monotonic() < deadline, "the client did not reconnect within 3 s"
                     time.sleep(0.1)
             assert d.retry and d.local is False
+
+
+def test_fallback_counts_the_failures_retryd_answered_too(retryd_bin: str, tmp_path) -> None:
+    addr = f"127.0.0.1:{free_port()}"
+    fb = retryd.fallback.exponential(max_attempts=5, base=1.0)
+    with retryd.Client(addr, timeout=0.5, fallback=fb) as c:
+        with running_retryd(retryd_bin, tmp_path, addr):
+            assert [c.report_failure("k", TimeoutError("t")).local for _ in range(2)] == [False, False]
+        # The sidecar is gone: the fallback decides on the job's third failure.
+        d = c.report_failure("k", TimeoutError("t"))
+        assert (d.local, d.failure_count, d.retry_after) == (True, 3, 4.0)
+        assert c.report_success("k").local is True
+        assert c.report_failure("k", TimeoutError("t")).failure_count == 1

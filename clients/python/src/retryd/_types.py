@@ -127,6 +127,6 @@ class Job:
 
 #: A local decision for when retryd is unavailable:
 #: ``fallback(failure_count_or_attempt, error) -> Decision``. The count is the
-#: caller's attempt number when it gave one, else the client's own count of
-#: the job's failures.
+#: caller's attempt number when it gave one, else the number of failures the
+#: client has reported for the job since its last success.
 Fallback = Callable[[int, ErrorInfo], Decision]

@@ -85,10 +85,11 @@ class Client(_Settings):
             pb.ReportFailureRequest, job_id, error, job_type=job_type, attempt=attempt,
             target=target, policy=policy, priority=priority, retry_after=retry_after,
         )
+        n = self._count(job_id, attempt)
         try:
             resp = await self.stub.ReportFailure(req, timeout=self.timeout)
         except grpc.RpcError as e:
-            return self._fail(job_id, error, attempt, cv.rpc_error(e, self.addr, self.timeout))
+            return self._fail(n, job_id, error, cv.rpc_error(e, self.addr, self.timeout))
         return cv.decision_from_pb(resp.decision)
 
     async def report_success(

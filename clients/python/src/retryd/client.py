@@ -17,8 +17,8 @@ log = logging.getLogger("retryd")
 
 DEFAULT_ADDR = "127.0.0.1:50051"
 
-# A sidecar that restarts should be found again within a second, not after
-# gRPC's default reconnect backoff (up to two minutes).
+# A sidecar that restarts is found again within a second, whatever gRPC's
+# default reconnect backoff (up to two minutes) would be.
 CHANNEL_OPTIONS: Tuple[Tuple[str, Any], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
@@ -45,12 +45,18 @@ class _Settings:
         self.fallback = fallback
         self._counts = cv.LocalCounts()
 
-    def _fail(self, job_id: str, error: cv.ErrorLike, attempt: Optional[int], why: RetrydError) -> Decision:
-        """The fallback's decision, or ``why`` raised when there is none."""
+    def _count(self, job_id: str, attempt: Optional[int]) -> int:
+        """The failure's number: the caller's attempt, else this client's count
+        of the job's failures since its last success (for the fallback)."""
+        if attempt:
+            return attempt
+        return self._counts.failed(job_id) if self.fallback is not None else 0
+
+    def _fail(self, n: int, job_id: str, error: cv.ErrorLike, why: RetrydError) -> Decision:
+        """The fallback's decision on failure ``n``, or ``why`` raised when there is none."""
         if self.fallback is None or not isinstance(why, Unavailable):
             raise why
-        n = attempt if attempt else self._counts.failed(job_id)
-        d = cv.local_decision(self.fallback, n, error, why)
+        d = cv.local_decision(self.fallback, max(1, n), error, why)
         log.warning("retryd unavailable, local decision for job %s: %s", job_id, d.explanation)
         return d
 
@@ -129,10 +135,11 @@ class Client(_Settings):
             pb.ReportFailureRequest, job_id, error, job_type=job_type, attempt=attempt,
             target=target, policy=policy, priority=priority, retry_after=retry_after,
         )
+        n = self._count(job_id, attempt)
         try:
             resp = self.stub.ReportFailure(req, timeout=self.timeout)
         except grpc.RpcError as e:
-            return self._fail(job_id, error, attempt, cv.rpc_error(e, self.addr, self.timeout))
+            return self._fail(n, job_id, error, cv.rpc_error(e, self.addr, self.timeout))
         return cv.decision_from_pb(resp.decision)
 
     def report_success(
