@@ -1,10 +1,12 @@
 """A batch runner that keeps its pass book in retryd.
 
-Seed 000's RetryPassManager, without the manager: run every job of the batch,
-then, pass after pass, run again the jobs whose latest decision is a retry,
-until retryd says the batch is complete, only permanent failures are left, or
-the pass limit is reached.
+A pass loop without a pass manager: run every job of the batch, then, pass
+after pass, run again the jobs whose latest decision is a retry, until retryd
+says the batch is complete, only permanent failures are left, or the pass
+limit is reached. Passes are RPCs the client does not wrap: they go through
+its generated stub (``client.stub``) and messages (``retryd.v1.retryd_pb2``).
 
+    pip install ../../clients/python
     python batch_runner.py --demo
 """
 
@@ -12,26 +14,29 @@ import argparse
 import json
 import time
 
-from worker import HTTPError, RetryClient, ValidationError, log, pb
+import retryd
+from retryd.v1 import retryd_pb2 as pb
+from worker import HTTPError, ValidationError, log
 
 
-def run_batch(retryd, batch_id, job_ids, handler, max_passes=3, pass_delay=30, time_scale=1.0):
+def run_batch(client, batch_id, job_ids, handler, max_passes=3, pass_delay=30, time_scale=1.0):
     """Runs `handler(job_id, pass_number)` over the batch; returns GetBatch's answer."""
-    stub = retryd.stub
+    stub = client.stub
     to_run = list(job_ids)
     req = pb.StartPassRequest(batch_id=batch_id, job_ids=job_ids, max_passes=max_passes)
     req.pass_delay.FromSeconds(pass_delay)
     while True:
-        stats = stub.StartPass(req, timeout=retryd.timeout).stats
+        stats = stub.StartPass(req, timeout=client.timeout).stats
         req = pb.StartPassRequest(batch_id=batch_id)  # later passes add no jobs
         for job_id in to_run:
             try:
                 handler(job_id, stats.pass_number)
             except Exception as exc:  # noqa: BLE001 - every failure goes to retryd
-                retryd.report_failure(job_id, "batch", exc, attempt=0)
+                # No attempt number: every report of a pass counts.
+                client.report_failure(job_id, exc, job_type="batch")
             else:
-                retryd.report_success(job_id, "batch")
-        end = stub.EndPass(pb.EndPassRequest(batch_id=batch_id), timeout=retryd.timeout)
+                client.report_success(job_id, job_type="batch")
+        end = stub.EndPass(pb.EndPassRequest(batch_id=batch_id), timeout=client.timeout)
         s = end.stats
         log(event="pass", batch_id=batch_id, pass_number=s.pass_number,
             result=pb.PassResult.Name(end.result), attempted=s.jobs_attempted,
@@ -42,7 +47,7 @@ def run_batch(retryd, batch_id, job_ids, handler, max_passes=3, pass_delay=30, t
             break
         to_run = list(end.retry_job_ids)
         time.sleep(end.next_pass_delay.ToTimedelta().total_seconds() * time_scale)
-    return stub.GetBatch(pb.GetBatchRequest(batch_id=batch_id), timeout=retryd.timeout)
+    return stub.GetBatch(pb.GetBatchRequest(batch_id=batch_id), timeout=client.timeout)
 
 
 # Which pass each demo job first succeeds in (None: never), and how it fails before.
@@ -71,8 +76,9 @@ def main():
     args = p.parse_args()
     if not args.demo:
         p.error("only --demo is built in; import run_batch() and pass your own jobs and handler")
-    summary = run_batch(RetryClient(args.addr), args.batch_id, list(DEMO), demo_handler,
-                        max_passes=3, pass_delay=5, time_scale=args.time_scale)
+    with retryd.Client(args.addr, timeout=2.0) as client:
+        summary = run_batch(client, args.batch_id, list(DEMO), demo_handler,
+                            max_passes=3, pass_delay=5, time_scale=args.time_scale)
     print(json.dumps({
         "event": "summary", "batch_id": summary.batch_id, "passes": len(summary.passes),
         "attempted": summary.total_attempted, "succeeded": summary.total_succeeded,

@@ -83,7 +83,8 @@ impl Rule {
 pub fn builtin_rules() -> Vec<Rule> {
     use ErrorClass::{Permanent as P, Transient as T};
     vec![
-        // Permanent type names.
+        // Permanent type names. Node.js and Ruby (`Errno::ENOENT`) name a
+        // system error by its errno code.
         Rule::builtin("invalid_input", P).types(&[
             "ValidationError",
             "InvalidFileFormat",
@@ -92,20 +93,106 @@ pub fn builtin_rules() -> Vec<Rule> {
             "InvalidFileType",
             "FileTooLarge",
         ]),
-        Rule::builtin("not_found", P).types(&["FileNotFoundError"]),
+        Rule::builtin("not_found", P).types(&[
+            "FileNotFoundError",
+            // Java (java.io, java.nio.file) and .NET (System.IO).
+            "FileNotFoundException",
+            "NoSuchFileException",
+            "ENOENT",
+        ]),
         Rule::builtin("auth", P).types(&[
             "AuthenticationError",
             "AuthenticationFailed",
             "PermissionDenied",
+            "PermissionError",
+            // Java (java.nio.file) and .NET (System).
+            "AccessDeniedException",
+            "UnauthorizedAccessException",
+            "EACCES",
+            "EPERM",
         ]),
         // Transient type names.
-        Rule::builtin("network", T).types(&["ConnectionError", "S3ConnectionError"]),
-        Rule::builtin("timeout", T).types(&["Timeout", "TimeoutError", "ReadTimeout"]),
+        Rule::builtin("network", T).types(&[
+            "ConnectionError",
+            "S3ConnectionError",
+            // Python: the subclasses of ConnectionError, and getaddrinfo's
+            // socket.gaierror.
+            "ConnectionResetError",
+            "ConnectionRefusedError",
+            "ConnectionAbortedError",
+            "BrokenPipeError",
+            "gaierror",
+            // Python HTTP clients: httpx, aiohttp.
+            "ConnectError",
+            "RemoteProtocolError",
+            "ClientConnectorError",
+            "ServerDisconnectedError",
+            // Java (java.net) and .NET (System.Net.Sockets.SocketException).
+            // An unknown host is a permanent misconfiguration in some set-ups,
+            // but DNS blips are common and pass: transient, like EAI_AGAIN.
+            "ConnectException",
+            "NoRouteToHostException",
+            "UnknownHostException",
+            "SocketException",
+            // Node.js (err.code; the client sends it as the type) and Ruby
+            // (Errno::ECONNRESET, SocketError). ENOTFOUND is getaddrinfo's
+            // "no such host": transient for the same reason as above.
+            "ECONNREFUSED",
+            "ECONNRESET",
+            "ECONNABORTED",
+            "EPIPE",
+            "EHOSTUNREACH",
+            "ENETUNREACH",
+            "ENETDOWN",
+            "EAI_AGAIN",
+            "ENOTFOUND",
+            "SocketError",
+            // undici (Node's fetch): the other side closed the socket.
+            "UND_ERR_SOCKET",
+        ]),
+        Rule::builtin("timeout", T).types(&[
+            "Timeout",
+            "TimeoutError",
+            "ReadTimeout",
+            // Python: requests, httpx, urllib3, aiohttp; Celery's time limits.
+            "ConnectTimeout",
+            "WriteTimeout",
+            "PoolTimeout",
+            "ConnectTimeoutError",
+            "ReadTimeoutError",
+            "ServerTimeoutError",
+            "SoftTimeLimitExceeded",
+            "TimeLimitExceeded",
+            // Java (java.net, java.util.concurrent, java.net.http, java.sql)
+            // and .NET (System.TimeoutException; HttpClient's timeout raises
+            // System.Threading.Tasks.TaskCanceledException).
+            "SocketTimeoutException",
+            "TimeoutException",
+            "HttpTimeoutException",
+            "HttpConnectTimeoutException",
+            "SQLTimeoutException",
+            "TaskCanceledException",
+            // Node.js: errno, undici's timeouts, and fetch's AbortError (the
+            // usual abort is a timer's; AbortSignal.timeout() itself gives
+            // TimeoutError). Ruby: Net::OpenTimeout.
+            "ETIMEDOUT",
+            "ESOCKETTIMEDOUT",
+            "UND_ERR_CONNECT_TIMEOUT",
+            "UND_ERR_HEADERS_TIMEOUT",
+            "UND_ERR_BODY_TIMEOUT",
+            "AbortError",
+            "OpenTimeout",
+        ]),
         Rule::builtin("rate_limit", T).types(&["RateLimitError", "RateLimitExceeded"]),
         Rule::builtin("unavailable", T).types(&[
             "APIError",
             "ServiceUnavailable",
             "TemporaryFailure",
+            // JDBC's transient family (e.g. a pool that timed out waiting
+            // for a connection) and its "retry on a new connection".
+            "SQLTransientConnectionException",
+            "SQLTransientException",
+            "SQLRecoverableException",
         ]),
         // gRPC codes.
         Rule::builtin("unavailable", T).grpc(&["UNAVAILABLE"]),
@@ -127,13 +214,50 @@ pub fn builtin_rules() -> Vec<Rule> {
         Rule::builtin("rate_limit", T).http(&[(429, 429)]),
         Rule::builtin("client_error", P).http(&[(400, 499)]),
         Rule::builtin("server_error", T).http(&[(500, 599)]),
-        // Message patterns, transient first.
+        // .NET raises HttpRequestException for a failed connection and, from
+        // EnsureSuccessStatusCode, for an error status: a status, when sent,
+        // decides first (the rules above), so this type comes after them.
+        Rule::builtin("network", T).types(&["HttpRequestException"]),
+        // Message patterns, transient first: what the runtimes print when the
+        // type says nothing (Node's `Error`, Go's `*url.Error`, `io::Error`).
         Rule::builtin("network", T).messages(&[
             "connection.*refused",
             "timeout.*connecting",
             "network.*timeout",
             "connection.*reset",
             "temporary failure in name resolution",
+            // Node.js: `connect ECONNREFUSED 127.0.0.1:5432`, `read ECONNRESET`,
+            // `write EPIPE`, `getaddrinfo EAI_AGAIN db`, `socket hang up`.
+            r"\beconnrefused\b",
+            r"\beconnreset\b",
+            r"\beconnaborted\b",
+            r"\bepipe\b",
+            r"\behostunreach\b",
+            r"\benetunreach\b",
+            r"\beai_again\b",
+            r"\benotfound\b",
+            "socket hang up",
+            "broken pipe",
+            "no route to host",
+            "network is unreachable",
+            // Go's resolver (`lookup db on 10.0.0.10:53: no such host`) and
+            // glibc's: transient, as for the DNS types above.
+            "no such host",
+            "name or service not known",
+            // Go's io.ErrUnexpectedEOF: a connection closed mid-answer.
+            "unexpected eof",
+        ]),
+        Rule::builtin("timeout", T).messages(&[
+            // Go: `context deadline exceeded`, `dial tcp 10.0.0.1:5432: i/o timeout`.
+            "deadline exceeded",
+            "i/o timeout",
+            // Node.js: errno, fetch's `The operation was aborted due to
+            // timeout`, axios's `timeout of 500ms exceeded`.
+            r"\betimedout\b",
+            "aborted due to timeout",
+            r"timeout of \d+ ?ms exceeded",
+            // Java's `Read timed out`, Rust's `connection timed out`, ...
+            "timed out",
         ]),
         Rule::builtin("docker", T).messages(&["docker.*daemon.*not.*running"]),
         Rule::builtin("resources", T).messages(&[
@@ -966,6 +1090,350 @@ mod tests {
             c.describe_stored(cls.rule, cls.matched.kind(), &e)
                 .to_string(),
             "the caller's verdict retryable=true"
+        );
+    }
+
+    /// Each error as its runtime prints it: `(type, message, HTTP, class, category)`.
+    /// A type that says nothing (Node's `Error`, Go's `*url.Error`) leaves
+    /// the message to decide.
+    #[test]
+    fn errors_of_every_runtime_are_classified() {
+        use ErrorClass::{Permanent as P, Transient as T};
+        let c = builtins();
+        let cases: &[(&str, &str, u16, ErrorClass, &str)] = &[
+            // Node.js: the type as `err.name` (`Error`) with the message, and
+            // as `err.code`, which the Node client sends.
+            (
+                "Error",
+                "connect ECONNREFUSED 127.0.0.1:5432",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "ECONNREFUSED",
+                "connect ECONNREFUSED 127.0.0.1:5432",
+                0,
+                T,
+                "network",
+            ),
+            ("Error", "read ECONNRESET", 0, T, "network"),
+            ("ECONNRESET", "read ECONNRESET", 0, T, "network"),
+            ("Error", "getaddrinfo EAI_AGAIN db", 0, T, "network"),
+            ("EAI_AGAIN", "getaddrinfo EAI_AGAIN db", 0, T, "network"),
+            ("Error", "getaddrinfo ENOTFOUND db", 0, T, "network"),
+            ("Error", "write EPIPE", 0, T, "network"),
+            ("EPIPE", "write EPIPE", 0, T, "network"),
+            ("Error", "socket hang up", 0, T, "network"),
+            ("Error", "connect ETIMEDOUT 10.0.0.1:443", 0, T, "timeout"),
+            (
+                "ETIMEDOUT",
+                "connect ETIMEDOUT 10.0.0.1:443",
+                0,
+                T,
+                "timeout",
+            ),
+            ("AbortError", "This operation was aborted", 0, T, "timeout"),
+            (
+                "TimeoutError",
+                "The operation was aborted due to timeout",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "Error",
+                "The operation was aborted due to timeout",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "UND_ERR_CONNECT_TIMEOUT",
+                "fetch failed: Connect Timeout Error",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "UND_ERR_SOCKET",
+                "fetch failed: other side closed",
+                0,
+                T,
+                "network",
+            ),
+            ("AxiosError", "timeout of 500ms exceeded", 0, T, "timeout"),
+            (
+                "ENOENT",
+                "ENOENT: no such file or directory, open '/data/x.csv'",
+                0,
+                P,
+                "not_found",
+            ),
+            (
+                "EACCES",
+                "EACCES: permission denied, open '/data/x.csv'",
+                0,
+                P,
+                "auth",
+            ),
+            // An axios error with a response: the status decides.
+            (
+                "AxiosError",
+                "Request failed with status code 503",
+                503,
+                T,
+                "server_error",
+            ),
+            (
+                "AxiosError",
+                "Request failed with status code 404",
+                404,
+                P,
+                "client_error",
+            ),
+            // Go: errors carry no useful type; the message decides.
+            (
+                "*url.Error",
+                "Get \"http://db/\": context deadline exceeded",
+                0,
+                T,
+                "timeout",
+            ),
+            ("", "context deadline exceeded", 0, T, "timeout"),
+            (
+                "*net.OpError",
+                "dial tcp 10.0.0.1:5432: i/o timeout",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "*net.OpError",
+                "read tcp 10.0.0.2:41234->10.0.0.1:5432: read: connection reset by peer",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "*net.OpError",
+                "dial tcp: lookup db on 10.0.0.10:53: no such host",
+                0,
+                T,
+                "network",
+            ),
+            ("", "unexpected EOF", 0, T, "network"),
+            (
+                "",
+                "write tcp 10.0.0.2:41234->10.0.0.1:5432: write: broken pipe",
+                0,
+                T,
+                "network",
+            ),
+            // Java.
+            (
+                "java.net.SocketTimeoutException",
+                "Read timed out",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "java.net.ConnectException",
+                "Connection refused",
+                0,
+                T,
+                "network",
+            ),
+            ("java.net.UnknownHostException", "db", 0, T, "network"),
+            (
+                "java.net.SocketException",
+                "Connection reset",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "java.sql.SQLTransientConnectionException",
+                "HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+                0,
+                T,
+                "unavailable",
+            ),
+            ("java.util.concurrent.TimeoutException", "", 0, T, "timeout"),
+            (
+                "java.io.FileNotFoundException",
+                "/data/x.csv (No such file or directory)",
+                0,
+                P,
+                "not_found",
+            ),
+            // .NET.
+            (
+                "System.Net.Http.HttpRequestException",
+                "Connection refused (db:5432)",
+                0,
+                T,
+                "network",
+            ),
+            // With a status (EnsureSuccessStatusCode), the status decides.
+            (
+                "System.Net.Http.HttpRequestException",
+                "Response status code does not indicate success: 404 (Not Found).",
+                404,
+                P,
+                "client_error",
+            ),
+            (
+                "System.Threading.Tasks.TaskCanceledException",
+                "The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "System.TimeoutException",
+                "The operation has timed out.",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "System.Net.Sockets.SocketException",
+                "No such host is known.",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "System.UnauthorizedAccessException",
+                "Access to the path is denied.",
+                0,
+                P,
+                "auth",
+            ),
+            // Python.
+            (
+                "ConnectionResetError",
+                "[Errno 104] Connection reset by peer",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "builtins.BrokenPipeError",
+                "[Errno 32] Broken pipe",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "ConnectionRefusedError",
+                "[Errno 111] Connection refused",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "socket.gaierror",
+                "[Errno -2] Name or service not known",
+                0,
+                T,
+                "network",
+            ),
+            (
+                "celery.exceptions.SoftTimeLimitExceeded",
+                "SoftTimeLimitExceeded()",
+                0,
+                T,
+                "timeout",
+            ),
+            (
+                "httpx.ConnectError",
+                "[Errno 111] Connection refused",
+                0,
+                T,
+                "network",
+            ),
+            ("httpx.ConnectTimeout", "timed out", 0, T, "timeout"),
+            ("requests.exceptions.ConnectTimeout", "", 0, T, "timeout"),
+            (
+                "httpx.HTTPStatusError",
+                "Server error '503 Service Unavailable'",
+                503,
+                T,
+                "server_error",
+            ),
+            (
+                "PermissionError",
+                "[Errno 13] Permission denied: '/data'",
+                0,
+                P,
+                "auth",
+            ),
+            // Ruby: Errno::X is matched on its last segment.
+            (
+                "Errno::ECONNREFUSED",
+                "Connection refused - connect(2) for \"db\" port 5432",
+                0,
+                T,
+                "network",
+            ),
+            ("Net::OpenTimeout", "execution expired", 0, T, "timeout"),
+            // Rust.
+            (
+                "std::io::Error",
+                "Broken pipe (os error 32)",
+                0,
+                T,
+                "network",
+            ),
+            ("std::io::Error", "connection timed out", 0, T, "timeout"),
+        ];
+        for &(t, m, http, class, category) in cases {
+            assert_eq!(
+                class_of(&c, report(t, m, http, 0)),
+                (class, category.to_string()),
+                "{t}: {m}"
+            );
+        }
+    }
+
+    #[test]
+    fn new_patterns_keep_to_whole_words() {
+        let c = builtins();
+        // errno names only as words: not inside other words.
+        for m in [
+            "depipeline failed",
+            "reconnresetting",
+            "the setimedout flag",
+        ] {
+            assert_eq!(
+                c.classify(&report("", m, 0, 0)).class,
+                ErrorClass::Unknown,
+                "{m}"
+            );
+        }
+        // A permanent type still beats a transient message.
+        assert_eq!(
+            class_of(&c, report("ValidationError", "upstream timed out", 0, 0)),
+            (ErrorClass::Permanent, "invalid_input".into())
+        );
+        // The explanation names the pattern that matched.
+        assert_eq!(
+            describe(
+                &c,
+                report("Error", "connect ECONNREFUSED 127.0.0.1:5432", 0, 0)
+            ),
+            "built-in rule `network`: message matches /\\beconnrefused\\b/"
+        );
+        assert_eq!(
+            describe(&c, report("", "context deadline exceeded", 0, 0)),
+            "built-in rule `timeout`: message matches /deadline exceeded/"
+        );
+        assert_eq!(
+            describe(&c, report("ECONNRESET", "read ECONNRESET", 0, 0)),
+            "built-in rule `network`: type ECONNRESET"
         );
     }
 
