@@ -1523,4 +1523,103 @@ message_regex = ["connection.*refused"]
         let c = Config::from_toml("[policies.p]\nmax_attempts = 3").expect("valid");
         assert_eq!(c.policies.get("p").map(|p| p.max_retries), Some(2));
     }
+
+    #[test]
+    fn the_redis_backend_and_its_errors_name_the_key() {
+        let c = Config::from_toml(
+            "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"rediss://u:secret@cache:6380/2\"\nkey_prefix = \"jobs:a\"\ntimeout = \"1s\"\non_unavailable = \"local\"\n",
+        )
+        .expect("valid");
+        let BackendSettings::Redis(r) = &c.backend else {
+            panic!("redis backend");
+        };
+        assert_eq!(
+            (
+                r.url.as_str(),
+                r.key_prefix.as_str(),
+                r.timeout,
+                r.on_unavailable
+            ),
+            (
+                "rediss://u:secret@cache:6380/2",
+                "jobs:a",
+                Duration::from_secs(1),
+                OnUnavailable::Local
+            )
+        );
+        // The summary names the backend, never the password.
+        let summary = c.summary();
+        assert!(
+            summary.contains("backend: redis rediss://u:***@cache:6380/2"),
+            "{summary}"
+        );
+        assert!(!summary.contains("secret"));
+        // No [state.redis]: the default standalone URL.
+        let c = Config::from_toml("[state]\nbackend = \"redis\"").expect("valid");
+        assert_eq!(c.backend, BackendSettings::Redis(RedisSettings::default()));
+        let cluster = Config::from_toml(
+            "[state]\nbackend = \"redis\"\n[state.redis]\ncluster_nodes = [\"redis://a:7000\", \"redis://b:7000\"]",
+        )
+        .expect("valid");
+        let BackendSettings::Redis(r) = &cluster.backend else {
+            panic!("redis backend");
+        };
+        assert_eq!((r.url.as_str(), r.cluster_nodes.len()), ("", 2));
+        for (text, want) in [
+            (
+                "[state]\nbackend = \"etcd\"",
+                "state.backend: must be one of \"memory\", \"redis\", got \"etcd\"",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"http://x\"",
+                "state.redis.url: must be a redis:// or rediss:// URL, got \"http://x\"",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://x\"\ncluster_nodes = [\"redis://y\"]",
+                "state.redis.cluster_nodes: set either state.redis.url (a standalone server) or cluster_nodes (a Redis Cluster), not both",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\ncluster_nodes = [\"redis://y\", \"tcp://z\"]",
+                "state.redis.cluster_nodes[1]: must be a redis:// or rediss:// URL, got \"tcp://z\"",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\nkey_prefix = \"a{b}\"",
+                "state.redis.key_prefix: \"a{b}\" is not a valid prefix (1-64 of A-Z a-z 0-9 _ - . :)",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\ntimeout = \"2m\"",
+                "state.redis.timeout: must be between 1ms and 60s, got 2m",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\non_unavailable = \"panic\"",
+                "state.redis.on_unavailable: must be one of \"reject\", \"local\", got \"panic\"",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\ntls_cert = \"c.pem\"",
+                "state.redis.tls_cert: state.redis.tls_cert and tls_key go together (a client certificate and its key)",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\nsnapshot_path = \"/tmp/s\"",
+                "state.snapshot_path: is for the memory backend: with state.backend = \"redis\" the state lives in Redis",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://x\"\nprefix = \"a\"",
+                "state.redis.prefix: unknown key",
+            ),
+        ] {
+            assert_eq!(err(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn redis_hosts_and_redaction() {
+        assert_eq!(
+            redis_host("redis://u:p@cache.local:6379/0"),
+            "cache.local:6379"
+        );
+        assert_eq!(redis_host("rediss://10.0.0.7:6380"), "10.0.0.7:6380");
+        assert_eq!(redacted("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redacted("redis://:p@h:1"), "redis://:***@h:1");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+    }
 }

@@ -19,5 +19,5 @@ fn kubernetes_manifests_validate_and_agree_with_retryd() {
         "kubernetes-validate is not installed: run ./scripts/test, or pip install -r tests/python/requirements.txt"
     );
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("Ran 6 tests"), "{stderr}");
+    assert!(stderr.contains("Ran 12 tests"), "{stderr}");
 }
