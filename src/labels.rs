@@ -50,7 +50,7 @@ impl<V> std::fmt::Debug for BoundedLabels<V> {
 
 #[derive(Debug, Default)]
 struct Table {
-    ids: HashMap<Arc<str>, LabelId>,
+    ids: HashMap<Arc<str>, LabelId, foldhash::fast::RandomState>,
     next: usize,
     dynamic: usize,
 }

@@ -443,7 +443,8 @@ pub struct Classifier {
     caller_at: usize,
     caller: CategoryId,
     unknown: CategoryId,
-    by_type: HashMap<String, (usize, usize)>,
+    /// foldhash: every classification looks a type name up here.
+    by_type: HashMap<String, (usize, usize), foldhash::fast::RandomState>,
     contains: Vec<(usize, usize, String)>,
     http: Vec<Option<usize>>,
     grpc: [Option<usize>; 17],
@@ -465,7 +466,7 @@ impl Classifier {
         // Rule indices here count the caller's verdict as a rule of its own.
         let index = |i: usize| if i < caller_at { i } else { i + 1 };
 
-        let mut by_type = HashMap::new();
+        let mut by_type = HashMap::with_hasher(foldhash::fast::RandomState::default());
         let mut contains = Vec::new();
         let mut http = vec![None; 600];
         let mut grpc = [None; 17];

@@ -80,17 +80,15 @@ pub enum FailureStep {
     /// The report repeats (or predates) the latest recorded attempt: the
     /// stored decision, and nothing changes.
     Duplicate(Decision),
-    Recorded {
-        job: Job,
-        decision: Decision,
-        tally: Tally,
-    },
+    /// The job after the report; its `last_decision` is the decision.
+    Recorded { job: Job, tally: Tally },
 }
 
 impl FailureStep {
     pub fn decision(&self) -> &Decision {
         match self {
-            FailureStep::Duplicate(d) | FailureStep::Recorded { decision: d, .. } => d,
+            FailureStep::Duplicate(d) => d,
+            FailureStep::Recorded { job, .. } => &job.last_decision,
         }
     }
 
@@ -152,7 +150,6 @@ pub fn failure<R: Rng + ?Sized>(
     let gave_up = stored.is_none_or(|j| j.state != JobState::Dead) && job.state == JobState::Dead;
     FailureStep::Recorded {
         job,
-        decision: verdict.decision,
         tally: Tally::of(stored, Some(&job), gave_up.then_some(Event::GaveUp)),
     }
 }

@@ -62,8 +62,11 @@ impl TargetBudget {
             .fetch_update(Relaxed, Relaxed, |t| Some(self.config.charge(t)))
             .unwrap_or_else(|t| t);
         BudgetView {
+            target,
+            config: self.config,
             tokens: before,
-            ..self.view(target, job_counted)
+            retrying: u64::try_from(self.retrying.load(Relaxed)).unwrap_or(0),
+            job_counted,
         }
     }
 

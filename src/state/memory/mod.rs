@@ -262,11 +262,7 @@ impl Store {
                             local: false,
                         };
                     }
-                    FailureStep::Recorded {
-                        job,
-                        decision,
-                        tally,
-                    } => (job, decision, tally),
+                    FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
                 };
                 count_refusal(&decision);
                 let head = Self::head_of(job, label, e);
@@ -297,14 +293,12 @@ impl Store {
             }
             Entry::Vacant(v) => {
                 let label = self.labels.job_types.get(call.job_type);
-                let FailureStep::Recorded {
-                    job,
-                    decision,
-                    tally,
-                } = step::failure(engine, call.policy, &call.report, None, take, now, rng)
+                let FailureStep::Recorded { job, tally } =
+                    step::failure(engine, call.policy, &call.report, None, take, now, rng)
                 else {
                     unreachable!("a job's first failure is never a duplicate")
                 };
+                let decision = job.last_decision;
                 count_refusal(&decision);
                 let own_name =
                     call.job_type.is_empty() || self.labels.job_types.name(label) == call.job_type;

@@ -15,8 +15,12 @@ pub const MAX_NAMES: usize = 4096;
 /// Longer names are kept inline: they are unlikely to repeat.
 const MAX_LEN: usize = 256;
 
-/// Ids by name, and names by id.
-type Table = (HashMap<Arc<str>, u16>, Vec<Arc<str>>);
+/// Ids by name, and names by id. (foldhash, seeded per process: every
+/// report looks its error type up here; std's SipHash cost ~7 % of a report.)
+type Table = (
+    HashMap<Arc<str>, u16, foldhash::fast::RandomState>,
+    Vec<Arc<str>>,
+);
 
 #[derive(Default)]
 pub struct Names {

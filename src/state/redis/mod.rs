@@ -615,11 +615,7 @@ impl Redis {
                         None,
                     ));
                 }
-                FailureStep::Recorded {
-                    job,
-                    decision,
-                    tally,
-                } => (job, decision, tally),
+                FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
             };
             let new = match &found {
                 Some(f) => Stored {
