@@ -96,6 +96,11 @@ enum Cmd {
         /// The redis-benchmark binary [default: from PATH].
         #[arg(long, default_value = "redis-benchmark")]
         redis_benchmark: PathBuf,
+        /// Run Redis on a core of its own (the last), and the sidecars and
+        /// this client on core 0, in every mode: the sidecar's own throughput,
+        /// with Redis elsewhere as in a real deployment (needs `taskset`).
+        #[arg(long)]
+        pin: bool,
     },
     /// Serve the echo service (used by `baseline`).
     EchoServer {
@@ -174,6 +179,13 @@ struct SpawnOpts {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Fleet { pin: true, .. } = &cli.command {
+        // Before the runtime's threads exist: they inherit the affinity.
+        if let Err(e) = fleet::pin(std::process::id(), "0") {
+            eprintln!("retryd-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -192,6 +204,7 @@ fn main() -> ExitCode {
                 memory_jobs,
                 redis_server,
                 redis_benchmark,
+                pin,
             } => {
                 fleet::run(
                     load,
@@ -202,6 +215,7 @@ fn main() -> ExitCode {
                         memory_jobs,
                         redis_server,
                         redis_benchmark,
+                        pin,
                     },
                 )
                 .await

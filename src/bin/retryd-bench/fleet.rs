@@ -24,6 +24,38 @@ pub struct Opts {
     pub memory_jobs: usize,
     pub redis_server: PathBuf,
     pub redis_benchmark: PathBuf,
+    pub pin: bool,
+}
+
+/// Restricts process `pid` (and the threads it makes later) to `cores`.
+pub fn pin(pid: u32, cores: &str) -> Result<(), Error> {
+    let ok = Command::new("taskset")
+        .args(["-a", "-p", "-c", cores, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("--pin needs taskset (util-linux): {e}"))?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("taskset -c {cores} {pid} failed").into())
+    }
+}
+
+/// The last online core's number, for Redis when pinning (read from the
+/// system: this process is pinned to core 0 by then).
+fn last_core() -> Result<String, Error> {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
+    let last = online
+        .trim()
+        .rsplit([',', '-'])
+        .next()
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or("cannot read /sys/devices/system/cpu/online")?;
+    if last == 0 {
+        return Err("--pin needs at least 2 cores".into());
+    }
+    Ok(last.to_string())
 }
 
 /// The work of one decision in one script, for redis-benchmark: the same
@@ -42,7 +74,7 @@ struct Sidecar {
     metrics: SocketAddr,
 }
 
-fn spawn_sidecar(spawn: &SpawnOpts, config: &std::path::Path) -> Result<Sidecar, Error> {
+fn spawn_sidecar(spawn: &SpawnOpts, config: &std::path::Path, pinned: bool) -> Result<Sidecar, Error> {
     let bin = match &spawn.retryd_bin {
         Some(b) => b.clone(),
         None => sibling("retryd")?,
@@ -57,6 +89,9 @@ fn spawn_sidecar(spawn: &SpawnOpts, config: &std::path::Path) -> Result<Sidecar,
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    if pinned {
+        pin(child.id(), "0")?;
+    }
     Ok(Sidecar {
         _child: ChildGuard(child),
         grpc,
@@ -84,22 +119,29 @@ fn sum(text: &str, name: &str, with: &[&str]) -> f64 {
         .sum()
 }
 
-/// Backend calls (any op, any result) and decisions, summed over sidecars.
-async fn counts(sidecars: &[Sidecar]) -> Result<(f64, f64), Error> {
-    let (mut calls, mut decisions) = (0.0, 0.0);
+/// Backend calls (any op, any result), the commits among them that lost to
+/// another sidecar (each one more round trip), and decisions, summed over
+/// sidecars.
+async fn counts(sidecars: &[Sidecar]) -> Result<(f64, f64, f64), Error> {
+    let (mut calls, mut conflicts, mut decisions) = (0.0, 0.0, 0.0);
     for s in sidecars {
         let text = scrape(s.metrics).await?;
         calls += sum(&text, "retryd_backend_requests_total", &[]);
         calls -= sum(&text, "retryd_backend_requests_total", &["op=\"ping\""]);
         calls -= sum(&text, "retryd_backend_requests_total", &["op=\"sweep\""]);
         calls -= sum(&text, "retryd_backend_requests_total", &["op=\"stats\""]);
+        conflicts += sum(
+            &text,
+            "retryd_backend_requests_total",
+            &["result=\"conflict\""],
+        );
         decisions += sum(
             &text,
             "retryd_rpc_duration_seconds_count",
             &["method=\"ReportFailure\""],
         );
     }
-    Ok((calls, decisions))
+    Ok((calls, conflicts, decisions))
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> Result<String, Error> {
@@ -165,7 +207,11 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", o.redis_server.display()))?;
+    let redis_pid = redis.id();
     let _redis = ChildGuard(redis);
+    if o.pin {
+        pin(redis_pid, &last_core()?)?;
+    }
     wait_ready(SocketAddr::from(([127, 0, 0, 1], port))).await?;
 
     let dir = std::env::temp_dir();
@@ -182,9 +228,9 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
             "{policies}[state]\nmax_jobs = 100_000_000\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://127.0.0.1:{port}/0\"\ntimeout = \"2s\"\n"
         ),
     )?;
-    let memory = spawn_sidecar(&spawn, &memory_conf)?;
+    let memory = spawn_sidecar(&spawn, &memory_conf, o.pin)?;
     let fleet: Vec<Sidecar> = (0..o.sidecars.max(1))
-        .map(|_| spawn_sidecar(&spawn, &fleet_conf))
+        .map(|_| spawn_sidecar(&spawn, &fleet_conf, o.pin))
         .collect::<Result<_, _>>()?;
     for s in std::iter::once(&memory).chain(&fleet) {
         wait_ready(s.grpc).await?;
@@ -202,32 +248,39 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
     if !load.json {
         println!(
             "{} in flight over {} channels, {} jobs, {:?} per run after {:?} warm-up, {} rounds; \
-             fleet: {} sidecars on one redis-server (127.0.0.1:{port})",
+             fleet: {} sidecars on one redis-server (127.0.0.1:{port}){}",
             load.concurrency,
             load.channels,
             load.jobs,
             load.duration,
             load.warmup,
             o.rounds,
-            fleet.len()
+            fleet.len(),
+            if o.pin {
+                "; Redis on a core of its own, the sidecars and the client on core 0"
+            } else {
+                ""
+            }
         );
     }
     let (mut mem_rates, mut redis_rates, mut bench_rates) = (Vec::new(), Vec::new(), Vec::new());
     let (mut redis_p50, mut redis_p99) = (Vec::new(), Vec::new());
-    let mut calls_per_decision = Vec::new();
+    let (mut calls_per_decision, mut uncontended) = (Vec::new(), Vec::new());
     for _ in 0..o.rounds.max(1) {
         let m = run_load(&[memory.grpc], Target::Retryd, &load).await?;
         m.print("memory", load.json);
         mem_rates.push(m.rate());
 
-        let (calls0, decisions0) = counts(&fleet).await?;
+        let (calls0, conflicts0, decisions0) = counts(&fleet).await?;
         let r = run_load(&fleet_addrs, Target::Retryd, &load).await?;
         r.print("redis", load.json);
-        let (calls1, decisions1) = counts(&fleet).await?;
+        let (calls1, conflicts1, decisions1) = counts(&fleet).await?;
         redis_rates.push(r.rate());
         redis_p50.push(r.micros(0.5) as f64);
         redis_p99.push(r.micros(0.99) as f64);
-        calls_per_decision.push((calls1 - calls0) / (decisions1 - decisions0).max(1.0));
+        let decisions = (decisions1 - decisions0).max(1.0);
+        calls_per_decision.push((calls1 - calls0) / decisions);
+        uncontended.push(((calls1 - calls0) - (conflicts1 - conflicts0)) / decisions);
 
         let n = ((r.rate().max(10_000.0)) * load.duration.as_secs_f64()) as u64;
         let bench = o.redis_benchmark.clone();
@@ -250,18 +303,19 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
         median(&mut bench_rates),
     );
     let cpd = median(&mut calls_per_decision);
+    let uncontended = median(&mut uncontended);
     let summary = serde_json::json!({
         "memory_rps": mem.round(), "redis_rps": red.round(), "redis_benchmark_evalsha_rps": bench.round(),
         "redis_vs_memory": red / mem, "redis_vs_evalsha": red / bench,
         "redis_p50_us": median(&mut redis_p50), "redis_p99_us": median(&mut redis_p99),
-        "backend_calls_per_decision": cpd,
+        "backend_calls_per_decision": cpd, "backend_calls_per_decision_without_conflicts": uncontended,
     });
     if load.json {
         println!("{summary}");
     } else {
         println!(
             "medians: memory {mem:.0} req/s, redis {red:.0} req/s ({:.2} x memory), redis-benchmark EVALSHA {bench:.0} req/s (retryd on redis = {:.2} x); \
-             redis p50 {:.0} µs p99 {:.0} µs; backend calls per decision {cpd:.2}",
+             redis p50 {:.0} µs p99 {:.0} µs; backend calls per decision {cpd:.2} ({uncontended:.2} less the commits that lost to another sidecar)",
             red / mem,
             red / bench,
             median(&mut redis_p50),
