@@ -87,6 +87,12 @@ async fn ttls_and_the_dead_letter_bound_hold_fleet_wide() {
     ttls_and_bounds(&Backend::standalone(&redis)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_jobs_evicts_the_least_recently_updated_fleet_wide() {
+    let redis = RedisServer::start();
+    capacity(&Backend::standalone(&redis)).await;
+}
+
 /// Every scenario on one Redis Cluster (each with its own key prefix, so
 /// their keys spread over the same 3 primaries independently).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,6 +650,65 @@ async fn ttls_and_bounds(b: &Backend) {
         }
         if (idle, dead_ttl, limit) == (4.0, 5.0, 3.0) || std::time::Instant::now() > deadline {
             assert_eq!((idle, dead_ttl, limit), (4.0, 5.0, 3.0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop(sidecars).await;
+}
+
+/// `max_jobs` holds for the fleet: past it, the least recently updated jobs
+/// go (down to 95 % of the bound), counted as capacity evictions.
+async fn capacity(b: &Backend) {
+    let sidecars = fleet(2, &b.toml("t8", "max_jobs = 20"), POLICIES).await;
+    for i in 0..40 {
+        let mut c = sidecars[i % 2].client.clone();
+        report(
+            &mut c,
+            failure(&format!("cap{i:02}"), error("TimeoutError", "", 0, 0)),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut c = sidecars[0].client.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        let total = c
+            .get_stats(pb::GetStatsRequest {})
+            .await
+            .expect("stats")
+            .into_inner()
+            .total
+            .expect("total");
+        if total.retrying <= 20 || std::time::Instant::now() > deadline {
+            break total.retrying;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(held, 19, "down to 95 % of the bound");
+    // The newest stay, the oldest went.
+    for (id, kept) in [
+        ("cap39", true),
+        ("cap21", true),
+        ("cap00", false),
+        ("cap20", false),
+    ] {
+        let r = c.get_job(pb::GetJobRequest { job_id: id.into() }).await;
+        assert_eq!(r.is_ok(), kept, "{id}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut evicted = 0.0;
+        for h in &sidecars {
+            evicted += sample(
+                &h.scrape().await,
+                "retryd_evictions_total",
+                &[("reason", "capacity")],
+            )
+            .unwrap_or(0.0);
+        }
+        if evicted == 21.0 || std::time::Instant::now() > deadline {
+            assert_eq!(evicted, 21.0);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

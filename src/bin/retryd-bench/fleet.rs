@@ -74,7 +74,11 @@ struct Sidecar {
     metrics: SocketAddr,
 }
 
-fn spawn_sidecar(spawn: &SpawnOpts, config: &std::path::Path, pinned: bool) -> Result<Sidecar, Error> {
+fn spawn_sidecar(
+    spawn: &SpawnOpts,
+    config: &std::path::Path,
+    pinned: bool,
+) -> Result<Sidecar, Error> {
     let bin = match &spawn.retryd_bin {
         Some(b) => b.clone(),
         None => sibling("retryd")?,
