@@ -469,3 +469,108 @@ async fn a_cluster_primary_killed_under_load() {
     // acknowledged in its last moments: a handful, never a slot's worth.
     assert!(lost_reports <= 50, "{lost_reports} reports lost");
 }
+
+/// ListJobs' page token is a job id, not a SCAN cursor: paging goes on,
+/// complete and in order, across a resharding that moves partitions (and
+/// their jobs) to another primary between pages; reports go on too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_survive_a_resharding() {
+    let cluster = RedisCluster::start();
+    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let conf = config(&format!("cluster_nodes = [{}]", nodes.join(", ")), "");
+    let (a, b) = (Harness::start(&conf).await, Harness::start(&conf).await);
+    let mut ca = a.client.clone();
+    let mut want = Vec::new();
+    for i in 0..300 {
+        let id = format!("rs{i:03}");
+        report(&mut ca, transient(&id, 1)).await;
+        want.push(id);
+    }
+    let page = |token: String| pb::ListJobsRequest {
+        page_size: 40,
+        page_token: token,
+        ..Default::default()
+    };
+    let first = ca
+        .list_jobs(page(String::new()))
+        .await
+        .expect("page 1")
+        .into_inner();
+    let mut got: Vec<String> = first.jobs.into_iter().map(|j| j.job_id).collect();
+    let mut token = first.next_page_token;
+    // Move a third of the slots from one primary to another (with their keys).
+    let primaries = cluster.primaries();
+    let (from, to) = (primaries[0], primaries[1]);
+    let before = common::redis::cli(from, &["DBSIZE"]);
+    tokio::task::block_in_place(|| cluster.reshard(from, to, 3000));
+    let after = common::redis::cli(from, &["DBSIZE"]);
+    assert_ne!(before, after, "keys moved");
+    let mut cb = b.client.clone();
+    while !token.is_empty() {
+        // The client follows the moved slots (MOVED) by itself; a call caught
+        // while it does may be UNAVAILABLE for a moment, and is retried with
+        // the same token.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let p = loop {
+            match cb.list_jobs(page(token.clone())).await {
+                Ok(p) => break p.into_inner(),
+                Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("next page: {e}"),
+            }
+        };
+        assert_eq!(p.total_size, 300);
+        got.extend(p.jobs.into_iter().map(|j| j.job_id));
+        token = p.next_page_token;
+    }
+    assert_eq!(got, want);
+    // And every job is still where its counts are.
+    for id in ["rs000", "rs150", "rs299"] {
+        let d = report(&mut cb, transient(id, 2)).await;
+        assert_eq!(d.failure_count, 2, "{id}");
+    }
+}
+
+/// A Redis that accepts connections and never answers (a stuck connection
+/// looks the same from here): every call fails within the timeout, none
+/// hangs, and retryd keeps connecting anew rather than waiting on the one
+/// it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_never_hangs_a_call() {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = hole.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hole.accept().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+            held.push(s);
+        }
+    });
+    let h = Harness::start(&config(
+        &format!("url = \"redis://127.0.0.1:{port}/0\""),
+        "",
+    ))
+    .await;
+    let mut c = h.client.clone();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let t = Instant::now();
+        let err = c
+            .report_failure(transient("stuck", 1))
+            .await
+            .expect_err("nothing answers");
+        assert_eq!(err.code(), tonic::Code::Unavailable);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    assert!(
+        accepted.load(Ordering::Relaxed) >= 2,
+        "connected {} times",
+        accepted.load(Ordering::Relaxed)
+    );
+    server.abort();
+}

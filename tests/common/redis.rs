@@ -298,6 +298,33 @@ impl RedisCluster {
             .collect()
     }
 
+    /// Moves `slots` slots (and their keys) from the primary on `from` to
+    /// the primary on `to`, as an operator's resharding does.
+    pub fn reshard(&self, from: u16, to: u16, slots: u32) {
+        let id = |port: u16| {
+            self.nodes
+                .iter()
+                .find(|n| n.port == port)
+                .expect("node")
+                .cli(&["CLUSTER", "MYID"])
+                .trim()
+                .to_string()
+        };
+        let out = Command::new(bin("redis-cli"))
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster reshard");
+        assert!(
+            out.status.success(),
+            "reshard failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.wait_ok();
+    }
+
     pub fn node(&mut self, port: u16) -> &mut RedisServer {
         self.nodes
             .iter_mut()

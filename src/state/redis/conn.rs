@@ -144,9 +144,22 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// Makes a connection (again).
+type Connect = Box<dyn Fn() -> Result<Conn, RedisError> + Send + Sync>;
+
+/// Calls that fail in a row (no answer, or no connection) before the
+/// connection is made anew.
+const REBUILD_AFTER: u32 = 8;
+/// At most one new connection this often.
+const REBUILD_EVERY: Duration = Duration::from_secs(2);
+
 /// The fleet's Redis, and whether it answers.
 pub struct Link {
-    conn: Conn,
+    conn: arc_swap::ArcSwap<Conn>,
+    connect: Connect,
+    /// Calls failed in a row, and when the connection was last made anew.
+    failures: std::sync::atomic::AtomicU32,
+    rebuilt: std::sync::Mutex<Instant>,
     timeout: Duration,
     describe: String,
     observer: Arc<dyn Observer>,
@@ -187,41 +200,15 @@ impl Link {
         tls: &TlsFiles,
         observer: Arc<dyn Observer>,
     ) -> Result<Link, RedisError> {
-        let timeout = settings.timeout;
-        // Connecting may take longer than one call: a TLS handshake, or a
-        // Cluster's slot map. Calls are bounded by `timeout` regardless.
-        let connect_timeout = (timeout * 4).max(Duration::from_secs(1));
-        let conn = if settings.cluster_nodes.is_empty() {
-            let client = match tls.certificates() {
-                Some(certs) => redis::Client::build_with_tls(settings.url.as_str(), certs)?,
-                None => redis::Client::open(settings.url.as_str())?,
-            };
-            let config = ConnectionManagerConfig::new()
-                .set_response_timeout(Some(timeout))
-                .set_connection_timeout(Some(connect_timeout))
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_secs(2));
-            Conn::Single(ConnectionManager::new_lazy_with_config(client, config)?)
-        } else {
-            let mut builder = ClusterClientBuilder::new(settings.cluster_nodes.clone())
-                .connection_timeout(connect_timeout)
-                .response_timeout(timeout)
-                .retries(4)
-                .min_retry_wait(20)
-                .max_retry_wait(500);
-            if let Some(certs) = tls.certificates() {
-                builder = builder.certs(certs);
-            }
-            let client = builder.build()?;
-            let config = redis::cluster::ClusterConfig::new()
-                .set_connection_timeout(connect_timeout)
-                .set_response_timeout(timeout);
-            Conn::Cluster(client.get_pending_async_connection_with_config(config))
-        };
+        let connect = connector(settings, tls)?;
+        let conn = connect()?;
         let (up, _) = watch::channel(false);
         Ok(Link {
-            conn,
-            timeout,
+            conn: arc_swap::ArcSwap::from_pointee(conn),
+            connect,
+            failures: std::sync::atomic::AtomicU32::new(0),
+            rebuilt: std::sync::Mutex::new(Instant::now()),
+            timeout: settings.timeout,
             describe: settings.describe(),
             observer,
             up,
@@ -230,9 +217,86 @@ impl Link {
 
     /// A handle to send commands on (a cheap clone of a multiplexed connection).
     pub fn conn(&self) -> Conn {
-        self.conn.clone()
+        Conn::clone(&self.conn.load())
     }
 
+    /// Counts a call that got no answer. After `REBUILD_AFTER` in a row the
+    /// connection is made anew: a reconnecting client may get stuck (a
+    /// Cluster connection was seen to time out every call, forever, after a
+    /// resharding); a fresh one finds the nodes and slots again.
+    fn failed(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.failures.fetch_add(1, Relaxed) + 1 < REBUILD_AFTER {
+            return;
+        }
+        let mut rebuilt = self
+            .rebuilt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rebuilt.elapsed() < REBUILD_EVERY {
+            return;
+        }
+        match (self.connect)() {
+            Ok(conn) => {
+                tracing::warn!(
+                    backend = %self.describe,
+                    failures = self.failures.load(Relaxed),
+                    "calls to the fleet state keep failing: connecting anew"
+                );
+                self.conn.store(Arc::new(conn));
+                self.failures.store(0, Relaxed);
+                *rebuilt = Instant::now();
+            }
+            Err(e) => tracing::warn!(backend = %self.describe, error = %e, "cannot connect anew"),
+        }
+    }
+}
+
+/// How to connect to `settings`' Redis, without connecting yet.
+fn connector(settings: &RedisSettings, tls: &TlsFiles) -> Result<Connect, RedisError> {
+    let timeout = settings.timeout;
+    // Connecting may take longer than one call: a TLS handshake, or a
+    // Cluster's slot map. Calls are bounded by `timeout` regardless.
+    let connect_timeout = (timeout * 4).max(Duration::from_secs(1));
+    Ok(if settings.cluster_nodes.is_empty() {
+        let client = match tls.certificates() {
+            Some(certs) => redis::Client::build_with_tls(settings.url.as_str(), certs)?,
+            None => redis::Client::open(settings.url.as_str())?,
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(connect_timeout))
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2));
+        Box::new(move || {
+            Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
+                client.clone(),
+                config.clone(),
+            )?))
+        })
+    } else {
+        let mut builder = ClusterClientBuilder::new(settings.cluster_nodes.clone())
+            .connection_timeout(connect_timeout)
+            .response_timeout(timeout)
+            .retries(4)
+            .min_retry_wait(20)
+            .max_retry_wait(500);
+        if let Some(certs) = tls.certificates() {
+            builder = builder.certs(certs);
+        }
+        let client = builder.build()?;
+        Box::new(move || {
+            let config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(connect_timeout)
+                .set_response_timeout(timeout);
+            Ok(Conn::Cluster(
+                client.get_pending_async_connection_with_config(config),
+            ))
+        })
+    })
+}
+
+impl Link {
     /// Where the state is, for messages.
     pub fn describe(&self) -> &str {
         &self.describe
@@ -277,6 +341,7 @@ impl Link {
         match result {
             Ok(Ok(v)) => {
                 self.observer.backend_call(op, Outcome::Ok, took);
+                self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
                 self.set_up(true);
                 Ok(v)
             }
@@ -289,6 +354,7 @@ impl Link {
                 self.observer.backend_call(op, outcome, took);
                 if is_unreachable(&e) {
                     self.set_up(false);
+                    self.failed();
                 } else {
                     // It answered, if with an error.
                     self.set_up(true);
@@ -298,6 +364,7 @@ impl Link {
             Err(_) => {
                 self.observer.backend_call(op, Outcome::Timeout, took);
                 self.set_up(false);
+                self.failed();
                 Err(self.unavailable(format!(
                     "no answer within {}",
                     crate::engine::Human(self.timeout)
