@@ -32,7 +32,7 @@ struct Cli {
 enum Command {
     /// Run the sidecar (what plain `retryd` does).
     Serve(ServeArgs),
-    /// Check a configuration file: print its error and exit 1, or a summary and exit 0.
+    /// Check a configuration file: print every problem and exit 1, or a summary and exit 0.
     CheckConfig {
         /// The TOML file to check.
         path: PathBuf,

@@ -1,0 +1,172 @@
+//! `[state.redis]`: where a fleet keeps its state.
+
+use std::time::Duration;
+
+use super::{Problem, problem};
+use crate::engine::Human;
+
+/// `[state.redis]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// A standalone server: `redis://[user:password@]host:port/db`, or
+    /// `rediss://` for TLS. Empty when `cluster_nodes` are given.
+    pub url: String,
+    /// Seed nodes of a Redis Cluster (each a URL as above).
+    pub cluster_nodes: Vec<String>,
+    /// Fleets sharing one Redis keep apart by prefix.
+    pub key_prefix: String,
+    /// Longest wait for one backend call.
+    pub timeout: Duration,
+    pub on_unavailable: OnUnavailable,
+    /// `rediss://`: a CA (PEM) to trust instead of the system's roots, and
+    /// a client certificate and key for mutual TLS.
+    pub tls_ca: Option<std::path::PathBuf>,
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+pub const DEFAULT_KEY_PREFIX: &str = "retryd";
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: DEFAULT_REDIS_URL.to_string(),
+            cluster_nodes: Vec::new(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_string(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            on_unavailable: OnUnavailable::Reject,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl RedisSettings {
+    /// Where the state is, for logs and errors: the URL(s) without passwords.
+    pub fn describe(&self) -> String {
+        if self.cluster_nodes.is_empty() {
+            format!("redis {}", redacted(&self.url))
+        } else {
+            let nodes: Vec<String> = self.cluster_nodes.iter().map(|u| redacted(u)).collect();
+            format!("redis cluster {}", nodes.join(","))
+        }
+    }
+}
+
+/// A Redis URL with its password (if any) replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((auth, host)) => match auth.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://***@{host}"),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// `host:port` of a Redis URL (no scheme, user, password or database).
+pub fn redis_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
+/// What calls that need the shared state get while it cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnavailable {
+    /// `UNAVAILABLE`, and the coordinator's health turns `NOT_SERVING`.
+    Reject,
+    /// Decisions from in-process state, until the backend is back.
+    Local,
+}
+
+/// Checks a `redis://` / `rediss://` URL; the error names `key`.
+pub fn redis_url(key: &str, url: &str) -> Result<(), Problem> {
+    let url = url.trim();
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(problem(
+            key,
+            format!(
+                "must be a redis:// or rediss:// URL, got {:?}",
+                redacted(url)
+            ),
+        ));
+    }
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map(|_| ())
+        .map_err(|e| problem(key, format!("{}: {e}", redacted(url))))
+}
+
+/// `url` or `cluster_nodes`, not both; checked URLs; a key prefix that
+/// cannot break the keys' hash tags.
+pub fn redis_settings(
+    url: Option<&str>,
+    cluster_nodes: &[String],
+    key_prefix: Option<&str>,
+    timeout: Option<Duration>,
+    on_unavailable: Option<&str>,
+) -> Result<RedisSettings, Problem> {
+    let mut r = RedisSettings::default();
+    match (url, cluster_nodes.is_empty()) {
+        (Some(_), false) => {
+            return Err(problem(
+                "state.redis.cluster_nodes",
+                "set either state.redis.url (a standalone server) or cluster_nodes (a Redis Cluster), not both",
+            ));
+        }
+        (Some(u), true) => {
+            redis_url("state.redis.url", u)?;
+            r.url = u.trim().to_string();
+        }
+        (None, false) => {
+            for (i, n) in cluster_nodes.iter().enumerate() {
+                redis_url(&format!("state.redis.cluster_nodes[{i}]"), n)?;
+            }
+            r.url = String::new();
+            r.cluster_nodes = cluster_nodes.iter().map(|n| n.trim().to_string()).collect();
+        }
+        (None, true) => {}
+    }
+    if let Some(p) = key_prefix {
+        let ok = !p.is_empty()
+            && p.len() <= 64
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        if !ok {
+            return Err(problem(
+                "state.redis.key_prefix",
+                format!("{p:?} is not a valid prefix (1-64 of A-Z a-z 0-9 _ - . :)"),
+            ));
+        }
+        r.key_prefix = p.to_string();
+    }
+    if let Some(t) = timeout {
+        if t < Duration::from_millis(1) || t > Duration::from_secs(60) {
+            return Err(problem(
+                "state.redis.timeout",
+                format!("must be between 1ms and 60s, got {}", Human(t)),
+            ));
+        }
+        r.timeout = t;
+    }
+    if let Some(o) = on_unavailable {
+        r.on_unavailable = super::validate::one_of(
+            "state.redis.on_unavailable",
+            o,
+            &[
+                ("reject", OnUnavailable::Reject),
+                ("local", OnUnavailable::Local),
+            ],
+        )?;
+    }
+    Ok(r)
+}

@@ -1,0 +1,129 @@
+//! What `retryd check-config` prints of a valid configuration.
+
+use std::fmt::Write as _;
+
+use super::{BackendSettings, Config, OnUnavailable};
+use crate::engine::{BudgetConfig, Human, OnExhausted};
+
+impl Config {
+    /// What `retryd check-config` prints.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let l = &self.limits;
+        let _ = writeln!(
+            s,
+            "server: grpc {}, metrics {}",
+            self.grpc_addr, self.metrics_addr
+        );
+        let _ = writeln!(
+            s,
+            "state: max_jobs {}, idle_ttl {}, max_dead_jobs {}, dead_ttl {}",
+            l.max_jobs,
+            Human(l.idle_ttl),
+            l.max_dead_jobs,
+            Human(l.dead_ttl)
+        );
+        let b = &self.batch_limits;
+        let _ = writeln!(
+            s,
+            "batches: max_batches {}, batch_ttl {}",
+            b.max_batches,
+            Human(b.batch_ttl)
+        );
+        if let Some(tls) = &self.tls {
+            let _ = writeln!(
+                s,
+                "tls: cert {}, key {}{}",
+                tls.cert.display(),
+                tls.key.display(),
+                tls.client_ca.as_ref().map_or(String::new(), |ca| format!(
+                    ", client certificates signed by {}",
+                    ca.display()
+                ))
+            );
+        }
+        match &self.backend {
+            BackendSettings::Memory => {
+                let _ = writeln!(s, "backend: memory (this sidecar's own state)");
+            }
+            BackendSettings::Redis(r) => {
+                let _ = writeln!(
+                    s,
+                    "backend: {} (fleet state), key_prefix {}, timeout {}, on_unavailable {}",
+                    r.describe(),
+                    r.key_prefix,
+                    Human(r.timeout),
+                    match r.on_unavailable {
+                        OnUnavailable::Reject => "reject",
+                        OnUnavailable::Local => "local",
+                    }
+                );
+            }
+        }
+        if let Some(snap) = &self.snapshot {
+            let _ = writeln!(
+                s,
+                "snapshot: {} every {}",
+                snap.path.display(),
+                Human(snap.interval)
+            );
+        }
+        let _ = writeln!(s, "policies:");
+        let policies = self.policies.policies();
+        let width = policies.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in policies {
+            let _ = writeln!(s, "  {:width$}  {p}", p.name);
+        }
+        let mut job_types: Vec<_> = self.policies.job_types().collect();
+        job_types.sort_by_key(|(t, _)| *t);
+        if !job_types.is_empty() {
+            let _ = writeln!(s, "job_types:");
+            for (t, p) in job_types {
+                let _ = writeln!(s, "  {t} -> {}", p.name);
+            }
+        }
+        let _ = writeln!(s, "priority_bands:");
+        for b in self.policies.bands() {
+            let _ = writeln!(s, "  {}..={} -> {}", b.min, b.max, b.policy.name);
+        }
+        let mut budgets: Vec<(&str, &BudgetConfig)> = self
+            .budgets
+            .by_target
+            .iter()
+            .map(|(t, c)| (t.as_str(), c))
+            .collect();
+        budgets.sort_by_key(|(t, _)| *t);
+        if let Some(d) = &self.budgets.default {
+            budgets.push(("default", d));
+        }
+        if !budgets.is_empty() {
+            let _ = writeln!(s, "budgets:");
+            for (t, c) in budgets {
+                let _ = writeln!(
+                    s,
+                    "  {t}: max_tokens {}, token_ratio {}, max_retrying {}, on_exhausted {}",
+                    c.max_tokens,
+                    c.token_ratio,
+                    c.max_retrying,
+                    if c.on_exhausted == OnExhausted::Defer {
+                        "defer"
+                    } else {
+                        "give_up"
+                    }
+                );
+            }
+        }
+        let names: Vec<&str> = self.rules.iter().map(|r| &*r.category).collect();
+        let _ = writeln!(
+            s,
+            "rules: {} configured{}, then the caller's verdict and the built-in rules",
+            names.len(),
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            }
+        );
+        s
+    }
+}

@@ -1,0 +1,673 @@
+//! Validation: the raw configuration to `Config`, every key checked, every
+//! problem named by its key.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::raw::{Dur, RawBackoff, RawBudget, RawConfig, RawPolicy, RawRedis, RawRule};
+use super::*;
+use crate::engine::backoff::{Backoff, Jitter};
+use crate::engine::classify::{Rule, grpc_code_from_name};
+use crate::engine::policy::{HintMode, OnUnknown, Policy, PolicySet};
+use crate::engine::{BudgetConfig, BudgetConfigs, Classifier, ErrorClass, Human, OnExhausted};
+use crate::state::{BatchLimits, Limits};
+
+fn int_in(key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, Problem> {
+    if v < lo {
+        Err(problem(key, format!("must be >= {lo}, got {v}")))
+    } else if v > hi {
+        Err(problem(key, format!("must be <= {hi}, got {v}")))
+    } else {
+        Ok(v)
+    }
+}
+
+fn to_u32(key: &str, v: i64, lo: i64, hi: i64) -> Result<u32, Problem> {
+    let v = int_in(key, v, lo, hi)?;
+    u32::try_from(v).map_err(|_| problem(key, format!("out of range: {v}")))
+}
+
+fn to_usize(key: &str, v: i64, lo: i64, hi: i64) -> Result<usize, Problem> {
+    let v = int_in(key, v, lo, hi)?;
+    usize::try_from(v).map_err(|_| problem(key, format!("out of range: {v}")))
+}
+
+fn positive(key: &str, d: Dur) -> Result<Duration, Problem> {
+    if d.0.is_zero() {
+        Err(problem(key, "must be greater than 0s"))
+    } else {
+        Ok(d.0)
+    }
+}
+
+pub(super) fn one_of<T: Copy>(key: &str, got: &str, choices: &[(&str, T)]) -> Result<T, Problem> {
+    choices
+        .iter()
+        .find(|(n, _)| *n == got)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+            problem(
+                key,
+                format!("must be one of {}, got {got:?}", names.join(", ")),
+            )
+        })
+}
+
+/// Names that become metric label values and TOML keys.
+fn check_name(key: &str, name: &str) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            key,
+            format!("{name:?} is not a valid name (1-64 of A-Z a-z 0-9 _ - .)"),
+        ))
+    }
+}
+
+/// `cert` and `key` together or not at all; `client_ca` only with them.
+pub fn tls_settings(
+    cert: Option<&str>,
+    key: Option<&str>,
+    client_ca: Option<&str>,
+) -> Result<Option<TlsSettings>, Problem> {
+    let path = |k: &str, v: Option<&str>| match v {
+        Some(p) if p.trim().is_empty() => Err(problem(k, "must not be empty")),
+        v => Ok(v.map(std::path::PathBuf::from)),
+    };
+    let cert = path("server.tls_cert", cert)?;
+    let key = path("server.tls_key", key)?;
+    let client_ca = path("server.tls_client_ca", client_ca)?;
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSettings {
+            cert,
+            key,
+            client_ca,
+        })),
+        (Some(_), None) => Err(problem(
+            "server.tls_key",
+            "is required with server.tls_cert",
+        )),
+        (None, Some(_)) => Err(problem(
+            "server.tls_cert",
+            "is required with server.tls_key",
+        )),
+        (None, None) if client_ca.is_some() => Err(problem(
+            "server.tls_client_ca",
+            "needs server.tls_cert and server.tls_key",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, Problem> {
+    s.parse().map_err(|_| {
+        problem(
+            key,
+            format!("must be an address like \"127.0.0.1:50051\", got {s:?}"),
+        )
+    })
+}
+
+/// Collects the problems of a configuration; each check that fails leaves
+/// its default in place, so that every other key is still checked.
+#[derive(Default)]
+pub(super) struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    fn ok<T>(&mut self, r: Result<T, Problem>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+}
+
+/// The validated configuration, or every problem in it.
+pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
+    let mut p = Problems::default();
+    let srv = &raw.server;
+    let addr = |p: &mut Problems, key: &str, v: Option<&str>, default: &str| {
+        p.ok(parse_addr(key, v.unwrap_or(default)))
+            .or_else(|| parse_addr(key, default).ok())
+    };
+    let grpc_addr = addr(
+        &mut p,
+        "server.grpc_addr",
+        srv.grpc_addr.as_deref(),
+        DEFAULT_GRPC_ADDR,
+    );
+    let metrics_addr = addr(
+        &mut p,
+        "server.metrics_addr",
+        srv.metrics_addr.as_deref(),
+        DEFAULT_METRICS_ADDR,
+    );
+    let health_addr = srv
+        .health_addr
+        .as_deref()
+        .and_then(|a| p.ok(parse_addr("server.health_addr", a)));
+    let tls = p
+        .ok(tls_settings(
+            srv.tls_cert.as_deref(),
+            srv.tls_key.as_deref(),
+            srv.tls_client_ca.as_deref(),
+        ))
+        .flatten();
+    let shutdown_grace = srv.shutdown_grace.map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0);
+    let max_in_flight = srv
+        .max_in_flight
+        .and_then(|v| p.ok(to_usize("server.max_in_flight", v, 1, 1_000_000)))
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+
+    let mut limits = Limits::default();
+    let st = raw.state;
+    if let Some(v) = st
+        .max_jobs
+        .and_then(|v| p.ok(to_usize("state.max_jobs", v, 1, 1_000_000_000)))
+    {
+        limits.max_jobs = v;
+    }
+    if let Some(d) = st
+        .idle_ttl
+        .and_then(|d| p.ok(positive("state.idle_ttl", d)))
+    {
+        limits.idle_ttl = d;
+    }
+    if let Some(v) = st
+        .max_dead_jobs
+        .and_then(|v| p.ok(to_usize("state.max_dead_jobs", v, 0, 1_000_000_000)))
+    {
+        limits.max_dead_jobs = v;
+    }
+    if let Some(d) = st
+        .dead_ttl
+        .and_then(|d| p.ok(positive("state.dead_ttl", d)))
+    {
+        limits.dead_ttl = d;
+    }
+    let mut batch_limits = BatchLimits::default();
+    if let Some(v) = st
+        .max_batches
+        .and_then(|v| p.ok(to_usize("state.max_batches", v, 1, 1_000_000)))
+    {
+        batch_limits.max_batches = v;
+    }
+    if let Some(d) = st
+        .batch_ttl
+        .and_then(|d| p.ok(positive("state.batch_ttl", d)))
+    {
+        batch_limits.batch_ttl = d;
+    }
+
+    let snapshot_interval = match st.snapshot_interval {
+        Some(d) if d.0 < Duration::from_millis(100) => {
+            p.0.push(problem(
+                "state.snapshot_interval",
+                format!("must be at least 100ms, got {}", Human(d.0)),
+            ));
+            DEFAULT_SNAPSHOT_INTERVAL
+        }
+        Some(d) => d.0,
+        None => DEFAULT_SNAPSHOT_INTERVAL,
+    };
+    let snapshot = match st.snapshot_path {
+        Some(path) if path.trim().is_empty() => {
+            p.0.push(problem("state.snapshot_path", "must not be empty"));
+            None
+        }
+        Some(path) => Some(SnapshotSettings {
+            path: path.into(),
+            interval: snapshot_interval,
+        }),
+        None => None,
+    };
+
+    let backend = match st.backend.as_deref().unwrap_or("memory") {
+        "memory" => BackendSettings::Memory,
+        "redis" => BackendSettings::Redis(
+            p.ok(redis_backend(st.redis.unwrap_or_default()))
+                .unwrap_or_default(),
+        ),
+        other => {
+            p.0.push(problem(
+                "state.backend",
+                format!("must be one of \"memory\", \"redis\", got {other:?}"),
+            ));
+            BackendSettings::Memory
+        }
+    };
+    if let (BackendSettings::Redis(_), Some(_)) = (&backend, &snapshot) {
+        p.0.push(problem(
+            "state.snapshot_path",
+            "is for the memory backend: with state.backend = \"redis\" the state lives in Redis",
+        ));
+    }
+
+    let mut policies = Vec::new();
+    let mut broken = raw.broken_policies;
+    for (name, raw_policy) in raw.policies {
+        let key = format!("policies.{name}");
+        if p.ok(check_name(&key, &name)).is_some()
+            && let Some(policy) = p.ok(policy(&name, raw_policy))
+        {
+            policies.push(policy);
+        } else {
+            broken.insert(name);
+        }
+    }
+    let known: Vec<String> = {
+        let mut k: Vec<String> = Policy::builtins()
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect();
+        k.extend(policies.iter().map(|p| p.name.to_string()));
+        k.sort();
+        k.dedup();
+        k
+    };
+    // Ok(false): the policy is written but has a problem of its own, already
+    // reported; whatever names it is left out without a second problem.
+    let must_exist = |key: String, name: &str| {
+        if known.iter().any(|k| k == name) {
+            Ok(true)
+        } else if broken.contains(name) {
+            Ok(false)
+        } else {
+            Err(problem(
+                key,
+                format!("unknown policy {name:?} (known: {})", known.join(", ")),
+            ))
+        }
+    };
+
+    let mut job_types = Vec::new();
+    for (t, policy_name) in raw.job_types {
+        if p.ok(must_exist(format!("job_types.{t}"), &policy_name)) == Some(true) {
+            job_types.push((t, policy_name));
+        }
+    }
+
+    let bands = raw.priority_bands.map(|list| {
+        let mut bands = Vec::new();
+        for (i, b) in list.into_iter().enumerate() {
+            let key = |k: &str| format!("priority_bands[{i}].{k}");
+            if b.min.is_none() && b.max.is_none() {
+                p.0.push(problem(
+                    format!("priority_bands[{i}]"),
+                    "needs min, max or both",
+                ));
+                continue;
+            }
+            let min = p.ok(to_u32(&key("min"), b.min.unwrap_or(0), 0, 100));
+            let max = p.ok(to_u32(&key("max"), b.max.unwrap_or(100), 0, 100));
+            let exists = p.ok(must_exist(key("policy"), &b.policy));
+            let (Some(min), Some(max), Some(true)) = (min, max, exists) else {
+                continue;
+            };
+            if min > max {
+                p.0.push(problem(
+                    key("min"),
+                    format!("must be <= max ({max}), got {min}"),
+                ));
+                continue;
+            }
+            bands.push((min, max, b.policy));
+        }
+        bands
+    });
+
+    let policies = p
+        .ok(PolicySet::new(policies, &job_types, bands.as_deref())
+            .map_err(|e| problem("policies", e.to_string())))
+        .unwrap_or_default();
+
+    let rules: Vec<Rule> = raw
+        .rules
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| p.ok(rule(i, r)))
+        .collect();
+    // The rule set as a whole must compile too (it has a size limit).
+    p.ok(Classifier::new(rules.clone())
+        .map_err(|e| problem("rules", format!("the rules do not compile together: {e}"))));
+
+    let mut budgets = BudgetConfigs::default();
+    for (target, b) in raw.budgets {
+        let key = format!("budgets.{target}");
+        if p.ok(check_name(&key, &target)).is_none() {
+            continue;
+        }
+        let Some(config) = p.ok(budget(&key, b)) else {
+            continue;
+        };
+        if target == "default" {
+            budgets.default = Some(config);
+        } else {
+            budgets.by_target.insert(target, config);
+        }
+    }
+
+    match (grpc_addr, metrics_addr) {
+        (Some(grpc_addr), Some(metrics_addr)) if p.0.is_empty() => Ok(Config {
+            grpc_addr,
+            metrics_addr,
+            health_addr,
+            tls,
+            admin_token: None,
+            max_in_flight,
+            shutdown_grace,
+            limits,
+            batch_limits,
+            snapshot,
+            backend,
+            policies,
+            rules,
+            budgets,
+        }),
+        _ => Err(p.0),
+    }
+}
+
+/// `[state.redis]`, with `backend = "redis"`.
+fn redis_backend(r: RawRedis) -> Result<RedisSettings, Problem> {
+    let mut settings = redis_settings(
+        r.url.as_deref(),
+        &r.cluster_nodes,
+        r.key_prefix.as_deref(),
+        r.timeout.map(|d| d.0),
+        r.on_unavailable.as_deref(),
+    )?;
+    let path = |key: &str, v: Option<String>| match v {
+        Some(p) if p.trim().is_empty() => Err(problem(key, "must not be empty")),
+        v => Ok(v.map(std::path::PathBuf::from)),
+    };
+    settings.tls_ca = path("state.redis.tls_ca", r.tls_ca)?;
+    settings.tls_cert = path("state.redis.tls_cert", r.tls_cert)?;
+    settings.tls_key = path("state.redis.tls_key", r.tls_key)?;
+    if settings.tls_cert.is_some() != settings.tls_key.is_some() {
+        return Err(problem(
+            "state.redis.tls_cert",
+            "state.redis.tls_cert and tls_key go together (a client certificate and its key)",
+        ));
+    }
+    Ok(settings)
+}
+
+/// A `[budgets.<target>]` table; missing keys take `[budgets.default]`'s
+/// documented values (the defaults of `BudgetConfig`).
+fn budget(key: &str, b: RawBudget) -> Result<BudgetConfig, Problem> {
+    let k = |f: &str| format!("{key}.{f}");
+    let mut c = BudgetConfig::default();
+    if let Some(v) = b.max_tokens {
+        c.max_tokens = to_u32(&k("max_tokens"), v, 1, 1_000_000)?;
+    }
+    if let Some(r) = b.token_ratio {
+        if !(r > 0.0 && r <= 1000.0) {
+            return Err(problem(
+                k("token_ratio"),
+                format!("must be > 0 and <= 1000, got {r}"),
+            ));
+        }
+        c.token_ratio = r;
+    }
+    if let Some(v) = b.max_retrying {
+        c.max_retrying = to_u32(&k("max_retrying"), v, 1, 100_000_000)?;
+    }
+    if let Some(s) = b.on_exhausted {
+        c.on_exhausted = one_of(
+            &k("on_exhausted"),
+            &s,
+            &[
+                ("give_up", OnExhausted::GiveUp),
+                ("defer", OnExhausted::Defer),
+            ],
+        )?;
+    }
+    Ok(c)
+}
+
+fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {
+    let key = |k: &str| format!("policies.{name}.{k}");
+    let mut p = Policy::named(name);
+    match (raw.max_retries, raw.max_attempts) {
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                key("max_attempts"),
+                "set max_retries or max_attempts, not both",
+            ));
+        }
+        (Some(r), None) => p.max_retries = to_u32(&key("max_retries"), r, 0, 10_000)?,
+        (None, Some(a)) => p.max_retries = to_u32(&key("max_attempts"), a, 1, 10_001)? - 1,
+        (None, None) => {}
+    }
+    if let Some(b) = raw.backoff {
+        p.backoff = backoff(&key("backoff"), b)?;
+    }
+    if let Some(j) = raw.jitter {
+        let k = key("jitter");
+        let kind = one_of(
+            &format!("{k}.kind"),
+            &j.kind,
+            &[
+                ("none", 0),
+                ("full", 1),
+                ("equal", 2),
+                ("proportional", 3),
+                ("decorrelated", 4),
+            ],
+        )?;
+        if kind != 3 && j.fraction.is_some() {
+            return Err(problem(
+                format!("{k}.fraction"),
+                "only used with kind = \"proportional\"",
+            ));
+        }
+        p.jitter = match kind {
+            0 => Jitter::None,
+            1 => Jitter::Full,
+            2 => Jitter::Equal,
+            3 => {
+                let f = j.fraction.unwrap_or(0.25);
+                if !(f > 0.0 && f <= 1.0) {
+                    return Err(problem(
+                        format!("{k}.fraction"),
+                        format!("must be > 0.0 and <= 1.0, got {f}"),
+                    ));
+                }
+                Jitter::Proportional(f)
+            }
+            _ => Jitter::Decorrelated,
+        };
+    }
+    if let Some(d) = raw.max_delay {
+        p.max_delay = positive(&key("max_delay"), d)?;
+    }
+    if let Some(d) = raw.max_retry_duration {
+        p.max_retry_duration = Some(positive(&key("max_retry_duration"), d)?);
+    }
+    if let Some(s) = raw.on_unknown {
+        p.on_unknown = one_of(
+            &key("on_unknown"),
+            &s,
+            &[("retry", OnUnknown::Retry), ("give_up", OnUnknown::GiveUp)],
+        )?;
+    }
+    if let Some(s) = raw.retry_after_hint {
+        p.retry_after_hint = one_of(
+            &key("retry_after_hint"),
+            &s,
+            &[("honor", HintMode::Honor), ("ignore", HintMode::Ignore)],
+        )?;
+    }
+    for (category, limit) in raw.category_limits {
+        let k = key(&format!("category_limits.{category}"));
+        check_name(&k, &category)?;
+        p.category_limits
+            .insert(category, to_u32(&k, limit, 0, 10_000)?);
+    }
+    Ok(p)
+}
+
+fn backoff(k: &str, b: RawBackoff) -> Result<Backoff, Problem> {
+    let kind = one_of(
+        &format!("{k}.kind"),
+        &b.kind,
+        &[("exponential", 0), ("schedule", 1), ("constant", 2)],
+    )?;
+    let unused = |field: &str, present: bool, with: &str| {
+        if present {
+            Err(problem(
+                format!("{k}.{field}"),
+                format!("only used with kind = {with:?}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        0 => {
+            unused("delays", b.delays.is_some(), "schedule")?;
+            unused("delay", b.delay.is_some(), "constant")?;
+            let base = match b.base {
+                Some(d) => positive(&format!("{k}.base"), d)?,
+                None => Duration::from_secs(1),
+            };
+            let multiplier = b.multiplier.unwrap_or(2.0);
+            if !(1.0..=1000.0).contains(&multiplier) {
+                return Err(problem(
+                    format!("{k}.multiplier"),
+                    format!("must be >= 1.0 (and <= 1000), got {multiplier}"),
+                ));
+            }
+            Ok(Backoff::Exponential { base, multiplier })
+        }
+        1 => {
+            unused("base", b.base.is_some(), "exponential")?;
+            unused("multiplier", b.multiplier.is_some(), "exponential")?;
+            unused("delay", b.delay.is_some(), "constant")?;
+            let delays: Vec<Duration> = b
+                .delays
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.0)
+                .collect();
+            if delays.is_empty() {
+                return Err(problem(
+                    format!("{k}.delays"),
+                    "a schedule needs at least one delay",
+                ));
+            }
+            Ok(Backoff::Schedule(delays))
+        }
+        _ => {
+            unused("base", b.base.is_some(), "exponential")?;
+            unused("multiplier", b.multiplier.is_some(), "exponential")?;
+            unused("delays", b.delays.is_some(), "schedule")?;
+            let delay = b.delay.ok_or_else(|| {
+                problem(format!("{k}.delay"), "required with kind = \"constant\"")
+            })?;
+            Ok(Backoff::Constant(delay.0))
+        }
+    }
+}
+
+fn rule(i: usize, r: RawRule) -> Result<Rule, Problem> {
+    let key = |k: &str| format!("rules[{i}].{k}");
+    check_name(&key("category"), &r.category)?;
+    let class = one_of(
+        &key("class"),
+        &r.class,
+        &[
+            ("transient", ErrorClass::Transient),
+            ("permanent", ErrorClass::Permanent),
+        ],
+    )?;
+    let mut rule = Rule::new(&r.category, class);
+    for (j, t) in r.types.iter().enumerate() {
+        if t.trim().is_empty() {
+            return Err(problem(
+                format!("rules[{i}].types[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    for (j, t) in r.type_contains.iter().enumerate() {
+        if t.is_empty() {
+            return Err(problem(
+                format!("rules[{i}].type_contains[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    for (j, p) in r.message_regex.iter().enumerate() {
+        regex::RegexBuilder::new(p)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| {
+                problem(
+                    format!("rules[{i}].message_regex[{j}]"),
+                    format!("invalid regex: {e}"),
+                )
+            })?;
+    }
+    for (j, v) in r.http_status.iter().enumerate() {
+        rule.http_status
+            .push(http_range(&format!("rules[{i}].http_status[{j}]"), v)?);
+    }
+    for (j, v) in r.grpc_codes.iter().enumerate() {
+        let k = format!("rules[{i}].grpc_codes[{j}]");
+        let code = match v {
+            toml::Value::Integer(n) => u8::try_from(*n).ok().filter(|c| (1..=16).contains(c)),
+            toml::Value::String(s) => grpc_code_from_name(s).filter(|c| *c != 0),
+            _ => None,
+        };
+        rule.grpc_codes.push(code.ok_or_else(|| {
+            problem(
+                k,
+                format!("must be a gRPC code name like \"UNAVAILABLE\" or a number 1-16, got {v}"),
+            )
+        })?);
+    }
+    rule.types = r.types;
+    rule.type_contains = r.type_contains;
+    rule.message_regex = r.message_regex;
+    if rule.types.is_empty()
+        && rule.type_contains.is_empty()
+        && rule.message_regex.is_empty()
+        && rule.http_status.is_empty()
+        && rule.grpc_codes.is_empty()
+    {
+        return Err(problem(
+            format!("rules[{i}]"),
+            "needs at least one of types, type_contains, message_regex, http_status, grpc_codes",
+        ));
+    }
+    Ok(rule)
+}
+
+/// `503`, `"503"` or `"500-599"`.
+fn http_range(key: &str, v: &toml::Value) -> Result<(u16, u16), Problem> {
+    let status = |n: i64| u16::try_from(n).ok().filter(|s| (100..=599).contains(s));
+    let range = match v {
+        toml::Value::Integer(n) => status(*n).map(|s| (s, s)),
+        toml::Value::String(s) => match s.split_once('-') {
+            Some((a, b)) => {
+                let a = a.trim().parse().ok().and_then(status);
+                let b = b.trim().parse().ok().and_then(status);
+                a.zip(b).filter(|(a, b)| a <= b)
+            }
+            None => s.trim().parse().ok().and_then(status).map(|s| (s, s)),
+        },
+        _ => None,
+    };
+    range.ok_or_else(|| {
+        problem(
+            key,
+            format!("must be a status 100-599 like 503 or a range like \"500-599\", got {v}"),
+        )
+    })
+}
