@@ -1,6 +1,7 @@
-//! Entry points for the fuzz targets (`fuzz/`) and for replaying their
-//! corpus as ordinary tests (`tests/fuzz_corpus.rs`): each takes arbitrary
-//! bytes and must never panic.
+//! Entry points for the fuzz targets (`fuzz/`, which turns on the
+//! `fuzzing` feature; the module is not part of the API otherwise), and
+//! their corpora replayed as unit tests: each takes arbitrary bytes and
+//! must never panic.
 
 use std::sync::{Arc, OnceLock};
 
@@ -100,20 +101,15 @@ pub fn report_failure(data: &[u8]) {
 /// must then answer every read and report without panicking.
 pub fn snapshot(data: &[u8]) {
     use crate::state::memory::batches::{BatchLimits, Batches};
-    use crate::state::memory::snapshot::{HEADER_LEN, load_from};
+    use crate::state::memory::snapshot::{HEADER_LEN, load_from, reseal};
 
     if data.len() < HEADER_LEN {
         return;
     }
     let mut file = data.to_vec();
-    let body = (file.len() - HEADER_LEN) as u64;
     let mut records = [0u8; 8];
     records.copy_from_slice(&file[24..32]);
-    let records = u64::from_le_bytes(records).min(body);
-    file[24..32].copy_from_slice(&records.to_le_bytes());
-    file[32..40].copy_from_slice(&(body - records).to_le_bytes());
-    let crc = crc32fast::hash(&file[HEADER_LEN..]);
-    file[40..44].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut file, u64::from_le_bytes(records));
 
     let w = world();
     let store = store_for(Limits::default(), &w.engine);
@@ -149,4 +145,41 @@ pub fn snapshot(data: &[u8]) {
         let _ = batches.start_pass(&id, &[], None, None, now);
     }
     store.sweep(now, true);
+}
+
+/// The fuzz targets' corpora (`fuzz/corpus/*`, kept minimal with `cargo
+/// fuzz cmin`) replayed as ordinary tests: every input the fuzzer found
+/// interesting must still pass through without a panic.
+#[cfg(test)]
+mod corpus {
+    use std::path::Path;
+
+    fn replay(target: &str, f: fn(&[u8])) -> usize {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("corpus entry").path();
+            let data = std::fs::read(&path).expect("read corpus file");
+            f(&data);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn config_corpus() {
+        assert!(replay("config", super::config) > 10);
+    }
+
+    #[test]
+    fn report_failure_corpus() {
+        assert!(replay("report_failure", super::report_failure) > 10);
+    }
+
+    #[test]
+    fn snapshot_corpus() {
+        assert!(replay("snapshot", super::snapshot) >= 1);
+    }
 }

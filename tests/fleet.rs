@@ -687,7 +687,10 @@ async fn capacity(b: &Backend) {
     };
     // A sweep leaves 19 (95 % of 20); one that ran before the last report
     // leaves 19 and the report makes 20, within the bound.
-    assert!((19..=20).contains(&held), "down to 95 % of the bound: {held}");
+    assert!(
+        (19..=20).contains(&held),
+        "down to 95 % of the bound: {held}"
+    );
     // The newest stay, the oldest went: those kept are the last `held`.
     let mut kept = Vec::new();
     for i in 0..40 {

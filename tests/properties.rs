@@ -377,7 +377,7 @@ mod record {
         ) {
             let type_ref = match type_name { Some(i) => TypeRef::Interned(i), None => TypeRef::Inline(&inline) };
             let texts = Texts { id: &id, type_name: type_ref, job_type: job_type.as_deref(), message: &message };
-            let r = Record::encode(&h, &texts);
+            let r = Record::encode(&h, &texts).expect("fits");
             // Times keep whole seconds for the first failure (relative to the last).
             let mut want = h;
             want.job.first_failure_at = r.head().job.first_failure_at;

@@ -271,7 +271,7 @@ impl Store {
                     rec.write_head(&head);
                 } else {
                     let job_type = rec.texts().job_type.map(str::to_owned);
-                    *rec = Record::encode(
+                    *rec = Record::encode_clamped(
                         &head,
                         &Texts {
                             id: call.job_id,
@@ -302,7 +302,7 @@ impl Store {
                 count_refusal(&decision);
                 let own_name =
                     call.job_type.is_empty() || self.labels.job_types.name(label) == call.job_type;
-                v.insert(Record::encode(
+                v.insert(Record::encode_clamped(
                     &Self::head_of(job, label, e),
                     &Texts {
                         id: call.job_id,
@@ -847,7 +847,9 @@ impl Store {
             TypeRef::Inline(s) => s.to_string(),
         };
         let own_name = job_type.is_empty() || self.label_name(head.label) == job_type;
-        let rec = Record::encode(
+        // Refused, not cut: a text the header cannot hold (an error type of
+        // 32 KiB from the dictionary, say) is not a record this process wrote.
+        let Ok(rec) = Record::encode(
             &head,
             &Texts {
                 id: t.id,
@@ -855,7 +857,9 @@ impl Store {
                 job_type: (!own_name).then_some(job_type.as_str()),
                 message: t.message,
             },
-        );
+        ) else {
+            return false;
+        };
         if !self.table.insert_new(rec) {
             return false;
         }

@@ -31,7 +31,7 @@
 //!
 //! This layout is also what a snapshot keeps of each job (`super::snapshot`,
 //! with the ids translated by name on load): changing it means a new
-//! snapshot version, and `tests/fuzz_corpus.rs` loads a version-1 file to
+//! snapshot version, and `tests/snapshot_format.rs` loads a version-1 file to
 //! catch a change made by accident.
 
 use std::ptr::NonNull;
@@ -45,6 +45,7 @@ use crate::state::codes::{
     class_code, class_of, kind_code, kind_of, reason_code, reason_of, state_code, state_of, why_of,
     why_parts,
 };
+use crate::state::prefix;
 
 pub const HEADER: usize = 54;
 const INTERNED: u16 = 0x8000;
@@ -118,7 +119,7 @@ impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
             .field("id", &self.id())
-            .field("len", &self.len())
+            .field("len", &self.total_len())
             .finish()
     }
 }
@@ -237,13 +238,74 @@ fn write_head(b: &mut [u8], h: &Head) {
     b[46..48].copy_from_slice(&d.target.map_or(NO_TARGET, |t| t.0).to_le_bytes());
 }
 
+/// Texts a record header cannot describe.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("a record's {field} holds at most {max} bytes, got {len}")]
+pub struct TooLong {
+    pub field: &'static str,
+    pub len: usize,
+    pub max: usize,
+}
+
+/// What the header's length fields can hold.
+const MAX_ID: usize = u16::MAX as usize;
+const MAX_INLINE_TYPE: usize = (INTERNED - 1) as usize;
+const MAX_JOB_TYPE: usize = u8::MAX as usize;
+const MAX_MESSAGE: usize = u16::MAX as usize;
+
+impl Texts<'_> {
+    fn lengths(&self) -> [(&'static str, usize, usize); 4] {
+        let inline = match self.type_name {
+            TypeRef::Inline(t) => t.len(),
+            TypeRef::Interned(_) => 0,
+        };
+        [
+            ("id", self.id.len(), MAX_ID),
+            ("error type", inline, MAX_INLINE_TYPE),
+            ("job type", self.job_type.map_or(0, str::len), MAX_JOB_TYPE),
+            ("message", self.message.len(), MAX_MESSAGE),
+        ]
+    }
+}
+
 impl Record {
-    pub fn encode(head: &Head, texts: &Texts<'_>) -> Record {
+    /// A record of `head` and `texts`, or which text is too long for it
+    /// (a snapshot's dictionary may name an error type of any length).
+    pub fn encode(head: &Head, texts: &Texts<'_>) -> Result<Record, TooLong> {
+        for (field, len, max) in texts.lengths() {
+            if len > max {
+                return Err(TooLong { field, len, max });
+            }
+        }
+        Ok(Self::build(head, texts))
+    }
+
+    /// A record of a live report, whose texts the API bounds well below the
+    /// header's limits: any text past them is cut on a char boundary, so a
+    /// bug upstream shortens a text instead of failing the report.
+    pub fn encode_clamped(head: &Head, texts: &Texts<'_>) -> Record {
+        let type_name = match texts.type_name {
+            TypeRef::Inline(t) => TypeRef::Inline(prefix(t, MAX_INLINE_TYPE)),
+            interned => interned,
+        };
+        Self::build(
+            head,
+            &Texts {
+                id: prefix(texts.id, MAX_ID),
+                type_name,
+                job_type: texts.job_type.map(|t| prefix(t, MAX_JOB_TYPE)),
+                message: prefix(texts.message, MAX_MESSAGE),
+            },
+        )
+    }
+
+    /// Texts within the header's limits (checked by both callers).
+    fn build(head: &Head, texts: &Texts<'_>) -> Record {
         let type_inline = match texts.type_name {
             TypeRef::Inline(t) => t.as_bytes(),
             TypeRef::Interned(_) => &[],
         };
-        let job_type = texts.job_type.map(|t| &t.as_bytes()[..t.len().min(255)]);
+        let job_type = texts.job_type.map(str::as_bytes);
         let len = HEADER
             + texts.id.len()
             + type_inline.len()
@@ -255,24 +317,23 @@ impl Record {
         // would leave a free fragment behind per job.
         let mut b = Vec::with_capacity(len);
         b.extend_from_slice(&h);
+        let as_u16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
         let lengths = [
-            u16::try_from(texts.id.len()).unwrap_or(u16::MAX),
+            as_u16(texts.id.len()),
             match texts.type_name {
                 TypeRef::Interned(id) => id | INTERNED,
-                TypeRef::Inline(t) => u16::try_from(t.len()).unwrap_or(0) & !INTERNED,
+                TypeRef::Inline(t) => as_u16(t.len()) & !INTERNED,
             },
-            u16::try_from(texts.message.len()).unwrap_or(u16::MAX),
+            as_u16(texts.message.len()),
         ];
         for (i, l) in lengths.iter().enumerate() {
             b[48 + 2 * i..50 + 2 * i].copy_from_slice(&l.to_le_bytes());
         }
-        if job_type.is_some() {
-            b[45] |= 1 << 5;
-        }
         b.extend_from_slice(texts.id.as_bytes());
         b.extend_from_slice(type_inline);
         if let Some(t) = job_type {
-            b.push(t.len() as u8);
+            b[45] |= 1 << 5;
+            b.push(u8::try_from(t.len()).unwrap_or(u8::MAX));
             b.extend_from_slice(t);
         }
         b.extend_from_slice(texts.message.as_bytes());
@@ -280,8 +341,8 @@ impl Record {
     }
 
     /// Takes a complete record: its header's lengths must describe `b`
-    /// exactly, or the allocation could not be freed with its own layout.
-    /// (The edge bounds every text well below the header's 16-bit lengths.)
+    /// exactly, or the allocation could not be freed with its own layout
+    /// (`build` is only given texts within the header's limits).
     fn from_bytes(b: Box<[u8]>) -> Record {
         assert!(
             b.len() >= HEADER
@@ -460,12 +521,8 @@ impl Record {
     }
 
     /// Bytes on the heap (for tests and measurements).
-    pub fn len(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         self.total_len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -566,7 +623,7 @@ mod tests {
         };
         for (why, action) in whys {
             let h = head(why, action);
-            let r = Record::encode(&h, &texts);
+            let r = Record::encode(&h, &texts).expect("fits");
             assert_eq!(r.head(), h, "{why:?}");
             assert_eq!(r.texts(), texts);
             assert_eq!(r.id(), texts.id);
@@ -586,8 +643,11 @@ mod tests {
             job_type: None,
             message: "HTTPSConnectionPool(host='api.example.com', port=443): timeout",
         };
-        let r = Record::encode(&h, &texts);
-        assert_eq!(r.len(), HEADER + texts.id.len() + texts.message.len());
+        let r = Record::encode(&h, &texts).expect("fits");
+        assert_eq!(
+            r.heap_bytes(),
+            HEADER + texts.id.len() + texts.message.len()
+        );
         assert_eq!(r.texts(), texts);
         assert!(r.same_error(TypeRef::Interned(5), texts.message));
         assert!(!r.same_error(TypeRef::Interned(6), texts.message));
@@ -601,7 +661,7 @@ mod tests {
             job_type: Some("jt"),
             message: "m",
         };
-        let mut r = Record::encode(&head(Why::Permanent, Action::GiveUp), &texts);
+        let mut r = Record::encode(&head(Why::Permanent, Action::GiveUp), &texts).expect("fits");
         let h2 = head(
             Why::Retry {
                 jittered: false,
@@ -627,7 +687,8 @@ mod tests {
                 job_type: None,
                 message: "",
             },
-        );
+        )
+        .expect("fits");
         assert_eq!(r.head(), h);
         assert_eq!(r.updated_at(), h.job.updated_at);
     }
@@ -644,8 +705,74 @@ mod tests {
                 job_type: None,
                 message: "",
             },
-        );
+        )
+        .expect("fits");
         assert_eq!(r.head().job.first_failure_at, Timestamp(T.0 - 1000));
         assert_eq!(r.head().job.last_failure_at, T);
+    }
+
+    #[test]
+    fn texts_a_header_cannot_describe_are_refused_with_the_field_named() {
+        let h = head(Why::Permanent, Action::GiveUp);
+        let long = "x".repeat(70_000);
+        let type_at_limit = "T".repeat(0x7FFF);
+        let ok = Texts {
+            id: "j",
+            type_name: TypeRef::Inline(&type_at_limit),
+            job_type: Some(&long[..255]),
+            message: &long[..65_535],
+        };
+        let r = Record::encode(&h, &ok).expect("at every limit");
+        assert_eq!(r.texts(), ok);
+        for (texts, field) in [
+            (Texts { id: &long, ..ok }, "id"),
+            (
+                Texts {
+                    type_name: TypeRef::Inline(&long[..0x8000]),
+                    ..ok
+                },
+                "error type",
+            ),
+            (
+                Texts {
+                    job_type: Some(&long[..256]),
+                    ..ok
+                },
+                "job type",
+            ),
+            (
+                Texts {
+                    message: &long[..65_536],
+                    ..ok
+                },
+                "message",
+            ),
+        ] {
+            let e = Record::encode(&h, &texts).expect_err(field);
+            assert_eq!(e.field, field);
+            assert!(e.to_string().contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_live_report_past_the_limits_is_cut_on_a_char_boundary() {
+        let h = head(Why::Permanent, Action::GiveUp);
+        // 'é' is two bytes: 40,000 of them cut at 65,535 bytes would split one.
+        let message = "é".repeat(40_000);
+        let job_type = "é".repeat(200);
+        let r = Record::encode_clamped(
+            &h,
+            &Texts {
+                id: "j",
+                type_name: TypeRef::Interned(3),
+                job_type: Some(&job_type),
+                message: &message,
+            },
+        );
+        let t = r.texts();
+        assert_eq!(t.message.len(), 65_534);
+        assert!(message.starts_with(t.message));
+        assert_eq!(t.job_type.map(str::len), Some(254));
+        assert_eq!(r.head(), h);
     }
 }

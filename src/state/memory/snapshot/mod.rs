@@ -72,20 +72,18 @@ struct Meta {
     policies: Vec<String>,
     /// Category names by id.
     categories: Vec<String>,
-    /// Each classification rule, described, by index: a record keeps its
-    /// rule only if the same rule is still configured.
+    /// Each classification rule's stable name, by index: a record keeps
+    /// its rule only if a rule of that name is still configured.
     rules: Vec<String>,
     type_counters: Vec<(String, [u64; 3])>,
     budgets: Vec<(String, i64, u64)>,
     batches: Vec<(String, Batch)>,
 }
 
+/// Each rule's stable name (`rules[2]:db`, `builtin:7:network`), by index.
 fn rule_keys(engine: &Engine) -> Vec<String> {
-    engine
-        .classifier
-        .rules()
-        .iter()
-        .map(|r| format!("{r:?}"))
+    (0..engine.classifier.rules().len())
+        .map(|i| engine.classifier.rule_key(i))
         .collect()
 }
 
@@ -209,6 +207,23 @@ fn write_to(
     file.sync_all()?;
     stats.bytes = HEADER_LEN as u64 + records_len + meta.len() as u64;
     Ok(stats)
+}
+
+/// Makes a file's header agree with its content: the sections' lengths
+/// (records first, `records_len` of them at most) and the checksum. For
+/// the fuzz target and tests, which change a file and want the loader to
+/// read past the checksum.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn reseal(file: &mut [u8], records_len: u64) {
+    if file.len() < HEADER_LEN {
+        return;
+    }
+    let body = (file.len() - HEADER_LEN) as u64;
+    let records = records_len.min(body);
+    file[24..32].copy_from_slice(&records.to_le_bytes());
+    file[32..40].copy_from_slice(&(body - records).to_le_bytes());
+    let crc = crc32fast::hash(&file[HEADER_LEN..]);
+    file[40..44].copy_from_slice(&crc.to_le_bytes());
 }
 
 struct Header {
@@ -409,7 +424,6 @@ fn remap(engine: &Engine, meta: &Meta) -> Remap {
             .map(crate::engine::CategoryId)
     };
     let unknown = category("unknown").unwrap_or_default();
-    let now_rules = rule_keys(engine);
     Remap {
         dictionary: meta.dictionary.clone(),
         policies,
@@ -423,12 +437,10 @@ fn remap(engine: &Engine, meta: &Meta) -> Remap {
         rules: meta
             .rules
             .iter()
-            .map(|key| {
-                now_rules
-                    .iter()
-                    .position(|k| k == key)
-                    .and_then(|i| u16::try_from(i).ok())
-            })
+            .map(|key| engine.classifier.rule_by_key(key))
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
