@@ -683,6 +683,11 @@ fn the_built_in_rules_table_is_the_codes() {
         .find(|t| t.header == ["#", "matcher", "values", "class", "category"])
         .expect("the built-in rules table of docs/decisions.md");
     let rules = builtin_rules();
+    assert!(
+        read("README.md").contains(&format!("{} built-in rules", rules.len())),
+        "README.md does not say there are {} built-in rules",
+        rules.len()
+    );
     assert_eq!(
         table.rows.len(),
         rules.len(),
