@@ -1,4 +1,4 @@
-//! Batch runs in passes over gRPC (DESIGN.md section 7).
+//! Batch runs in passes over gRPC (docs/decisions.md, "Batches run in passes").
 
 mod common;
 

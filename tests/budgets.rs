@@ -1,5 +1,6 @@
-//! Retry budgets per target over gRPC (DESIGN.md section 8): a storm on one
-//! downstream is throttled while another keeps retrying, and successes refill it.
+//! Retry budgets per target over gRPC (docs/decisions.md, "Retry budgets per
+//! target"): a storm on one downstream is throttled while another keeps
+//! retrying, and successes refill it.
 
 mod common;
 

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use retryd::pb::{self, Action, ErrorClass, GiveUpReason, JobState};
 
-const DESIGN_CONFIG: &str = r#"
+const EXAMPLES_CONFIG: &str = r#"
 [policies.extraction]
 max_retries = 3
 backoff = { kind = "exponential", base = "30s", multiplier = 4.0 }
@@ -44,7 +44,7 @@ fn reason(d: &pb::Decision) -> GiveUpReason {
 
 #[tokio::test]
 async fn worked_example_schedule_by_job_type() {
-    let mut h = Harness::start(DESIGN_CONFIG).await;
+    let mut h = Harness::start(EXAMPLES_CONFIG).await;
     for want in [60.0, 300.0, 900.0] {
         let mut r = failure("doc-1", error("ConnectionError", "", 0, 0));
         r.job_type = "chunking".into();
@@ -66,7 +66,7 @@ async fn worked_example_schedule_by_job_type() {
 
 #[tokio::test]
 async fn worked_example_exponential_and_its_jitter() {
-    let mut h = Harness::start(DESIGN_CONFIG).await;
+    let mut h = Harness::start(EXAMPLES_CONFIG).await;
     for want in [30.0, 120.0, 480.0] {
         let mut r = failure("x-1", error("TimeoutError", "", 0, 0));
         r.policy = "extraction_exact".into();
@@ -97,7 +97,7 @@ async fn worked_example_exponential_and_its_jitter() {
 
 #[tokio::test]
 async fn worked_example_max_attempts() {
-    let mut h = Harness::start(DESIGN_CONFIG).await;
+    let mut h = Harness::start(EXAMPLES_CONFIG).await;
     let mut outcomes = Vec::new();
     for _ in 0..3 {
         let mut r = failure("m-1", error("Timeout", "", 0, 0));
@@ -163,7 +163,7 @@ async fn builtin_policies_without_config() {
 
 #[tokio::test]
 async fn classification_paths_over_grpc() {
-    let mut h = Harness::start(DESIGN_CONFIG).await;
+    let mut h = Harness::start(EXAMPLES_CONFIG).await;
     let cases = [
         (
             error("ValidationError", "", 0, 0),
@@ -209,7 +209,7 @@ async fn classification_paths_over_grpc() {
 
 #[tokio::test]
 async fn retry_after_hint_and_category_limits() {
-    let mut h = Harness::start(DESIGN_CONFIG).await;
+    let mut h = Harness::start(EXAMPLES_CONFIG).await;
     let mut r = failure("hint", error("", "", 503, 0));
     r.retry_after_hint = Some(prost_types::Duration {
         seconds: 42,

@@ -1,6 +1,6 @@
-//! Durable state (DESIGN.md section 9): what a snapshot keeps, what a broken
-//! one does to a start, and crash tests of the real binary (SIGTERM,
-//! `kill -9`, a restart under load).
+//! Durable state (docs/operations.md, "Snapshots and what survives what"):
+//! what a snapshot keeps, what a broken one does to a start, and crash tests
+//! of the real binary (SIGTERM, `kill -9`, a restart under load).
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! A Python grpcio client, with stubs generated from `proto/`, gets the
-//! worked examples of DESIGN.md section 3 from a live server configured with
+//! worked examples of docs/decisions.md from a live server configured with
 //! `examples/retryd.toml`.
 //!
 //! The interpreter is `$RETRYD_PYTHON` (set by `scripts/test`, which installs

@@ -1,4 +1,4 @@
-"""DESIGN.md section 3's worked examples, asked of a live retryd by a Python
+"""The worked examples of docs/decisions.md, asked of a live retryd by a Python
 grpcio client whose stubs are generated from proto/ here and now.
 
 Run against a sidecar started with examples/retryd.toml:
