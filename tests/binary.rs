@@ -117,7 +117,7 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn check_config_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
+fn check_config_accepts_a_good_file_and_names_every_problem_of_a_bad_one() {
     let good = temp_file(
         "good",
         "[policies.extraction]\nmax_retries = 3\nbackoff = { kind = \"exponential\", base = \"30s\", multiplier = 4.0 }\n\n[job_types]\nextraction = \"extraction\"\n",
@@ -150,6 +150,28 @@ fn check_config_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("policies.extraction.backoff.multiplier: must be >= 1.0"),
+        "{err}"
+    );
+
+    // Two typos and a bad value: all three, in the order of the file.
+    let typos = temp_file(
+        "typos",
+        "[state]\nmax_job = 5\n\n[policies.fast]\nmax_retries = -1\njiter = { kind = \"full\" }\n",
+    );
+    let out = command(&["check-config", typos.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].ends_with("3 problems:"), "{err}");
+    assert_eq!(
+        lines[1..],
+        [
+            "  state.max_job: unknown key (did you mean `max_jobs`?)",
+            "  policies.fast.max_retries: must be >= 0, got -1",
+            "  policies.fast.jiter: unknown key (did you mean `jitter`?)",
+        ],
         "{err}"
     );
 

@@ -159,8 +159,12 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Config, Problem> {
-        let (raw, mut problems) = raw::parse(text)?;
-        match validate::validate(raw) {
+        let raw::Parsed {
+            raw,
+            broken_policies,
+            mut problems,
+        } = raw::parse(text)?;
+        match validate::validate(raw, broken_policies) {
             Ok(config) if problems.is_empty() => return Ok(config),
             Ok(_) => {}
             Err(more) => problems.extend(more),

@@ -11,14 +11,20 @@ use serde::de::{self, Deserializer, Visitor};
 
 use super::{Problem, problem};
 
+/// What `parse` made of a file.
+pub(super) struct Parsed {
+    pub raw: RawConfig,
+    /// Policies written but left out for a problem: naming one is not an
+    /// unknown-policy problem too.
+    pub broken_policies: BTreeSet<String>,
+    pub problems: Vec<Problem>,
+}
+
 #[derive(Default)]
 pub(super) struct RawConfig {
     pub server: RawServer,
     pub state: RawState,
     pub policies: BTreeMap<String, RawPolicy>,
-    /// Policies written but left out for a problem: naming one is not an
-    /// unknown-policy problem too.
-    pub broken_policies: BTreeSet<String>,
     pub job_types: BTreeMap<String, String>,
     pub priority_bands: Option<Vec<RawBand>>,
     pub rules: Vec<RawRule>,
@@ -310,17 +316,19 @@ fn section<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// Parses `text`: the raw configuration, or every problem found in it.
 /// Whatever parsed, and the problems met: the caller validates the rest so
 /// that one run reports every problem.
-pub(super) fn parse(text: &str) -> Result<(RawConfig, Vec<Problem>), Problem> {
+pub(super) fn parse(text: &str) -> Result<Parsed, Problem> {
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| Problem::Syntax(located(&e, text)))?;
-    let mut raw = RawConfig::default();
-    let mut problems = Vec::new();
+    let mut out = Parsed {
+        raw: RawConfig::default(),
+        broken_policies: BTreeSet::new(),
+        problems: Vec::new(),
+    };
     for (key, value) in table {
-        let p = &mut problems;
+        let (raw, p) = (&mut out.raw, &mut out.problems);
         match key.as_str() {
             "server" => raw.server = section(text, "server", value, p).unwrap_or_default(),
             "state" => raw.state = section(text, "state", value, p).unwrap_or_default(),
@@ -328,29 +336,24 @@ pub(super) fn parse(text: &str) -> Result<(RawConfig, Vec<Problem>), Problem> {
                 raw.job_types = section(text, "job_types", value, p).unwrap_or_default();
             }
             "policies" | "budgets" | "rules" | "priority_bands" => {
-                parse_collection(text, &key, value, &mut raw, p);
+                parse_collection(text, &key, value, &mut out);
             }
             _ => p.push(unknown(key)),
         }
     }
-    Ok((raw, problems))
+    Ok(out)
 }
 
 /// The tables of `policies` and `budgets`, and the arrays `rules` and
 /// `priority_bands`, one element at a time.
-fn parse_collection(
-    text: &str,
-    key: &str,
-    value: toml::Value,
-    raw: &mut RawConfig,
-    p: &mut Vec<Problem>,
-) {
+fn parse_collection(text: &str, key: &str, value: toml::Value, out: &mut Parsed) {
+    let (raw, p, broken) = (&mut out.raw, &mut out.problems, &mut out.broken_policies);
     match (key, value) {
         ("policies", toml::Value::Table(t)) => {
             for (name, v) in t {
                 match section(text, &format!("policies.{name}"), v, p) {
                     Some(policy) => drop(raw.policies.insert(name, policy)),
-                    None => drop(raw.broken_policies.insert(name)),
+                    None => drop(broken.insert(name)),
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Validation: the raw configuration to `Config`, every key checked, every
 //! problem named by its key.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -127,7 +128,11 @@ impl Problems {
 }
 
 /// The validated configuration, or every problem in it.
-pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
+/// `broken`: policies written but left out for a problem already reported.
+pub(super) fn validate(
+    raw: RawConfig,
+    mut broken: BTreeSet<String>,
+) -> Result<Config, Vec<Problem>> {
     let mut p = Problems::default();
     let srv = &raw.server;
     let addr = |p: &mut Problems, key: &str, v: Option<&str>, default: &str| {
@@ -248,7 +253,6 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     }
 
     let mut policies = Vec::new();
-    let mut broken = raw.broken_policies;
     for (name, raw_policy) in raw.policies {
         let key = format!("policies.{name}");
         if p.ok(check_name(&key, &name)).is_some()
