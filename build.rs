@@ -6,17 +6,12 @@ use protox::prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = "proto/retryd/v1/retryd.proto";
-    let echo = "proto/bench/v1/echo.proto";
     println!("cargo:rerun-if-changed={api}");
-    println!("cargo:rerun-if-changed={echo}");
 
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let fds = protox::compile([api], ["proto"])?;
     // Server reflection serves this set, so grpcurl works without the proto file.
     std::fs::write(out.join("retryd_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(fds)?;
-
-    // The echo service retryd-bench uses as its baseline.
-    tonic_prost_build::configure().compile_fds(protox::compile([echo], ["proto"])?)?;
     Ok(())
 }

@@ -9,11 +9,6 @@ pub mod metrics;
 pub mod server;
 pub mod state;
 
-/// The echo service of `retryd-bench`'s baseline mode (not retryd's API).
-pub mod bench_pb {
-    tonic::include_proto!("bench.v1");
-}
-
 pub mod pb {
     tonic::include_proto!("retryd.v1");
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("retryd_descriptor");

@@ -26,9 +26,16 @@ use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint, Server};
 
-use retryd::bench_pb::echo_client::EchoClient;
-use retryd::bench_pb::echo_server::{Echo, EchoServer};
-use retryd::bench_pb::{EchoRequest, EchoResponse};
+mod fleet;
+
+/// The echo service of the baseline mode (not retryd's API).
+mod bench_pb {
+    tonic::include_proto!("bench.v1");
+}
+
+use crate::bench_pb::echo_client::EchoClient;
+use crate::bench_pb::echo_server::{Echo, EchoServer};
+use crate::bench_pb::{EchoRequest, EchoResponse};
 use retryd::pb;
 use retryd::pb::retry_coordinator_client::RetryCoordinatorClient;
 
@@ -254,9 +261,6 @@ fn main() -> ExitCode {
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-#[path = "retryd-bench/fleet.rs"]
-mod fleet;
 
 // ---- servers started here --------------------------------------------------
 
