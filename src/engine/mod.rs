@@ -8,6 +8,8 @@
 pub mod backoff;
 pub mod budget;
 pub mod classify;
+pub mod decide;
+mod explain;
 pub mod job;
 pub mod passes;
 pub mod policy;
@@ -20,7 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use backoff::{Backoff, Jitter};
 pub use budget::{BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted, TargetId};
 pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
-pub use job::{Attempt, Engine, Job, NewFailure, Verdict};
+pub use decide::{Attempt, Engine, NewFailure, Verdict};
+pub use job::Job;
 pub use policy::{OnUnknown, Policy, PolicyId, PolicySet, PriorityBand};
 
 /// Milliseconds since the Unix epoch.
@@ -232,4 +235,9 @@ impl fmt::Display for Human {
         }
         write!(f, "{}", humantime::format_duration(ms))
     }
+}
+
+/// Saturating milliseconds in a u32 (how a hint or a delay is kept).
+pub fn ms_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }

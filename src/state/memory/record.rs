@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use crate::engine::classify::CategoryId;
 use crate::engine::policy::PolicyId;
-use crate::engine::{Action, Decision, Job, JobState, TargetId, Timestamp, Why};
+use crate::engine::{Action, Decision, Job, JobState, TargetId, Timestamp, Why, ms_u32};
 use crate::labels::LabelId;
 use crate::state::codes::{
     class_code, class_of, kind_code, kind_of, reason_code, reason_of, state_code, state_of, why_of,
@@ -140,10 +140,6 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 fn secs_between(earlier: Timestamp, later: Timestamp) -> u32 {
     u32::try_from(later.since(earlier).as_secs()).unwrap_or(u32::MAX)
-}
-
-fn ms_u32(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Texts are validated UTF-8 on the way in; a slice between their recorded

@@ -1,0 +1,288 @@
+//! The decision for one failure: `Engine::decide` reads a job (or its
+//! absence) and returns a verdict; `Job::record` applies it. Splitting the
+//! two lets `Explain` run the very same code without changing anything.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::budget::{BudgetConfigs, BudgetView, OnExhausted};
+use super::classify::Classifier;
+use super::job::Job;
+use super::policy::{HintMode, OnUnknown, Policy, PolicySet};
+use super::{
+    Action, Decision, ErrorClass, FailureReport, GiveUpReason, JobState, Timestamp, Why, ms_u32,
+};
+
+/// The engine's answer to one report.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// The report repeats (or predates) the latest recorded attempt: the
+    /// decision is the stored one and nothing is to change.
+    pub duplicate: bool,
+    /// The attempt number to record.
+    pub attempt: u32,
+}
+
+/// A report, de-duplicated (`Engine::attempt`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Attempt {
+    /// It repeats (or predates) the latest recorded attempt: this is the
+    /// stored decision, and nothing is to change.
+    Duplicate(Verdict),
+    New(NewFailure),
+}
+
+/// A failure that counts: its number and the attempt number to record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewFailure {
+    pub n: u32,
+    pub attempt: u32,
+}
+
+/// Classification rules and policies: everything a decision needs besides
+/// the job, "now" and a random source.
+#[derive(Debug)]
+pub struct Engine {
+    pub classifier: Classifier,
+    pub policies: PolicySet,
+    /// Retry budgets by target (none unless configured).
+    pub budgets: BudgetConfigs,
+}
+
+/// Rounds to whole milliseconds: what a job keeps of a delay.
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Engine {
+    pub fn new(classifier: Classifier, policies: PolicySet) -> Self {
+        Engine {
+            classifier,
+            policies,
+            budgets: BudgetConfigs::default(),
+        }
+    }
+
+    /// Decides what failure `report` of `job` (absent: its first) gets under
+    /// `policy`, with `budget` the state of its target's retry budget, if any.
+    pub fn decide<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        budget: Option<&BudgetView>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Verdict {
+        match self.attempt(job, report) {
+            Attempt::Duplicate(v) => v,
+            Attempt::New(a) => self.decide_new(job, policy, report, a, budget, now, rng),
+        }
+    }
+
+    /// De-duplication and adoption of the caller's attempt number: whether
+    /// `report` is a new failure of `job`, and which.
+    ///
+    /// Apart from `decide_new` so that a caller can spend from a retry
+    /// budget only for a failure that counts (a re-sent report costs nothing).
+    pub fn attempt(&self, job: Option<&Job>, report: &FailureReport<'_>) -> Attempt {
+        let (n, attempt) = match job {
+            None => {
+                let a = report.attempt.max(1);
+                (a, a)
+            }
+            Some(j) if j.rebase_attempt || report.attempt == 0 => {
+                let a = if report.attempt == 0 {
+                    j.last_attempt.saturating_add(1)
+                } else {
+                    report.attempt
+                };
+                (j.failure_count.saturating_add(1), a)
+            }
+            Some(j) if report.attempt <= j.last_attempt => {
+                return Attempt::Duplicate(Verdict {
+                    decision: j.last_decision,
+                    duplicate: true,
+                    attempt: j.last_attempt,
+                });
+            }
+            Some(j) => (
+                j.failure_count
+                    .saturating_add(report.attempt - j.last_attempt),
+                report.attempt,
+            ),
+        };
+        Attempt::New(NewFailure { n, attempt })
+    }
+
+    /// The decision for a new failure (`attempt` said which).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide_new<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        failure: NewFailure,
+        budget: Option<&BudgetView>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Verdict {
+        let NewFailure { n, attempt } = failure;
+        let cls = self.classifier.classify(&report.error);
+        let mut d = Decision {
+            action: Action::GiveUp,
+            reason: None,
+            error_class: cls.class,
+            category: cls.category,
+            rule: cls.rule,
+            matched: cls.matched.kind(),
+            policy: policy.id,
+            target: budget.map(|b| b.target),
+            failure_count: n,
+            delay: Duration::ZERO,
+            retry_at: None,
+            why: Why::Permanent,
+        };
+        let verdict = |d: Decision| Verdict {
+            decision: d,
+            duplicate: false,
+            attempt,
+        };
+        let give_up = |mut d: Decision, reason, why| {
+            d.reason = Some(reason);
+            d.why = why;
+            verdict(d)
+        };
+
+        match job.map(|j| j.state) {
+            Some(JobState::Cancelled) => {
+                return give_up(d, GiveUpReason::Cancelled, Why::Cancelled);
+            }
+            Some(JobState::Dead) => {
+                let earlier = job
+                    .and_then(|j| j.last_decision.reason)
+                    .unwrap_or(GiveUpReason::RetriesExhausted);
+                return give_up(d, earlier, Why::AlreadyDead);
+            }
+            _ => {}
+        }
+
+        match cls.class {
+            ErrorClass::Permanent => {
+                return give_up(d, GiveUpReason::PermanentError, Why::Permanent);
+            }
+            ErrorClass::Unknown if policy.on_unknown == OnUnknown::GiveUp => {
+                return give_up(d, GiveUpReason::PermanentError, Why::UnknownGivesUp);
+            }
+            _ => {}
+        }
+
+        let (limit, by_category) = policy.limit_for(self.classifier.category_name(cls.category));
+        if n > limit {
+            return give_up(
+                d,
+                GiveUpReason::RetriesExhausted,
+                Why::Exhausted { by_category },
+            );
+        }
+
+        let (mut delay, mut why) = self.delay(job, policy, report, n, rng);
+        if let Some(limit) = budget.and_then(BudgetView::exhausted) {
+            match budget.map(|b| b.config.on_exhausted) {
+                Some(OnExhausted::Defer) => {
+                    delay = whole_ms(policy.max_delay);
+                    why = Why::BudgetDeferred { limit };
+                }
+                _ => {
+                    return give_up(
+                        d,
+                        GiveUpReason::BudgetExhausted,
+                        Why::BudgetExhausted { limit },
+                    );
+                }
+            }
+        }
+        d.delay = delay;
+
+        if let Some(limit) = policy.max_retry_duration {
+            let first = match job {
+                Some(j) if j.failure_count > 0 => j.first_failure_at,
+                _ => now,
+            };
+            let lands = now.since(first) + delay;
+            if lands > limit {
+                let lands_s = u32::try_from(lands.as_secs()).unwrap_or(u32::MAX);
+                return give_up(d, GiveUpReason::DeadlineExceeded, Why::Deadline { lands_s });
+            }
+        }
+
+        d.action = Action::Retry;
+        d.retry_at = Some(now.saturating_add(delay));
+        d.why = why;
+        verdict(d)
+    }
+
+    /// Backoff, jitter, the caller's hint, the cap — in that order.
+    fn delay<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        n: u32,
+        rng: &mut R,
+    ) -> (Duration, Why) {
+        let base = policy.backoff.base();
+        let previous = match job {
+            Some(j)
+                if j.last_decision.action == Action::Retry && !j.last_decision.delay.is_zero() =>
+            {
+                j.last_decision.delay
+            }
+            _ => base,
+        };
+        let backoff = policy.backoff.delay(n);
+        let mut delay = policy
+            .jitter
+            .apply(backoff, base, previous, policy.max_delay, rng);
+        let jittered = delay != backoff;
+        let mut hint_ms = None;
+        if let (Some(hint), HintMode::Honor) = (report.retry_after_hint, policy.retry_after_hint)
+            && hint > delay
+        {
+            delay = hint;
+            hint_ms = Some(ms_u32(hint));
+        }
+        let capped = delay > policy.max_delay;
+        if capped {
+            delay = policy.max_delay;
+        }
+        (
+            whole_ms(delay),
+            Why::Retry {
+                jittered,
+                hint_ms,
+                capped,
+            },
+        )
+    }
+
+    /// The applied retry limit + 1, as callers see it in `max_attempts`.
+    pub fn max_attempts(&self, d: &Decision) -> u32 {
+        let policy = self.policies.by_id(d.policy);
+        let (limit, _) = policy.limit_for(self.classifier.category_name(d.category));
+        limit.saturating_add(1)
+    }
+
+    pub fn policy_name(&self, d: &Decision) -> &str {
+        &self.policies.by_id(d.policy).name
+    }
+
+    pub fn category_name(&self, d: &Decision) -> &str {
+        self.classifier.category_name(d.category)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Explanations: one human sentence saying which rule and which limit
+//! decided, for `ReportFailure`, `Explain`, `GetJob` and the CLI.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::budget::Exhausted;
+use super::decide::Engine;
+use super::{Decision, ErrorClass, ErrorReport, GiveUpReason, Human, Why};
+
+impl Engine {
+    /// "target s3: 48/100 tokens, at or below half".
+    fn budget_state(&self, limit: Exhausted, target: &str) -> String {
+        let c = self.budgets.for_target(target).copied().unwrap_or_default();
+        match limit {
+            Exhausted::Tokens(t) => format!(
+                "target {target}: {t}/{} tokens, at or below half",
+                c.max_tokens
+            ),
+            Exhausted::Retrying(n) => format!(
+                "target {target}: {n}/{} jobs already waiting in backoff (max_retrying)",
+                c.max_retrying
+            ),
+        }
+    }
+
+    /// One human sentence: which rule and which limit decided. `error` is
+    /// the error the decision was about (the report, or the job's kept
+    /// error); `target` the name of the decision's target, if it has one.
+    pub fn explanation(
+        &self,
+        d: &Decision,
+        error: &ErrorReport<'_>,
+        target: Option<&str>,
+    ) -> String {
+        let policy = self.policies.by_id(d.policy);
+        let p = &policy.name;
+        let cls = self.classifier.describe_stored(d.rule, d.matched, error);
+        let class = d.error_class.as_str();
+        let mut s = String::with_capacity(160);
+        // Writing to a String cannot fail.
+        let _ = match d.why {
+            Why::Retry {
+                jittered,
+                hint_ms,
+                capped,
+            } => {
+                let unknown = if d.error_class == ErrorClass::Unknown {
+                    ", retried as on_unknown = retry"
+                } else {
+                    ""
+                };
+                let limit = self.max_attempts(d).saturating_sub(1);
+                let mut how = policy.backoff.describe();
+                if jittered {
+                    let _ = write!(how, ", {} jitter", policy.jitter.describe());
+                }
+                if let Some(h) = hint_ms {
+                    let hint = Duration::from_millis(u64::from(h));
+                    let _ = write!(how, ", raised to the retry-after hint {}", Human(hint));
+                }
+                if capped {
+                    let _ = write!(how, ", capped at max_delay {}", Human(policy.max_delay));
+                }
+                write!(
+                    s,
+                    "{class} error ({cls}){unknown}: retry {} of {limit} after {} ({how}) under policy `{p}`",
+                    d.failure_count,
+                    Human(d.delay)
+                )
+            }
+            Why::Permanent => write!(s, "permanent error ({cls}): policy `{p}` never retries it"),
+            Why::UnknownGivesUp => write!(
+                s,
+                "unknown error ({cls}) and policy `{p}` has on_unknown = give_up"
+            ),
+            Why::Exhausted { by_category } => {
+                let limit = self.max_attempts(d).saturating_sub(1);
+                let which = if by_category {
+                    format!(
+                        "the `{}` category limit of {limit} retries",
+                        self.category_name(d)
+                    )
+                } else {
+                    format!("max_retries {limit}")
+                };
+                write!(
+                    s,
+                    "{class} error ({cls}), but failure {} is past {which} of policy `{p}`",
+                    d.failure_count
+                )
+            }
+            Why::Deadline { lands_s } => write!(
+                s,
+                "{class} error ({cls}), but a retry after {} would land {} after the first failure, \
+                 past max_retry_duration {} of policy `{p}`",
+                Human(d.delay),
+                Human(Duration::from_secs(u64::from(lands_s))),
+                Human(policy.max_retry_duration.unwrap_or_default())
+            ),
+            Why::Cancelled => write!(
+                s,
+                "the job was cancelled; it gets no retries until RetryJob"
+            ),
+            Why::AlreadyDead => write!(
+                s,
+                "the job already gave up ({}); it gets no retries until RetryJob",
+                d.reason.unwrap_or(GiveUpReason::RetriesExhausted).as_str()
+            ),
+            Why::ManualRetry { reset: true } => {
+                write!(s, "manual retry: due now, failure count reset to 0")
+            }
+            Why::ManualRetry { reset: false } => {
+                write!(
+                    s,
+                    "manual retry: due now, failure count kept at {}",
+                    d.failure_count
+                )
+            }
+            Why::OperatorCancel => write!(s, "the job was cancelled by an operator"),
+            Why::BudgetExhausted { limit } => write!(
+                s,
+                "{class} error ({cls}), but retries are throttled: {}; policy `{p}` gives up",
+                self.budget_state(limit, target.unwrap_or("?"))
+            ),
+            Why::BudgetDeferred { limit } => write!(
+                s,
+                "{class} error ({cls}): retries are throttled: {}; retry {} deferred to max_delay {} under policy `{p}`",
+                self.budget_state(limit, target.unwrap_or("?")),
+                d.failure_count,
+                Human(d.delay)
+            ),
+        };
+        s
+    }
+}
