@@ -14,6 +14,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::engine::Human;
 use crate::engine::classify::{grpc_code_from_name, grpc_code_name};
+use crate::error_chain::error_chain;
 use crate::metrics::code_name;
 use crate::pb;
 use crate::pb::retry_coordinator_client::RetryCoordinatorClient;
@@ -220,21 +221,6 @@ fn client_tls(args: &ClientArgs) -> Result<ClientTlsConfig, CliError> {
         ));
     }
     Ok(config)
-}
-
-/// "transport error: tcp connect error: Connection refused (os error 111)".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = inner.source();
-    }
-    s
 }
 
 /// A request carrying the admin token, if one was given.

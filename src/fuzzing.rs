@@ -63,7 +63,7 @@ pub fn report_failure(data: &[u8]) {
         return;
     };
     let w = world();
-    let Ok((policy, _)) = w.engine.policies.select(f.policy, f.job_type, f.priority) else {
+    let Ok(policy) = w.engine.policies.select(f.policy, f.job_type, f.priority) else {
         return;
     };
     let policy = Arc::clone(policy);

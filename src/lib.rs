@@ -1,6 +1,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod error_chain;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -64,7 +64,7 @@ fn design_example_loads() {
     assert_eq!(
         c.policies
             .select("", "chunking", None)
-            .map(|(p, _)| p.name.to_string()),
+            .map(|p| p.name.to_string()),
         Ok("pipeline".to_string())
     );
     assert_eq!(c.limits.dead_ttl, Duration::from_secs(7 * 86400));

@@ -241,3 +241,12 @@ impl fmt::Display for Human {
 pub fn ms_u32(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
+
+/// `part` of `whole` in percent; 0 of nothing is 0 %.
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}

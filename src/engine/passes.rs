@@ -65,7 +65,7 @@ pub struct PassStats {
 impl PassStats {
     /// Succeeded / attempted, in percent; 0 when nothing was attempted.
     pub fn success_rate(&self) -> f64 {
-        rate(
+        super::percent(
             u64::from(self.jobs_succeeded),
             u64::from(self.jobs_attempted),
         )
@@ -73,14 +73,6 @@ impl PassStats {
 
     pub fn duration(&self) -> Option<Duration> {
         self.ended_at.map(|end| end.since(self.started_at))
-    }
-}
-
-fn rate(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
     }
 }
 
@@ -95,7 +87,7 @@ pub struct Totals {
 
 impl Totals {
     pub fn success_rate(&self) -> f64 {
-        rate(self.succeeded, self.attempted)
+        super::percent(self.succeeded, self.attempted)
     }
 }
 

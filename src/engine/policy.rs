@@ -107,15 +107,6 @@ pub struct PriorityBand {
     pub policy: Arc<Policy>,
 }
 
-/// Why a policy was chosen, for explanations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Selected {
-    Explicit,
-    JobType,
-    Priority,
-    Default,
-}
-
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("unknown policy {0:?}")]
 pub struct UnknownPolicy(pub String);
@@ -234,23 +225,22 @@ impl PolicySet {
         explicit: &str,
         job_type: &str,
         priority: Option<u32>,
-    ) -> Result<(&Arc<Policy>, Selected), UnknownPolicy> {
+    ) -> Result<&Arc<Policy>, UnknownPolicy> {
         if !explicit.is_empty() {
             return self
                 .by_name
                 .get(explicit)
-                .map(|p| (p, Selected::Explicit))
                 .ok_or_else(|| UnknownPolicy(explicit.to_string()));
         }
         if let Some(p) = self.job_types.get(job_type) {
-            return Ok((p, Selected::JobType));
+            return Ok(p);
         }
         if let Some(pr) = priority
             && let Some(b) = self.bands.iter().find(|b| (b.min..=b.max).contains(&pr))
         {
-            return Ok((&b.policy, Selected::Priority));
+            return Ok(&b.policy);
         }
-        Ok((&self.default, Selected::Default))
+        Ok(&self.default)
     }
 }
 
@@ -325,41 +315,19 @@ mod tests {
         )
         .expect("valid");
         let pick = |explicit: &str, jt: &str, pr: Option<u32>| {
-            let (p, why) = set.select(explicit, jt, pr).expect("known");
-            (p.name.to_string(), why)
+            set.select(explicit, jt, pr)
+                .expect("known")
+                .name
+                .to_string()
         };
-        assert_eq!(
-            pick("aggressive", "extraction", Some(90)),
-            ("aggressive".into(), Selected::Explicit)
-        );
-        assert_eq!(
-            pick("", "extraction", Some(90)),
-            ("extraction".into(), Selected::JobType)
-        );
-        assert_eq!(
-            pick("", "other", Some(90)),
-            ("high_priority".into(), Selected::Priority)
-        );
-        assert_eq!(
-            pick("", "other", Some(80)),
-            ("high_priority".into(), Selected::Priority)
-        );
-        assert_eq!(
-            pick("", "other", Some(20)),
-            ("conservative".into(), Selected::Priority)
-        );
-        assert_eq!(
-            pick("", "other", Some(0)),
-            ("conservative".into(), Selected::Priority)
-        );
-        assert_eq!(
-            pick("", "other", Some(50)),
-            ("default".into(), Selected::Default)
-        );
-        assert_eq!(
-            pick("", "other", None),
-            ("default".into(), Selected::Default)
-        );
+        assert_eq!(pick("aggressive", "extraction", Some(90)), "aggressive");
+        assert_eq!(pick("", "extraction", Some(90)), "extraction");
+        assert_eq!(pick("", "other", Some(90)), "high_priority");
+        assert_eq!(pick("", "other", Some(80)), "high_priority");
+        assert_eq!(pick("", "other", Some(20)), "conservative");
+        assert_eq!(pick("", "other", Some(0)), "conservative");
+        assert_eq!(pick("", "other", Some(50)), "default");
+        assert_eq!(pick("", "other", None), "default");
         assert_eq!(
             set.select("nope", "", None).err(),
             Some(UnknownPolicy("nope".into()))
@@ -371,13 +339,10 @@ mod tests {
         let set = PolicySet::new(Vec::new(), &[], Some(&[(50, 100, "aggressive".into())]))
             .expect("valid");
         assert_eq!(
-            &*set.select("", "", Some(60)).expect("ok").0.name,
+            &*set.select("", "", Some(60)).expect("ok").name,
             "aggressive"
         );
-        assert_eq!(
-            &*set.select("", "", Some(10)).expect("ok").0.name,
-            "default"
-        );
+        assert_eq!(&*set.select("", "", Some(10)).expect("ok").name, "default");
     }
 
     #[test]

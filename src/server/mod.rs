@@ -21,6 +21,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::config::{BackendSettings, Config, RedisSettings, SnapshotSettings};
 use crate::engine::Engine;
+use crate::error_chain::error_chain;
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinatorServer;
@@ -444,18 +445,6 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         sweeper,
         snapshots,
     })
-}
-
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 /// Loads the snapshot, if there is one, and writes one at once: a path that

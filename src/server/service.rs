@@ -107,7 +107,6 @@ impl App {
         self.engine
             .policies
             .select(f.policy, f.job_type, f.priority)
-            .map(|(p, _)| p)
             .map_err(|e| {
                 let known: Vec<_> = self
                     .engine

@@ -91,12 +91,10 @@ pub struct StatsRow {
 impl StatsRow {
     /// Successes after retry / (successes after retry + give-ups), in percent.
     pub fn retry_success_rate(&self) -> f64 {
-        let done = self.successes_after_retry + self.give_ups;
-        if done == 0 {
-            0.0
-        } else {
-            self.successes_after_retry as f64 * 100.0 / done as f64
-        }
+        crate::engine::percent(
+            self.successes_after_retry,
+            self.successes_after_retry + self.give_ups,
+        )
     }
 
     pub fn add(&mut self, o: &StatsRow) {
@@ -320,10 +318,6 @@ impl State {
             )),
             labels,
         }
-    }
-
-    pub fn labels(&self) -> &Labels {
-        &self.labels
     }
 
     pub fn label_name(&self, label: LabelId) -> &str {

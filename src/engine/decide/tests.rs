@@ -8,9 +8,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::*;
-use crate::engine::backoff::{Backoff, Jitter};
 use crate::engine::ErrorReport;
-
+use crate::engine::backoff::{Backoff, Jitter};
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -317,7 +316,9 @@ fn retry_that_would_land_past_max_retry_duration_is_refused_now() {
     );
     assert_eq!(seen.d.retry_after(), Duration::ZERO);
     assert!(
-        seen.explanation.contains("a retry after 10m would land 40m after the first failure, past max_retry_duration 30m"),
+        seen.explanation.contains(
+            "a retry after 10m would land 40m after the first failure, past max_retry_duration 30m"
+        ),
         "{}",
         seen.explanation
     );

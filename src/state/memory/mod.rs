@@ -10,6 +10,7 @@
 
 pub mod batches;
 pub mod budgets;
+mod le;
 mod names;
 pub mod record;
 pub mod snapshot;

@@ -37,6 +37,7 @@
 use std::ptr::NonNull;
 use std::time::Duration;
 
+use super::le::{u16_at, u32_at, u64_at};
 use crate::engine::classify::CategoryId;
 use crate::engine::policy::PolicyId;
 use crate::engine::{Action, Decision, Job, JobState, TargetId, Timestamp, Why, ms_u32};
@@ -122,20 +123,6 @@ impl std::fmt::Debug for Record {
             .field("len", &self.total_len())
             .finish()
     }
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
 }
 
 fn secs_between(earlier: Timestamp, later: Timestamp) -> u32 {

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::batches::Batches;
+use super::le::{u32_at, u64_at};
 use super::{Dictionary, Remap, SHARDS, Store};
 use crate::engine::passes::Batch;
 use crate::engine::{Engine, Timestamp};
@@ -231,16 +232,6 @@ struct Header {
     records_len: u64,
     meta_len: u64,
     crc: u32,
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
 }
 
 fn header(b: &[u8; HEADER_LEN], file_len: u64) -> Result<Header, String> {
