@@ -1,0 +1,206 @@
+//! Reports: a failure (decided and recorded in one step under the job's
+//! shard lock), an explanation (decided, nothing changed) and a success.
+
+use hashbrown::hash_table::Entry;
+use rand::Rng;
+
+use super::Store;
+use super::record::{Head, Record, Texts};
+use crate::engine::{Decision, Engine, ErrorReport, Job, Timestamp};
+use crate::labels::LabelId;
+use crate::state::step::{self, Event, FailureStep};
+use crate::state::{
+    FailureCall, FailureOutcome, MESSAGE_PREFIX, StoredError, SuccessOutcome, prefix,
+};
+
+impl Store {
+    pub(super) fn head_of(job: Job, label: LabelId, e: &ErrorReport<'_>) -> Head {
+        Head {
+            job,
+            label,
+            http_status: e.http_status,
+            grpc_code: e.grpc_code,
+            retryable: e.retryable,
+        }
+    }
+
+    /// Records one failure and returns the engine's decision.
+    pub fn report_failure<R: Rng + ?Sized>(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> FailureOutcome {
+        let e = &call.report.error;
+        let type_name = self.names.intern(e.type_name);
+        let message = prefix(e.message, MESSAGE_PREFIX);
+        let budget = self.budgets.target(call.target);
+        // The budget's take: read and spent in one step, only for a failure
+        // that counts (a re-sent report costs nothing).
+        let take =
+            |stored: Option<&Job>| budget.map(|(t, b)| b.take(t, step::counted_for(stored, t)));
+        let count_refusal = |d: &Decision| {
+            if let Some((_, b)) = budget
+                && step::budget_refused(d)
+            {
+                b.count_exhausted();
+            }
+        };
+        let out = self.table.entry(call.job_id, |entry| match entry {
+            Entry::Occupied(mut o) => {
+                let rec = o.get_mut();
+                let head = rec.head();
+                let label = head.label;
+                let (job, decision, tally) = match step::failure(
+                    engine,
+                    call.policy,
+                    &call.report,
+                    Some(&head.job),
+                    take,
+                    now,
+                    rng,
+                ) {
+                    FailureStep::Duplicate(decision) => {
+                        return FailureOutcome {
+                            decision,
+                            duplicate: true,
+                            label,
+                            gave_up: false,
+                            kept_error: Some(self.stored_error(rec)),
+                            local: false,
+                        };
+                    }
+                    FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
+                };
+                count_refusal(&decision);
+                let head = Self::head_of(job, label, e);
+                if rec.same_error(type_name, message) {
+                    // The same error again (the common case): no new allocation.
+                    rec.write_head(&head);
+                } else {
+                    let job_type = rec.texts().job_type.map(str::to_owned);
+                    *rec = Record::encode_clamped(
+                        &head,
+                        &Texts {
+                            id: call.job_id,
+                            type_name,
+                            job_type: job_type.as_deref(),
+                            message,
+                        },
+                    );
+                }
+                self.apply(label, &tally);
+                FailureOutcome {
+                    decision,
+                    duplicate: false,
+                    label,
+                    gave_up: tally.event == Some(Event::GaveUp),
+                    kept_error: None,
+                    local: false,
+                }
+            }
+            Entry::Vacant(v) => {
+                let label = self.labels.job_types.get(call.job_type);
+                let FailureStep::Recorded { job, tally } =
+                    step::failure(engine, call.policy, &call.report, None, take, now, rng)
+                else {
+                    unreachable!("a job's first failure is never a duplicate")
+                };
+                let decision = job.last_decision;
+                count_refusal(&decision);
+                let own_name =
+                    call.job_type.is_empty() || self.labels.job_types.name(label) == call.job_type;
+                v.insert(Record::encode_clamped(
+                    &Self::head_of(job, label, e),
+                    &Texts {
+                        id: call.job_id,
+                        type_name,
+                        job_type: (!own_name).then_some(call.job_type),
+                        message,
+                    },
+                ));
+                self.apply(label, &tally);
+                FailureOutcome {
+                    decision,
+                    duplicate: false,
+                    label,
+                    gave_up: tally.event == Some(Event::GaveUp),
+                    kept_error: None,
+                    local: false,
+                }
+            }
+        });
+        if out.gave_up {
+            // After the shard lock is released: the sweeper takes the death
+            // queue's lock first and shard locks under it.
+            self.died(call.job_id, now);
+        }
+        out
+    }
+
+    /// The decision a report would get, changing nothing.
+    pub fn explain<R: Rng + ?Sized>(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Decision {
+        let job = self.table.get(call.job_id, |r| r.head().job);
+        let view = self
+            .budgets
+            .target(call.target)
+            .map(|(t, b)| b.view(t, step::counted_for(job.as_ref(), t)));
+        step::explain(
+            engine,
+            call.policy,
+            &call.report,
+            job.as_ref(),
+            view.as_ref(),
+            now,
+            rng,
+        )
+    }
+
+    /// The job succeeded: forget it, and refill the budget of `target` (or,
+    /// without one, of the target its failures were reported with).
+    pub fn report_success(&self, job_id: &str, job_type: &str, target: &str) -> SuccessOutcome {
+        let removed = self.table.remove(job_id);
+        let refill = match (target, &removed) {
+            ("", Some(rec)) => rec
+                .head()
+                .job
+                .last_decision
+                .target
+                .and_then(|t| self.budgets.get(t)),
+            _ => self.budgets.target(target).map(|(_, b)| b),
+        };
+        if let Some(b) = refill {
+            b.refill();
+        }
+        let head = removed.as_ref().map(Record::head);
+        let label = match &head {
+            Some(h) => h.label,
+            None => self.labels.job_types.get(job_type),
+        };
+        self.apply(label, &step::success(head.as_ref().map(|h| &h.job)));
+        SuccessOutcome {
+            known: head.is_some(),
+            failures_before_success: head.map_or(0, |h| h.job.failure_count),
+            label,
+        }
+    }
+
+    pub(super) fn stored_error(&self, rec: &Record) -> StoredError {
+        let head = rec.head();
+        let t = rec.texts();
+        StoredError {
+            type_name: self.names.resolve(t.type_name),
+            message: t.message.to_string(),
+            http_status: head.http_status,
+            grpc_code: head.grpc_code,
+            retryable: head.retryable,
+        }
+    }
+}
