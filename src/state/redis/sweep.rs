@@ -14,8 +14,10 @@ use std::sync::{Mutex, PoisonError};
 use futures_util::future::try_join_all;
 
 use super::codec;
+use super::commit::Committed;
 use super::keys::{PARTITIONS, Set};
-use super::{Committed, Found, Op, Redis, ms};
+use super::records::Found;
+use super::{Op, Redis, ms};
 use crate::engine::{Engine, Timestamp};
 use crate::state::{Evictions, StateError};
 

@@ -1,0 +1,84 @@
+//! Retry budgets in Redis: a target's tokens taken and counted fleet-wide.
+
+use super::{Op, Redis};
+use crate::engine::{BudgetConfig, BudgetView, Job, TargetId};
+use crate::state::StateError;
+use crate::state::step;
+
+/// A target with a retry budget, as this fleet labels it.
+#[derive(Clone, Debug)]
+pub(super) struct Budgeted {
+    pub(super) id: TargetId,
+    pub(super) name: String,
+    pub(super) config: BudgetConfig,
+}
+
+impl Redis {
+    /// The budget `target` is charged to, if it has one.
+    pub(super) async fn budgeted(&self, target: &str) -> Result<Option<Budgeted>, StateError> {
+        if self.budgets.for_target(target).is_none() {
+            return Ok(None);
+        }
+        let own = self.budgets.by_target.contains_key(target)
+            || self.targets.own_label(&self.link, target).await?;
+        let id = if own {
+            self.labels.targets.get(target)
+        } else {
+            self.labels.targets.other()
+        };
+        let name = self.labels.targets.name(id).to_string();
+        Ok(self.budgets.for_target(&name).map(|config| Budgeted {
+            id: TargetId(id.0),
+            name,
+            config: *config,
+        }))
+    }
+
+    /// Spends from or gives back to a budget; the tokens before (thousandths).
+    pub(super) async fn budget_op(
+        &self,
+        b: &Budgeted,
+        take: bool,
+        milli: i64,
+    ) -> Result<i64, StateError> {
+        let mut c = self.link.conn();
+        self.link
+            .run(
+                Op::Budget,
+                self.budget_script
+                    .key(self.keys.budget(&b.name))
+                    .arg(if take { "take" } else { "give" })
+                    .arg(milli)
+                    .arg(b.config.full())
+                    .invoke_async(&mut c),
+            )
+            .await
+    }
+
+    pub(super) async fn count_refusal(&self, b: &Budgeted) {
+        let mut c = self.link.conn();
+        let _: Result<i64, _> = self
+            .link
+            .run(
+                Op::Budget,
+                redis::cmd("HINCRBY")
+                    .arg(self.keys.budget(&b.name))
+                    .arg("exhausted")
+                    .arg(1)
+                    .query_async(&mut c),
+            )
+            .await;
+    }
+
+    pub(super) fn view(&self, b: &Budgeted, tokens: i64, job: Option<&Job>) -> BudgetView {
+        BudgetView {
+            target: b.id,
+            config: b.config,
+            tokens,
+            retrying: self.retrying.get(&b.name),
+            job_counted: step::counted_for(job, b.id),
+        }
+    }
+
+    // ---- the report step ----------------------------------------------------
+}

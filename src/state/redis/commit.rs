@@ -1,0 +1,183 @@
+//! The compare-and-set: a job's new record and the counters the change
+//! moves, in one script on the job's partition.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use super::keys::{self, PARTITIONS, Set, counter_field, gauge_field, retrying_field};
+use super::records::Found;
+use super::{Op, Redis, set_of};
+use crate::engine::{Job, JobState, Timestamp};
+use crate::state::StateError;
+use crate::state::step::{self, Tally};
+
+/// What a compare-and-set did.
+pub(super) enum Committed {
+    /// Applied; the job's open batch, if it has one.
+    Applied(Option<String>),
+    /// The job was not as expected: what it is now (`None`: gone).
+    Conflict(Option<(Set, Vec<u8>)>),
+}
+
+/// What a commit does to the dead-time index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DeadTime {
+    Unchanged,
+    Removed,
+    Died(Timestamp),
+}
+
+impl DeadTime {
+    pub(super) fn of(tally: &Tally, job: Option<&Job>) -> DeadTime {
+        let dead = |c: Option<step::Counted>| c.is_some_and(|c| c.state == JobState::Dead);
+        match (dead(tally.from), dead(tally.to)) {
+            (false, true) => DeadTime::Died(job.map_or(Timestamp(0), |j| j.updated_at)),
+            (true, false) => DeadTime::Removed,
+            _ => DeadTime::Unchanged,
+        }
+    }
+
+    pub(super) fn arg(self) -> String {
+        match self {
+            DeadTime::Unchanged => String::new(),
+            DeadTime::Removed => "-".into(),
+            DeadTime::Died(t) => t.0.to_string(),
+        }
+    }
+}
+
+/// Which hash a counter is in: the commit script's KEYS index.
+pub(super) const GAUGES: u8 = 5;
+pub(super) const COUNTERS: u8 = 6;
+
+impl Redis {
+    /// The counter increments a change of a job counted under `label` makes.
+    pub(super) fn counter_ops(&self, label: &str, tally: &Tally) -> Vec<(u8, String, i64)> {
+        let mut ops: Vec<(u8, String, i64)> = Vec::new();
+        let mut add = |key: u8, field: String, n: i64| match ops
+            .iter_mut()
+            .find(|(k, f, _)| *k == key && *f == field)
+        {
+            Some(op) => op.2 += n,
+            None => ops.push((key, field, n)),
+        };
+        if tally.moves() {
+            for (c, n) in [(tally.from, -1), (tally.to, 1)] {
+                let Some(c) = c else { continue };
+                add(GAUGES, gauge_field(label, set_of(c.state)), n);
+                if let Some(t) = c.retrying_target() {
+                    add(GAUGES, retrying_field(self.target_name(t)), n);
+                }
+            }
+        }
+        if let Some(e) = tally.event {
+            let which = match e {
+                step::Event::FirstTrySuccess => 'f',
+                step::Event::SucceededAfterRetry => 'a',
+                step::Event::GaveUp => 'g',
+            };
+            add(COUNTERS, counter_field(label, which), 1);
+        }
+        ops.retain(|(_, _, n)| *n != 0);
+        ops
+    }
+
+    /// How long a partition's keys are kept after a write, as a backstop
+    /// for a fleet that is gone (the sweeper applies the TTLs job by job).
+    pub(super) fn keep_ms(&self, partition: usize, now: Timestamp) -> u64 {
+        const REFRESH_MS: u64 = 60_000;
+        let longest = self
+            .limits
+            .idle_ttl
+            .max(self.limits.dead_ttl)
+            .max(self.batch_limits.batch_ttl);
+        let keep = u64::try_from(longest.as_millis())
+            .unwrap_or(u64::MAX / 2)
+            .saturating_add(2 * REFRESH_MS);
+        let last = &self.kept_until[partition % PARTITIONS];
+        let prev = last.load(Relaxed);
+        if now.0.saturating_sub(prev) < REFRESH_MS {
+            return 0;
+        }
+        last.store(now.0, Relaxed);
+        keep
+    }
+
+    /// One compare-and-set: `old` expected, `new` written (`None`: removed).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn commit(
+        &self,
+        job_id: &str,
+        old: Option<(Set, &[u8])>,
+        new: Option<(Set, &[u8])>,
+        dead: DeadTime,
+        counters: &[(u8, String, i64)],
+        now: Timestamp,
+    ) -> Result<Committed, StateError> {
+        let p = keys::partition(job_id);
+        let pk = self.keys.partition(p);
+        let mut inv = self.commit_script.prepare_invoke();
+        for k in pk.all() {
+            inv.key(k);
+        }
+        inv.arg(job_id)
+            .arg(old.map_or("", |(s, _)| s.letter()))
+            .arg(old.map_or(&[][..], |(_, m)| m))
+            .arg(new.map_or("", |(s, _)| s.letter()))
+            .arg(new.map_or(&[][..], |(_, m)| m))
+            .arg(dead.arg())
+            .arg(self.keep_ms(p, now));
+        for (key, field, n) in counters {
+            inv.arg(*key).arg(field).arg(*n);
+        }
+        let started = Instant::now();
+        let mut c = self.link.conn();
+        let reply: Vec<redis::Value> = self.link.run(Op::Commit, inv.invoke_async(&mut c)).await?;
+        let text = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::BulkString(b)) => Some(b.clone()),
+            Some(redis::Value::SimpleString(s)) => Some(s.clone().into_bytes()),
+            _ => None,
+        };
+        match reply.first() {
+            Some(redis::Value::Int(1)) => Ok(Committed::Applied(
+                text(reply.get(1)).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            )),
+            Some(redis::Value::Int(0)) => {
+                self.link.conflict(started.elapsed());
+                let letter = text(reply.get(2)).map(|b| String::from_utf8_lossy(&b).into_owned());
+                let now = match (
+                    letter.as_deref().and_then(Set::from_letter),
+                    text(reply.get(3)),
+                ) {
+                    (Some(set), Some(member)) => Some((set, member)),
+                    _ => None,
+                };
+                Ok(Committed::Conflict(now))
+            }
+            _ => Err(StateError::Malformed(format!(
+                "job {job_id:?}: unexpected answer from the commit script: {reply:?}"
+            ))),
+        }
+    }
+
+    // ---- budgets ------------------------------------------------------------
+
+    /// Removes a job as read, with its counts.
+    pub(super) async fn remove(
+        &self,
+        found: &Found,
+        now: Timestamp,
+    ) -> Result<Committed, StateError> {
+        let tally = step::removal(&found.stored.job);
+        let counters = self.counter_ops(&found.stored.label, &tally);
+        self.commit(
+            &found.stored.id,
+            Some((found.set, &found.member)),
+            None,
+            DeadTime::of(&tally, None),
+            &counters,
+            now,
+        )
+        .await
+    }
+}

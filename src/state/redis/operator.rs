@@ -1,0 +1,112 @@
+//! Reads and operator calls on one job: get, retry, cancel, delete.
+
+use super::codec::{self, Stored};
+use super::commit::{Committed, DeadTime};
+use super::{MAX_CONFLICTS, Redis, set_of};
+use crate::engine::{Engine, Job, Timestamp};
+use crate::state::step::{self, Tally};
+use crate::state::{JobView, StateError};
+
+impl Redis {
+    pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
+        let pk = self.keys.of_job(job_id);
+        Ok(self
+            .read(engine, pk, job_id)
+            .await?
+            .map(|f| f.stored.view()))
+    }
+
+    /// Applies `change` to an existing job and returns it. (Operator calls
+    /// read the job fresh: they act on what the fleet holds.)
+    pub(super) async fn modify(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        now: Timestamp,
+        change: impl Fn(&Job) -> Result<(Job, Tally), StateError>,
+    ) -> Result<JobView, StateError> {
+        let mut stripe = self.stripe(job_id).lock().await;
+        let mut found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
+        for _ in 0..MAX_CONFLICTS {
+            let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+            let (job, tally) = change(&f.stored.job)?;
+            let new = Stored {
+                job,
+                ..f.stored.clone()
+            };
+            let member = codec::encode(&new, engine, &self.labels);
+            let counters = self.counter_ops(&new.label, &tally);
+            let set = set_of(job.state);
+            let committed = self
+                .commit(
+                    job_id,
+                    Some((f.set, &f.member)),
+                    Some((set, &member)),
+                    DeadTime::of(&tally, Some(&job)),
+                    &counters,
+                    now,
+                )
+                .await?;
+            match committed {
+                Committed::Applied(_) => {
+                    stripe.set(job_id, Some((set, &member)));
+                    return Ok(new.view());
+                }
+                Committed::Conflict(now_there) => {
+                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, job_id, now_there)?;
+                }
+            }
+        }
+        Err(self.contended(job_id))
+    }
+
+    pub async fn retry(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        reset_failures: bool,
+        now: Timestamp,
+    ) -> Result<JobView, StateError> {
+        self.modify(engine, job_id, now, |job| {
+            Ok(step::manual_retry(job, reset_failures, now))
+        })
+        .await
+    }
+
+    pub async fn cancel(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        now: Timestamp,
+    ) -> Result<JobView, StateError> {
+        self.modify(engine, job_id, now, |job| {
+            step::cancel(job, now).ok_or_else(|| StateError::Dead(job_id.to_string()))
+        })
+        .await
+    }
+
+    pub async fn delete(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StateError> {
+        let mut stripe = self.stripe(job_id).lock().await;
+        let mut found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
+        for _ in 0..MAX_CONFLICTS {
+            let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+            match self.remove(&f, now).await? {
+                Committed::Applied(_) => {
+                    stripe.set(job_id, None);
+                    return Ok(());
+                }
+                Committed::Conflict(now_there) => {
+                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, job_id, now_there)?;
+                }
+            }
+        }
+        Err(self.contended(job_id))
+    }
+}

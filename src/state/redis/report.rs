@@ -1,0 +1,253 @@
+//! Reports: a failure (read, decide, compare-and-set, again on a
+//! conflict), an explanation and a success.
+
+use super::codec::{self, Stored};
+use super::commit::{Committed, DeadTime};
+use super::{MAX_CONFLICTS, Op, Redis, set_of};
+use crate::engine::{Decision, Engine, Job, Timestamp};
+use crate::state::step::{self, FailureStep};
+use crate::state::{FailureCall, FailureOutcome, StateError, StoredError, SuccessOutcome};
+
+impl Redis {
+    pub async fn report_failure(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+    ) -> Result<(FailureOutcome, Option<String>), StateError> {
+        let id = call.job_id;
+        let mut stripe = self.stripe(id).lock().await;
+        let label = self.job_type_label(call.job_type).await?;
+        let budget = self.budgeted(call.target).await?;
+        // The job (unless the stripe remembers it), and the budget's take
+        // beside it: one round trip. What a duplicate took is given back.
+        let (found, taken) = tokio::join!(self.recalled(engine, &stripe, id), async {
+            match &budget {
+                Some(b) => self
+                    .budget_op(b, true, crate::engine::budget::MILLI)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        });
+        let mut found = found?;
+        let taken = taken?;
+        // Whether `found` was read from Redis by this call (not recalled).
+        let mut fresh = stripe.get(id).is_none();
+        for _ in 0..MAX_CONFLICTS {
+            let stored = found.as_ref().map(|f| &f.stored.job);
+            let take = |j: Option<&Job>| {
+                budget
+                    .as_ref()
+                    .zip(taken)
+                    .map(|(b, tokens)| self.view(b, tokens, j))
+            };
+            let step = step::failure(
+                engine,
+                call.policy,
+                &call.report,
+                stored,
+                take,
+                now,
+                &mut rand::rng(),
+            );
+            let (job, decision, tally) = match step {
+                // A duplicate only of what Redis holds now: a remembered
+                // record may be stale.
+                FailureStep::Duplicate(_) if !fresh => {
+                    found = self.read(engine, self.keys.of_job(id), id).await?;
+                    stripe.set(id, found.as_ref().map(|f| (f.set, f.member.as_slice())));
+                    fresh = true;
+                    continue;
+                }
+                FailureStep::Duplicate(decision) => {
+                    if let (Some(b), Some(before)) = (&budget, taken) {
+                        // Spent for nothing: give back what the take spent.
+                        let spent = before.clamp(0, crate::engine::budget::MILLI);
+                        self.budget_op(b, false, spent).await?;
+                    }
+                    let f = found.as_ref();
+                    return Ok((
+                        FailureOutcome {
+                            decision,
+                            duplicate: true,
+                            label: f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
+                            gave_up: false,
+                            kept_error: f.map(|f| f.stored.error.clone()),
+                            local: false,
+                        },
+                        None,
+                    ));
+                }
+                FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
+            };
+            let new = match &found {
+                Some(f) => Stored {
+                    job,
+                    error: StoredError::of(&call.report.error),
+                    ..f.stored.clone()
+                },
+                None => Stored {
+                    id: id.to_string(),
+                    job_type: call.job_type.to_string(),
+                    label: self.labels.job_types.name(label).to_string(),
+                    job,
+                    error: StoredError::of(&call.report.error),
+                },
+            };
+            let member = codec::encode(&new, engine, &self.labels);
+            let counters = self.counter_ops(&new.label, &tally);
+            let set = set_of(job.state);
+            let committed = self
+                .commit(
+                    id,
+                    found.as_ref().map(|f| (f.set, f.member.as_slice())),
+                    Some((set, &member)),
+                    DeadTime::of(&tally, Some(&job)),
+                    &counters,
+                    now,
+                )
+                .await?;
+            match committed {
+                Committed::Applied(batch) => {
+                    stripe.set(id, Some((set, &member)));
+                    if let Some(b) = &budget
+                        && step::budget_refused(&decision)
+                    {
+                        self.count_refusal(b).await;
+                    }
+                    return Ok((
+                        FailureOutcome {
+                            decision,
+                            duplicate: false,
+                            label: self.labels.job_types.get(&new.label),
+                            gave_up: tally.event == Some(step::Event::GaveUp),
+                            kept_error: None,
+                            local: false,
+                        },
+                        batch,
+                    ));
+                }
+                Committed::Conflict(now_there) => {
+                    stripe.set(id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, id, now_there)?;
+                    fresh = true;
+                }
+            }
+        }
+        Err(self.contended(id))
+    }
+
+    pub(super) fn contended(&self, job_id: &str) -> StateError {
+        StateError::Unavailable(format!(
+            "job {job_id:?}: changed by other sidecars {MAX_CONFLICTS} times while this report tried to commit; try again"
+        ))
+    }
+
+    pub async fn explain(
+        &self,
+        engine: &Engine,
+        call: &FailureCall<'_>,
+        now: Timestamp,
+    ) -> Result<Decision, StateError> {
+        let budget = self.budgeted(call.target).await?;
+        let pk = self.keys.of_job(call.job_id);
+        let (found, tokens) = tokio::join!(self.read(engine, pk, call.job_id), async {
+            match &budget {
+                Some(b) => {
+                    let mut c = self.link.conn();
+                    self.link
+                        .run(
+                            Op::Budget,
+                            redis::cmd("HGET")
+                                .arg(self.keys.budget(&b.name))
+                                .arg("tokens")
+                                .query_async::<Option<i64>>(&mut c),
+                        )
+                        .await
+                        .map(|t| Some(t.unwrap_or(b.config.full()).min(b.config.full())))
+                }
+                None => Ok(None),
+            }
+        });
+        let found = found?;
+        let job = found.as_ref().map(|f| &f.stored.job);
+        let view = budget
+            .as_ref()
+            .zip(tokens?)
+            .map(|(b, t)| self.view(b, t, job));
+        Ok(step::explain(
+            engine,
+            call.policy,
+            &call.report,
+            job,
+            view.as_ref(),
+            now,
+            &mut rand::rng(),
+        ))
+    }
+
+    pub async fn report_success(
+        &self,
+        engine: &Engine,
+        job_id: &str,
+        job_type: &str,
+        target: &str,
+        now: Timestamp,
+    ) -> Result<(SuccessOutcome, Option<String>), StateError> {
+        let mut stripe = self.stripe(job_id).lock().await;
+        let mut found = self.recalled(engine, &stripe, job_id).await?;
+        for _ in 0..MAX_CONFLICTS {
+            let job = found.as_ref().map(|f| f.stored.job);
+            let tally = step::success(job.as_ref());
+            let label = match &found {
+                Some(f) => f.stored.label.clone(),
+                None => {
+                    let l = self.job_type_label(job_type).await?;
+                    self.labels.job_types.name(l).to_string()
+                }
+            };
+            let counters = self.counter_ops(&label, &tally);
+            let committed = self
+                .commit(
+                    job_id,
+                    found.as_ref().map(|f| (f.set, f.member.as_slice())),
+                    None,
+                    DeadTime::of(&tally, None),
+                    &counters,
+                    now,
+                )
+                .await?;
+            match committed {
+                Committed::Applied(batch) => {
+                    stripe.set(job_id, None);
+                    // The budget refilled: the target named, or the one the
+                    // job's failures were reported with.
+                    let refill = match (target, job.and_then(|j| j.last_decision.target)) {
+                        ("", Some(t)) => self.budgeted(self.target_name(t)).await?,
+                        ("", None) => None,
+                        _ => self.budgeted(target).await?,
+                    };
+                    if let Some(b) = &refill {
+                        let ratio = (b.config.token_ratio * crate::engine::budget::MILLI as f64)
+                            .round() as i64;
+                        self.budget_op(b, false, ratio).await?;
+                    }
+                    return Ok((
+                        SuccessOutcome {
+                            known: job.is_some(),
+                            failures_before_success: job.map_or(0, |j| j.failure_count),
+                            label: self.labels.job_types.get(&label),
+                        },
+                        batch,
+                    ));
+                }
+                Committed::Conflict(now_there) => {
+                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    found = self.current(engine, job_id, now_there)?;
+                }
+            }
+        }
+        Err(self.contended(job_id))
+    }
+}
