@@ -14,22 +14,28 @@
 //! memory backend stays a direct, inlinable call.
 
 mod codes;
+mod fleet;
 pub mod memory;
 pub mod redis;
 pub mod step;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::engine::passes::{Batch, EndOfPass, Outcome, PassStats};
-use crate::engine::{Decision, Engine, ErrorReport, FailureReport, Job, JobState, Policy};
+use crate::engine::passes::{Batch, EndOfPass, PassStats};
+use crate::engine::{Decision, Engine, FailureReport, JobState, Policy};
 use crate::engine::{TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
 pub use memory::batches::{BatchError, BatchLimits};
 pub use memory::budgets::BudgetRow;
 use memory::{Memory, Store};
+pub use views::{
+    Evictions, FailureOutcome, Gauges, JobView, Page, StatsRow, StoredError, SuccessOutcome,
+    stats_with_total,
+};
 
 /// Longest error message prefix kept per job: a job must not pin an
 /// unbounded amount of caller text in memory.
@@ -76,102 +82,6 @@ pub fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// One job type's counters.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsRow {
-    pub job_type: String,
-    pub retrying: u64,
-    pub dead: u64,
-    pub cancelled: u64,
-    pub first_try_successes: u64,
-    pub successes_after_retry: u64,
-    pub give_ups: u64,
-}
-
-impl StatsRow {
-    /// Successes after retry / (successes after retry + give-ups), in percent.
-    pub fn retry_success_rate(&self) -> f64 {
-        crate::engine::percent(
-            self.successes_after_retry,
-            self.successes_after_retry + self.give_ups,
-        )
-    }
-
-    pub fn add(&mut self, o: &StatsRow) {
-        self.retrying += o.retrying;
-        self.dead += o.dead;
-        self.cancelled += o.cancelled;
-        self.first_try_successes += o.first_try_successes;
-        self.successes_after_retry += o.successes_after_retry;
-        self.give_ups += o.give_ups;
-    }
-
-    pub fn is_zero(&self) -> bool {
-        [
-            self.retrying,
-            self.dead,
-            self.cancelled,
-            self.first_try_successes,
-            self.successes_after_retry,
-            self.give_ups,
-        ]
-        .iter()
-        .all(|n| *n == 0)
-    }
-}
-
-/// Rows (those with any count, sorted by job type) and their sum.
-pub fn stats_with_total(mut rows: Vec<StatsRow>) -> (Vec<StatsRow>, StatsRow) {
-    rows.retain(|r| !r.is_zero());
-    rows.sort_by(|a, b| a.job_type.cmp(&b.job_type));
-    let mut total = StatsRow::default();
-    for r in &rows {
-        total.add(r);
-    }
-    (rows, total)
-}
-
-/// The latest error of a job as callers see it, its message cut to `MESSAGE_PREFIX` bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StoredError {
-    pub type_name: String,
-    pub message: String,
-    pub http_status: u16,
-    pub grpc_code: u8,
-    pub retryable: Option<bool>,
-}
-
-impl StoredError {
-    pub fn report(&self) -> ErrorReport<'_> {
-        ErrorReport {
-            type_name: &self.type_name,
-            message: &self.message,
-            http_status: self.http_status,
-            grpc_code: self.grpc_code,
-            retryable: self.retryable,
-        }
-    }
-
-    pub fn of(e: &ErrorReport<'_>) -> StoredError {
-        StoredError {
-            type_name: e.type_name.to_string(),
-            message: prefix(e.message, MESSAGE_PREFIX).to_string(),
-            http_status: e.http_status,
-            grpc_code: e.grpc_code,
-            retryable: e.retryable,
-        }
-    }
-}
-
-/// A job, decoded for callers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobView {
-    pub id: String,
-    pub job_type: String,
-    pub job: Job,
-    pub last_error: StoredError,
-}
-
 /// One validated `ReportFailure` (or `Explain`).
 #[derive(Clone, Copy, Debug)]
 pub struct FailureCall<'a> {
@@ -180,61 +90,6 @@ pub struct FailureCall<'a> {
     pub target: &'a str,
     pub policy: &'a Policy,
     pub report: FailureReport<'a>,
-}
-
-/// What a `ReportFailure` did.
-#[derive(Clone, Debug)]
-pub struct FailureOutcome {
-    pub decision: Decision,
-    pub duplicate: bool,
-    /// The job-type label (bounded).
-    pub label: LabelId,
-    /// The job became dead with this report.
-    pub gave_up: bool,
-    /// For a duplicate: the error the job kept, which its decision was about.
-    pub kept_error: Option<StoredError>,
-    /// Decided from this sidecar's own state: the fleet's could not be
-    /// reached (`on_unavailable = "local"`).
-    pub local: bool,
-}
-
-/// What a `ReportSuccess` did.
-#[derive(Clone, Copy, Debug)]
-pub struct SuccessOutcome {
-    pub known: bool,
-    pub failures_before_success: u32,
-    pub label: LabelId,
-}
-
-/// Jobs removed by one sweep, by reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Evictions {
-    pub idle_ttl: u64,
-    pub dead_ttl: u64,
-    pub capacity: u64,
-    pub dead_limit: u64,
-}
-
-impl Evictions {
-    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
-        [
-            ("idle_ttl", self.idle_ttl),
-            ("dead_ttl", self.dead_ttl),
-            ("capacity", self.capacity),
-            ("dead_limit", self.dead_limit),
-        ]
-    }
-
-    pub fn any(&self) -> bool {
-        self.by_reason().iter().any(|(_, n)| *n > 0)
-    }
-
-    pub fn add(&mut self, o: &Evictions) {
-        self.idle_ttl += o.idle_ttl;
-        self.dead_ttl += o.dead_ttl;
-        self.capacity += o.capacity;
-        self.dead_limit += o.dead_limit;
-    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -261,20 +116,6 @@ pub enum StateError {
 pub struct Filter<'a> {
     pub state: Option<JobState>,
     pub job_type: Option<&'a str>,
-}
-
-pub struct Page {
-    pub jobs: Vec<JobView>,
-    pub total: usize,
-    /// The last job id of this page when more follow.
-    pub next_after: Option<String>,
-}
-
-/// What the metrics endpoint renders of the state: gauges.
-#[derive(Clone, Debug)]
-pub struct Gauges {
-    pub jobs: [(JobState, u64); 3],
-    pub budgets: Vec<BudgetRow>,
 }
 
 /// The state of one sidecar (memory) or of its fleet (Redis).
@@ -598,123 +439,6 @@ impl State {
             Backend::Memory(m) => m.store.pressured().await,
             Backend::Redis(_) => std::future::pending().await,
         }
-    }
-}
-
-impl Fleet {
-    async fn report_failure(
-        &self,
-        engine: &Engine,
-        call: &FailureCall<'_>,
-        now: Timestamp,
-    ) -> Result<FailureOutcome, StateError> {
-        match self
-            .and_ready(self.redis.report_failure(engine, call, now))
-            .await
-        {
-            Ok((out, batch)) => {
-                if let Some(batch) = batch
-                    && !out.duplicate
-                {
-                    let outcome = match out.decision.action {
-                        crate::engine::Action::Retry => Outcome::FailedRetryable,
-                        crate::engine::Action::GiveUp => Outcome::FailedNonRetryable,
-                    };
-                    self.record_in_batch(&batch, call.job_id, outcome, now)
-                        .await;
-                }
-                Ok(out)
-            }
-            Err(StateError::Unavailable(why)) => match &self.local {
-                Some(local) => {
-                    tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
-                    let mut out = local.report_failure(engine, call, now, &mut rand::rng());
-                    out.local = true;
-                    Ok(out)
-                }
-                None => Err(StateError::Unavailable(why)),
-            },
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn explain(
-        &self,
-        engine: &Engine,
-        call: &FailureCall<'_>,
-        now: Timestamp,
-    ) -> Result<(Decision, bool), StateError> {
-        match self.and_ready(self.redis.explain(engine, call, now)).await {
-            Ok(d) => Ok((d, false)),
-            Err(StateError::Unavailable(why)) => match &self.local {
-                Some(local) => Ok((
-                    local.store.explain(engine, call, now, &mut rand::rng()),
-                    true,
-                )),
-                None => Err(StateError::Unavailable(why)),
-            },
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn report_success(
-        &self,
-        engine: &Engine,
-        job_id: &str,
-        job_type: &str,
-        target: &str,
-        now: Timestamp,
-    ) -> Result<SuccessOutcome, StateError> {
-        let done = self
-            .and_ready(
-                self.redis
-                    .report_success(engine, job_id, job_type, target, now),
-            )
-            .await;
-        match done {
-            Ok((out, batch)) => {
-                if let Some(batch) = batch {
-                    self.record_in_batch(&batch, job_id, Outcome::Succeeded, now)
-                        .await;
-                }
-                Ok(out)
-            }
-            Err(StateError::Unavailable(why)) => match &self.local {
-                Some(local) => Ok(local.report_success(job_id, job_type, target, now)),
-                None => Err(StateError::Unavailable(why)),
-            },
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Whether the fleet's keys can be used (see `Redis::ready`).
-    pub async fn ready(&self) -> Result<(), StateError> {
-        self.redis.ready().await
-    }
-
-    async fn and_ready<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, StateError>>,
-    ) -> Result<T, StateError> {
-        self.ready().await?;
-        call.await
-    }
-
-    /// A job's report counted into its open batch. Failing to count it is
-    /// logged, not an error of the report: the decision stands.
-    async fn record_in_batch(&self, batch: &str, job_id: &str, outcome: Outcome, now: Timestamp) {
-        if let Err(e) = self
-            .redis
-            .record_in_batch(batch, job_id, outcome, now)
-            .await
-        {
-            tracing::warn!(batch, job_id, error = %e, "a report could not be counted into its batch");
-        }
-    }
-
-    /// Whether calls fail (rather than decide locally) while Redis is down.
-    pub fn rejects_when_down(&self) -> bool {
-        self.local.is_none()
     }
 }
 
