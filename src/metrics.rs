@@ -24,8 +24,8 @@ use metrics_exporter_prometheus::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::batch::PassResult;
 use crate::engine::classify::grpc_code_name;
-use crate::engine::passes::PassResult;
 use crate::engine::{
     Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, JobState, PolicyId, TargetId,
 };

@@ -10,6 +10,7 @@
 //! `raw` parses the text table by table, `validate` turns it into `Config`,
 //! `summary` is what `check-config` prints, `redis_settings` holds `[state.redis]`.
 
+mod engine_settings;
 mod raw;
 mod redis_settings;
 mod summary;

@@ -6,12 +6,12 @@
 //! sections 3 and 4 is tested case by case without a server.
 
 pub mod backoff;
+pub mod batch;
 pub mod budget;
 pub mod classify;
 pub mod decide;
 mod explain;
 pub mod job;
-pub mod passes;
 pub mod policy;
 
 use std::fmt;

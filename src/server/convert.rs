@@ -5,7 +5,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::engine::passes::{PassResult, PassStats};
+use crate::engine::batch::{PassResult, PassStats};
 use crate::engine::{
     Action, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState, Timestamp,
 };

@@ -3,7 +3,7 @@
 //! and a report's batch outcome follows it.
 
 use super::{FailureCall, FailureOutcome, Fleet, StateError, SuccessOutcome};
-use crate::engine::passes::Outcome;
+use crate::engine::batch::Outcome;
 use crate::engine::{Decision, Engine, Timestamp};
 
 impl Fleet {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::engine::passes::{Batch, EndOfPass, PassStats};
+use crate::engine::batch::{Batch, EndOfPass, PassStats};
 use crate::engine::{Decision, Engine, FailureReport, JobState, Policy};
 use crate::engine::{TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};

@@ -1,6 +1,6 @@
 //! Open batches and the index from job id to batch, with their bounds.
 //!
-//! The pass book itself is `engine::passes::Batch`; this module keeps them
+//! The pass book itself is `engine::batch::Batch`; this module keeps them
 //! (`[state] max_batches`, `batch_ttl`) and routes each job report to the
 //! batch its job belongs to. A job belongs to at most one unfinished batch.
 
@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use thiserror::Error;
 
 use crate::engine::Timestamp;
-use crate::engine::passes::{Batch, EndOfPass, Outcome, PassError, PassStats};
+use crate::engine::batch::{Batch, EndOfPass, Outcome, PassError, PassStats};
 
 /// Most jobs one batch may hold.
 pub const MAX_BATCH_JOBS: usize = 100_000;
@@ -271,7 +271,7 @@ impl Batches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::passes::PassResult;
+    use crate::engine::batch::PassResult;
 
     fn t(s: u64) -> Timestamp {
         Timestamp(1_000_000 + s * 1000)

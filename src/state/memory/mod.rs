@@ -32,7 +32,7 @@ use super::{
     BatchLimits, Evictions, FailureCall, FailureOutcome, Filter, JobView, Limits, Page, StateError,
     StatsRow, SuccessOutcome,
 };
-use crate::engine::passes::Outcome;
+use crate::engine::batch::Outcome;
 use crate::engine::{Action, BudgetConfigs, Engine, Job, JobState, TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
 use batches::Batches;

@@ -17,7 +17,7 @@ use redis::Script;
 use super::keys::{PARTITIONS, partition};
 use super::{Op, Redis, ms};
 use crate::engine::Timestamp;
-use crate::engine::passes::{Batch, Book, EndOfPass, Member, Outcome, PassStats};
+use crate::engine::batch::{Batch, Book, EndOfPass, Member, Outcome, PassStats};
 use crate::state::StateError;
 use crate::state::memory::batches::{
     BatchError, DEFAULT_MAX_PASSES, DEFAULT_PASS_DELAY, MAX_BATCH_JOBS,

@@ -34,7 +34,7 @@ use thiserror::Error;
 use super::batches::Batches;
 use super::le::{u32_at, u64_at};
 use super::{Dictionary, Remap, SHARDS, Store};
-use crate::engine::passes::Batch;
+use crate::engine::batch::Batch;
 use crate::engine::{Engine, Timestamp};
 
 pub const MAGIC: &[u8; 8] = b"RETRYDSN";
