@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::{
-    ChildGuard, Error, LoadOpts, SpawnOpts, Target, free_port, preload, run_load, sibling,
-    wait_ready,
-};
+use crate::load::{Target, run_load};
+use crate::memory::preload;
+use crate::servers::{ChildGuard, free_port, sibling, wait_ready};
+use crate::{Error, LoadOpts, SpawnOpts};
 
 pub struct Opts {
     pub sidecars: usize,
