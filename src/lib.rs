@@ -1,3 +1,11 @@
+//! retryd: a retry-coordinator sidecar. The library behind the `retryd`
+//! binary: the pure decision engine, the state backends, the gRPC server,
+//! metrics, configuration and the operator CLI.
+
+// One module needs unsafe code (a job record behind a thin pointer, see
+// state/memory/record.rs); it allows it for itself, nothing else may.
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod engine;

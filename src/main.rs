@@ -1,6 +1,8 @@
 //! `retryd`: serve the sidecar (the default), check a configuration file, or
 //! act as an operator's client of a running sidecar.
 
+#![deny(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN.md section 6).
+//! Prometheus metrics (docs/metrics.md).
 //!
 //! Each server owns its recorder instead of installing a process-global one:
 //! two servers in one process (as in the tests) keep separate counts, and

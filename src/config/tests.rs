@@ -8,7 +8,7 @@ fn err(text: &str) -> String {
         .to_string()
 }
 
-const DESIGN_EXAMPLE: &str = r#"
+const FULL_EXAMPLE: &str = r#"
 [server]
 grpc_addr = "127.0.0.1:50051"
 metrics_addr = "0.0.0.0:9464"
@@ -47,8 +47,8 @@ message_regex = ["connection.*refused"]
 "#;
 
 #[test]
-fn design_example_loads() {
-    let c = Config::from_toml(DESIGN_EXAMPLE).expect("valid");
+fn a_full_example_loads() {
+    let c = Config::from_toml(FULL_EXAMPLE).expect("valid");
     let p = c.policies.get("extraction").expect("extraction");
     assert_eq!(p.max_retries, 3);
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Backoff kinds and jitter (DESIGN.md section 3).
+//! Backoff kinds and jitter (docs/decisions.md, "Backoff" and "Jitter").
 //!
 //! The random source is an argument: tests pass a seeded or a fixed one and
 //! check bounds, the server passes a thread-local generator.

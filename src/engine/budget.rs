@@ -1,4 +1,5 @@
-//! Retry budgets per downstream target (DESIGN.md section 8).
+//! Retry budgets per downstream target (docs/decisions.md, "Retry budgets
+//! per target").
 //!
 //! Why budgets and not max retries alone: when a dependency fails, every job
 //! that calls it fails, and each retries up to its limit; the load on the
@@ -40,7 +41,7 @@ pub struct BudgetConfig {
 }
 
 impl Default for BudgetConfig {
-    /// The values of DESIGN.md's `[budgets.default]` example.
+    /// The built-in values of a budget key left out (docs/configuration.md).
     fn default() -> Self {
         BudgetConfig {
             max_tokens: 100,

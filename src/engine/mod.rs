@@ -2,8 +2,8 @@
 //! per-job state machine.
 //!
 //! Everything here is pure. "Now" and the random source are arguments, nothing
-//! reads a clock, touches the network or a global, so every rule of DESIGN.md
-//! sections 3 and 4 is tested case by case without a server.
+//! reads a clock, touches the network or a global, so every rule of
+//! docs/decisions.md is tested case by case without a server.
 
 pub mod backoff;
 pub mod batch;
@@ -57,7 +57,7 @@ impl Timestamp {
     }
 }
 
-/// How an error is to be treated (DESIGN.md section 4).
+/// How an error is to be treated (docs/decisions.md, "Error classes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
     Transient,

@@ -1,5 +1,5 @@
 //! Policies: how many retries, which backoff and jitter, which limits; and
-//! which policy a report gets (DESIGN.md section 3).
+//! which policy a report gets (docs/decisions.md, "Policy selection").
 
 use std::collections::HashMap;
 use std::fmt;
@@ -45,7 +45,8 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// A configured policy with every key missing (DESIGN.md section 3).
+    /// A configured policy with every key missing: the defaults of
+    /// docs/configuration.md.
     pub fn named(name: &str) -> Policy {
         Policy {
             id: PolicyId::default(),
@@ -279,7 +280,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtins_match_the_design_table() {
+    fn builtins_are_the_documented_table() {
         let set = PolicySet::default();
         let row = |name: &str| {
             let p = set.get(name).expect("built-in exists");
