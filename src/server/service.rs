@@ -97,6 +97,24 @@ impl Coordinator {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         result
     }
+
+    /// An operator's change to one job: the admin token checked first.
+    async fn admin<'a, T, R, F>(
+        &'a self,
+        method: &'static str,
+        request: Request<T>,
+        call: impl FnOnce(&'a App, T) -> F,
+    ) -> Result<Response<R>, Status>
+    where
+        F: Future<Output = Result<R, Status>> + 'a,
+    {
+        let app = &*self.app;
+        self.mutate(method, async move {
+            app.authorize(request.metadata())?;
+            call(app, request.into_inner()).await
+        })
+        .await
+    }
 }
 
 impl App {
@@ -460,36 +478,21 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::RetryJobRequest>,
     ) -> Result<Response<pb::RetryJobResponse>, Status> {
-        let app = &self.app;
-        self.mutate("RetryJob", async move {
-            app.authorize(request.metadata())?;
-            app.retry_job(request.into_inner()).await
-        })
-        .await
+        self.admin("RetryJob", request, App::retry_job).await
     }
 
     async fn cancel_job(
         &self,
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
-        let app = &self.app;
-        self.mutate("CancelJob", async move {
-            app.authorize(request.metadata())?;
-            app.cancel_job(request.into_inner()).await
-        })
-        .await
+        self.admin("CancelJob", request, App::cancel_job).await
     }
 
     async fn delete_job(
         &self,
         request: Request<pb::DeleteJobRequest>,
     ) -> Result<Response<pb::DeleteJobResponse>, Status> {
-        let app = &self.app;
-        self.mutate("DeleteJob", async move {
-            app.authorize(request.metadata())?;
-            app.delete_job(request.into_inner()).await
-        })
-        .await
+        self.admin("DeleteJob", request, App::delete_job).await
     }
 
     async fn get_stats(

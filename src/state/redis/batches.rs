@@ -76,9 +76,8 @@ impl Redis {
         let (h, m) = self.keys.batch(batch_id);
         let mut pipe = redis::pipe();
         pipe.cmd("HGETALL").arg(&h).cmd("HGETALL").arg(&m);
-        let mut c = self.link.conn();
         let (head, jobs): (BTreeMap<String, Vec<u8>>, BTreeMap<String, String>) =
-            self.link.run(Op::Batch, pipe.query_async(&mut c)).await?;
+            self.link.pipeline(Op::Batch, &pipe).await?;
         let Some(book) = head.get("book") else {
             return Ok(None);
         };
@@ -123,19 +122,16 @@ impl Redis {
         for id in new_jobs {
             inv.arg(*id);
         }
-        let mut c = self.link.conn();
-        let saved: i64 = self.link.run(Op::Batch, inv.invoke_async(&mut c)).await?;
+        let saved: i64 = self.link.invoke(Op::Batch, &inv).await?;
         if saved == 1 {
-            let mut c = self.link.conn();
             let _: i64 = self
                 .link
-                .run(
+                .query(
                     Op::Batch,
                     redis::cmd("ZADD")
                         .arg(self.keys.batches())
                         .arg(batch.updated_at.0)
-                        .arg(batch_id)
-                        .query_async(&mut c),
+                        .arg(batch_id),
                 )
                 .await?;
         }
@@ -168,8 +164,7 @@ impl Redis {
                 for id in chunk {
                     inv.arg(*id);
                 }
-                let mut c = self.link.conn();
-                let taken: Vec<String> = self.link.run(Op::Batch, inv.invoke_async(&mut c)).await?;
+                let taken: Vec<String> = self.link.invoke(Op::Batch, &inv).await?;
                 if let [job_id, other] = taken.as_slice() {
                     let conflict = BatchError::JobInOtherBatch {
                         job_id: job_id.clone(),
@@ -290,10 +285,9 @@ impl Redis {
         now: Timestamp,
     ) -> Result<(), StateError> {
         let (h, m) = self.keys.batch(batch_id);
-        let mut c = self.link.conn();
         let _: i64 = self
             .link
-            .run(
+            .invoke(
                 Op::Batch,
                 self.batches
                     .record
@@ -301,8 +295,7 @@ impl Redis {
                     .key(&m)
                     .arg(job_id)
                     .arg(letter(Some(outcome)).to_string())
-                    .arg(now.0)
-                    .invoke_async(&mut c),
+                    .arg(now.0),
             )
             .await?;
         Ok(())
@@ -315,22 +308,15 @@ impl Redis {
             self.index_jobs(batch_id, &jobs, false).await?;
         }
         let (h, m) = self.keys.batch(batch_id);
-        let mut c = self.link.conn();
         let _: i64 = self
             .link
-            .run(
-                Op::Batch,
-                redis::cmd("DEL").arg(&h).arg(&m).query_async(&mut c),
-            )
+            .query(Op::Batch, redis::cmd("DEL").arg(&h).arg(&m))
             .await?;
         let _: i64 = self
             .link
-            .run(
+            .query(
                 Op::Batch,
-                redis::cmd("ZREM")
-                    .arg(self.keys.batches())
-                    .arg(batch_id)
-                    .query_async(&mut c),
+                redis::cmd("ZREM").arg(self.keys.batches()).arg(batch_id),
             )
             .await?;
         Ok(())
@@ -338,15 +324,9 @@ impl Redis {
 
     /// The least recently active batches past `max_batches` (`keep` excepted).
     async fn bound_batches(&self, keep: Option<&str>) -> Result<usize, StateError> {
-        let mut c = self.link.conn();
         let n: usize = self
             .link
-            .run(
-                Op::Batch,
-                redis::cmd("ZCARD")
-                    .arg(self.keys.batches())
-                    .query_async(&mut c),
-            )
+            .query(Op::Batch, redis::cmd("ZCARD").arg(self.keys.batches()))
             .await?;
         let over = n.saturating_sub(self.batch_limits.max_batches);
         if over == 0 {
@@ -354,13 +334,12 @@ impl Redis {
         }
         let oldest: Vec<String> = self
             .link
-            .run(
+            .query(
                 Op::Batch,
                 redis::cmd("ZRANGE")
                     .arg(self.keys.batches())
                     .arg(0)
-                    .arg(over)
-                    .query_async(&mut c),
+                    .arg(over),
             )
             .await?;
         let gone: Vec<&String> = oldest
@@ -375,16 +354,14 @@ impl Redis {
     /// Batches idle past `batch_ttl`, then the oldest past `max_batches`.
     pub async fn sweep_batches(&self, now: Timestamp) -> Result<usize, StateError> {
         let cutoff = now.0.saturating_sub(ms(self.batch_limits.batch_ttl));
-        let mut c = self.link.conn();
         let idle: Vec<String> = self
             .link
-            .run(
+            .query(
                 Op::Batch,
                 redis::cmd("ZRANGEBYSCORE")
                     .arg(self.keys.batches())
                     .arg("-inf")
-                    .arg(cutoff)
-                    .query_async(&mut c),
+                    .arg(cutoff),
             )
             .await?;
         let mut removed = 0;
@@ -395,13 +372,12 @@ impl Redis {
                 Some(l) if l.batch.updated_at.0 > cutoff => {
                     let _: i64 = self
                         .link
-                        .run(
+                        .query(
                             Op::Batch,
                             redis::cmd("ZADD")
                                 .arg(self.keys.batches())
                                 .arg(l.batch.updated_at.0)
-                                .arg(b)
-                                .query_async(&mut c),
+                                .arg(b),
                         )
                         .await?;
                 }

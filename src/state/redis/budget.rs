@@ -41,31 +41,27 @@ impl Redis {
         take: bool,
         milli: i64,
     ) -> Result<i64, StateError> {
-        let mut c = self.link.conn();
         self.link
-            .run(
+            .invoke(
                 Op::Budget,
                 self.budget_script
                     .key(self.keys.budget(&b.name))
                     .arg(if take { "take" } else { "give" })
                     .arg(milli)
-                    .arg(b.config.full())
-                    .invoke_async(&mut c),
+                    .arg(b.config.full()),
             )
             .await
     }
 
     pub(super) async fn count_refusal(&self, b: &Budgeted) {
-        let mut c = self.link.conn();
         let _: Result<i64, _> = self
             .link
-            .run(
+            .query(
                 Op::Budget,
                 redis::cmd("HINCRBY")
                     .arg(self.keys.budget(&b.name))
                     .arg("exhausted")
-                    .arg(1)
-                    .query_async(&mut c),
+                    .arg(1),
             )
             .await;
     }

@@ -131,8 +131,7 @@ impl Redis {
             inv.arg(*key).arg(field).arg(*n);
         }
         let started = Instant::now();
-        let mut c = self.link.conn();
-        let reply: Vec<redis::Value> = self.link.run(Op::Commit, inv.invoke_async(&mut c)).await?;
+        let reply: Vec<redis::Value> = self.link.invoke(Op::Commit, &inv).await?;
         let text = |v: Option<&redis::Value>| match v {
             Some(redis::Value::BulkString(b)) => Some(b.clone()),
             Some(redis::Value::SimpleString(s)) => Some(s.clone().into_bytes()),

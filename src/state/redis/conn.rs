@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{
+    Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, ScriptInvocation, Value,
+};
 use tokio::sync::watch;
 
 use crate::config::RedisSettings;
@@ -373,6 +375,33 @@ impl Link {
         }
     }
 
+    /// One command, on the current connection, as `run` runs a call.
+    pub async fn query<T: FromRedisValue>(&self, op: Op, cmd: &Cmd) -> Result<T, StateError> {
+        let mut c = self.conn();
+        self.run(op, cmd.query_async(&mut c)).await
+    }
+
+    /// One pipeline, as `query` runs a command.
+    pub async fn pipeline<T: FromRedisValue>(
+        &self,
+        op: Op,
+        pipe: &Pipeline,
+    ) -> Result<T, StateError> {
+        let mut c = self.conn();
+        self.run(op, pipe.query_async(&mut c)).await
+    }
+
+    /// One script call (by its SHA, loaded first if Redis does not know it),
+    /// as `query` runs a command.
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        op: Op,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<T, StateError> {
+        let mut c = self.conn();
+        self.run(op, script.invoke_async(&mut c)).await
+    }
+
     /// Counts a compare-and-set that lost to another writer.
     pub fn conflict(&self, took: Duration) {
         self.observer
@@ -382,10 +411,7 @@ impl Link {
     /// Pings until `stop`: the health of a backend nobody is calling.
     pub async fn watch_health(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         loop {
-            let mut c = self.conn();
-            let _ = self
-                .run(Op::Ping, redis::cmd("PING").query_async::<String>(&mut c))
-                .await;
+            let _ = self.query::<String>(Op::Ping, &redis::cmd("PING")).await;
             let every = if self.is_up() {
                 Duration::from_secs(2)
             } else {

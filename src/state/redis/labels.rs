@@ -50,15 +50,10 @@ impl Registry {
         if let Some(own) = self.cached(name) {
             return Ok(own);
         }
-        let mut c = link.conn();
         let own: i64 = link
-            .run(
+            .invoke(
                 Op::Label,
-                self.script
-                    .key(&self.key)
-                    .arg(name)
-                    .arg(DYNAMIC_LIMIT)
-                    .invoke_async(&mut c),
+                self.script.key(&self.key).arg(name).arg(DYNAMIC_LIMIT),
             )
             .await?;
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
@@ -71,11 +66,7 @@ impl Registry {
 
     /// Every value with a label of its own.
     pub async fn members(&self, link: &Link) -> Result<Vec<String>, StateError> {
-        let mut c = link.conn();
-        link.run(
-            Op::Label,
-            redis::cmd("SMEMBERS").arg(&self.key).query_async(&mut c),
-        )
-        .await
+        link.query(Op::Label, redis::cmd("SMEMBERS").arg(&self.key))
+            .await
     }
 }

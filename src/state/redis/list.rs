@@ -75,28 +75,25 @@ impl Redis {
         let mut cursor = after.unwrap_or("").to_string();
         let mut out = Vec::new();
         loop {
-            let mut c = self.link.conn();
-            let (next, found): (String, Vec<Vec<u8>>) = self
+            let v: Vec<Vec<u8>> = self
                 .link
-                .run(Op::List, async {
-                    let v: Vec<Vec<u8>> = self
-                        .scan_script
+                .invoke(
+                    Op::List,
+                    self.scan_script
                         .key(&key)
                         .arg(&cursor)
                         .arg(want - out.len())
                         .arg(job_type)
                         .arg(SCAN_BUDGET)
-                        .arg("")
-                        .invoke_async(&mut c)
-                        .await?;
-                    let mut v = v.into_iter();
-                    let next = v
-                        .next()
-                        .map(|c| String::from_utf8_lossy(&c).into_owned())
-                        .unwrap_or_default();
-                    Ok((next, v.collect()))
-                })
+                        .arg(""),
+                )
                 .await?;
+            let mut v = v.into_iter();
+            let next = v
+                .next()
+                .map(|c| String::from_utf8_lossy(&c).into_owned())
+                .unwrap_or_default();
+            let found: Vec<Vec<u8>> = v.collect();
             out.extend(found);
             if out.len() >= want || next.is_empty() {
                 return Ok(out);
@@ -116,10 +113,7 @@ impl Redis {
                 for s in sets {
                     pipe.cmd("ZCARD").arg(pk.set(*s));
                 }
-                let mut c = self.link.conn();
-                self.link
-                    .run(Op::List, pipe.query_async::<Vec<u64>>(&mut c))
-                    .await
+                self.link.pipeline::<Vec<u64>>(Op::List, &pipe).await
             }))
             .await?;
             return Ok(cards.into_iter().flatten().sum::<u64>() as usize);
@@ -133,10 +127,7 @@ impl Redis {
                 for s in sets {
                     cmd.arg(gauge_field(job_type, *s));
                 }
-                let mut c = self.link.conn();
-                self.link
-                    .run(Op::List, cmd.query_async::<Vec<Option<i64>>>(&mut c))
-                    .await
+                self.link.query::<Vec<Option<i64>>>(Op::List, &cmd).await
             }))
             .await?;
             let n: i64 = counts.into_iter().flatten().flatten().sum();

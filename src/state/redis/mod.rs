@@ -161,18 +161,16 @@ impl Redis {
     /// The layout the keys hold: `Ok(Err(..))` names one this version
     /// cannot use; `Err` is no answer.
     async fn check_layout(&self) -> Result<Result<(), StateError>, StateError> {
-        let mut c = self.link.conn();
         let key = self.keys.layout();
         let set: Option<String> = self
             .link
-            .run(
+            .query(
                 Op::Ping,
                 redis::cmd("SET")
                     .arg(&key)
                     .arg(keys::LAYOUT)
                     .arg("NX")
-                    .arg("GET")
-                    .query_async(&mut c),
+                    .arg("GET"),
             )
             .await?;
         Ok(match set {

@@ -75,8 +75,7 @@ impl Redis {
                 .arg(0)
                 .arg(1);
         }
-        let mut c = self.link.conn();
-        let found: Vec<Vec<Vec<u8>>> = self.link.run(Op::Read, pipe.query_async(&mut c)).await?;
+        let found: Vec<Vec<Vec<u8>>> = self.link.pipeline(Op::Read, &pipe).await?;
         for (set, members) in Set::ALL.into_iter().zip(found) {
             if let Some(member) = members.into_iter().next() {
                 return self.found(engine, id, set, member).map(Some);

@@ -154,19 +154,16 @@ impl Redis {
         let pk = self.keys.of_job(call.job_id);
         let (found, tokens) = tokio::join!(self.read(engine, pk, call.job_id), async {
             match &budget {
-                Some(b) => {
-                    let mut c = self.link.conn();
-                    self.link
-                        .run(
-                            Op::Budget,
-                            redis::cmd("HGET")
-                                .arg(self.keys.budget(&b.name))
-                                .arg("tokens")
-                                .query_async::<Option<i64>>(&mut c),
-                        )
-                        .await
-                        .map(|t| Some(t.unwrap_or(b.config.full()).min(b.config.full())))
-                }
+                Some(b) => self
+                    .link
+                    .query::<Option<i64>>(
+                        Op::Budget,
+                        redis::cmd("HGET")
+                            .arg(self.keys.budget(&b.name))
+                            .arg("tokens"),
+                    )
+                    .await
+                    .map(|t| Some(t.unwrap_or(b.config.full()).min(b.config.full()))),
                 None => Ok(None),
             }
         });

@@ -26,12 +26,8 @@ async fn sum_hashes(
         for w in which {
             pipe.cmd("HGETALL").arg(w(pk));
         }
-        let mut c = link.conn();
-        link.run(
-            Op::Stats,
-            pipe.query_async::<Vec<HashMap<String, i64>>>(&mut c),
-        )
-        .await
+        link.pipeline::<Vec<HashMap<String, i64>>>(Op::Stats, &pipe)
+            .await
     }))
     .await?;
     let mut sum: HashMap<String, i64> = HashMap::new();
@@ -136,10 +132,7 @@ impl Redis {
             for s in Set::ALL {
                 pipe.cmd("ZCARD").arg(pk.set(s));
             }
-            let mut c = self.link.conn();
-            self.link
-                .run(Op::Stats, pipe.query_async::<Vec<u64>>(&mut c))
-                .await
+            self.link.pipeline::<Vec<u64>>(Op::Stats, &pipe).await
         }))
         .await?;
         let mut n = [0u64; 3];
@@ -171,15 +164,13 @@ impl Redis {
         let sums = sum_hashes(&self.link, &self.keys, &[|k| &k.gauges]).await?;
         let retrying = retrying_by_target(&sums);
         let states = try_join_all(names.iter().map(|name| async move {
-            let mut c = self.link.conn();
             self.link
-                .run(
+                .query::<(Option<i64>, Option<u64>)>(
                     Op::Stats,
                     redis::cmd("HMGET")
                         .arg(self.keys.budget(name))
                         .arg("tokens")
-                        .arg("exhausted")
-                        .query_async::<(Option<i64>, Option<u64>)>(&mut c),
+                        .arg("exhausted"),
                 )
                 .await
         }))

@@ -61,16 +61,11 @@ impl Redis {
             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
             return 1",
         );
-        let mut c = self.link.conn();
         let held: i64 = self
             .link
-            .run(
+            .invoke(
                 Op::Sweep,
-                script
-                    .key(self.keys.sweeper())
-                    .arg(me)
-                    .arg(ms(hold).max(1))
-                    .invoke_async(&mut c),
+                script.key(self.keys.sweeper()).arg(me).arg(ms(hold).max(1)),
             )
             .await?;
         Ok(held == 1)
@@ -142,10 +137,9 @@ impl Redis {
         now: Timestamp,
     ) -> Result<u64, StateError> {
         let pk = self.keys.partition(p);
-        let mut c = self.link.conn();
         let ids: Vec<String> = self
             .link
-            .run(
+            .query(
                 Op::Sweep,
                 redis::cmd("ZRANGEBYSCORE")
                     .arg(&pk.dead_times)
@@ -153,8 +147,7 @@ impl Redis {
                     .arg(cutoff)
                     .arg("LIMIT")
                     .arg(0)
-                    .arg(CHUNK)
-                    .query_async(&mut c),
+                    .arg(CHUNK),
             )
             .await?;
         self.remove_dead_ids(engine, p, &ids, now).await
@@ -183,8 +176,7 @@ impl Redis {
                 .arg(0)
                 .arg(1);
         }
-        let mut c = self.link.conn();
-        let members: Vec<Vec<Vec<u8>>> = self.link.run(Op::Sweep, pipe.query_async(&mut c)).await?;
+        let members: Vec<Vec<Vec<u8>>> = self.link.pipeline(Op::Sweep, &pipe).await?;
         self.remove_members(
             engine,
             Set::Dead,
@@ -205,10 +197,9 @@ impl Redis {
     ) -> Result<u64, StateError> {
         let key = self.keys.partition(p).set(set).to_string();
         let cursor = self.sweep.get(cursor_index);
-        let mut c = self.link.conn();
         let found: Vec<Vec<u8>> = self
             .link
-            .run(
+            .invoke(
                 Op::Sweep,
                 self.scan_script
                     .key(&key)
@@ -216,8 +207,7 @@ impl Redis {
                     .arg(CHUNK)
                     .arg("")
                     .arg(WALK)
-                    .arg(cutoff)
-                    .invoke_async(&mut c),
+                    .arg(cutoff),
             )
             .await?;
         let mut found = found.into_iter();
@@ -233,13 +223,10 @@ impl Redis {
     async fn bound_dead(&self, engine: &Engine, now: Timestamp) -> Result<u64, StateError> {
         let max = self.limits.max_dead_jobs as u64;
         let cards = try_join_all((0..PARTITIONS).map(|p| async move {
-            let mut c = self.link.conn();
             self.link
-                .run(
+                .query::<u64>(
                     Op::Sweep,
-                    redis::cmd("ZCARD")
-                        .arg(&self.keys.partition(p).dead_times)
-                        .query_async::<u64>(&mut c),
+                    redis::cmd("ZCARD").arg(&self.keys.partition(p).dead_times),
                 )
                 .await
         }))
@@ -253,16 +240,14 @@ impl Redis {
             .min(10 * CHUNK);
         // The `over` oldest of each partition hold the `over` oldest of all.
         let heads = try_join_all((0..PARTITIONS).map(|p| async move {
-            let mut c = self.link.conn();
             self.link
-                .run(
+                .query::<Vec<(String, u64)>>(
                     Op::Sweep,
                     redis::cmd("ZRANGE")
                         .arg(&self.keys.partition(p).dead_times)
                         .arg(0)
                         .arg(over - 1)
-                        .arg("WITHSCORES")
-                        .query_async::<Vec<(String, u64)>>(&mut c),
+                        .arg("WITHSCORES"),
                 )
                 .await
                 .map(|v| v.into_iter().map(move |(id, t)| (t, p, id)))
@@ -344,10 +329,9 @@ impl Redis {
         cursor: &str,
         cutoff: u64,
     ) -> Result<(String, Vec<Vec<u8>>), StateError> {
-        let mut c = self.link.conn();
         let found: Vec<Vec<u8>> = self
             .link
-            .run(
+            .invoke(
                 Op::Sweep,
                 self.scan_script
                     .key(key)
@@ -355,8 +339,7 @@ impl Redis {
                     .arg(WALK)
                     .arg("")
                     .arg(WALK)
-                    .arg(cutoff.min(9_999_999_999_999))
-                    .invoke_async(&mut c),
+                    .arg(cutoff.min(9_999_999_999_999)),
             )
             .await?;
         let mut found = found.into_iter();
