@@ -19,6 +19,17 @@ use crate::state::{Filter, Page, StateError};
 /// several calls per set).
 const SCAN_BUDGET: usize = 2048;
 
+/// What one scan.lua call matches, and how far it may look.
+pub(super) struct Scan<'a> {
+    pub matches: usize,
+    /// "": any.
+    pub job_type: &'a str,
+    /// Members looked at, at most.
+    pub budget: usize,
+    /// Only members last updated at or before this (ms).
+    pub updated_by: Option<u64>,
+}
+
 impl Redis {
     pub async fn list(
         &self,
@@ -62,6 +73,36 @@ impl Redis {
         })
     }
 
+    /// One call of scan.lua on the set `key` from `cursor`: the matches, and
+    /// the cursor to go on from ("" when the set has no more).
+    pub(super) async fn scan(
+        &self,
+        op: Op,
+        key: &str,
+        cursor: &str,
+        s: Scan<'_>,
+    ) -> Result<(String, Vec<Vec<u8>>), StateError> {
+        let found: Vec<Vec<u8>> = self
+            .link
+            .invoke(
+                op,
+                self.scan_script
+                    .key(key)
+                    .arg(cursor)
+                    .arg(s.matches)
+                    .arg(s.job_type)
+                    .arg(s.budget)
+                    .arg(s.updated_by.map_or(String::new(), |t| t.to_string())),
+            )
+            .await?;
+        let mut found = found.into_iter();
+        let next = found
+            .next()
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .unwrap_or_default();
+        Ok((next, found.collect()))
+    }
+
     /// The first `want` members of one set after `after` (and of `job_type`).
     async fn first_matches(
         &self,
@@ -75,25 +116,19 @@ impl Redis {
         let mut cursor = after.unwrap_or("").to_string();
         let mut out = Vec::new();
         loop {
-            let v: Vec<Vec<u8>> = self
-                .link
-                .invoke(
+            let (next, found) = self
+                .scan(
                     Op::List,
-                    self.scan_script
-                        .key(&key)
-                        .arg(&cursor)
-                        .arg(want - out.len())
-                        .arg(job_type)
-                        .arg(SCAN_BUDGET)
-                        .arg(""),
+                    &key,
+                    &cursor,
+                    Scan {
+                        matches: want - out.len(),
+                        job_type,
+                        budget: SCAN_BUDGET,
+                        updated_by: None,
+                    },
                 )
                 .await?;
-            let mut v = v.into_iter();
-            let next = v
-                .next()
-                .map(|c| String::from_utf8_lossy(&c).into_owned())
-                .unwrap_or_default();
-            let found: Vec<Vec<u8>> = v.collect();
             out.extend(found);
             if out.len() >= want || next.is_empty() {
                 return Ok(out);

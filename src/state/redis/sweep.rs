@@ -16,6 +16,7 @@ use futures_util::future::try_join_all;
 use super::codec;
 use super::commit::Committed;
 use super::keys::{PARTITIONS, Set};
+use super::list::Scan;
 use super::records::Found;
 use super::{Op, Redis, ms};
 use crate::engine::{Engine, Timestamp};
@@ -197,26 +198,21 @@ impl Redis {
     ) -> Result<u64, StateError> {
         let key = self.keys.partition(p).set(set).to_string();
         let cursor = self.sweep.get(cursor_index);
-        let found: Vec<Vec<u8>> = self
-            .link
-            .invoke(
+        let (next, found) = self
+            .scan(
                 Op::Sweep,
-                self.scan_script
-                    .key(&key)
-                    .arg(&cursor)
-                    .arg(CHUNK)
-                    .arg("")
-                    .arg(WALK)
-                    .arg(cutoff),
+                &key,
+                &cursor,
+                Scan {
+                    matches: CHUNK,
+                    job_type: "",
+                    budget: WALK,
+                    updated_by: Some(cutoff),
+                },
             )
             .await?;
-        let mut found = found.into_iter();
-        let next = found
-            .next()
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
-            .unwrap_or_default();
         self.sweep.set(cursor_index, next);
-        self.remove_members(engine, set, found.collect(), now).await
+        self.remove_members(engine, set, found, now).await
     }
 
     /// The oldest dead jobs past `max_dead_jobs`, fleet-wide.
@@ -329,25 +325,18 @@ impl Redis {
         cursor: &str,
         cutoff: u64,
     ) -> Result<(String, Vec<Vec<u8>>), StateError> {
-        let found: Vec<Vec<u8>> = self
-            .link
-            .invoke(
-                Op::Sweep,
-                self.scan_script
-                    .key(key)
-                    .arg(cursor)
-                    .arg(WALK)
-                    .arg("")
-                    .arg(WALK)
-                    .arg(cutoff.min(9_999_999_999_999)),
-            )
-            .await?;
-        let mut found = found.into_iter();
-        let next = found
-            .next()
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
-            .unwrap_or_default();
-        Ok((next, found.collect()))
+        self.scan(
+            Op::Sweep,
+            key,
+            cursor,
+            Scan {
+                matches: WALK,
+                job_type: "",
+                budget: WALK,
+                updated_by: Some(cutoff.min(9_999_999_999_999)),
+            },
+        )
+        .await
     }
 }
 

@@ -170,7 +170,7 @@ class RetryCoordinatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartPass(self, request, context):
-        """Batch runs in passes (README.md, "Batches run in passes").
+        """Batch runs in passes (docs/decisions.md, "Batches run in passes").
         Registers the batch and its jobs on the first call (more job ids may be
         added later) and opens the next pass.
         """
@@ -193,8 +193,8 @@ class RetryCoordinatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListBudgets(self, request, context):
-        """Retry budgets per target (README.md, "Retry budgets per target"): every
-        configured target's, and every other target's once used.
+        """Retry budgets per target (docs/decisions.md, "Retry budgets per target"):
+        every configured target's, and every other target's once used.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
