@@ -1,6 +1,7 @@
 //! What the state layer answers: job views, outcomes of reports, counters,
 //! pages, evictions and gauges.
 
+use super::step::{Event, Tally};
 use super::{BudgetRow, MESSAGE_PREFIX, prefix};
 use crate::engine::{Decision, ErrorReport, Job, JobState};
 use crate::labels::LabelId;
@@ -115,6 +116,36 @@ pub struct FailureOutcome {
     /// Decided from this sidecar's own state: the fleet's could not be
     /// reached (`on_unavailable = "local"`).
     pub local: bool,
+}
+
+impl FailureOutcome {
+    /// A report recorded; `tally` says whether the job died with it.
+    pub(crate) fn recorded(decision: Decision, label: LabelId, tally: &Tally) -> FailureOutcome {
+        FailureOutcome {
+            decision,
+            duplicate: false,
+            label,
+            gave_up: tally.event == Some(Event::GaveUp),
+            kept_error: None,
+            local: false,
+        }
+    }
+
+    /// A report already counted: the decision the job kept, about `kept_error`.
+    pub(crate) fn duplicate(
+        decision: Decision,
+        label: LabelId,
+        kept_error: Option<StoredError>,
+    ) -> FailureOutcome {
+        FailureOutcome {
+            decision,
+            duplicate: true,
+            label,
+            gave_up: false,
+            kept_error,
+            local: false,
+        }
+    }
 }
 
 /// What a `ReportSuccess` did.

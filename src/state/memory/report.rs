@@ -8,7 +8,7 @@ use super::Store;
 use super::record::{Head, Record, Texts};
 use crate::engine::{Decision, Engine, ErrorReport, Job, Timestamp};
 use crate::labels::LabelId;
-use crate::state::step::{self, Event, FailureStep};
+use crate::state::step::{self, FailureStep};
 use crate::state::{
     FailureCall, FailureOutcome, MESSAGE_PREFIX, StoredError, SuccessOutcome, prefix,
 };
@@ -62,14 +62,11 @@ impl Store {
                     rng,
                 ) {
                     FailureStep::Duplicate(decision) => {
-                        return FailureOutcome {
+                        return FailureOutcome::duplicate(
                             decision,
-                            duplicate: true,
                             label,
-                            gave_up: false,
-                            kept_error: Some(self.stored_error(rec)),
-                            local: false,
-                        };
+                            Some(self.stored_error(rec)),
+                        );
                     }
                     FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
                 };
@@ -91,14 +88,7 @@ impl Store {
                     );
                 }
                 self.apply(label, &tally);
-                FailureOutcome {
-                    decision,
-                    duplicate: false,
-                    label,
-                    gave_up: tally.event == Some(Event::GaveUp),
-                    kept_error: None,
-                    local: false,
-                }
+                FailureOutcome::recorded(decision, label, &tally)
             }
             Entry::Vacant(v) => {
                 let label = self.labels.job_types.get(call.job_type);
@@ -121,14 +111,7 @@ impl Store {
                     },
                 ));
                 self.apply(label, &tally);
-                FailureOutcome {
-                    decision,
-                    duplicate: false,
-                    label,
-                    gave_up: tally.event == Some(Event::GaveUp),
-                    kept_error: None,
-                    local: false,
-                }
+                FailureOutcome::recorded(decision, label, &tally)
             }
         });
         if out.gave_up {

@@ -19,16 +19,26 @@ pub(super) enum Committed {
     Conflict(Option<(Set, Vec<u8>)>),
 }
 
+/// What a commit changes besides the record: the counts of the job's
+/// `label` that `tally` moves, and (from `job`'s time) the dead-time index.
+#[derive(Clone, Copy)]
+pub(super) struct Change<'a> {
+    pub label: &'a str,
+    pub tally: &'a Tally,
+    /// The job as written (`None`: removed).
+    pub job: Option<&'a Job>,
+}
+
 /// What a commit does to the dead-time index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum DeadTime {
+enum DeadTime {
     Unchanged,
     Removed,
     Died(Timestamp),
 }
 
 impl DeadTime {
-    pub(super) fn of(tally: &Tally, job: Option<&Job>) -> DeadTime {
+    fn of(tally: &Tally, job: Option<&Job>) -> DeadTime {
         let dead = |c: Option<step::Counted>| c.is_some_and(|c| c.state == JobState::Dead);
         match (dead(tally.from), dead(tally.to)) {
             (false, true) => DeadTime::Died(job.map_or(Timestamp(0), |j| j.updated_at)),
@@ -37,7 +47,7 @@ impl DeadTime {
         }
     }
 
-    pub(super) fn arg(self) -> String {
+    fn arg(self) -> String {
         match self {
             DeadTime::Unchanged => String::new(),
             DeadTime::Removed => "-".into(),
@@ -52,7 +62,7 @@ pub(super) const COUNTERS: u8 = 6;
 
 impl Redis {
     /// The counter increments a change of a job counted under `label` makes.
-    pub(super) fn counter_ops(&self, label: &str, tally: &Tally) -> Vec<(u8, String, i64)> {
+    fn counter_ops(&self, label: &str, tally: &Tally) -> Vec<(u8, String, i64)> {
         let mut ops: Vec<(u8, String, i64)> = Vec::new();
         let mut add = |key: u8, field: String, n: i64| match ops
             .iter_mut()
@@ -103,17 +113,18 @@ impl Redis {
         keep
     }
 
-    /// One compare-and-set: `old` expected, `new` written (`None`: removed).
-    #[allow(clippy::too_many_arguments)]
+    /// One compare-and-set: `old` expected, `new` written (`None`: removed),
+    /// with the counters and dead-time index `change` moves.
     pub(super) async fn commit(
         &self,
         job_id: &str,
         old: Option<(Set, &[u8])>,
         new: Option<(Set, &[u8])>,
-        dead: DeadTime,
-        counters: &[(u8, String, i64)],
+        change: Change<'_>,
         now: Timestamp,
     ) -> Result<Committed, StateError> {
+        let counters = self.counter_ops(change.label, change.tally);
+        let dead = DeadTime::of(change.tally, change.job);
         let p = keys::partition(job_id);
         let pk = self.keys.partition(p);
         let mut inv = self.commit_script.prepare_invoke();
@@ -127,7 +138,7 @@ impl Redis {
             .arg(new.map_or(&[][..], |(_, m)| m))
             .arg(dead.arg())
             .arg(self.keep_ms(p, now));
-        for (key, field, n) in counters {
+        for (key, field, n) in &counters {
             inv.arg(*key).arg(field).arg(*n);
         }
         let started = Instant::now();
@@ -168,13 +179,15 @@ impl Redis {
         now: Timestamp,
     ) -> Result<Committed, StateError> {
         let tally = step::removal(&found.stored.job);
-        let counters = self.counter_ops(&found.stored.label, &tally);
         self.commit(
             &found.stored.id,
             Some((found.set, &found.member)),
             None,
-            DeadTime::of(&tally, None),
-            &counters,
+            Change {
+                label: &found.stored.label,
+                tally: &tally,
+                job: None,
+            },
             now,
         )
         .await

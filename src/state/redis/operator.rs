@@ -1,7 +1,7 @@
 //! Reads and operator calls on one job: get, retry, cancel, delete.
 
 use super::codec::{self, Stored};
-use super::commit::{Committed, DeadTime};
+use super::commit::{Change, Committed};
 use super::{MAX_CONFLICTS, Redis, set_of};
 use crate::engine::{Engine, Job, Timestamp};
 use crate::state::step::{self, Tally};
@@ -35,15 +35,17 @@ impl Redis {
                 ..f.stored.clone()
             };
             let member = codec::encode(&new, engine, &self.labels);
-            let counters = self.counter_ops(&new.label, &tally);
             let set = set_of(job.state);
             let committed = self
                 .commit(
                     job_id,
                     Some((f.set, &f.member)),
                     Some((set, &member)),
-                    DeadTime::of(&tally, Some(&job)),
-                    &counters,
+                    Change {
+                        label: &new.label,
+                        tally: &tally,
+                        job: Some(&job),
+                    },
                     now,
                 )
                 .await?;
@@ -53,7 +55,7 @@ impl Redis {
                     return Ok(new.view());
                 }
                 Committed::Conflict(now_there) => {
-                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    stripe.saw(job_id, &now_there);
                     found = self.current(engine, job_id, now_there)?;
                 }
             }
@@ -102,7 +104,7 @@ impl Redis {
                     return Ok(());
                 }
                 Committed::Conflict(now_there) => {
-                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    stripe.saw(job_id, &now_there);
                     found = self.current(engine, job_id, now_there)?;
                 }
             }

@@ -47,6 +47,11 @@ impl Stripe {
             self.seen.push_back((id.into(), set, member.to_vec()));
         }
     }
+
+    /// Remembers what a conflicting commit found `id` to be.
+    pub(super) fn saw(&mut self, id: &str, there: &Option<(Set, Vec<u8>)>) {
+        self.set(id, there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+    }
 }
 
 impl Redis {

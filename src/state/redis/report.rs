@@ -2,7 +2,7 @@
 //! conflict), an explanation and a success.
 
 use super::codec::{self, Stored};
-use super::commit::{Committed, DeadTime};
+use super::commit::{Change, Committed};
 use super::{MAX_CONFLICTS, Op, Redis, set_of};
 use crate::engine::{Decision, Engine, Job, Timestamp};
 use crate::state::step::{self, FailureStep};
@@ -68,14 +68,11 @@ impl Redis {
                     }
                     let f = found.as_ref();
                     return Ok((
-                        FailureOutcome {
+                        FailureOutcome::duplicate(
                             decision,
-                            duplicate: true,
-                            label: f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
-                            gave_up: false,
-                            kept_error: f.map(|f| f.stored.error.clone()),
-                            local: false,
-                        },
+                            f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
+                            f.map(|f| f.stored.error.clone()),
+                        ),
                         None,
                     ));
                 }
@@ -96,15 +93,17 @@ impl Redis {
                 },
             };
             let member = codec::encode(&new, engine, &self.labels);
-            let counters = self.counter_ops(&new.label, &tally);
             let set = set_of(job.state);
             let committed = self
                 .commit(
                     id,
                     found.as_ref().map(|f| (f.set, f.member.as_slice())),
                     Some((set, &member)),
-                    DeadTime::of(&tally, Some(&job)),
-                    &counters,
+                    Change {
+                        label: &new.label,
+                        tally: &tally,
+                        job: Some(&job),
+                    },
                     now,
                 )
                 .await?;
@@ -117,19 +116,16 @@ impl Redis {
                         self.count_refusal(b).await;
                     }
                     return Ok((
-                        FailureOutcome {
+                        FailureOutcome::recorded(
                             decision,
-                            duplicate: false,
-                            label: self.labels.job_types.get(&new.label),
-                            gave_up: tally.event == Some(step::Event::GaveUp),
-                            kept_error: None,
-                            local: false,
-                        },
+                            self.labels.job_types.get(&new.label),
+                            &tally,
+                        ),
                         batch,
                     ));
                 }
                 Committed::Conflict(now_there) => {
-                    stripe.set(id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    stripe.saw(id, &now_there);
                     found = self.current(engine, id, now_there)?;
                     fresh = true;
                 }
@@ -204,14 +200,16 @@ impl Redis {
                     self.labels.job_types.name(l).to_string()
                 }
             };
-            let counters = self.counter_ops(&label, &tally);
             let committed = self
                 .commit(
                     job_id,
                     found.as_ref().map(|f| (f.set, f.member.as_slice())),
                     None,
-                    DeadTime::of(&tally, None),
-                    &counters,
+                    Change {
+                        label: &label,
+                        tally: &tally,
+                        job: None,
+                    },
                     now,
                 )
                 .await?;
@@ -240,7 +238,7 @@ impl Redis {
                     ));
                 }
                 Committed::Conflict(now_there) => {
-                    stripe.set(job_id, now_there.as_ref().map(|(s, m)| (*s, m.as_slice())));
+                    stripe.saw(job_id, &now_there);
                     found = self.current(engine, job_id, now_there)?;
                 }
             }
