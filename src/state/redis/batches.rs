@@ -124,18 +124,24 @@ impl Redis {
         }
         let saved: i64 = self.link.invoke(Op::Batch, &inv).await?;
         if saved == 1 {
-            let _: i64 = self
-                .link
-                .query(
-                    Op::Batch,
-                    redis::cmd("ZADD")
-                        .arg(self.keys.batches())
-                        .arg(batch.updated_at.0)
-                        .arg(batch_id),
-                )
-                .await?;
+            self.touch_batch(batch_id, batch.updated_at).await?;
         }
         Ok(saved == 1)
+    }
+
+    /// Files the batch in the index of batches under its last activity.
+    async fn touch_batch(&self, batch_id: &str, at: Timestamp) -> Result<(), StateError> {
+        let _: i64 = self
+            .link
+            .query(
+                Op::Batch,
+                redis::cmd("ZADD")
+                    .arg(self.keys.batches())
+                    .arg(at.0)
+                    .arg(batch_id),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Claims (or releases) jobs for a batch in the job index, partition by
@@ -370,16 +376,7 @@ impl Redis {
             // only the book's `upd`): check that before forgetting it.
             match self.load_batch(b).await? {
                 Some(l) if l.batch.updated_at.0 > cutoff => {
-                    let _: i64 = self
-                        .link
-                        .query(
-                            Op::Batch,
-                            redis::cmd("ZADD")
-                                .arg(self.keys.batches())
-                                .arg(l.batch.updated_at.0)
-                                .arg(b),
-                        )
-                        .await?;
+                    self.touch_batch(b, l.batch.updated_at).await?;
                 }
                 _ => {
                     self.remove_batch(b).await?;
