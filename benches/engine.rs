@@ -47,7 +47,7 @@ fn report(type_name: &'static str, message: &'static str, http: u16) -> FailureR
             retryable: None,
         },
         attempt: 0,
-        retry_after_hint: None,
+        ..FailureReport::default()
     }
 }
 

@@ -356,6 +356,9 @@ async fn run(config: Config) -> Result<(), String> {
     // Handlers first: a SIGTERM that arrives while the servers start must
     // shut them down gracefully, not kill the process.
     let signals = Signals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let listeners = server::Listeners::bind(&config).await?;
     let running = server::start(config, listeners)
         .await

@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::batch::PassResult;
 use crate::engine::classify::grpc_code_name;
 use crate::engine::{
-    Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, JobState, PolicyId, TargetId,
+    Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, HintUse, JobState, PolicyId,
+    TargetId, Why,
 };
 use crate::labels::LabelId;
 
@@ -58,6 +59,7 @@ pub const SNAPSHOT_DURATION: &str = "retryd_snapshot_duration_seconds";
 pub const BACKEND_REQUESTS: &str = "retryd_backend_requests_total";
 pub const BACKEND_DURATION: &str = "retryd_backend_duration_seconds";
 pub const BACKEND_UP: &str = "retryd_backend_up";
+pub const HINTS_DISREGARDED: &str = "retryd_retry_after_hints_disregarded_total";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -112,6 +114,7 @@ pub struct Metrics {
     rpc: Cache<(&'static str, tonic::Code), Histogram>,
     budget_tokens: Cache<TargetId, Gauge>,
     budget_exhausted: Cache<TargetId, Counter>,
+    hints_disregarded: Cache<PolicyId, Counter>,
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
     passes: [Counter; 4],
@@ -185,6 +188,10 @@ impl Metrics {
             (
                 SNAPSHOT_WRITES,
                 "State snapshots written, by result (ok/error).",
+            ),
+            (
+                HINTS_DISREGARDED,
+                "Server retry-after hints disregarded for being over the policy's max_retry_after_hint, by policy.",
             ),
             (
                 BACKEND_REQUESTS,
@@ -310,6 +317,7 @@ impl Metrics {
             rpc: Cache::new(),
             budget_tokens: Cache::new(),
             budget_exhausted: Cache::new(),
+            hints_disregarded: Cache::new(),
             jobs,
             evictions,
             passes,
@@ -392,6 +400,20 @@ impl Metrics {
                     self.histogram(RETRY_DELAY, vec![label("policy", engine.policy_name(d))])
                 })
                 .record(d.delay.as_secs_f64());
+        }
+        if let Why::Retry {
+            hint: HintUse::TooLong(_),
+            ..
+        } = d.why
+        {
+            self.hints_disregarded
+                .get(d.policy, || {
+                    self.counter(
+                        HINTS_DISREGARDED,
+                        vec![label("policy", engine.policy_name(d))],
+                    )
+                })
+                .increment(1);
         }
     }
 

@@ -232,7 +232,11 @@ fn context(key: &str) -> Vec<(&'static str, &'static str)> {
     }
     if let Some(field) = key.strip_prefix("policies.<name>.backoff.") {
         match field {
-            "base" | "multiplier" => c.push(("policies.<name>.backoff.kind", r#""exponential""#)),
+            "base" | "multiplier" | "max_doublings" => {
+                c.push(("policies.<name>.backoff.kind", r#""exponential""#));
+            }
+            "step" => c.push(("policies.<name>.backoff.kind", r#""linear""#)),
+            "exponent" | "offset" => c.push(("policies.<name>.backoff.kind", r#""polynomial""#)),
             "delays" => c.push(("policies.<name>.backoff.kind", r#""schedule""#)),
             "delay" => c.push(("policies.<name>.backoff.kind", r#""constant""#)),
             _ => {}
@@ -373,6 +377,7 @@ fn every_key_the_configuration_accepts_is_documented() {
             "RawRedis" => "state.redis",
             "RawPolicy" => "policies.<name>",
             "RawBackoff" => "policies.<name>.backoff",
+            "RawCategory" => "policies.<name>.categories.<category>",
             "RawJitter" => "policies.<name>.jitter",
             "RawBand" => "priority_bands[]",
             "RawRule" => "rules[]",

@@ -32,6 +32,8 @@ async fn rejected(c: &mut Client, r: pb::ReportFailureRequest) -> Vec<String> {
         retry_after_hint: r.retry_after_hint,
         attempt: r.attempt,
         target: r.target,
+        retry_after_header: r.retry_after_header,
+        retry_pushback_ms: r.retry_pushback_ms,
     };
     let explained = c.explain(explain).await.expect_err("rejected");
     assert_eq!(fields(&explained), fields(&status));
@@ -134,6 +136,41 @@ async fn every_bad_report_field_is_named() {
                 ..ok()
             },
             "retry_after_hint",
+        ),
+        (
+            pb::ReportFailureRequest {
+                retry_after_header: "soon".into(),
+                ..ok()
+            },
+            "retry_after_header",
+        ),
+        (
+            pb::ReportFailureRequest {
+                retry_after_header: "-30".into(),
+                ..ok()
+            },
+            "retry_after_header",
+        ),
+        (
+            pb::ReportFailureRequest {
+                retry_after_header: "99999999".into(),
+                ..ok()
+            },
+            "retry_after_header",
+        ),
+        (
+            pb::ReportFailureRequest {
+                retry_pushback_ms: Some(i64::MAX),
+                ..ok()
+            },
+            "retry_pushback_ms",
+        ),
+        (
+            pb::ReportFailureRequest {
+                attempt: 4_000_000_000,
+                ..ok()
+            },
+            "attempt",
         ),
     ];
     for (i, (r, field)) in cases.into_iter().enumerate() {

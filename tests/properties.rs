@@ -18,9 +18,20 @@ const T0: Timestamp = Timestamp(1_800_000_000_000);
 
 fn backoff() -> impl Strategy<Value = Backoff> {
     prop_oneof![
-        (1u64..100_000, 1.0f64..10.0).prop_map(|(ms, m)| Backoff::Exponential {
-            base: Duration::from_millis(ms),
-            multiplier: m
+        (1u64..100_000, 1.0f64..10.0, prop::option::of(0u32..8)).prop_map(|(ms, m, d)| {
+            Backoff::Exponential {
+                base: Duration::from_millis(ms),
+                multiplier: m,
+                max_doublings: d,
+            }
+        }),
+        (0u64..100_000, 0u64..100_000).prop_map(|(b, s)| Backoff::Linear {
+            base: Duration::from_millis(b),
+            step: Duration::from_millis(s),
+        }),
+        (0.1f64..6.0, 0u64..100_000).prop_map(|(e, o)| Backoff::Polynomial {
+            exponent: e,
+            offset: Duration::from_millis(o),
         }),
         prop::collection::vec(0u64..10_000_000, 1..6)
             .prop_map(|v| Backoff::Schedule(v.into_iter().map(Duration::from_millis).collect())),
@@ -34,6 +45,7 @@ fn jitter() -> impl Strategy<Value = Jitter> {
         Just(Jitter::Full),
         Just(Jitter::Equal),
         (0.001f64..1.0).prop_map(Jitter::Proportional),
+        (0.001f64..1.0).prop_map(Jitter::Symmetric),
         Just(Jitter::Decorrelated),
     ]
 }
@@ -149,6 +161,8 @@ fn report(
         },
         attempt,
         retry_after_hint: hint_ms.map(Duration::from_millis),
+        retry_after_at: None,
+        pushback_stop: false,
     }
 }
 
@@ -192,7 +206,7 @@ proptest! {
     fn exponential_without_jitter_never_decreases(base_ms in 1u64..100_000, m in 1.0f64..8.0, max_ms in 1u64..100_000_000) {
         let (engine, policy) = engine(Policy {
             max_retries: 60,
-            backoff: Backoff::Exponential { base: Duration::from_millis(base_ms), multiplier: m },
+            backoff: Backoff::Exponential { base: Duration::from_millis(base_ms), multiplier: m, max_doublings: None },
             jitter: Jitter::None,
             max_delay: Duration::from_millis(max_ms),
             ..Policy::named("p")
@@ -263,19 +277,28 @@ proptest! {
 mod record {
     use super::*;
     use retryd::engine::classify::{CategoryId, MatchKind};
-    use retryd::engine::{Decision, ErrorClass, Exhausted, GiveUpReason, PolicyId, TargetId, Why};
+    use retryd::engine::{
+        Decision, ErrorClass, Exhausted, GiveUpReason, HintUse, PolicyId, TargetId, Why,
+    };
     use retryd::labels::LabelId;
     use retryd::state::memory::record::{Head, Record, Texts, TypeRef};
 
     fn why() -> impl Strategy<Value = Why> {
         prop_oneof![
-            (any::<bool>(), prop::option::of(any::<u32>()), any::<bool>()).prop_map(
-                |(jittered, hint_ms, capped)| Why::Retry {
+            (any::<bool>(), 0u8..5, any::<u32>(), any::<bool>()).prop_map(
+                |(jittered, h, ms, capped)| Why::Retry {
                     jittered,
-                    hint_ms,
+                    hint: match h {
+                        0 => HintUse::None,
+                        1 => HintUse::Raised(ms),
+                        2 => HintUse::Exact(ms),
+                        3 => HintUse::Ignored(ms),
+                        _ => HintUse::TooLong(ms),
+                    },
                     capped
                 }
             ),
+            Just(Why::Pushback),
             Just(Why::Permanent),
             Just(Why::UnknownGivesUp),
             any::<bool>().prop_map(|by_category| Why::Exhausted { by_category }),
@@ -310,7 +333,7 @@ mod record {
             last_offset in -2_000_000_000i64..2_000_000_000,
             first_back_s in 0u64..4_000_000,
             retry in any::<bool>(),
-            reason in prop::option::of(prop_oneof![Just(GiveUpReason::PermanentError), Just(GiveUpReason::RetriesExhausted), Just(GiveUpReason::DeadlineExceeded), Just(GiveUpReason::Cancelled), Just(GiveUpReason::BudgetExhausted)]),
+            reason in prop::option::of(prop_oneof![Just(GiveUpReason::PermanentError), Just(GiveUpReason::RetriesExhausted), Just(GiveUpReason::DeadlineExceeded), Just(GiveUpReason::Cancelled), Just(GiveUpReason::BudgetExhausted), Just(GiveUpReason::Pushback)]),
             class in prop_oneof![Just(ErrorClass::Transient), Just(ErrorClass::Permanent), Just(ErrorClass::Unknown)],
             ids in (any::<u16>(), prop::option::of(0u16..u16::MAX), any::<u16>(), prop::option::of(0u16..u16::MAX), any::<u16>()),
             matched in prop_oneof![Just(MatchKind::Caller), Just(MatchKind::Type), Just(MatchKind::TypeContains), Just(MatchKind::Message), Just(MatchKind::Http), Just(MatchKind::Grpc), Just(MatchKind::Nothing)],

@@ -71,6 +71,8 @@ pub(crate) fn bench_report(i: usize) -> retryd::engine::FailureReport<'static> {
         },
         attempt: 0,
         retry_after_hint: None,
+        retry_after_at: None,
+        pushback_stop: false,
     }
 }
 

@@ -139,6 +139,13 @@ pub struct ExplainArgs {
     /// A Retry-After hint, e.g. `30s`.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub hint: Option<Duration>,
+    /// A raw Retry-After header (`120`, an HTTP-date) or a rate-limit reset
+    /// (epoch seconds), parsed by retryd.
+    #[arg(long)]
+    pub retry_after_header: Option<String>,
+    /// gRPC's grpc-retry-pushback-ms (negative: do not retry).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pushback_ms: Option<i64>,
     #[arg(long)]
     pub target: Option<String>,
 }

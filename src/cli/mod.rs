@@ -157,6 +157,8 @@ pub async fn explain(args: &ClientArgs, e: ExplainArgs) -> Result<String, CliErr
         }),
         attempt: e.attempt.unwrap_or(0),
         target: e.target.unwrap_or_default(),
+        retry_after_header: e.retry_after_header.unwrap_or_default(),
+        retry_pushback_ms: e.pushback_ms,
     };
     let mut c = connect(args).await?;
     let d = c

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::raw::{RawBackoff, RawBudget, RawPolicy, RawRule};
+use super::raw::{Count, RawBackoff, RawBudget, RawJitter, RawPolicy, RawRule};
 use super::validate::{check_name, one_of, positive, to_u32};
 use super::{Problem, problem};
 use crate::engine::backoff::{Backoff, Jitter};
 use crate::engine::classify::{Rule, grpc_code_from_name};
-use crate::engine::policy::{HintMode, OnUnknown, Policy};
+use crate::engine::policy::{HintMode, OnUnknown, Policy, UNLIMITED};
 use crate::engine::{BudgetConfig, ErrorClass, OnExhausted};
 
 /// A `[budgets.<target>]` table; missing keys take `[budgets.default]`'s
@@ -54,48 +54,20 @@ pub(super) fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {
                 "set max_retries or max_attempts, not both",
             ));
         }
-        (Some(r), None) => p.max_retries = to_u32(&key("max_retries"), r, 0, 10_000)?,
-        (None, Some(a)) => p.max_retries = to_u32(&key("max_attempts"), a, 1, 10_001)? - 1,
+        (Some(r), None) => p.max_retries = count(&key("max_retries"), r, 0)?,
+        (None, Some(a)) => {
+            p.max_retries = match count(&key("max_attempts"), a, 1)? {
+                UNLIMITED => UNLIMITED,
+                a => a - 1,
+            }
+        }
         (None, None) => {}
     }
     if let Some(b) = raw.backoff {
         p.backoff = backoff(&key("backoff"), b)?;
     }
     if let Some(j) = raw.jitter {
-        let k = key("jitter");
-        let kind = one_of(
-            &format!("{k}.kind"),
-            &j.kind,
-            &[
-                ("none", 0),
-                ("full", 1),
-                ("equal", 2),
-                ("proportional", 3),
-                ("decorrelated", 4),
-            ],
-        )?;
-        if kind != 3 && j.fraction.is_some() {
-            return Err(problem(
-                format!("{k}.fraction"),
-                "only used with kind = \"proportional\"",
-            ));
-        }
-        p.jitter = match kind {
-            0 => Jitter::None,
-            1 => Jitter::Full,
-            2 => Jitter::Equal,
-            3 => {
-                let f = j.fraction.unwrap_or(0.25);
-                if !(f > 0.0 && f <= 1.0) {
-                    return Err(problem(
-                        format!("{k}.fraction"),
-                        format!("must be > 0.0 and <= 1.0, got {f}"),
-                    ));
-                }
-                Jitter::Proportional(f)
-            }
-            _ => Jitter::Decorrelated,
-        };
+        p.jitter = jitter(&key("jitter"), j)?;
     }
     if let Some(d) = raw.max_delay {
         p.max_delay = positive(&key("max_delay"), d)?;
@@ -114,42 +86,148 @@ pub(super) fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {
         p.retry_after_hint = one_of(
             &key("retry_after_hint"),
             &s,
-            &[("honor", HintMode::Honor), ("ignore", HintMode::Ignore)],
+            &[
+                ("honor", HintMode::Honor),
+                ("exact", HintMode::Exact),
+                ("ignore", HintMode::Ignore),
+            ],
         )?;
+    }
+    if let Some(d) = raw.max_retry_after_hint {
+        p.max_retry_after_hint = Some(positive(&key("max_retry_after_hint"), d)?);
     }
     for (category, limit) in raw.category_limits {
         let k = key(&format!("category_limits.{category}"));
         check_name(&k, &category)?;
-        p.category_limits
-            .insert(category, to_u32(&k, limit, 0, 10_000)?);
+        let o = p.categories.entry(category).or_default();
+        o.max_retries = Some(count(&k, limit, 0)?);
+    }
+    for (category, c) in raw.categories {
+        let k = |f: &str| key(&format!("categories.{category}.{f}"));
+        check_name(&key(&format!("categories.{category}")), &category)?;
+        let o = p.categories.entry(category.clone()).or_default();
+        if let Some(r) = c.max_retries {
+            if o.max_retries.is_some() {
+                return Err(problem(
+                    k("max_retries"),
+                    format!("also set by category_limits.{category}: set one"),
+                ));
+            }
+            o.max_retries = Some(count(&k("max_retries"), r, 0)?);
+        }
+        if let Some(b) = c.backoff {
+            o.backoff = Some(backoff(&k("backoff"), b)?);
+        }
+        if let Some(j) = c.jitter {
+            o.jitter = Some(jitter(&k("jitter"), j)?);
+        }
+        if let Some(d) = c.max_delay {
+            o.max_delay = Some(positive(&k("max_delay"), d)?);
+        }
     }
     Ok(p)
+}
+
+/// The largest count written as a number; above it, a count is a typo.
+const MAX_COUNT: i64 = 1_000_000_000;
+
+/// `max_retries` / `max_attempts`: `lo..=1e9` or `"unlimited"`.
+fn count(key: &str, c: Count, lo: i64) -> Result<u32, Problem> {
+    match c {
+        Count::Number(n) => to_u32(key, n, lo, MAX_COUNT),
+        Count::Word(w) if w == "unlimited" => Ok(UNLIMITED),
+        Count::Word(w) => Err(problem(
+            key,
+            format!("must be a whole number or \"unlimited\", got {w:?}"),
+        )),
+    }
+}
+
+fn jitter(k: &str, j: RawJitter) -> Result<Jitter, Problem> {
+    let kind = one_of(
+        &format!("{k}.kind"),
+        &j.kind,
+        &[
+            ("none", 0),
+            ("full", 1),
+            ("equal", 2),
+            ("proportional", 3),
+            ("decorrelated", 4),
+            ("symmetric", 5),
+        ],
+    )?;
+    if !matches!(kind, 3 | 5) && j.fraction.is_some() {
+        return Err(problem(
+            format!("{k}.fraction"),
+            "only used with kind = \"proportional\" or \"symmetric\"",
+        ));
+    }
+    let fraction = |default: f64| {
+        let f = j.fraction.unwrap_or(default);
+        if f > 0.0 && f <= 1.0 {
+            Ok(f)
+        } else {
+            Err(problem(
+                format!("{k}.fraction"),
+                format!("must be > 0.0 and <= 1.0, got {f}"),
+            ))
+        }
+    };
+    Ok(match kind {
+        0 => Jitter::None,
+        1 => Jitter::Full,
+        2 => Jitter::Equal,
+        3 => Jitter::Proportional(fraction(0.25)?),
+        5 => Jitter::Symmetric(fraction(0.5)?),
+        _ => Jitter::Decorrelated,
+    })
 }
 
 fn backoff(k: &str, b: RawBackoff) -> Result<Backoff, Problem> {
     let kind = one_of(
         &format!("{k}.kind"),
         &b.kind,
-        &[("exponential", 0), ("schedule", 1), ("constant", 2)],
+        &[
+            ("exponential", 0),
+            ("schedule", 1),
+            ("constant", 2),
+            ("linear", 3),
+            ("polynomial", 4),
+        ],
     )?;
-    let unused = |field: &str, present: bool, with: &str| {
-        if present {
-            Err(problem(
+    let kinds = [
+        "exponential",
+        "schedule",
+        "constant",
+        "linear",
+        "polynomial",
+    ];
+    // Which kinds use each key.
+    let fields: [(&str, bool, &[usize]); 8] = [
+        ("base", b.base.is_some(), &[0, 3]),
+        ("multiplier", b.multiplier.is_some(), &[0]),
+        ("max_doublings", b.max_doublings.is_some(), &[0]),
+        ("delays", b.delays.is_some(), &[1]),
+        ("delay", b.delay.is_some(), &[2]),
+        ("step", b.step.is_some(), &[3]),
+        ("exponent", b.exponent.is_some(), &[4]),
+        ("offset", b.offset.is_some(), &[4]),
+    ];
+    for (field, present, used_by) in fields {
+        if present && !used_by.contains(&kind) {
+            let with: Vec<String> = used_by.iter().map(|i| format!("{:?}", kinds[*i])).collect();
+            return Err(problem(
                 format!("{k}.{field}"),
-                format!("only used with kind = {with:?}"),
-            ))
-        } else {
-            Ok(())
+                format!("only used with kind = {}", with.join(" or ")),
+            ));
         }
+    }
+    let base = || match b.base {
+        Some(d) => positive(&format!("{k}.base"), d),
+        None => Ok(Duration::from_secs(1)),
     };
     match kind {
         0 => {
-            unused("delays", b.delays.is_some(), "schedule")?;
-            unused("delay", b.delay.is_some(), "constant")?;
-            let base = match b.base {
-                Some(d) => positive(&format!("{k}.base"), d)?,
-                None => Duration::from_secs(1),
-            };
             let multiplier = b.multiplier.unwrap_or(2.0);
             if !(1.0..=1000.0).contains(&multiplier) {
                 return Err(problem(
@@ -157,12 +235,17 @@ fn backoff(k: &str, b: RawBackoff) -> Result<Backoff, Problem> {
                     format!("must be >= 1.0 (and <= 1000), got {multiplier}"),
                 ));
             }
-            Ok(Backoff::Exponential { base, multiplier })
+            let max_doublings = match b.max_doublings {
+                Some(d) => Some(to_u32(&format!("{k}.max_doublings"), d, 0, 1000)?),
+                None => None,
+            };
+            Ok(Backoff::Exponential {
+                base: base()?,
+                multiplier,
+                max_doublings,
+            })
         }
         1 => {
-            unused("base", b.base.is_some(), "exponential")?;
-            unused("multiplier", b.multiplier.is_some(), "exponential")?;
-            unused("delay", b.delay.is_some(), "constant")?;
             let delays: Vec<Duration> = b
                 .delays
                 .unwrap_or_default()
@@ -177,14 +260,33 @@ fn backoff(k: &str, b: RawBackoff) -> Result<Backoff, Problem> {
             }
             Ok(Backoff::Schedule(delays))
         }
-        _ => {
-            unused("base", b.base.is_some(), "exponential")?;
-            unused("multiplier", b.multiplier.is_some(), "exponential")?;
-            unused("delays", b.delays.is_some(), "schedule")?;
+        2 => {
             let delay = b.delay.ok_or_else(|| {
                 problem(format!("{k}.delay"), "required with kind = \"constant\"")
             })?;
             Ok(Backoff::Constant(delay.0))
+        }
+        3 => {
+            let step = b
+                .step
+                .ok_or_else(|| problem(format!("{k}.step"), "required with kind = \"linear\""))?;
+            Ok(Backoff::Linear {
+                base: base()?,
+                step: step.0,
+            })
+        }
+        _ => {
+            let exponent = b.exponent.unwrap_or(4.0);
+            if !(exponent > 0.0 && exponent <= 10.0) {
+                return Err(problem(
+                    format!("{k}.exponent"),
+                    format!("must be > 0 and <= 10, got {exponent}"),
+                ));
+            }
+            Ok(Backoff::Polynomial {
+                exponent,
+                offset: b.offset.map_or(Duration::ZERO, |d| d.0),
+            })
         }
     }
 }

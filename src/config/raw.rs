@@ -80,16 +80,28 @@ pub(super) struct RawRedis {
 
 #[derive(Deserialize)]
 pub(super) struct RawPolicy {
-    pub max_retries: Option<i64>,
-    pub max_attempts: Option<i64>,
+    pub max_retries: Option<Count>,
+    pub max_attempts: Option<Count>,
     pub backoff: Option<RawBackoff>,
     pub jitter: Option<RawJitter>,
     pub max_delay: Option<Dur>,
     pub max_retry_duration: Option<Dur>,
     pub on_unknown: Option<String>,
     pub retry_after_hint: Option<String>,
+    pub max_retry_after_hint: Option<Dur>,
     #[serde(default)]
-    pub category_limits: BTreeMap<String, i64>,
+    pub category_limits: BTreeMap<String, Count>,
+    #[serde(default)]
+    pub categories: BTreeMap<String, RawCategory>,
+}
+
+/// `[policies.P.categories.C]`.
+#[derive(Deserialize)]
+pub(super) struct RawCategory {
+    pub max_retries: Option<Count>,
+    pub backoff: Option<RawBackoff>,
+    pub jitter: Option<RawJitter>,
+    pub max_delay: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -97,8 +109,41 @@ pub(super) struct RawBackoff {
     pub kind: String,
     pub base: Option<Dur>,
     pub multiplier: Option<f64>,
+    pub max_doublings: Option<i64>,
     pub delays: Option<Vec<Dur>>,
     pub delay: Option<Dur>,
+    pub step: Option<Dur>,
+    pub exponent: Option<f64>,
+    pub offset: Option<Dur>,
+}
+
+/// A count written as a number or as a word (`"unlimited"`).
+#[derive(Clone, Debug)]
+pub(super) enum Count {
+    Number(i64),
+    Word(String),
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number or \"unlimited\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count, E> {
+                Ok(Count::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
+                Ok(Count::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Count, E> {
+                Ok(Count::Word(s.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -206,9 +251,22 @@ pub(super) const POLICY_KEYS: &[&str] = &[
     "max_retry_duration",
     "on_unknown",
     "retry_after_hint",
+    "max_retry_after_hint",
     "category_limits",
+    "categories",
 ];
-pub(super) const BACKOFF_KEYS: &[&str] = &["kind", "base", "multiplier", "delays", "delay"];
+pub(super) const CATEGORY_KEYS: &[&str] = &["max_retries", "backoff", "jitter", "max_delay"];
+pub(super) const BACKOFF_KEYS: &[&str] = &[
+    "kind",
+    "base",
+    "multiplier",
+    "max_doublings",
+    "delays",
+    "delay",
+    "step",
+    "exponent",
+    "offset",
+];
 pub(super) const JITTER_KEYS: &[&str] = &["kind", "fraction"];
 pub(super) const BAND_KEYS: &[&str] = &["min", "max", "policy"];
 pub(super) const RULE_KEYS: &[&str] = &[
@@ -233,8 +291,9 @@ fn known_after(parent: &str) -> &'static [&'static str] {
         ["state"] => STATE_KEYS,
         ["state", "redis"] => REDIS_KEYS,
         ["policies", _] => POLICY_KEYS,
-        ["policies", _, "backoff"] => BACKOFF_KEYS,
-        ["policies", _, "jitter"] => JITTER_KEYS,
+        ["policies", _, "backoff"] | ["policies", _, "categories", _, "backoff"] => BACKOFF_KEYS,
+        ["policies", _, "jitter"] | ["policies", _, "categories", _, "jitter"] => JITTER_KEYS,
+        ["policies", _, "categories", _] => CATEGORY_KEYS,
         ["budgets", _] => BUDGET_KEYS,
         [one] if last(one).starts_with("priority_bands[") => BAND_KEYS,
         [one] if last(one).starts_with("rules[") => RULE_KEYS,

@@ -3,9 +3,38 @@
 use std::fmt::Write as _;
 
 use super::{BackendSettings, Config, OnUnavailable};
-use crate::engine::{BudgetConfig, Human, OnExhausted};
+use crate::engine::{BudgetConfig, Human, OnExhausted, UNLIMITED};
 
 impl Config {
+    /// What is valid but probably not meant: `check-config` prints these
+    /// and the server logs them at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for p in self.policies.policies() {
+            if p.max_retry_duration.is_some() {
+                continue;
+            }
+            let mut unlimited: Vec<String> = p
+                .categories
+                .iter()
+                .filter(|(_, o)| o.max_retries == Some(UNLIMITED))
+                .map(|(c, _)| format!("policies.{}.categories.{c}.max_retries", p.name))
+                .collect();
+            unlimited.sort();
+            if p.max_retries == UNLIMITED {
+                unlimited.insert(0, format!("policies.{}.max_retries", p.name));
+            }
+            for key in unlimited {
+                w.push(format!(
+                    "{key}: unlimited with no max_retry_duration: a job that keeps failing \
+                     retries forever (set policies.{}.max_retry_duration)",
+                    p.name
+                ));
+            }
+        }
+        w
+    }
+
     /// What `retryd check-config` prints.
     pub fn summary(&self) -> String {
         let mut s = String::new();
@@ -124,6 +153,9 @@ impl Config {
                 format!(" ({})", names.join(", "))
             }
         );
+        for warning in self.warnings() {
+            let _ = writeln!(s, "warning: {warning}");
+        }
         s
     }
 }

@@ -55,12 +55,13 @@ fn a_full_example_loads() {
         p.backoff,
         Backoff::Exponential {
             base: Duration::from_secs(30),
-            multiplier: 4.0
+            multiplier: 4.0,
+            max_doublings: None,
         }
     );
     assert_eq!(p.jitter, Jitter::Proportional(0.25));
     assert_eq!(p.max_retry_duration, Some(Duration::from_secs(7200)));
-    assert_eq!(p.category_limits.get("rate_limit"), Some(&10));
+    assert_eq!(p.limit_for("rate_limit"), (10, true));
     assert_eq!(
         c.policies
             .select("", "chunking", None)
@@ -118,7 +119,7 @@ fn value_errors_name_the_key() {
     );
     assert_eq!(
         err("[policies.p]\njitter = { kind = \"full\", fraction = 0.2 }"),
-        "policies.p.jitter.fraction: only used with kind = \"proportional\""
+        "policies.p.jitter.fraction: only used with kind = \"proportional\" or \"symmetric\""
     );
     assert_eq!(
         err("[policies.p]\nbackoff = { kind = \"schedule\", delays = [] }"),
@@ -130,7 +131,7 @@ fn value_errors_name_the_key() {
     );
     assert_eq!(
         err("[policies.p]\nbackoff = { kind = \"schedule\", delays = [\"1s\"], base = \"1s\" }"),
-        "policies.p.backoff.base: only used with kind = \"exponential\""
+        "policies.p.backoff.base: only used with kind = \"exponential\" or \"linear\""
     );
     assert_eq!(
         err("[server]\ngrpc_addr = \"localhost\""),
@@ -466,12 +467,14 @@ fn suggestions_come_from_the_keys_of_the_same_table() {
 #[test]
 fn every_key_listed_for_suggestions_is_accepted() {
     use super::raw::*;
-    let cases: [(&str, &[&str], &str); 8] = [
+    let cases: [(&str, &[&str], &str); 10] = [
         ("[server]", SERVER_KEYS, "{k}_probe = 1"),
         ("[state]", STATE_KEYS, ""),
         ("[state.redis]", REDIS_KEYS, ""),
         ("[policies.p]", POLICY_KEYS, ""),
         ("[policies.p.backoff]", BACKOFF_KEYS, ""),
+        ("[policies.p.categories.c]", CATEGORY_KEYS, ""),
+        ("[policies.p.categories.c.backoff]", BACKOFF_KEYS, ""),
         ("[budgets.b]", BUDGET_KEYS, ""),
         ("[[rules]]", RULE_KEYS, ""),
         ("[[priority_bands]]", BAND_KEYS, ""),
@@ -495,3 +498,5 @@ fn every_key_listed_for_suggestions_is_accepted() {
         assert!(!format!("{e:?}").contains("unknown key"), "{k}: {e:?}");
     }
 }
+
+mod controls;

@@ -13,14 +13,36 @@ const CEILING: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Backoff {
-    /// `base × multiplier^(n-1)`.
+    /// `base × multiplier^(n-1)`; with `max_doublings` d, past d
+    /// multiplications the delay grows linearly by `base × multiplier^d`
+    /// per retry (Cloud Tasks' curve).
     Exponential {
         base: Duration,
         multiplier: f64,
+        max_doublings: Option<u32>,
     },
     /// An explicit list; past its end the last value repeats. Never empty.
     Schedule(Vec<Duration>),
     Constant(Duration),
+    /// `base + step × (n-1)`.
+    Linear {
+        base: Duration,
+        step: Duration,
+    },
+    /// `n^exponent` seconds `+ offset` (Sidekiq's curve: exponent 4, offset 15 s).
+    Polynomial {
+        exponent: f64,
+        offset: Duration,
+    },
+}
+
+/// Seconds as a duration, saturating at `CEILING` (and at zero below).
+fn secs(s: f64) -> Duration {
+    if s.is_finite() && s < CEILING.as_secs_f64() {
+        Duration::from_secs_f64(s.max(0.0))
+    } else {
+        CEILING
+    }
 }
 
 impl Backoff {
@@ -28,14 +50,23 @@ impl Backoff {
     pub fn delay(&self, n: u32) -> Duration {
         let n = n.max(1);
         match self {
-            Backoff::Exponential { base, multiplier } => {
-                let exp = i32::try_from(n - 1).unwrap_or(i32::MAX);
-                let secs = base.as_secs_f64() * multiplier.powi(exp);
-                if secs.is_finite() && secs < CEILING.as_secs_f64() {
-                    Duration::from_secs_f64(secs)
-                } else {
-                    CEILING
-                }
+            Backoff::Exponential {
+                base,
+                multiplier,
+                max_doublings,
+            } => {
+                let retries = n - 1;
+                let doublings = max_doublings.map_or(retries, |d| retries.min(d));
+                let exp = i32::try_from(doublings).unwrap_or(i32::MAX);
+                let top = base.as_secs_f64() * multiplier.powi(exp);
+                // Past the doublings: one more `top` per retry.
+                secs(top * f64::from(retries - doublings + 1))
+            }
+            Backoff::Linear { base, step } => {
+                secs(base.as_secs_f64() + step.as_secs_f64() * f64::from(n - 1))
+            }
+            Backoff::Polynomial { exponent, offset } => {
+                secs(f64::from(n).powf(*exponent) + offset.as_secs_f64())
             }
             Backoff::Schedule(delays) => {
                 let i = usize::try_from(n - 1).unwrap_or(usize::MAX);
@@ -53,8 +84,22 @@ impl Backoff {
     pub fn describe(&self) -> String {
         use super::Human;
         match self {
-            Backoff::Exponential { base, multiplier } => {
-                format!("exponential {} x {multiplier}", Human(*base))
+            Backoff::Exponential {
+                base,
+                multiplier,
+                max_doublings,
+            } => match max_doublings {
+                None => format!("exponential {} x {multiplier}", Human(*base)),
+                Some(d) => format!(
+                    "exponential {} x {multiplier}, {d} doublings then linear",
+                    Human(*base)
+                ),
+            },
+            Backoff::Linear { base, step } => {
+                format!("linear {} + {} per retry", Human(*base), Human(*step))
+            }
+            Backoff::Polynomial { exponent, offset } => {
+                format!("polynomial n^{exponent}s + {}", Human(*offset))
             }
             Backoff::Schedule(d) => {
                 let list: Vec<String> = d.iter().map(|d| Human(*d).to_string()).collect();
@@ -74,6 +119,8 @@ pub enum Jitter {
     Equal,
     /// d + U[0, f·d].
     Proportional(f64),
+    /// U[(1-f)·d, (1+f)·d] (resilience4j's and Go backoff's randomization factor).
+    Symmetric(f64),
     /// min(max_delay, U[base, 3 × previous delay]).
     Decorrelated,
 }
@@ -93,22 +140,19 @@ impl Jitter {
         rng: &mut R,
     ) -> Duration {
         let d_secs = d.as_secs_f64();
-        let secs = match *self {
+        let s = match *self {
             Jitter::None => return d,
             Jitter::Full => unit(rng) * d_secs,
             Jitter::Equal => d_secs / 2.0 + unit(rng) * d_secs / 2.0,
             Jitter::Proportional(f) => d_secs + unit(rng) * f * d_secs,
+            Jitter::Symmetric(f) => d_secs * (1.0 - f + unit(rng) * 2.0 * f),
             Jitter::Decorrelated => {
                 let lo = base.as_secs_f64();
                 let hi = (3.0 * previous.as_secs_f64()).max(lo);
                 (lo + unit(rng) * (hi - lo)).min(max_delay.as_secs_f64())
             }
         };
-        if secs.is_finite() && secs < CEILING.as_secs_f64() {
-            Duration::from_secs_f64(secs.max(0.0))
-        } else {
-            CEILING
-        }
+        secs(s)
     }
 
     pub fn describe(&self) -> String {
@@ -117,6 +161,7 @@ impl Jitter {
             Jitter::Full => "full".into(),
             Jitter::Equal => "equal".into(),
             Jitter::Proportional(f) => format!("proportional {f}"),
+            Jitter::Symmetric(f) => format!("symmetric {f}"),
             Jitter::Decorrelated => "decorrelated".into(),
         }
     }
@@ -157,6 +202,7 @@ mod tests {
         let b = Backoff::Exponential {
             base: S(30),
             multiplier: 4.0,
+            max_doublings: None,
         };
         assert_eq!(
             [b.delay(1), b.delay(2), b.delay(3)],
@@ -165,6 +211,7 @@ mod tests {
         let b = Backoff::Exponential {
             base: Duration::from_millis(500),
             multiplier: 2.0,
+            max_doublings: None,
         };
         assert_eq!(b.delay(4), S(4));
     }
@@ -174,9 +221,70 @@ mod tests {
         let b = Backoff::Exponential {
             base: S(1),
             multiplier: 10.0,
+            max_doublings: None,
         };
         assert_eq!(b.delay(u32::MAX), CEILING);
         assert_eq!(b.delay(400), CEILING);
+    }
+
+    /// Cloud Tasks' documentation: min_backoff 10 s, max_backoff 300 s,
+    /// max_doublings 3 retry at 10, 20, 40, 80, 160, 240, 300, 300 s.
+    #[test]
+    fn max_doublings_is_cloud_tasks_doubling_then_linear() {
+        let b = Backoff::Exponential {
+            base: S(10),
+            multiplier: 2.0,
+            max_doublings: Some(3),
+        };
+        let cap = |d: Duration| d.min(S(300));
+        let got: Vec<Duration> = (1..=8).map(|n| cap(b.delay(n))).collect();
+        let want = [10, 20, 40, 80, 160, 240, 300, 300].map(S);
+        assert_eq!(got, want);
+        // max_doublings 0: linear in the base from the start.
+        let b = Backoff::Exponential {
+            base: S(5),
+            multiplier: 2.0,
+            max_doublings: Some(0),
+        };
+        assert_eq!([b.delay(1), b.delay(2), b.delay(3)], [S(5), S(10), S(15)]);
+        assert_eq!(b.delay(u32::MAX), CEILING);
+    }
+
+    /// Sidekiq's retry delay is `count^4 + 15` s (before its random part),
+    /// count = 0, 1, 2...: 15, 16, 31, 96, 271 s. retryd's failure n is
+    /// Sidekiq's count + 1, so failures 1..=4 get Sidekiq's retries 2..=5.
+    #[test]
+    fn polynomial_is_sidekiqs_curve() {
+        let b = Backoff::Polynomial {
+            exponent: 4.0,
+            offset: S(15),
+        };
+        assert_eq!(
+            [b.delay(1), b.delay(2), b.delay(3), b.delay(4)],
+            [S(16), S(31), S(96), S(271)]
+        );
+        assert_eq!(b.delay(u32::MAX), CEILING);
+    }
+
+    /// Hangfire and the docs' example: base 10 s, step 5 s → 10, 15, 20 s.
+    #[test]
+    fn linear_adds_a_step_per_retry() {
+        let b = Backoff::Linear {
+            base: S(10),
+            step: S(5),
+        };
+        assert_eq!(
+            [b.delay(1), b.delay(2), b.delay(3), b.delay(101)],
+            [S(10), S(15), S(20), S(510)]
+        );
+        assert_eq!(
+            Backoff::Linear {
+                base: S(1),
+                step: S(u64::MAX / 4)
+            }
+            .delay(u32::MAX),
+            CEILING
+        );
     }
 
     #[test]
@@ -208,6 +316,9 @@ mod tests {
             assert!(prop >= d && prop <= S(125));
             let dec = Jitter::Decorrelated.apply(d, S(2), S(10), max, &mut rng);
             assert!(dec >= S(2) && dec <= S(30));
+            // resilience4j's randomization factor 0.5: [0.5 d, 1.5 d].
+            let sym = Jitter::Symmetric(0.5).apply(d, S(1), S(1), max, &mut rng);
+            assert!(sym >= S(50) && sym <= S(150));
         }
     }
 
@@ -232,5 +343,11 @@ mod tests {
             S(60)
         );
         assert_eq!(Jitter::None.apply(d, S(1), S(1), S(999), hi), d);
+        assert_eq!(
+            Jitter::Symmetric(0.2).apply(d, S(1), S(1), S(999), lo),
+            S(80)
+        );
+        let top = Jitter::Symmetric(0.2).apply(d, S(1), S(1), S(999), hi);
+        assert!(top > S(119) && top <= S(120));
     }
 }

@@ -9,9 +9,10 @@ use rand::Rng;
 use super::budget::{BudgetConfigs, BudgetView, OnExhausted};
 use super::classify::Classifier;
 use super::job::Job;
-use super::policy::{HintMode, OnUnknown, Policy, PolicySet};
+use super::policy::{HintMode, OnUnknown, Policy, PolicySet, UNLIMITED};
 use super::{
-    Action, Decision, ErrorClass, FailureReport, GiveUpReason, JobState, Timestamp, Why, ms_u32,
+    Action, Decision, ErrorClass, FailureReport, GiveUpReason, HintUse, JobState, Timestamp, Why,
+    ms_u32,
 };
 
 /// The engine's answer to one report.
@@ -178,8 +179,12 @@ impl Engine {
             }
             _ => {}
         }
+        if report.pushback_stop && policy.retry_after_hint != HintMode::Ignore {
+            return give_up(d, GiveUpReason::Pushback, Why::Pushback);
+        }
 
-        let (limit, by_category) = policy.limit_for(self.classifier.category_name(cls.category));
+        let category = self.classifier.category_name(cls.category);
+        let (limit, by_category) = policy.limit_for(category);
         if n > limit {
             return give_up(
                 d,
@@ -188,7 +193,7 @@ impl Engine {
             );
         }
 
-        let (mut delay, mut why) = self.delay(job, policy, report, n, rng);
+        let (mut delay, mut why) = self.delay(job, policy, category, report, n, now, rng);
         if let Some(limit) = budget.and_then(BudgetView::exhausted) {
             match budget.map(|b| b.config.on_exhausted) {
                 Some(OnExhausted::Defer) => {
@@ -224,55 +229,85 @@ impl Engine {
         verdict(d)
     }
 
-    /// Backoff, jitter, the caller's hint, the cap — in that order.
+    /// Backoff, jitter, the server's hint, the cap — in that order (with
+    /// `retry_after_hint = "exact"` a hint replaces backoff and jitter).
+    #[allow(clippy::too_many_arguments)]
     fn delay<R: Rng + ?Sized>(
         &self,
         job: Option<&Job>,
         policy: &Policy,
+        category: &str,
         report: &FailureReport<'_>,
         n: u32,
+        now: Timestamp,
         rng: &mut R,
     ) -> (Duration, Why) {
-        let base = policy.backoff.base();
-        let previous = match job {
-            Some(j)
-                if j.last_decision.action == Action::Retry && !j.last_decision.delay.is_zero() =>
-            {
-                j.last_decision.delay
+        let curve = policy.curve_for(category);
+        let hint = server_hint(report, now);
+        let hint_ms = hint.map(ms_u32);
+        let use_of = match (hint_ms, policy.retry_after_hint) {
+            (None, _) => HintUse::None,
+            (Some(h), HintMode::Ignore) => HintUse::Ignored(h),
+            (Some(h), _) if policy.max_retry_after_hint.is_some_and(|m| hint > Some(m)) => {
+                HintUse::TooLong(h)
             }
-            _ => base,
+            (Some(h), HintMode::Exact) => HintUse::Exact(h),
+            (Some(h), HintMode::Honor) => HintUse::Raised(h),
         };
-        let backoff = policy.backoff.delay(n);
-        let mut delay = policy
-            .jitter
-            .apply(backoff, base, previous, policy.max_delay, rng);
-        let jittered = delay != backoff;
-        let mut hint_ms = None;
-        if let (Some(hint), HintMode::Honor) = (report.retry_after_hint, policy.retry_after_hint)
-            && hint > delay
-        {
-            delay = hint;
-            hint_ms = Some(ms_u32(hint));
-        }
-        let capped = delay > policy.max_delay;
+        let (mut delay, jittered, hint) = match (use_of, hint) {
+            (HintUse::Exact(_), Some(h)) => (h, false, use_of),
+            _ => {
+                let base = curve.backoff.base();
+                let previous = match job {
+                    Some(j)
+                        if j.last_decision.action == Action::Retry
+                            && !j.last_decision.delay.is_zero() =>
+                    {
+                        j.last_decision.delay
+                    }
+                    _ => base,
+                };
+                let backoff = curve.backoff.delay(n);
+                let delay = curve
+                    .jitter
+                    .apply(backoff, base, previous, curve.max_delay, rng);
+                match (use_of, hint) {
+                    (HintUse::Raised(_), Some(h)) if h > delay => (h, delay != backoff, use_of),
+                    // Honored, but below the backoff: it changed nothing.
+                    (HintUse::Raised(_), _) => (delay, delay != backoff, HintUse::None),
+                    _ => (delay, delay != backoff, use_of),
+                }
+            }
+        };
+        let capped = delay > curve.max_delay;
         if capped {
-            delay = policy.max_delay;
+            delay = curve.max_delay;
         }
         (
             whole_ms(delay),
             Why::Retry {
                 jittered,
-                hint_ms,
+                hint,
                 capped,
             },
         )
     }
 
-    /// The applied retry limit + 1, as callers see it in `max_attempts`.
+    /// The applied retry limit + 1, as callers see it in `max_attempts`;
+    /// 0 for an unlimited policy.
     pub fn max_attempts(&self, d: &Decision) -> u32 {
+        match self.retry_limit(d) {
+            UNLIMITED => 0,
+            limit => limit.saturating_add(1),
+        }
+    }
+
+    /// The retry limit applied to `d` (`UNLIMITED` for none).
+    pub fn retry_limit(&self, d: &Decision) -> u32 {
         let policy = self.policies.by_id(d.policy);
-        let (limit, _) = policy.limit_for(self.classifier.category_name(d.category));
-        limit.saturating_add(1)
+        policy
+            .limit_for(self.classifier.category_name(d.category))
+            .0
     }
 
     pub fn policy_name(&self, d: &Decision) -> &str {
@@ -282,6 +317,13 @@ impl Engine {
     pub fn category_name(&self, d: &Decision) -> &str {
         self.classifier.category_name(d.category)
     }
+}
+
+/// The server's delay: the longest of the hints given, an instant turned
+/// into the time left until it (zero once past).
+fn server_hint(report: &FailureReport<'_>, now: Timestamp) -> Option<Duration> {
+    let at = report.retry_after_at.map(|t| t.since(now));
+    report.retry_after_hint.max(at)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::budget::Exhausted;
 use super::decide::Engine;
-use super::{Decision, ErrorClass, ErrorReport, GiveUpReason, Human, Why};
+use super::policy::UNLIMITED;
+use super::{Decision, ErrorClass, ErrorReport, GiveUpReason, HintUse, Human, Why};
 
 impl Engine {
     /// "target s3: 48/100 tokens, at or below half".
@@ -42,7 +43,7 @@ impl Engine {
         let _ = match d.why {
             Why::Retry {
                 jittered,
-                hint_ms,
+                hint,
                 capped,
             } => {
                 let unknown = if d.error_class == ErrorClass::Unknown {
@@ -50,32 +51,58 @@ impl Engine {
                 } else {
                     ""
                 };
-                let limit = self.max_attempts(d).saturating_sub(1);
-                let mut how = policy.backoff.describe();
+                let of = match self.retry_limit(d) {
+                    UNLIMITED => "unlimited".to_string(),
+                    l => l.to_string(),
+                };
+                let curve = policy.curve_for(self.category_name(d));
+                let ms = |h: u32| Human(Duration::from_millis(u64::from(h)));
+                let mut how = match hint {
+                    HintUse::Exact(h) => format!("the server's retry-after {} exactly", ms(h)),
+                    _ => curve.backoff.describe(),
+                };
+                if curve.by_category {
+                    let _ = write!(how, ", the `{}` category's", self.category_name(d));
+                }
                 if jittered {
-                    let _ = write!(how, ", {} jitter", policy.jitter.describe());
+                    let _ = write!(how, ", {} jitter", curve.jitter.describe());
                 }
-                if let Some(h) = hint_ms {
-                    let hint = Duration::from_millis(u64::from(h));
-                    let _ = write!(how, ", raised to the retry-after hint {}", Human(hint));
-                }
+                let _ = match hint {
+                    HintUse::None | HintUse::Exact(_) => Ok(()),
+                    HintUse::Raised(h) => write!(how, ", raised to the retry-after hint {}", ms(h)),
+                    HintUse::Ignored(h) => write!(
+                        how,
+                        ", retry-after hint {} ignored (retry_after_hint = ignore)",
+                        ms(h)
+                    ),
+                    HintUse::TooLong(h) => write!(
+                        how,
+                        ", retry-after hint {} disregarded: over max_retry_after_hint {}",
+                        ms(h),
+                        Human(policy.max_retry_after_hint.unwrap_or_default())
+                    ),
+                };
                 if capped {
-                    let _ = write!(how, ", capped at max_delay {}", Human(policy.max_delay));
+                    let _ = write!(how, ", capped at max_delay {}", Human(curve.max_delay));
                 }
                 write!(
                     s,
-                    "{class} error ({cls}){unknown}: retry {} of {limit} after {} ({how}) under policy `{p}`",
+                    "{class} error ({cls}){unknown}: retry {} of {of} after {} ({how}) under policy `{p}`",
                     d.failure_count,
                     Human(d.delay)
                 )
             }
+            Why::Pushback => write!(
+                s,
+                "{class} error ({cls}), but the server said not to retry (negative gRPC pushback); policy `{p}` honors it"
+            ),
             Why::Permanent => write!(s, "permanent error ({cls}): policy `{p}` never retries it"),
             Why::UnknownGivesUp => write!(
                 s,
                 "unknown error ({cls}) and policy `{p}` has on_unknown = give_up"
             ),
             Why::Exhausted { by_category } => {
-                let limit = self.max_attempts(d).saturating_sub(1);
+                let limit = self.retry_limit(d);
                 let which = if by_category {
                     format!(
                         "the `{}` category limit of {limit} retries",

@@ -24,7 +24,9 @@ pub use budget::{BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted
 pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
 pub use decide::{Attempt, Engine, NewFailure, Verdict};
 pub use job::Job;
-pub use policy::{OnUnknown, Policy, PolicyId, PolicySet, PriorityBand};
+pub use policy::{
+    CategoryOverride, HintMode, OnUnknown, Policy, PolicyId, PolicySet, PriorityBand, UNLIMITED,
+};
 
 /// Milliseconds since the Unix epoch.
 ///
@@ -97,6 +99,8 @@ pub enum GiveUpReason {
     DeadlineExceeded,
     Cancelled,
     BudgetExhausted,
+    /// The server said not to retry (a negative gRPC pushback).
+    Pushback,
 }
 
 impl GiveUpReason {
@@ -107,6 +111,7 @@ impl GiveUpReason {
             GiveUpReason::DeadlineExceeded => "deadline_exceeded",
             GiveUpReason::Cancelled => "cancelled",
             GiveUpReason::BudgetExhausted => "budget_exhausted",
+            GiveUpReason::Pushback => "pushback",
         }
     }
 }
@@ -149,7 +154,14 @@ pub struct FailureReport<'a> {
     pub error: ErrorReport<'a>,
     /// The caller's attempt number, 1-based; 0 = not given.
     pub attempt: u32,
+    /// The server's own delay (Retry-After seconds, gRPC pushback, RetryInfo):
+    /// the longest the caller gave.
     pub retry_after_hint: Option<Duration>,
+    /// A Retry-After HTTP-date or rate-limit reset: the instant the server
+    /// named (the decision turns it into a delay from "now").
+    pub retry_after_at: Option<Timestamp>,
+    /// A negative gRPC pushback: the server says not to retry.
+    pub pushback_stop: bool,
 }
 
 /// The answer to one failure report, or the decision a job holds.
@@ -196,10 +208,12 @@ pub enum Why {
     /// Retry after backoff; the flags say what else shaped the delay.
     Retry {
         jittered: bool,
-        /// The caller's retry-after hint (ms) when it raised the delay.
-        hint_ms: Option<u32>,
+        /// What the server's own delay did, if one was given.
+        hint: HintUse,
         capped: bool,
     },
+    /// The server said not to retry (a negative gRPC pushback).
+    Pushback,
     /// The error is permanent.
     Permanent,
     /// No rule matched and the policy gives up on unknown errors.
@@ -221,6 +235,21 @@ pub enum Why {
     BudgetExhausted { limit: Exhausted },
     /// The target's retry budget refused the retry: retry after `max_delay`.
     BudgetDeferred { limit: Exhausted },
+}
+
+/// What a server hint did to a retry's delay; the hint in ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HintUse {
+    /// No hint, or one below the backoff (`honor`).
+    None,
+    /// It raised the backoff (`honor`).
+    Raised(u32),
+    /// It was the delay (`exact`).
+    Exact(u32),
+    /// The policy ignores hints.
+    Ignored(u32),
+    /// Longer than `max_retry_after_hint`: disregarded.
+    TooLong(u32),
 }
 
 /// Formats a duration the way the configuration spells it ("2s", "1m 30s").

@@ -17,11 +17,48 @@ pub enum OnUnknown {
     GiveUp,
 }
 
-/// Whether a Retry-After style hint from the failed call raises the delay.
+/// What a server's own delay (Retry-After, gRPC pushback) does to a decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HintMode {
+    /// A floor under the backoff.
     Honor,
+    /// The delay itself (still capped by `max_delay`).
+    Exact,
+    /// Not looked at, a "do not retry" pushback included.
     Ignore,
+}
+
+impl HintMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HintMode::Honor => "honor",
+            HintMode::Exact => "exact",
+            HintMode::Ignore => "ignore",
+        }
+    }
+}
+
+/// `max_retries = "unlimited"`: only `max_retry_duration` ends the job.
+pub const UNLIMITED: u32 = u32::MAX;
+
+/// `[policies.P.categories.C]`: what errors of one category get instead of
+/// the policy's own values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CategoryOverride {
+    pub max_retries: Option<u32>,
+    pub backoff: Option<Backoff>,
+    pub jitter: Option<Jitter>,
+    pub max_delay: Option<Duration>,
+}
+
+/// The delay curve a decision uses: the policy's, or a category's override.
+#[derive(Clone, Copy, Debug)]
+pub struct Curve<'a> {
+    pub backoff: &'a Backoff,
+    pub jitter: Jitter,
+    pub max_delay: Duration,
+    /// Some part came from a category override.
+    pub by_category: bool,
 }
 
 /// Index of a policy in its `PolicySet`.
@@ -40,8 +77,11 @@ pub struct Policy {
     pub max_retry_duration: Option<Duration>,
     pub on_unknown: OnUnknown,
     pub retry_after_hint: HintMode,
-    /// Per-category retry limits that replace `max_retries` for that category.
-    pub category_limits: HashMap<String, u32>,
+    /// A longer server hint is disregarded (and counted).
+    pub max_retry_after_hint: Option<Duration>,
+    /// Per-category overrides (`category_limits` is the shorthand for their
+    /// `max_retries`).
+    pub categories: HashMap<String, CategoryOverride>,
 }
 
 impl Policy {
@@ -55,13 +95,15 @@ impl Policy {
             backoff: Backoff::Exponential {
                 base: Duration::from_secs(1),
                 multiplier: 2.0,
+                max_doublings: None,
             },
             jitter: Jitter::None,
             max_delay: Duration::from_secs(3600),
             max_retry_duration: None,
             on_unknown: OnUnknown::Retry,
             retry_after_hint: HintMode::Honor,
-            category_limits: HashMap::new(),
+            max_retry_after_hint: None,
+            categories: HashMap::new(),
         }
     }
 
@@ -71,6 +113,7 @@ impl Policy {
             backoff: Backoff::Exponential {
                 base: Duration::from_millis(base_ms),
                 multiplier: 2.0,
+                max_doublings: None,
             },
             max_delay: Duration::from_secs(max_delay_s),
             ..Policy::named(name)
@@ -90,12 +133,31 @@ impl Policy {
     /// The retry limit for an error of `category`, and whether a category
     /// limit (rather than `max_retries`) set it.
     pub fn limit_for(&self, category: &str) -> (u32, bool) {
-        if self.category_limits.is_empty() {
-            return (self.max_retries, false);
-        }
-        match self.category_limits.get(category) {
-            Some(&l) => (l, true),
+        match self.overrides(category).and_then(|o| o.max_retries) {
+            Some(l) => (l, true),
             None => (self.max_retries, false),
+        }
+    }
+
+    /// The backoff, jitter and cap for an error of `category`.
+    pub fn curve_for(&self, category: &str) -> Curve<'_> {
+        let o = self.overrides(category);
+        let by_category =
+            o.is_some_and(|o| o.backoff.is_some() || o.jitter.is_some() || o.max_delay.is_some());
+        Curve {
+            backoff: o.and_then(|o| o.backoff.as_ref()).unwrap_or(&self.backoff),
+            jitter: o.and_then(|o| o.jitter).unwrap_or(self.jitter),
+            max_delay: o.and_then(|o| o.max_delay).unwrap_or(self.max_delay),
+            by_category,
+        }
+    }
+
+    fn overrides(&self, category: &str) -> Option<&CategoryOverride> {
+        // Most policies have none: skip the hashing.
+        if self.categories.is_empty() {
+            None
+        } else {
+            self.categories.get(category)
         }
     }
 }
@@ -249,10 +311,14 @@ impl fmt::Display for Policy {
     /// One line for `check-config`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use super::Human;
+        if self.max_retries == UNLIMITED {
+            f.write_str("max_attempts unlimited")?;
+        } else {
+            write!(f, "max_attempts {}", self.max_retries.saturating_add(1))?;
+        }
         write!(
             f,
-            "max_attempts {}, backoff {}, jitter {}, max_delay {}",
-            self.max_retries.saturating_add(1),
+            ", backoff {}, jitter {}, max_delay {}",
             self.backoff.describe(),
             self.jitter.describe(),
             Human(self.max_delay)
@@ -263,13 +329,30 @@ impl fmt::Display for Policy {
         if self.on_unknown == OnUnknown::GiveUp {
             f.write_str(", on_unknown give_up")?;
         }
-        if self.retry_after_hint == HintMode::Ignore {
-            f.write_str(", retry_after_hint ignore")?;
+        if self.retry_after_hint != HintMode::Honor {
+            write!(f, ", retry_after_hint {}", self.retry_after_hint.as_str())?;
         }
-        let mut limits: Vec<_> = self.category_limits.iter().collect();
-        limits.sort();
-        for (c, l) in limits {
-            write!(f, ", {c} limit {l}")?;
+        if let Some(m) = self.max_retry_after_hint {
+            write!(f, ", max_retry_after_hint {}", Human(m))?;
+        }
+        let mut categories: Vec<_> = self.categories.iter().collect();
+        categories.sort_by(|a, b| a.0.cmp(b.0));
+        for (c, o) in categories {
+            write!(f, "; category {c}:")?;
+            match o.max_retries {
+                Some(UNLIMITED) => f.write_str(" max_retries unlimited")?,
+                Some(l) => write!(f, " max_retries {l}")?,
+                None => {}
+            }
+            if let Some(b) = &o.backoff {
+                write!(f, " backoff {}", b.describe())?;
+            }
+            if let Some(j) = &o.jitter {
+                write!(f, " jitter {}", j.describe())?;
+            }
+            if let Some(d) = o.max_delay {
+                write!(f, " max_delay {}", Human(d))?;
+            }
         }
         Ok(())
     }
@@ -289,6 +372,7 @@ mod tests {
         let exp = |ms, m| Backoff::Exponential {
             base: Duration::from_millis(ms),
             multiplier: m,
+            max_doublings: None,
         };
         assert_eq!(row("default"), (3, exp(2000, 2.0), Duration::from_secs(60)));
         assert_eq!(
@@ -368,8 +452,43 @@ mod tests {
     #[test]
     fn category_limit_replaces_max_retries() {
         let mut p = Policy::named("p");
-        p.category_limits.insert("rate_limit".into(), 10);
+        p.categories.insert(
+            "rate_limit".into(),
+            CategoryOverride {
+                max_retries: Some(10),
+                ..CategoryOverride::default()
+            },
+        );
         assert_eq!(p.limit_for("rate_limit"), (10, true));
         assert_eq!(p.limit_for("network"), (3, false));
+    }
+
+    #[test]
+    fn category_curve_overrides_only_what_it_sets() {
+        let mut p = Policy::named("p");
+        p.categories.insert(
+            "throttled".into(),
+            CategoryOverride {
+                backoff: Some(Backoff::Constant(Duration::from_secs(30))),
+                max_delay: Some(Duration::from_secs(600)),
+                ..CategoryOverride::default()
+            },
+        );
+        p.categories.insert(
+            "limited".into(),
+            CategoryOverride {
+                max_retries: Some(1),
+                ..CategoryOverride::default()
+            },
+        );
+        let c = p.curve_for("throttled");
+        assert_eq!(c.backoff, &Backoff::Constant(Duration::from_secs(30)));
+        assert_eq!(c.jitter, p.jitter);
+        assert_eq!(c.max_delay, Duration::from_secs(600));
+        assert!(c.by_category);
+        let c = p.curve_for("limited");
+        assert_eq!(c.backoff, &p.backoff);
+        assert!(!c.by_category);
+        assert_eq!(p.limit_for("throttled"), (3, false));
     }
 }

@@ -43,6 +43,7 @@ pub fn reason(r: Option<GiveUpReason>) -> pb::GiveUpReason {
         Some(GiveUpReason::DeadlineExceeded) => pb::GiveUpReason::DeadlineExceeded,
         Some(GiveUpReason::Cancelled) => pb::GiveUpReason::Cancelled,
         Some(GiveUpReason::BudgetExhausted) => pb::GiveUpReason::BudgetExhausted,
+        Some(GiveUpReason::Pushback) => pb::GiveUpReason::Pushback,
     }
 }
 
@@ -184,6 +185,8 @@ impl From<pb::ExplainRequest> for pb::ReportFailureRequest {
             retry_after_hint: r.retry_after_hint,
             attempt: r.attempt,
             target: r.target,
+            retry_after_header: r.retry_after_header,
+            retry_pushback_ms: r.retry_pushback_ms,
         }
     }
 }

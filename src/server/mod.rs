@@ -3,6 +3,7 @@
 
 mod convert;
 mod overload;
+pub mod retry_after;
 mod service;
 mod snapshotter;
 mod sweeper;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+use super::retry_after::{self, RetryAfter};
 use crate::engine::{ErrorReport, FailureReport};
 use crate::pb;
 
@@ -19,6 +20,10 @@ pub const MAX_ERROR_TYPE: usize = 1024;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// A retry-after hint longer than this is a mistake, not advice.
 pub const MAX_HINT: Duration = Duration::from_secs(366 * 24 * 3600);
+/// The largest attempt number taken: a job tried once a second for 115
+/// days. Anything larger is a client bug (an unset or negative number cast
+/// to unsigned) and would dead-letter the job at once.
+pub const MAX_ATTEMPT: u32 = 10_000_000;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 1000;
 
@@ -101,6 +106,16 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
     {
         v.add("priority", format!("must be between 0 and 100, got {p}"));
     }
+    if r.attempt > MAX_ATTEMPT {
+        v.add(
+            "attempt",
+            format!(
+                "must be 0 (not given) or 1-{MAX_ATTEMPT}, got {}: a larger number is a \
+                 client bug (an unset or negative count cast to unsigned)",
+                r.attempt
+            ),
+        );
+    }
     let mut error = ErrorReport::default();
     if let Some(e) = &r.error {
         text(&mut v, "error.type", &e.r#type, MAX_ERROR_TYPE, false);
@@ -140,13 +155,35 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
             retryable: e.retryable,
         };
     }
-    let hint = r.retry_after_hint.as_ref().and_then(|d| match duration(d) {
+    let mut hint = r.retry_after_hint.as_ref().and_then(|d| match duration(d) {
         Ok(d) => Some(d),
         Err(why) => {
             v.add("retry_after_hint", why);
             None
         }
     });
+    let mut retry_after_at = None;
+    if !r.retry_after_header.is_empty() {
+        match retry_after::parse(&r.retry_after_header) {
+            Ok(RetryAfter::After(d)) if d > MAX_HINT => v.add(
+                "retry_after_header",
+                format!("must be at most 366 days, got {}s", d.as_secs()),
+            ),
+            Ok(RetryAfter::After(d)) => hint = hint.max(Some(d)),
+            Ok(RetryAfter::At(t)) => retry_after_at = Some(t),
+            Err(why) => v.add("retry_after_header", why),
+        }
+    }
+    let mut pushback_stop = false;
+    match r.retry_pushback_ms {
+        Some(ms) if ms < 0 => pushback_stop = true,
+        Some(ms) if ms.unsigned_abs() > MAX_HINT.as_millis() as u64 => v.add(
+            "retry_pushback_ms",
+            format!("must be at most 366 days, got {ms} ms"),
+        ),
+        Some(ms) => hint = hint.max(Some(Duration::from_millis(ms.unsigned_abs()))),
+        None => {}
+    }
     v.finish()?;
     Ok(Failure {
         job_id: &r.job_id,
@@ -158,6 +195,8 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
             error,
             attempt: r.attempt,
             retry_after_hint: hint,
+            retry_after_at,
+            pushback_stop,
         },
     })
 }

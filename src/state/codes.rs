@@ -4,7 +4,7 @@
 //! records depend on it. Unknown codes decode to a safe value.
 
 use crate::engine::classify::MatchKind;
-use crate::engine::{ErrorClass, Exhausted, GiveUpReason, JobState, Why};
+use crate::engine::{ErrorClass, Exhausted, GiveUpReason, HintUse, JobState, Why};
 
 pub fn state_code(s: JobState) -> u8 {
     match s {
@@ -30,6 +30,7 @@ pub fn reason_code(r: Option<GiveUpReason>) -> u8 {
         Some(GiveUpReason::DeadlineExceeded) => 3,
         Some(GiveUpReason::Cancelled) => 4,
         Some(GiveUpReason::BudgetExhausted) => 5,
+        Some(GiveUpReason::Pushback) => 6,
     }
 }
 
@@ -40,6 +41,7 @@ pub fn reason_of(code: u8) -> Option<GiveUpReason> {
         3 => Some(GiveUpReason::DeadlineExceeded),
         4 => Some(GiveUpReason::Cancelled),
         5 => Some(GiveUpReason::BudgetExhausted),
+        6 => Some(GiveUpReason::Pushback),
         _ => None,
     }
 }
@@ -89,9 +91,16 @@ pub fn why_parts(w: Why) -> (u8, bool, bool, bool, u32) {
     match w {
         Why::Retry {
             jittered,
-            hint_ms,
+            hint,
             capped,
-        } => (0, jittered, capped, hint_ms.is_some(), hint_ms.unwrap_or(0)),
+        } => match hint {
+            HintUse::None => (0, jittered, capped, false, 0),
+            HintUse::Raised(h) => (0, jittered, capped, true, h),
+            HintUse::Exact(h) => (11, jittered, capped, true, h),
+            HintUse::Ignored(h) => (12, jittered, capped, true, h),
+            HintUse::TooLong(h) => (13, jittered, capped, true, h),
+        },
+        Why::Pushback => (15, false, false, false, 0),
         Why::Permanent => (1, false, false, false, 0),
         Why::UnknownGivesUp => (2, false, false, false, 0),
         Why::Exhausted { by_category } => (3, by_category, false, false, 0),
@@ -129,11 +138,18 @@ pub fn limit_of(retrying: bool, n: u32) -> Exhausted {
 
 pub fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
     match kind {
-        0 => Why::Retry {
+        0 | 11..=13 => Why::Retry {
             jittered: a,
             capped: b,
-            hint_ms: c.then_some(payload),
+            hint: match (kind, c) {
+                (0, false) => HintUse::None,
+                (0, true) => HintUse::Raised(payload),
+                (11, _) => HintUse::Exact(payload),
+                (12, _) => HintUse::Ignored(payload),
+                _ => HintUse::TooLong(payload),
+            },
         },
+        15 => Why::Pushback,
         1 => Why::Permanent,
         2 => Why::UnknownGivesUp,
         3 => Why::Exhausted { by_category: a },

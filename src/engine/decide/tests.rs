@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use super::*;
 use crate::engine::ErrorReport;
 use crate::engine::backoff::{Backoff, Jitter};
+use crate::engine::policy::CategoryOverride;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -31,7 +32,7 @@ fn transient(attempt: u32) -> FailureReport<'static> {
             ..ErrorReport::default()
         },
         attempt,
-        retry_after_hint: None,
+        ..FailureReport::default()
     }
 }
 
@@ -109,6 +110,7 @@ fn extraction(jitter: Jitter) -> Policy {
         backoff: Backoff::Exponential {
             base: s(30),
             multiplier: 4.0,
+            max_doublings: None,
         },
         jitter,
         ..Policy::named("extraction")
@@ -348,7 +350,13 @@ fn category_limit_replaces_max_retries_for_its_category() {
         max_retries: 1,
         ..Policy::named("p")
     };
-    p.category_limits.insert("rate_limit".into(), 3);
+    p.categories.insert(
+        "rate_limit".into(),
+        CategoryOverride {
+            max_retries: Some(3),
+            ..CategoryOverride::default()
+        },
+    );
     let mut run = Run::new(p);
     let limited = FailureReport {
         error: ErrorReport {
@@ -617,3 +625,5 @@ fn retry_at_is_now_plus_delay_and_delays_are_whole_milliseconds() {
         assert_eq!(d.subsec_nanos() % 1_000_000, 0, "{d:?}");
     }
 }
+
+mod controls;

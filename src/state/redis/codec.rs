@@ -293,6 +293,8 @@ mod tests {
             },
             attempt: 3,
             retry_after_hint: Some(Duration::from_millis(1500)),
+            retry_after_at: None,
+            pushback_stop: false,
         };
         let v = engine.decide(
             None,

@@ -1,7 +1,7 @@
 //! Records: every field and text round-trips, limits are refused or cut, times keep their precision.
 
 use super::*;
-use crate::engine::{ErrorClass, Exhausted, GiveUpReason, MatchKind};
+use crate::engine::{ErrorClass, Exhausted, GiveUpReason, HintUse, MatchKind};
 
 const T: Timestamp = Timestamp(1_800_000_000_123);
 
@@ -51,7 +51,7 @@ fn every_why_round_trips() {
         (
             Why::Retry {
                 jittered: true,
-                hint_ms: Some(40_000),
+                hint: HintUse::Raised(40_000),
                 capped: false,
             },
             Action::Retry,
@@ -59,8 +59,41 @@ fn every_why_round_trips() {
         (
             Why::Retry {
                 jittered: false,
-                hint_ms: None,
+                hint: HintUse::None,
                 capped: true,
+            },
+            Action::Retry,
+        ),
+        (
+            Why::Retry {
+                jittered: false,
+                hint: HintUse::Exact(7_000),
+                capped: true,
+            },
+            Action::Retry,
+        ),
+        (
+            Why::Retry {
+                jittered: true,
+                hint: HintUse::Ignored(1),
+                capped: false,
+            },
+            Action::Retry,
+        ),
+        (
+            Why::Retry {
+                jittered: true,
+                hint: HintUse::TooLong(u32::MAX),
+                capped: true,
+            },
+            Action::Retry,
+        ),
+        (Why::Pushback, Action::GiveUp),
+        (
+            Why::Retry {
+                jittered: false,
+                hint: HintUse::None,
+                capped: false,
             },
             Action::Retry,
         ),
@@ -135,7 +168,7 @@ fn rewriting_the_head_keeps_the_texts() {
     let h2 = head(
         Why::Retry {
             jittered: false,
-            hint_ms: None,
+            hint: HintUse::None,
             capped: false,
         },
         Action::Retry,

@@ -25,6 +25,7 @@ class GiveUpReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GIVE_UP_REASON_DEADLINE_EXCEEDED: _ClassVar[GiveUpReason]
     GIVE_UP_REASON_CANCELLED: _ClassVar[GiveUpReason]
     GIVE_UP_REASON_BUDGET_EXHAUSTED: _ClassVar[GiveUpReason]
+    GIVE_UP_REASON_PUSHBACK: _ClassVar[GiveUpReason]
 
 class ErrorClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -56,6 +57,7 @@ GIVE_UP_REASON_RETRIES_EXHAUSTED: GiveUpReason
 GIVE_UP_REASON_DEADLINE_EXCEEDED: GiveUpReason
 GIVE_UP_REASON_CANCELLED: GiveUpReason
 GIVE_UP_REASON_BUDGET_EXHAUSTED: GiveUpReason
+GIVE_UP_REASON_PUSHBACK: GiveUpReason
 ERROR_CLASS_UNSPECIFIED: ErrorClass
 ERROR_CLASS_TRANSIENT: ErrorClass
 ERROR_CLASS_PERMANENT: ErrorClass
@@ -85,7 +87,7 @@ class ErrorInfo(_message.Message):
     def __init__(self, type: _Optional[str] = ..., message: _Optional[str] = ..., http_status: _Optional[int] = ..., grpc_code: _Optional[int] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class ReportFailureRequest(_message.Message):
-    __slots__ = ("job_id", "job_type", "policy", "priority", "error", "retry_after_hint", "attempt", "target")
+    __slots__ = ("job_id", "job_type", "policy", "priority", "error", "retry_after_hint", "attempt", "target", "retry_after_header", "retry_pushback_ms")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +96,8 @@ class ReportFailureRequest(_message.Message):
     RETRY_AFTER_HINT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_HEADER_FIELD_NUMBER: _ClassVar[int]
+    RETRY_PUSHBACK_MS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     policy: str
@@ -102,7 +106,9 @@ class ReportFailureRequest(_message.Message):
     retry_after_hint: _duration_pb2.Duration
     attempt: int
     target: str
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ...) -> None: ...
+    retry_after_header: str
+    retry_pushback_ms: int
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., retry_after_header: _Optional[str] = ..., retry_pushback_ms: _Optional[int] = ...) -> None: ...
 
 class ReportFailureResponse(_message.Message):
     __slots__ = ("decision",)
@@ -279,7 +285,7 @@ class GetStatsResponse(_message.Message):
     def __init__(self, job_types: _Optional[_Iterable[_Union[JobTypeStats, _Mapping]]] = ..., total: _Optional[_Union[JobTypeStats, _Mapping]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("job_id", "job_type", "policy", "priority", "error", "retry_after_hint", "attempt", "target")
+    __slots__ = ("job_id", "job_type", "policy", "priority", "error", "retry_after_hint", "attempt", "target", "retry_after_header", "retry_pushback_ms")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
@@ -288,6 +294,8 @@ class ExplainRequest(_message.Message):
     RETRY_AFTER_HINT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_HEADER_FIELD_NUMBER: _ClassVar[int]
+    RETRY_PUSHBACK_MS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     policy: str
@@ -296,7 +304,9 @@ class ExplainRequest(_message.Message):
     retry_after_hint: _duration_pb2.Duration
     attempt: int
     target: str
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ...) -> None: ...
+    retry_after_header: str
+    retry_pushback_ms: int
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., retry_after_header: _Optional[str] = ..., retry_pushback_ms: _Optional[int] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("decision",)

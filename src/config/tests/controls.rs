@@ -1,0 +1,165 @@
+//! The keys of the decision controls: server hints, per-category curves,
+//! the backoff kinds of the peers, unlimited retries.
+
+use super::*;
+use crate::engine::policy::{HintMode, UNLIMITED};
+
+#[test]
+fn every_control_loads() {
+    let c = Config::from_toml(
+        r#"
+[policies.p]
+max_retries = "unlimited"
+max_retry_duration = "1d"
+retry_after_hint = "exact"
+max_retry_after_hint = "10m"
+backoff = { kind = "exponential", base = "10s", max_doublings = 3 }
+jitter = { kind = "symmetric", fraction = 0.5 }
+category_limits = { network = 7 }
+
+[policies.p.categories.rate_limit]
+max_retries = 20
+backoff = { kind = "linear", base = "30s", step = "15s" }
+jitter = { kind = "symmetric" }
+max_delay = "10m"
+
+[policies.q]
+max_attempts = "unlimited"
+max_retry_duration = "1h"
+backoff = { kind = "polynomial", exponent = 4, offset = "15s" }
+"#,
+    )
+    .expect("valid");
+    let p = c.policies.get("p").expect("p");
+    assert_eq!(p.max_retries, UNLIMITED);
+    assert_eq!(p.retry_after_hint, HintMode::Exact);
+    assert_eq!(p.max_retry_after_hint, Some(Duration::from_secs(600)));
+    assert_eq!(
+        p.backoff,
+        Backoff::Exponential {
+            base: Duration::from_secs(10),
+            multiplier: 2.0,
+            max_doublings: Some(3),
+        }
+    );
+    assert_eq!(p.jitter, Jitter::Symmetric(0.5));
+    assert_eq!(p.limit_for("network"), (7, true));
+    assert_eq!(p.limit_for("rate_limit"), (20, true));
+    let curve = p.curve_for("rate_limit");
+    assert_eq!(
+        curve.backoff,
+        &Backoff::Linear {
+            base: Duration::from_secs(30),
+            step: Duration::from_secs(15),
+        }
+    );
+    assert_eq!(curve.jitter, Jitter::Symmetric(0.5));
+    assert_eq!(curve.max_delay, Duration::from_secs(600));
+    let q = c.policies.get("q").expect("q");
+    assert_eq!(q.max_retries, UNLIMITED);
+    assert_eq!(
+        q.backoff,
+        Backoff::Polynomial {
+            exponent: 4.0,
+            offset: Duration::from_secs(15),
+        }
+    );
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    let summary = c.summary();
+    assert!(summary.contains("max_attempts unlimited"), "{summary}");
+    assert!(
+        summary.contains("category rate_limit: max_retries 20 backoff linear 30s + 15s per retry"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn unlimited_without_a_deadline_is_a_warning() {
+    let c = Config::from_toml(
+        r#"
+[policies.p]
+max_retries = "unlimited"
+
+[policies.q.categories.rate_limit]
+max_retries = "unlimited"
+"#,
+    )
+    .expect("valid: a warning, not an error");
+    let w = c.warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("policies.p.max_retries: unlimited with no max_retry_duration"));
+    assert!(w[1].starts_with("policies.q.categories.rate_limit.max_retries: unlimited"));
+    assert!(c.summary().contains("warning: policies.p.max_retries"));
+}
+
+/// One problem a policy (a policy's validation stops at its first), every
+/// policy's reported.
+#[test]
+fn each_new_key_is_named_in_its_errors() {
+    let e = err(r#"
+[policies.a]
+max_retries = "lots"
+
+[policies.b]
+retry_after_hint = "always"
+
+[policies.c]
+max_retry_after_hint = "0s"
+
+[policies.d.backoff]
+kind = "linear"
+base = "1s"
+
+[policies.e.categories.rate_limit]
+backoff = { kind = "polynomial", exponent = 0 }
+
+[policies.f.categories.rate_limit]
+jitter = { kind = "symmetric", fraction = 1.5 }
+
+[policies.g.categories.rate_limit]
+max_dealy = "1m"
+
+[policies.h.backoff]
+kind = "constant"
+delay = "1s"
+max_doublings = 2
+"#);
+    let want = [
+        "8 problems:",
+        r#"policies.a.max_retries: must be a whole number or "unlimited", got "lots""#,
+        r#"policies.b.retry_after_hint: must be one of "honor", "exact", "ignore", got "always""#,
+        "policies.c.max_retry_after_hint: must be greater than 0s",
+        r#"policies.d.backoff.step: required with kind = "linear""#,
+        "policies.e.categories.rate_limit.backoff.exponent: must be > 0 and <= 10, got 0",
+        "policies.f.categories.rate_limit.jitter.fraction: must be > 0.0 and <= 1.0, got 1.5",
+        "policies.g.categories.rate_limit.max_dealy: unknown key (did you mean `max_delay`?)",
+        r#"policies.h.backoff.max_doublings: only used with kind = "exponential""#,
+    ];
+    let mut got = e.lines().map(str::trim);
+    for w in want {
+        assert_eq!(got.next(), Some(w), "in:\n{e}");
+    }
+}
+
+#[test]
+fn category_limits_and_a_category_max_retries_conflict() {
+    let e = err(r#"
+[policies.p]
+category_limits = { rate_limit = 3 }
+categories.rate_limit.max_retries = 5
+"#);
+    assert!(
+        e.contains(
+            "policies.p.categories.rate_limit.max_retries: also set by category_limits.rate_limit"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn counts_have_a_documented_bound_not_a_hidden_one() {
+    let c = Config::from_toml("[policies.p]\nmax_retries = 50000\n").expect("valid");
+    assert_eq!(c.policies.get("p").map(|p| p.max_retries), Some(50_000));
+    let e = err("[policies.p]\nmax_retries = 2000000000\n");
+    assert!(e.contains("policies.p.max_retries"), "{e}");
+}
