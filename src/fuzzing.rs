@@ -38,10 +38,7 @@ fn world() -> &'static World {
              [budgets.default]\nmax_tokens = 5\n[[rules]]\ncategory = \"c\"\nclass = \"permanent\"\nmessage_regex = [\"x+y\"]\n",
         )
         .unwrap_or_else(|e| panic!("the fuzz configuration is valid: {e}"));
-        let engine = Engine {
-            budgets: config.budgets.clone(),
-            ..Engine::new(config.classifier(), config.policies)
-        };
+        let engine = config.engine();
         let store = store_for(
             Limits {
                 max_jobs: 10_000,
@@ -88,7 +85,7 @@ pub fn report_failure(data: &[u8]) {
     }
     let _ = w.store.explain(&w.engine, &call, now, &mut rng);
     if r.attempt % 7 == 0 {
-        let _ = w.store.report_success(f.job_id, f.job_type, f.target);
+        let _ = w.store.report_success(f.job_id, f.job_type, f.target, now);
     }
     if w.store.len() > 5_000 {
         w.store.sweep(now, true);

@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::batch::PassResult;
 use crate::engine::classify::grpc_code_name;
 use crate::engine::{
-    Action, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, HintUse, JobState, PolicyId,
-    TargetId, Why,
+    Action, BreakerState, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, HintUse,
+    JobState, PolicyId, TargetId, Why,
 };
 use crate::labels::LabelId;
 
@@ -60,6 +60,8 @@ pub const BACKEND_REQUESTS: &str = "retryd_backend_requests_total";
 pub const BACKEND_DURATION: &str = "retryd_backend_duration_seconds";
 pub const BACKEND_UP: &str = "retryd_backend_up";
 pub const HINTS_DISREGARDED: &str = "retryd_retry_after_hints_disregarded_total";
+pub const BREAKER_STATE: &str = "retryd_breaker_state";
+pub const BREAKER_TRANSITIONS: &str = "retryd_breaker_transitions_total";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -115,6 +117,8 @@ pub struct Metrics {
     budget_tokens: Cache<TargetId, Gauge>,
     budget_exhausted: Cache<TargetId, Counter>,
     hints_disregarded: Cache<PolicyId, Counter>,
+    breaker_state: Cache<TargetId, Gauge>,
+    breaker_transitions: Cache<(TargetId, BreakerState), Counter>,
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
     passes: [Counter; 4],
@@ -190,6 +194,10 @@ impl Metrics {
                 "State snapshots written, by result (ok/error).",
             ),
             (
+                BREAKER_TRANSITIONS,
+                "Circuit breaker state changes, by target and the state moved to (open/half_open/closed).",
+            ),
+            (
                 HINTS_DISREGARDED,
                 "Server retry-after hints disregarded for being over the policy's max_retry_after_hint, by policy.",
             ),
@@ -204,6 +212,10 @@ impl Metrics {
         for (name, help) in [
             (JOBS, "Jobs held, by state (retrying/dead/cancelled)."),
             (BUDGET_TOKENS, "Tokens left in each target's retry budget."),
+            (
+                BREAKER_STATE,
+                "Each target's circuit breaker: 0 closed, 1 half-open, 2 open.",
+            ),
             (
                 SNAPSHOT_LAST,
                 "Unix time of the last state snapshot written in full (0: none yet).",
@@ -318,6 +330,8 @@ impl Metrics {
             budget_tokens: Cache::new(),
             budget_exhausted: Cache::new(),
             hints_disregarded: Cache::new(),
+            breaker_state: Cache::new(),
+            breaker_transitions: Cache::new(),
             jobs,
             evictions,
             passes,
@@ -505,6 +519,32 @@ impl Metrics {
                 })
                 .set(b.tokens);
         }
+        for b in &g.breakers {
+            self.breaker_gauge(b.target_id, &b.target)
+                .set(breaker_value(b.state));
+        }
+    }
+
+    /// A target's breaker moved to `to`.
+    pub fn breaker_moved(&self, target: TargetId, name: &str, to: BreakerState) {
+        self.breaker_transitions
+            .get((target, to), || {
+                self.counter(
+                    BREAKER_TRANSITIONS,
+                    vec![label("target", name), label("to", to.as_str())],
+                )
+            })
+            .increment(1);
+        self.breaker_gauge(target, name).set(breaker_value(to));
+    }
+
+    fn breaker_gauge(&self, target: TargetId, name: &str) -> Gauge {
+        self.breaker_state.get(target, || {
+            self.recorder.register_gauge(
+                &Key::from_parts(BREAKER_STATE, vec![label("target", name)]),
+                &META,
+            )
+        })
     }
 
     /// A retry refused (given up or deferred) by a target's budget, decided
@@ -521,6 +561,15 @@ impl Metrics {
     /// Drains histogram buffers between scrapes so they cannot grow unbounded.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+}
+
+/// `retryd_breaker_state`'s value: the higher, the fewer retries pass.
+fn breaker_value(s: BreakerState) -> f64 {
+    match s {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
     }
 }
 

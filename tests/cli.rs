@@ -381,7 +381,10 @@ async fn budgets_table_and_json() {
     );
     let cells: Vec<&str> = lines[1].split_whitespace().collect();
     // 4 tokens, 3 failures: 1 left, at or below half.
-    assert_eq!(cells, ["s3", "1.0", "4", "1", "1000", "2", "throttled"]);
+    assert_eq!(
+        cells,
+        ["s3", "1.0", "4", "1", "1000", "2", "throttled", "-", "-"]
+    );
     let v = json(&h, &["budgets"]).await;
     assert_eq!(v["budgets"][0]["tokens"], 1.0);
     assert_eq!(v["budgets"][0]["exhausted_total"], 2);
@@ -392,7 +395,7 @@ async fn budgets_table_and_json() {
         (out.code, out.stdout.as_str()),
         (
             0,
-            "no retry budgets (configure [budgets.default] or [budgets.<target>])\n"
+            "no retry budgets or breakers (configure [budgets.<target>] or [breakers.<target>], or their default)\n"
         )
     );
 }

@@ -52,7 +52,8 @@ fn text(o: &Output) -> String {
 
 /// A server that has done everything once, so every metric has a series.
 async fn exercised() -> Harness {
-    exercised_with("[state]\nmax_jobs = 2\n").await
+    // A breaker on s3 that its one failure opens: its metrics are exported.
+    exercised_with("[state]\nmax_jobs = 2\n[breakers.s3]\nmin_calls = 1\n").await
 }
 
 /// The same in fleet mode, on a real Redis (for the backend's metrics).

@@ -131,7 +131,8 @@ struct DocKey {
 }
 
 fn documented_keys() -> Vec<DocKey> {
-    let key_shape = re(r"^(server|state|policies|job_types|priority_bands|rules|budgets)[.\[]");
+    let key_shape =
+        re(r"^(server|state|policies|job_types|priority_bands|rules|budgets|breakers)[.\[]");
     let mut keys = Vec::new();
     for t in tables(&read("docs/configuration.md")) {
         if t.header.first().map(String::as_str) != Some("key") {
@@ -230,6 +231,9 @@ fn context(key: &str) -> Vec<(&'static str, &'static str)> {
     if key.starts_with("budgets.<target>.") {
         c.push(("budgets.<target>", "{}"));
     }
+    if key.starts_with("breakers.<target>.") {
+        c.push(("breakers.<target>", "{}"));
+    }
     if let Some(field) = key.strip_prefix("policies.<name>.backoff.") {
         match field {
             "base" | "multiplier" | "max_doublings" => {
@@ -301,8 +305,15 @@ fn fingerprint(c: &Config) -> String {
         .map(|(t, b)| format!("{t}={b:?}"))
         .collect();
     budgets.sort();
+    let mut breakers: Vec<String> = c
+        .breakers
+        .by_target
+        .iter()
+        .map(|(t, b)| format!("{t}={b:?}"))
+        .collect();
+    breakers.sort();
     format!(
-        "{} {} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {policies:?} {bands:?} {job_types:?} {budgets:?} {:?} {:?}",
+        "{} {} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {policies:?} {bands:?} {job_types:?} {budgets:?} {:?} {breakers:?} {:?} {:?}",
         c.grpc_addr,
         c.metrics_addr,
         c.health_addr,
@@ -314,6 +325,7 @@ fn fingerprint(c: &Config) -> String {
         c.snapshot,
         c.backend,
         c.budgets.default,
+        c.breakers.default,
         c.rules,
     )
 }
@@ -382,6 +394,7 @@ fn every_key_the_configuration_accepts_is_documented() {
             "RawBand" => "priority_bands[]",
             "RawRule" => "rules[]",
             "RawBudget" => "budgets.<target>",
+            "RawBreaker" => "breakers.<target>",
             other => panic!(
                 "src/config/raw.rs has a new struct {other}: add its TOML prefix to tests/docs.rs and document its keys in docs/configuration.md"
             ),

@@ -38,7 +38,8 @@ export type GiveUpReason =
   | 'retries_exhausted'
   | 'deadline_exceeded'
   | 'cancelled'
-  | 'budget_exhausted';
+  | 'budget_exhausted'
+  | 'pushback';
 
 /** retryd's answer to a failed attempt: retry after a delay, or give up. */
 export interface Decision {
@@ -51,7 +52,7 @@ export interface Decision {
   reason: GiveUpReason | string | null;
   /** Failed attempts recorded for the job, this one included. */
   failureCount: number;
-  /** Attempts the applied limit allows in all. */
+  /** Attempts the applied limit allows in all; 0 when unlimited. */
   maxAttempts: number;
   /** 'transient', 'permanent' or 'unknown'. */
   errorClass: string | null;

@@ -10,25 +10,40 @@ use crate::engine::Human;
 use crate::engine::classify::grpc_code_name;
 use crate::pb;
 
+/// A target's breaker in words ("" when it has none).
+fn breaker_text(b: &pb::Budget) -> &'static str {
+    match pb::BreakerState::try_from(b.breaker_state) {
+        Ok(pb::BreakerState::Closed) => "closed",
+        Ok(pb::BreakerState::Open) => "open",
+        Ok(pb::BreakerState::HalfOpen) => "half_open",
+        _ => "",
+    }
+}
+
 pub fn render_budgets(budgets: &[pb::Budget], out: Output) -> String {
     if out == Output::Json {
         let rows: Vec<Value> = budgets
             .iter()
             .map(|b| {
-                json!({
+                let mut row = json!({
                     "target": b.target,
                     "tokens": b.tokens,
                     "max_tokens": b.max_tokens,
                     "retrying": b.retrying,
                     "max_retrying": b.max_retrying,
                     "exhausted_total": b.exhausted_total,
-                })
+                });
+                if !breaker_text(b).is_empty() {
+                    row["breaker_state"] = json!(breaker_text(b));
+                    row["breaker_open_until"] = time_json(b.breaker_open_until.as_ref());
+                }
+                row
             })
             .collect();
         return pretty(&json!({ "budgets": rows }));
     }
     if budgets.is_empty() {
-        return "no retry budgets (configure [budgets.default] or [budgets.<target>])\n".into();
+        return "no retry budgets or breakers (configure [budgets.<target>] or [breakers.<target>], or their default)\n".into();
     }
     let mut t = table(&[
         "TARGET",
@@ -38,18 +53,28 @@ pub fn render_budgets(budgets: &[pb::Budget], out: Output) -> String {
         "MAX RETRYING",
         "EXHAUSTED",
         "STATE",
+        "BREAKER",
+        "OPEN UNTIL",
     ]);
     for b in budgets {
-        let throttled =
-            2.0 * b.tokens <= f64::from(b.max_tokens) || b.retrying >= u64::from(b.max_retrying);
+        let budgeted = b.max_tokens > 0;
+        let throttled = budgeted
+            && (2.0 * b.tokens <= f64::from(b.max_tokens)
+                || b.retrying >= u64::from(b.max_retrying));
+        let dash = |s: String| if budgeted { s } else { "-".to_string() };
         t.add_row(vec![
             b.target.clone(),
-            format!("{:.1}", b.tokens),
-            b.max_tokens.to_string(),
-            b.retrying.to_string(),
-            b.max_retrying.to_string(),
-            b.exhausted_total.to_string(),
-            if throttled { "throttled" } else { "ok" }.to_string(),
+            dash(format!("{:.1}", b.tokens)),
+            dash(b.max_tokens.to_string()),
+            dash(b.retrying.to_string()),
+            dash(b.max_retrying.to_string()),
+            dash(b.exhausted_total.to_string()),
+            dash(if throttled { "throttled" } else { "ok" }.to_string()),
+            match breaker_text(b) {
+                "" => "-".to_string(),
+                s => s.to_string(),
+            },
+            time_text(b.breaker_open_until.as_ref()),
         ]);
     }
     finish(t, &[1, 2, 3, 4, 5])

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use super::raw::{Count, RawBackoff, RawBudget, RawJitter, RawPolicy, RawRule};
+use super::raw::{Count, Dur, RawBackoff, RawBreaker, RawBudget, RawJitter, RawPolicy, RawRule};
 use super::validate::{check_name, one_of, positive, to_u32};
 use super::{Problem, problem};
 use crate::engine::backoff::{Backoff, Jitter};
 use crate::engine::classify::{Rule, grpc_code_from_name};
 use crate::engine::policy::{HintMode, OnUnknown, Policy, UNLIMITED};
-use crate::engine::{BudgetConfig, ErrorClass, OnExhausted};
+use crate::engine::{BreakerConfig, BudgetConfig, ErrorClass, OnExhausted};
 
 /// A `[budgets.<target>]` table; missing keys take `[budgets.default]`'s
 /// documented values (the defaults of `BudgetConfig`).
@@ -42,6 +42,46 @@ pub(super) fn budget(key: &str, b: RawBudget) -> Result<BudgetConfig, Problem> {
         )?;
     }
     Ok(c)
+}
+
+/// A `[breakers.<target>]` table; missing keys take the documented values
+/// (the defaults of `BreakerConfig`).
+pub(super) fn breaker(key: &str, b: RawBreaker) -> Result<BreakerConfig, Problem> {
+    let k = |f: &str| format!("{key}.{f}");
+    let mut c = BreakerConfig::default();
+    if let Some(r) = b.failure_ratio {
+        if !(r > 0.0 && r <= 1.0) {
+            return Err(problem(
+                k("failure_ratio"),
+                format!("must be > 0 and <= 1, got {r}"),
+            ));
+        }
+        c.failure_ratio = r;
+    }
+    if let Some(n) = b.min_calls {
+        c.min_calls = to_u32(&k("min_calls"), n, 1, 1_000_000)?;
+    }
+    if let Some(d) = b.window {
+        c.window = at_least(&k("window"), d, Duration::from_secs(1))?;
+    }
+    if let Some(d) = b.open_for {
+        c.open_for = at_least(&k("open_for"), d, Duration::from_secs(1))?;
+    }
+    if let Some(n) = b.half_open_probes {
+        c.half_open_probes = to_u32(&k("half_open_probes"), n, 1, 10_000)?;
+    }
+    Ok(c)
+}
+
+fn at_least(key: &str, d: Dur, min: Duration) -> Result<Duration, Problem> {
+    if d.0 < min {
+        Err(problem(
+            key,
+            format!("must be at least {}", crate::engine::Human(min)),
+        ))
+    } else {
+        Ok(d.0)
+    }
 }
 
 pub(super) fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {

@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::engine::BudgetConfigs;
 use crate::engine::Classifier;
 use crate::engine::classify::Rule;
 use crate::engine::policy::PolicySet;
+use crate::engine::{BreakerConfig, BudgetConfigs, Engine, PerTarget};
 use crate::state::{BatchLimits, Limits};
 pub use redis_settings::*;
 pub use validate::tls_settings;
@@ -113,6 +113,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// Retry budgets by target (`[budgets.<target>]`, `[budgets.default]`).
     pub budgets: BudgetConfigs,
+    /// Circuit breakers by target (`[breakers.<target>]`, `[breakers.default]`).
+    pub breakers: PerTarget<BreakerConfig>,
 }
 
 /// PEM files for TLS on the gRPC port; with `client_ca`, clients must
@@ -171,6 +173,16 @@ impl Config {
             Err(more) => problems.extend(more),
         }
         Err(in_file_order(text, problems))
+    }
+
+    /// The engine this configuration describes: rules, policies, budgets
+    /// and breakers.
+    pub fn engine(&self) -> Engine {
+        Engine {
+            budgets: self.budgets.clone(),
+            breakers: self.breakers.clone(),
+            ..Engine::new(self.classifier(), self.policies.clone())
+        }
     }
 
     /// Compiles the configured and built-in rules.

@@ -29,6 +29,16 @@ pub(super) struct RawConfig {
     pub priority_bands: Option<Vec<RawBand>>,
     pub rules: Vec<RawRule>,
     pub budgets: BTreeMap<String, RawBudget>,
+    pub breakers: BTreeMap<String, RawBreaker>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawBreaker {
+    pub failure_ratio: Option<f64>,
+    pub min_calls: Option<i64>,
+    pub window: Option<Dur>,
+    pub open_for: Option<Dur>,
+    pub half_open_probes: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +219,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "priority_bands",
     "rules",
     "budgets",
+    "breakers",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &[
     "grpc_addr",
@@ -280,6 +291,13 @@ pub(super) const RULE_KEYS: &[&str] = &[
 ];
 pub(super) const BUDGET_KEYS: &[&str] =
     &["max_tokens", "token_ratio", "max_retrying", "on_exhausted"];
+pub(super) const BREAKER_KEYS: &[&str] = &[
+    "failure_ratio",
+    "min_calls",
+    "window",
+    "open_for",
+    "half_open_probes",
+];
 
 /// The keys that may follow `key`'s table (for "did you mean").
 fn known_after(parent: &str) -> &'static [&'static str] {
@@ -295,6 +313,7 @@ fn known_after(parent: &str) -> &'static [&'static str] {
         ["policies", _, "jitter"] | ["policies", _, "categories", _, "jitter"] => JITTER_KEYS,
         ["policies", _, "categories", _] => CATEGORY_KEYS,
         ["budgets", _] => BUDGET_KEYS,
+        ["breakers", _] => BREAKER_KEYS,
         [one] if last(one).starts_with("priority_bands[") => BAND_KEYS,
         [one] if last(one).starts_with("rules[") => RULE_KEYS,
         _ => &[],
@@ -394,7 +413,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problem> {
             "job_types" => {
                 raw.job_types = section(text, "job_types", value, p).unwrap_or_default();
             }
-            "policies" | "budgets" | "rules" | "priority_bands" => {
+            "policies" | "budgets" | "breakers" | "rules" | "priority_bands" => {
                 parse_collection(text, &key, value, &mut out);
             }
             _ => p.push(unknown(key)),
@@ -403,7 +422,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problem> {
     Ok(out)
 }
 
-/// The tables of `policies` and `budgets`, and the arrays `rules` and
+/// The tables of `policies`, `budgets` and `breakers`, and the arrays `rules` and
 /// `priority_bands`, one element at a time.
 fn parse_collection(text: &str, key: &str, value: toml::Value, out: &mut Parsed) {
     let (raw, p, broken) = (&mut out.raw, &mut out.problems, &mut out.broken_policies);
@@ -420,6 +439,13 @@ fn parse_collection(text: &str, key: &str, value: toml::Value, out: &mut Parsed)
             for (name, v) in t {
                 if let Some(budget) = section(text, &format!("budgets.{name}"), v, p) {
                     raw.budgets.insert(name, budget);
+                }
+            }
+        }
+        ("breakers", toml::Value::Table(t)) => {
+            for (name, v) in t {
+                if let Some(breaker) = section(text, &format!("breakers.{name}"), v, p) {
+                    raw.breakers.insert(name, breaker);
                 }
             }
         }

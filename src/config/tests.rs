@@ -467,7 +467,7 @@ fn suggestions_come_from_the_keys_of_the_same_table() {
 #[test]
 fn every_key_listed_for_suggestions_is_accepted() {
     use super::raw::*;
-    let cases: [(&str, &[&str], &str); 10] = [
+    let cases: [(&str, &[&str], &str); 11] = [
         ("[server]", SERVER_KEYS, "{k}_probe = 1"),
         ("[state]", STATE_KEYS, ""),
         ("[state.redis]", REDIS_KEYS, ""),
@@ -476,6 +476,7 @@ fn every_key_listed_for_suggestions_is_accepted() {
         ("[policies.p.categories.c]", CATEGORY_KEYS, ""),
         ("[policies.p.categories.c.backoff]", BACKOFF_KEYS, ""),
         ("[budgets.b]", BUDGET_KEYS, ""),
+        ("[breakers.b]", BREAKER_KEYS, ""),
         ("[[rules]]", RULE_KEYS, ""),
         ("[[priority_bands]]", BAND_KEYS, ""),
     ];

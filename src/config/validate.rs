@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::engine_settings::{budget, policy, rule};
+use super::engine_settings::{breaker, budget, policy, rule};
 use super::raw::{Dur, RawConfig, RawRedis};
 use super::*;
 use crate::engine::classify::Rule;
@@ -355,6 +355,30 @@ pub(super) fn validate(
         }
     }
 
+    let mut breakers = PerTarget::default();
+    for (target, b) in raw.breakers {
+        let key = format!("breakers.{target}");
+        if p.ok(check_name(&key, &target)).is_none() {
+            continue;
+        }
+        let Some(config) = p.ok(breaker(&key, b)) else {
+            continue;
+        };
+        if target == "default" {
+            breakers.default = Some(config);
+        } else {
+            breakers.by_target.insert(target, config);
+        }
+    }
+    if matches!(backend, BackendSettings::Redis(_))
+        && !(breakers.by_target.is_empty() && breakers.default.is_none())
+    {
+        p.ok::<()>(Err(problem(
+            "breakers",
+            "circuit breakers are not shared across a fleet yet: with state.backend = \"redis\" leave [breakers] out",
+        )));
+    }
+
     match (grpc_addr, metrics_addr) {
         (Some(grpc_addr), Some(metrics_addr)) if p.0.is_empty() => Ok(Config {
             grpc_addr,
@@ -371,6 +395,7 @@ pub(super) fn validate(
             policies,
             rules,
             budgets,
+            breakers,
         }),
         _ => Err(p.0),
     }

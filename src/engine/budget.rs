@@ -73,16 +73,28 @@ impl BudgetConfig {
     }
 }
 
-/// Budget configuration by target: each target's own table, else `default`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct BudgetConfigs {
-    pub by_target: HashMap<String, BudgetConfig>,
-    pub default: Option<BudgetConfig>,
+/// Configuration by target (budgets, breakers): each target's own table,
+/// else `default`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerTarget<C> {
+    pub by_target: HashMap<String, C>,
+    pub default: Option<C>,
 }
 
-impl BudgetConfigs {
-    /// The budget of `target`; `None` for no target or no applicable table.
-    pub fn for_target(&self, target: &str) -> Option<&BudgetConfig> {
+impl<C> Default for PerTarget<C> {
+    fn default() -> Self {
+        PerTarget {
+            by_target: HashMap::new(),
+            default: None,
+        }
+    }
+}
+
+pub type BudgetConfigs = PerTarget<BudgetConfig>;
+
+impl<C> PerTarget<C> {
+    /// The table of `target`; `None` for no target or no applicable table.
+    pub fn for_target(&self, target: &str) -> Option<&C> {
         if target.is_empty() {
             return None;
         }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::budget::{BudgetConfigs, BudgetView, OnExhausted};
+use super::breaker::{Breaker, BreakerConfig, BreakerState};
+use super::budget::{BudgetConfigs, BudgetView, OnExhausted, PerTarget, TargetId};
 use super::classify::Classifier;
 use super::job::Job;
 use super::policy::{HintMode, OnUnknown, Policy, PolicySet, UNLIMITED};
@@ -42,6 +43,23 @@ pub struct NewFailure {
     pub attempt: u32,
 }
 
+/// A target's circuit breaker as one decision sees it: after this failure
+/// was counted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerView {
+    pub target: TargetId,
+    pub config: BreakerConfig,
+    pub breaker: Breaker,
+}
+
+/// What stands between a failure and its retry, besides the policy: the
+/// target's budget and breaker.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gates {
+    pub budget: Option<BudgetView>,
+    pub breaker: Option<BreakerView>,
+}
+
 /// Classification rules and policies: everything a decision needs besides
 /// the job, "now" and a random source.
 #[derive(Debug)]
@@ -50,6 +68,8 @@ pub struct Engine {
     pub policies: PolicySet,
     /// Retry budgets by target (none unless configured).
     pub budgets: BudgetConfigs,
+    /// Circuit breakers by target (none unless configured).
+    pub breakers: PerTarget<BreakerConfig>,
 }
 
 /// Rounds to whole milliseconds: what a job keeps of a delay.
@@ -63,6 +83,7 @@ impl Engine {
             classifier,
             policies,
             budgets: BudgetConfigs::default(),
+            breakers: PerTarget::default(),
         }
     }
 
@@ -77,9 +98,26 @@ impl Engine {
         now: Timestamp,
         rng: &mut R,
     ) -> Verdict {
+        let gates = Gates {
+            budget: budget.copied(),
+            breaker: None,
+        };
+        self.decide_gated(job, policy, report, gates, now, rng)
+    }
+
+    /// `decide` with the target's breaker too.
+    pub fn decide_gated<R: Rng + ?Sized>(
+        &self,
+        job: Option<&Job>,
+        policy: &Policy,
+        report: &FailureReport<'_>,
+        gates: Gates,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Verdict {
         match self.attempt(job, report) {
             Attempt::Duplicate(v) => v,
-            Attempt::New(a) => self.decide_new(job, policy, report, a, budget, now, rng),
+            Attempt::New(a) => self.decide_new(job, policy, report, a, gates, now, rng),
         }
     }
 
@@ -126,11 +164,12 @@ impl Engine {
         policy: &Policy,
         report: &FailureReport<'_>,
         failure: NewFailure,
-        budget: Option<&BudgetView>,
+        gates: Gates,
         now: Timestamp,
         rng: &mut R,
     ) -> Verdict {
         let NewFailure { n, attempt } = failure;
+        let budget = gates.budget.as_ref();
         let cls = self.classifier.classify(&report.error);
         let mut d = Decision {
             action: Action::GiveUp,
@@ -140,7 +179,7 @@ impl Engine {
             rule: cls.rule,
             matched: cls.matched.kind(),
             policy: policy.id,
-            target: budget.map(|b| b.target),
+            target: budget.map(|b| b.target).or(gates.breaker.map(|b| b.target)),
             failure_count: n,
             delay: Duration::ZERO,
             retry_at: None,
@@ -194,7 +233,19 @@ impl Engine {
         }
 
         let (mut delay, mut why) = self.delay(job, policy, category, report, n, now, rng);
-        if let Some(limit) = budget.and_then(BudgetView::exhausted) {
+        let open = gates
+            .breaker
+            .filter(|b| b.breaker.state == BreakerState::Open);
+        if let Some(mut b) = open {
+            // The breaker decides, not the budget: the retry waits for the
+            // close, whatever tokens are left.
+            let deferral = b.breaker.defer(&b.config, super::backoff::unit(rng));
+            let max_delay = policy.curve_for(category).max_delay;
+            delay = whole_ms(deferral.retry_at.since(now).min(max_delay));
+            why = Why::BreakerOpen {
+                probe: deferral.probe,
+            };
+        } else if let Some(limit) = budget.and_then(BudgetView::exhausted) {
             match budget.map(|b| b.config.on_exhausted) {
                 Some(OnExhausted::Defer) => {
                     delay = whole_ms(policy.max_delay);

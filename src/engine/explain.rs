@@ -92,6 +92,18 @@ impl Engine {
                     Human(d.delay)
                 )
             }
+            Why::BreakerOpen { probe } => write!(
+                s,
+                "{class} error ({cls}): target {}'s circuit breaker is open; retry {} after {}, {} under policy `{p}`",
+                target.unwrap_or("?"),
+                d.failure_count,
+                Human(d.delay),
+                if probe {
+                    "one of the probes at its close"
+                } else {
+                    "once the probes at its close have answered"
+                }
+            ),
             Why::Pushback => write!(
                 s,
                 "{class} error ({cls}), but the server said not to retry (negative gRPC pushback); policy `{p}` honors it"

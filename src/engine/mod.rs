@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod breaker;
 pub mod budget;
 pub mod classify;
 pub mod decide;
@@ -20,9 +21,12 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use backoff::{Backoff, Jitter};
-pub use budget::{BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted, TargetId};
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use budget::{
+    BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted, PerTarget, TargetId,
+};
 pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
-pub use decide::{Attempt, Engine, NewFailure, Verdict};
+pub use decide::{Attempt, BreakerView, Engine, Gates, NewFailure, Verdict};
 pub use job::Job;
 pub use policy::{
     CategoryOverride, HintMode, OnUnknown, Policy, PolicyId, PolicySet, PriorityBand, UNLIMITED,
@@ -235,6 +239,9 @@ pub enum Why {
     BudgetExhausted { limit: Exhausted },
     /// The target's retry budget refused the retry: retry after `max_delay`.
     BudgetDeferred { limit: Exhausted },
+    /// The target's circuit breaker is open: the retry waits for its close,
+    /// as one of the probes at the close or after them.
+    BreakerOpen { probe: bool },
 }
 
 /// What a server hint did to a retry's delay; the hint in ms.

@@ -7,10 +7,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::engine::batch::{PassResult, PassStats};
 use crate::engine::{
-    Action, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState, Timestamp,
+    Action, BreakerState, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState,
+    Timestamp,
 };
 use crate::pb;
-use crate::state::{BudgetRow, JobView, State, StatsRow, StoredError};
+use crate::state::{BreakerRow, BudgetRow, JobView, State, StatsRow, StoredError};
 
 pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     let secs = i64::try_from(t.0 / 1000).unwrap_or(i64::MAX);
@@ -150,14 +151,44 @@ pub fn pass_stats(s: &PassStats) -> pb::PassStats {
     }
 }
 
-pub fn budget(b: &BudgetRow) -> pb::Budget {
-    pb::Budget {
-        target: b.target.clone(),
-        tokens: b.tokens,
-        max_tokens: b.max_tokens,
-        retrying: b.retrying,
-        exhausted_total: b.exhausted_total,
-        max_retrying: b.max_retrying,
+/// The budgets and breakers by target, one `Budget` per target that has
+/// either.
+pub fn budgets(budgets: &[BudgetRow], breakers: &[BreakerRow]) -> Vec<pb::Budget> {
+    let mut out: Vec<pb::Budget> = budgets
+        .iter()
+        .map(|b| pb::Budget {
+            target: b.target.clone(),
+            tokens: b.tokens,
+            max_tokens: b.max_tokens,
+            retrying: b.retrying,
+            exhausted_total: b.exhausted_total,
+            max_retrying: b.max_retrying,
+            ..Default::default()
+        })
+        .collect();
+    for r in breakers {
+        let i = match out.iter().position(|b| b.target == r.target) {
+            Some(i) => i,
+            None => {
+                out.push(pb::Budget {
+                    target: r.target.clone(),
+                    ..Default::default()
+                });
+                out.len() - 1
+            }
+        };
+        out[i].breaker_state = breaker_state(r.state) as i32;
+        out[i].breaker_open_until = r.open_until.map(timestamp);
+    }
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    out
+}
+
+pub fn breaker_state(s: BreakerState) -> pb::BreakerState {
+    match s {
+        BreakerState::Closed => pb::BreakerState::Closed,
+        BreakerState::Open => pb::BreakerState::Open,
+        BreakerState::HalfOpen => pb::BreakerState::HalfOpen,
     }
 }
 

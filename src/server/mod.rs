@@ -21,7 +21,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::config::{BackendSettings, Config, RedisSettings, SnapshotSettings};
-use crate::engine::Engine;
 use crate::error_chain::error_chain;
 use crate::metrics::{self, Metrics};
 use crate::pb;
@@ -293,10 +292,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         .map(|(t, _)| t.to_string())
         .collect();
     let fleet = fleet_label(&config, grpc_addr);
-    let engine = Engine {
-        budgets: config.budgets.clone(),
-        ..Engine::new(config.classifier(), config.policies)
-    };
+    let engine = config.engine();
     let (state, metrics) = match &config.backend {
         BackendSettings::Memory => (
             State::memory(

@@ -118,6 +118,15 @@ impl Coordinator {
 }
 
 impl App {
+    /// A breaker moved: its transition counted, its state shown.
+    fn breaker_moved(&self, m: crate::state::memory::breakers::Moved) {
+        let name = self.state.target_name(m.target);
+        for to in m.moves.iter() {
+            self.metrics.breaker_moved(m.target, name, to);
+            tracing::warn!(target = name, to = to.as_str(), "circuit breaker moved");
+        }
+    }
+
     fn select_policy(
         &self,
         f: &validate::Failure<'_>,
@@ -165,6 +174,9 @@ impl App {
             if out.gave_up {
                 self.metrics
                     .attempts(&self.state, out.label, false, d.failure_count);
+            }
+            if let Some(m) = out.breaker {
+                self.breaker_moved(m);
             }
         }
         // A duplicate's decision was about the error the job kept.
@@ -230,6 +242,9 @@ impl App {
             .report_success(&self.engine, &r.job_id, &r.job_type, &r.target, now())
             .await?;
         self.metrics.success(&self.state, out.label, out.known);
+        if let Some(m) = out.breaker {
+            self.breaker_moved(m);
+        }
         self.metrics.attempts(
             &self.state,
             out.label,
@@ -414,14 +429,10 @@ impl App {
     }
 
     async fn list_budgets(&self) -> Result<pb::ListBudgetsResponse, Status> {
+        let budgets = self.state.budgets().await?;
+        let breakers = self.state.breakers(now());
         Ok(pb::ListBudgetsResponse {
-            budgets: self
-                .state
-                .budgets()
-                .await?
-                .iter()
-                .map(convert::budget)
-                .collect(),
+            budgets: convert::budgets(&budgets, &breakers),
         })
     }
 

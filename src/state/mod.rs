@@ -30,6 +30,7 @@ use crate::engine::{Decision, Engine, FailureReport, JobState, Policy};
 use crate::engine::{TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
 pub use memory::batches::{BatchError, BatchLimits};
+pub use memory::breakers::BreakerRow;
 pub use memory::budgets::BudgetRow;
 use memory::{Memory, Store};
 pub use views::{
@@ -151,12 +152,7 @@ impl State {
     ) -> State {
         let labels = Arc::new(labels_for(engine, job_types));
         State {
-            backend: Backend::Memory(Memory::new(
-                limits,
-                batch_limits,
-                labels.clone(),
-                &engine.budgets,
-            )),
+            backend: Backend::Memory(Memory::new(limits, batch_limits, labels.clone(), engine)),
             labels,
         }
     }
@@ -184,14 +180,8 @@ impl State {
     ) -> Result<State, StateError> {
         let job_types: Vec<String> = job_types.into_iter().collect();
         let labels = Arc::new(labels_for(engine, job_types.iter().cloned()));
-        let local = (settings.on_unavailable == crate::config::OnUnavailable::Local).then(|| {
-            Memory::new(
-                limits.clone(),
-                batch_limits.clone(),
-                labels.clone(),
-                &engine.budgets,
-            )
-        });
+        let local = (settings.on_unavailable == crate::config::OnUnavailable::Local)
+            .then(|| Memory::new(limits.clone(), batch_limits.clone(), labels.clone(), engine));
         let redis = redis::Redis::new(
             settings,
             tls,
@@ -360,12 +350,23 @@ impl State {
         }
     }
 
+    /// Every breaker configured or used, by target (fleet mode has none yet).
+    pub fn breakers(&self, now: Timestamp) -> Vec<BreakerRow> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.breakers(now),
+            Backend::Redis(_) => Vec::new(),
+        }
+    }
+
     /// What the metrics endpoint shows of the state.
     pub async fn gauges(&self) -> Result<Gauges, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(Gauges {
                 jobs: m.store.counts(),
                 budgets: m.store.budgets(),
+                breakers: m
+                    .store
+                    .breakers(Timestamp::from_system_time(std::time::SystemTime::now())),
             }),
             Backend::Redis(f) => Box::pin(f.and_ready(f.redis.gauges())).await,
         }
@@ -454,15 +455,19 @@ fn sidecar_name() -> String {
 }
 
 /// The label tables for `engine`'s configuration: configured job types
-/// and budgeted targets always have their own label.
+/// and the targets with their own budget or breaker always have their own
+/// label.
 fn labels_for(engine: &Engine, job_types: impl IntoIterator<Item = String>) -> Labels {
     let job_types: Vec<String> = job_types.into_iter().collect();
-    let targets: Vec<&str> = engine
+    let mut targets: Vec<&str> = engine
         .budgets
         .by_target
         .keys()
+        .chain(engine.breakers.by_target.keys())
         .map(String::as_str)
         .collect();
+    targets.sort_unstable();
+    targets.dedup();
     Labels::new(job_types.iter().map(String::as_str), targets)
 }
 
@@ -474,11 +479,7 @@ pub fn store_for(limits: Limits, engine: &Engine) -> Store {
         .job_types()
         .map(|(t, _)| t.to_string())
         .collect();
-    Store::new(
-        limits,
-        Arc::new(labels_for(engine, job_types)),
-        &engine.budgets,
-    )
+    Store::new(limits, Arc::new(labels_for(engine, job_types)), engine)
 }
 
 #[cfg(test)]

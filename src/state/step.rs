@@ -12,8 +12,8 @@
 use rand::Rng;
 
 use crate::engine::{
-    Attempt, BudgetView, Decision, Engine, FailureReport, Job, JobState, Policy, TargetId,
-    Timestamp, Why,
+    Attempt, Decision, Engine, FailureReport, Gates, Job, JobState, Policy, TargetId, Timestamp,
+    Why,
 };
 
 /// How a job is counted: in its state's gauge and, while it waits in
@@ -121,15 +121,16 @@ pub fn counted_for(job: Option<&Job>, target: TargetId) -> bool {
     job.is_some_and(|j| Counted::of(j).retrying_target() == Some(target))
 }
 
-/// One failure of `stored` (absent: the job's first). `budget` is asked
-/// for the target's budget only when the failure counts: a backend spends
-/// from it there (the budget's take), so a re-sent report costs nothing.
+/// One failure of `stored` (absent: the job's first). `gates` is asked for
+/// the target's budget and breaker only when the failure counts: a backend
+/// spends from the budget and counts the failure in the breaker there, so a
+/// re-sent report costs nothing.
 pub fn failure<R: Rng + ?Sized>(
     engine: &Engine,
     policy: &Policy,
     report: &FailureReport<'_>,
     stored: Option<&Job>,
-    budget: impl FnOnce(Option<&Job>) -> Option<BudgetView>,
+    gates: impl FnOnce(Option<&Job>) -> Gates,
     now: Timestamp,
     rng: &mut R,
 ) -> FailureStep {
@@ -137,8 +138,7 @@ pub fn failure<R: Rng + ?Sized>(
         Attempt::Duplicate(v) => return FailureStep::Duplicate(v.decision),
         Attempt::New(new) => new,
     };
-    let view = budget(stored);
-    let verdict = engine.decide_new(stored, policy, report, new, view.as_ref(), now, rng);
+    let verdict = engine.decide_new(stored, policy, report, new, gates(stored), now, rng);
     let job = match stored {
         Some(j) => {
             let mut j = *j;
@@ -160,12 +160,12 @@ pub fn explain<R: Rng + ?Sized>(
     policy: &Policy,
     report: &FailureReport<'_>,
     stored: Option<&Job>,
-    budget: Option<&BudgetView>,
+    gates: Gates,
     now: Timestamp,
     rng: &mut R,
 ) -> Decision {
     engine
-        .decide(stored, policy, report, budget, now, rng)
+        .decide_gated(stored, policy, report, gates, now, rng)
         .decision
 }
 
@@ -233,7 +233,15 @@ mod tests {
         let p = e.policies.get("default").expect("default").clone();
         let mut rng = StdRng::seed_from_u64(1);
         let t = Timestamp(1_000);
-        let first = failure(&e, &p, &report("Timeout", 1), None, |_| None, t, &mut rng);
+        let first = failure(
+            &e,
+            &p,
+            &report("Timeout", 1),
+            None,
+            |_| Gates::default(),
+            t,
+            &mut rng,
+        );
         let FailureStep::Recorded { job, tally, .. } = first else {
             panic!("a first failure is recorded");
         };
@@ -246,7 +254,7 @@ mod tests {
             &p,
             &report("Timeout", 1),
             Some(&job),
-            |_| panic!("a duplicate must not spend from a budget"),
+            |_| -> Gates { panic!("a duplicate must not spend from a budget") },
             t,
             &mut rng,
         );
@@ -256,7 +264,7 @@ mod tests {
             &p,
             &report("ValidationError", 2),
             Some(&job),
-            |_| None,
+            |_| Gates::default(),
             t,
             &mut rng,
         );
@@ -270,7 +278,7 @@ mod tests {
             &p,
             &report("ValidationError", 3),
             Some(&job),
-            |_| None,
+            |_| Gates::default(),
             t,
             &mut rng,
         );
@@ -292,7 +300,7 @@ mod tests {
             &p,
             &report("Timeout", 0),
             None,
-            |_| None,
+            |_| Gates::default(),
             Timestamp(5),
             &mut rng,
         ) else {

@@ -1,6 +1,7 @@
 //! What the state layer answers: job views, outcomes of reports, counters,
 //! pages, evictions and gauges.
 
+pub use super::memory::breakers::{BreakerRow, Moved};
 use super::step::{Event, Tally};
 use super::{BudgetRow, MESSAGE_PREFIX, prefix};
 use crate::engine::{Decision, ErrorReport, Job, JobState};
@@ -116,6 +117,8 @@ pub struct FailureOutcome {
     /// Decided from this sidecar's own state: the fleet's could not be
     /// reached (`on_unavailable = "local"`).
     pub local: bool,
+    /// The target's breaker moved to another state with this report.
+    pub breaker: Option<Moved>,
 }
 
 impl FailureOutcome {
@@ -128,6 +131,7 @@ impl FailureOutcome {
             gave_up: tally.event == Some(Event::GaveUp),
             kept_error: None,
             local: false,
+            breaker: None,
         }
     }
 
@@ -144,6 +148,7 @@ impl FailureOutcome {
             gave_up: false,
             kept_error,
             local: false,
+            breaker: None,
         }
     }
 }
@@ -154,6 +159,8 @@ pub struct SuccessOutcome {
     pub known: bool,
     pub failures_before_success: u32,
     pub label: LabelId,
+    /// The target's breaker moved to another state with this success.
+    pub breaker: Option<Moved>,
 }
 
 /// Jobs removed by one sweep, by reason.
@@ -199,4 +206,5 @@ pub struct Page {
 pub struct Gauges {
     pub jobs: [(JobState, u64); 3],
     pub budgets: Vec<BudgetRow>,
+    pub breakers: Vec<BreakerRow>,
 }

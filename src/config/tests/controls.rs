@@ -163,3 +163,68 @@ fn counts_have_a_documented_bound_not_a_hidden_one() {
     let e = err("[policies.p]\nmax_retries = 2000000000\n");
     assert!(e.contains("policies.p.max_retries"), "{e}");
 }
+
+#[test]
+fn breakers_load_and_name_their_keys() {
+    let c = Config::from_toml(
+        r#"
+[breakers.default]
+min_calls = 50
+
+[breakers.db]
+failure_ratio = 0.25
+window = "1m"
+open_for = "2m"
+half_open_probes = 1
+"#,
+    )
+    .expect("valid");
+    let db = c.breakers.for_target("db").expect("db");
+    assert_eq!(
+        (
+            db.failure_ratio,
+            db.min_calls,
+            db.window,
+            db.open_for,
+            db.half_open_probes
+        ),
+        (
+            0.25,
+            20,
+            Duration::from_secs(60),
+            Duration::from_secs(120),
+            1
+        )
+    );
+    assert_eq!(c.breakers.for_target("s3").map(|b| b.min_calls), Some(50));
+    assert_eq!(c.engine().breakers, c.breakers);
+    let e = err(r#"
+[breakers.a]
+failure_ratio = 0
+
+[breakers.b]
+open_for = "10ms"
+
+[breakers.c]
+half_open_probs = 2
+"#);
+    let want = [
+        "3 problems:",
+        "breakers.a.failure_ratio: must be > 0 and <= 1, got 0",
+        "breakers.b.open_for: must be at least 1s",
+        "breakers.c.half_open_probs: unknown key (did you mean `half_open_probes`?)",
+    ];
+    let mut got = e.lines().map(str::trim);
+    for w in want {
+        assert_eq!(got.next(), Some(w), "in:\n{e}");
+    }
+}
+
+#[test]
+fn breakers_are_refused_in_fleet_mode_until_they_are_shared() {
+    let e = err("[state]\nbackend = \"redis\"\n[breakers.default]\n");
+    assert!(
+        e.starts_with("breakers: circuit breakers are not shared across a fleet yet"),
+        "{e}"
+    );
+}

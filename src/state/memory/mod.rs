@@ -10,6 +10,7 @@
 
 pub mod batches;
 mod bounds;
+pub mod breakers;
 pub mod budgets;
 mod le;
 mod names;
@@ -33,9 +34,10 @@ use super::{
     StatsRow, SuccessOutcome,
 };
 use crate::engine::batch::Outcome;
-use crate::engine::{Action, BudgetConfigs, Engine, Job, JobState, TargetId, Timestamp};
+use crate::engine::{Action, Engine, Job, JobState, TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
 use batches::Batches;
+use breakers::{BreakerRow, Breakers};
 use budgets::{BudgetRow, Budgets};
 use names::Names;
 use record::Record;
@@ -54,10 +56,10 @@ impl Memory {
         limits: Limits,
         batch_limits: BatchLimits,
         labels: Arc<Labels>,
-        budgets: &BudgetConfigs,
+        engine: &Engine,
     ) -> Memory {
         Memory {
-            store: Store::new(limits, labels, budgets),
+            store: Store::new(limits, labels, engine),
             batches: Batches::new(batch_limits),
         }
     }
@@ -87,7 +89,7 @@ impl Memory {
         target: &str,
         now: Timestamp,
     ) -> SuccessOutcome {
-        let out = self.store.report_success(job_id, job_type, target);
+        let out = self.store.report_success(job_id, job_type, target, now);
         self.batches.record(job_id, Outcome::Succeeded, now);
         out
     }
@@ -134,6 +136,7 @@ pub struct Store {
     /// Indexed by job-type label id.
     types: Box<[TypeStats]>,
     budgets: Budgets,
+    breakers: Breakers,
     names: Names,
     limits: Limits,
     len: AtomicUsize,
@@ -148,13 +151,15 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(limits: Limits, labels: Arc<Labels>, budgets: &BudgetConfigs) -> Store {
+    /// The budgets and breakers `engine` configures, over `labels`.
+    pub fn new(limits: Limits, labels: Arc<Labels>, engine: &Engine) -> Store {
         Store {
             table: Table::default(),
             types: (0..labels.job_types.capacity())
                 .map(|_| TypeStats::default())
                 .collect(),
-            budgets: Budgets::new(labels.clone(), budgets),
+            budgets: Budgets::new(labels.clone(), &engine.budgets),
+            breakers: Breakers::new(labels.clone(), &engine.breakers),
             labels,
             names: Names::default(),
             limits,
@@ -393,6 +398,11 @@ impl Store {
     fn forget(&self, rec: &Record) {
         let head = rec.head();
         self.apply(head.label, &step::removal(&head.job));
+    }
+
+    /// Every breaker configured or used, by target, as of `now`.
+    pub fn breakers(&self, now: Timestamp) -> Vec<BreakerRow> {
+        self.breakers.rows(now)
     }
 
     /// Every target budget configured or used, by target.

@@ -1,12 +1,14 @@
 //! Reports: a failure (decided and recorded in one step under the job's
 //! shard lock), an explanation (decided, nothing changed) and a success.
 
+use std::cell::Cell;
+
 use hashbrown::hash_table::Entry;
 use rand::Rng;
 
 use super::Store;
 use super::record::{Head, Record, Texts};
-use crate::engine::{Decision, Engine, ErrorReport, Job, Timestamp};
+use crate::engine::{Decision, Engine, ErrorReport, Gates, Job, Timestamp, Why};
 use crate::labels::LabelId;
 use crate::state::step::{self, FailureStep};
 use crate::state::{
@@ -36,15 +38,27 @@ impl Store {
         let type_name = self.names.intern(e.type_name);
         let message = prefix(e.message, MESSAGE_PREFIX);
         let budget = self.budgets.target(call.target);
-        // The budget's take: read and spent in one step, only for a failure
+        let moved = Cell::new(None);
+        // The budget's take and the breaker's count, only for a failure
         // that counts (a re-sent report costs nothing).
-        let take =
-            |stored: Option<&Job>| budget.map(|(t, b)| b.take(t, step::counted_for(stored, t)));
+        let take = |stored: Option<&Job>| {
+            let breaker = self.breakers.failure(call.target, now).map(|(view, m)| {
+                moved.set(m);
+                view
+            });
+            Gates {
+                budget: budget.map(|(t, b)| b.take(t, step::counted_for(stored, t))),
+                breaker,
+            }
+        };
         let count_refusal = |d: &Decision| {
             if let Some((_, b)) = budget
                 && step::budget_refused(d)
             {
                 b.count_exhausted();
+            }
+            if let (Why::BreakerOpen { .. }, Some(t)) = (d.why, d.target) {
+                self.breakers.deferred(t);
             }
         };
         let out = self.table.entry(call.job_id, |entry| match entry {
@@ -119,7 +133,10 @@ impl Store {
             // queue's lock first and shard locks under it.
             self.died(call.job_id, now);
         }
-        out
+        FailureOutcome {
+            breaker: moved.get(),
+            ..out
+        }
     }
 
     /// The decision a report would get, changing nothing.
@@ -131,16 +148,19 @@ impl Store {
         rng: &mut R,
     ) -> Decision {
         let job = self.table.get(call.job_id, |r| r.head().job);
-        let view = self
-            .budgets
-            .target(call.target)
-            .map(|(t, b)| b.view(t, step::counted_for(job.as_ref(), t)));
+        let gates = Gates {
+            budget: self
+                .budgets
+                .target(call.target)
+                .map(|(t, b)| b.view(t, step::counted_for(job.as_ref(), t))),
+            breaker: self.breakers.peek(call.target, now),
+        };
         step::explain(
             engine,
             call.policy,
             &call.report,
             job.as_ref(),
-            view.as_ref(),
+            gates,
             now,
             rng,
         )
@@ -148,8 +168,21 @@ impl Store {
 
     /// The job succeeded: forget it, and refill the budget of `target` (or,
     /// without one, of the target its failures were reported with).
-    pub fn report_success(&self, job_id: &str, job_type: &str, target: &str) -> SuccessOutcome {
+    pub fn report_success(
+        &self,
+        job_id: &str,
+        job_type: &str,
+        target: &str,
+        now: Timestamp,
+    ) -> SuccessOutcome {
         let removed = self.table.remove(job_id);
+        // The breaker of the target named, or of the one the job's failures
+        // were reported with.
+        let breaker_target = match (target, &removed) {
+            ("", Some(rec)) => rec.head().job.last_decision.target,
+            _ => self.breakers.id(target),
+        };
+        let breaker = breaker_target.and_then(|t| self.breakers.success(t, now));
         let refill = match (target, &removed) {
             ("", Some(rec)) => rec
                 .head()
@@ -172,6 +205,7 @@ impl Store {
             known: head.is_some(),
             failures_before_success: head.map_or(0, |h| h.job.failure_count),
             label,
+            breaker,
         }
     }
 

@@ -34,12 +34,8 @@ impl Fixture {
         let engine = engine();
         let policy = engine.policies.get("default").expect("default").clone();
         Fixture {
+            store: Store::new(limits, Arc::new(Labels::new(["configured"], [])), &engine),
             engine,
-            store: Store::new(
-                limits,
-                Arc::new(Labels::new(["configured"], [])),
-                &Default::default(),
-            ),
             policy,
             rng: StdRng::seed_from_u64(3),
         }
@@ -95,7 +91,7 @@ fn counts_follow_every_transition() {
     );
     f.store.retry("b", true, at(2)).expect("retry");
     assert_eq!(state_counts(&f.store), [1, 0, 1]);
-    let s = f.store.report_success("b", "jt", "");
+    let s = f.store.report_success("b", "jt", "", at(3));
     assert!(s.known);
     f.store.delete("a").expect("delete");
     assert_eq!(state_counts(&f.store), [0, 0, 0]);
@@ -111,8 +107,8 @@ fn stats_per_job_type() {
     let mut f = Fixture::new(Limits::default());
     f.fail("a", "Timeout", at(0));
     f.fail("b", "ValidationError", at(0));
-    f.store.report_success("a", "jt", "");
-    f.store.report_success("c", "jt", "");
+    f.store.report_success("a", "jt", "", at(3));
+    f.store.report_success("c", "jt", "", at(3));
     let (rows, total) = f.store.stats();
     let jt = rows.iter().find(|r| r.job_type == "jt").expect("row");
     assert_eq!(

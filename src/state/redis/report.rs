@@ -4,7 +4,7 @@
 use super::codec::{self, Stored};
 use super::commit::{Change, Committed};
 use super::{MAX_CONFLICTS, Op, Redis, set_of};
-use crate::engine::{Decision, Engine, Job, Timestamp};
+use crate::engine::{Decision, Engine, Gates, Job, Timestamp};
 use crate::state::step::{self, FailureStep};
 use crate::state::{FailureCall, FailureOutcome, StateError, StoredError, SuccessOutcome};
 
@@ -36,11 +36,13 @@ impl Redis {
         let mut fresh = stripe.get(id).is_none();
         for _ in 0..MAX_CONFLICTS {
             let stored = found.as_ref().map(|f| &f.stored.job);
-            let take = |j: Option<&Job>| {
-                budget
+            // Breakers are not shared in fleet mode yet (configuration refuses them).
+            let take = |j: Option<&Job>| Gates {
+                budget: budget
                     .as_ref()
                     .zip(taken)
-                    .map(|(b, tokens)| self.view(b, tokens, j))
+                    .map(|(b, tokens)| self.view(b, tokens, j)),
+                breaker: None,
             };
             let step = step::failure(
                 engine,
@@ -174,7 +176,10 @@ impl Redis {
             call.policy,
             &call.report,
             job,
-            view.as_ref(),
+            Gates {
+                budget: view,
+                breaker: None,
+            },
             now,
             &mut rand::rng(),
         ))
@@ -233,6 +238,7 @@ impl Redis {
                             known: job.is_some(),
                             failures_before_success: job.map_or(0, |j| j.failure_count),
                             label: self.labels.job_types.get(&label),
+                            breaker: None,
                         },
                         batch,
                     ));

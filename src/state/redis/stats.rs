@@ -200,6 +200,10 @@ impl Redis {
 
     pub async fn gauges(&self) -> Result<Gauges, StateError> {
         let (jobs, budgets) = tokio::try_join!(self.counts(), self.budgets())?;
-        Ok(Gauges { jobs, budgets })
+        Ok(Gauges {
+            jobs,
+            budgets,
+            breakers: Vec::new(),
+        })
     }
 }

@@ -71,9 +71,9 @@ class Decision:
       on give-up.
     - ``reason``: why retryd gave up (``"permanent_error"``,
       ``"retries_exhausted"``, ``"deadline_exceeded"``, ``"cancelled"``,
-      ``"budget_exhausted"``), ``None`` on retry.
+      ``"budget_exhausted"``, ``"pushback"``), ``None`` on retry.
     - ``failure_count``: failed attempts recorded for the job, this one included.
-    - ``max_attempts``: attempts the applied limit allows in all.
+    - ``max_attempts``: attempts the applied limit allows in all; 0 when unlimited.
     - ``error_class``: ``"transient"``, ``"permanent"`` or ``"unknown"``.
     - ``category``: the classification rule that matched (``"network"``, ...).
     - ``policy``: the policy applied.

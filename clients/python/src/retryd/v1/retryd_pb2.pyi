@@ -48,6 +48,13 @@ class PassResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PASS_RESULT_ONLY_NON_RETRYABLE: _ClassVar[PassResult]
     PASS_RESULT_MAX_PASSES_REACHED: _ClassVar[PassResult]
     PASS_RESULT_RETRYABLE_REMAINING: _ClassVar[PassResult]
+
+class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
+    BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
+    BREAKER_STATE_OPEN: _ClassVar[BreakerState]
+    BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
 ACTION_UNSPECIFIED: Action
 ACTION_RETRY: Action
 ACTION_GIVE_UP: Action
@@ -71,6 +78,10 @@ PASS_RESULT_ALL_COMPLETE: PassResult
 PASS_RESULT_ONLY_NON_RETRYABLE: PassResult
 PASS_RESULT_MAX_PASSES_REACHED: PassResult
 PASS_RESULT_RETRYABLE_REMAINING: PassResult
+BREAKER_STATE_UNSPECIFIED: BreakerState
+BREAKER_STATE_CLOSED: BreakerState
+BREAKER_STATE_OPEN: BreakerState
+BREAKER_STATE_HALF_OPEN: BreakerState
 
 class ErrorInfo(_message.Message):
     __slots__ = ("type", "message", "http_status", "grpc_code", "retryable")
@@ -403,20 +414,24 @@ class ListBudgetsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("target", "tokens", "max_tokens", "retrying", "exhausted_total", "max_retrying")
+    __slots__ = ("target", "tokens", "max_tokens", "retrying", "exhausted_total", "max_retrying", "breaker_state", "breaker_open_until")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     RETRYING_FIELD_NUMBER: _ClassVar[int]
     EXHAUSTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRYING_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_STATE_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_OPEN_UNTIL_FIELD_NUMBER: _ClassVar[int]
     target: str
     tokens: float
     max_tokens: int
     retrying: int
     exhausted_total: int
     max_retrying: int
-    def __init__(self, target: _Optional[str] = ..., tokens: _Optional[float] = ..., max_tokens: _Optional[int] = ..., retrying: _Optional[int] = ..., exhausted_total: _Optional[int] = ..., max_retrying: _Optional[int] = ...) -> None: ...
+    breaker_state: BreakerState
+    breaker_open_until: _timestamp_pb2.Timestamp
+    def __init__(self, target: _Optional[str] = ..., tokens: _Optional[float] = ..., max_tokens: _Optional[int] = ..., retrying: _Optional[int] = ..., exhausted_total: _Optional[int] = ..., max_retrying: _Optional[int] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., breaker_open_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListBudgetsResponse(_message.Message):
     __slots__ = ("budgets",)
