@@ -76,6 +76,12 @@ async fn budgets_are_shared_and_their_take_is_atomic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakers_are_shared() {
+    let redis = RedisServer::start();
+    shared_breakers(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_and_passes_are_shared() {
     let redis = RedisServer::start();
     shared_batches(&Backend::standalone(&redis)).await;
@@ -104,6 +110,7 @@ async fn every_scenario_on_a_redis_cluster() {
     operator_calls(&b).await;
     list_pages(&b).await;
     shared_budgets(&b).await;
+    shared_breakers(&b).await;
     shared_batches(&b).await;
     ttls_and_bounds(&b).await;
     // The fleets' keys are spread over every primary.
@@ -486,6 +493,87 @@ async fn shared_budgets(b: &Backend) {
         .budgets;
     let db = budgets.iter().find(|b| b.target == "db").expect("db");
     assert_eq!(db.tokens, 9.0);
+    stop(sidecars).await;
+}
+
+/// One breaker per target for the whole fleet: failures through any pod
+/// open it, every pod defers to its close, a success through another pod
+/// in half-open closes it.
+async fn shared_breakers(b: &Backend) {
+    let sidecars = fleet(
+        3,
+        &b.toml("t8", ""),
+        "[policies.default]\nmax_retries = 100\nbackoff = { kind = \"constant\", delay = \"100ms\" }\nmax_delay = \"1h\"\n\
+         [breakers.db]\nmin_calls = 12\nfailure_ratio = 0.5\nopen_for = \"2s\"\nhalf_open_probes = 2\n",
+    )
+    .await;
+    // 30 failures concurrently through three pods: the 12th opens it, and
+    // exactly the 11 before get their plain backoff.
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        let mut c = sidecars[i % 3].client.clone();
+        calls.push(tokio::spawn(async move {
+            report(
+                &mut c,
+                pb::ReportFailureRequest {
+                    target: "db".into(),
+                    ..failure(&format!("cb{i}"), error("TimeoutError", "", 0, 0))
+                },
+            )
+            .await
+        }));
+    }
+    let mut plain = 0;
+    let mut probes = 0;
+    for call in calls {
+        let d = call.await.expect("call");
+        if secs(&d) < 1.0 {
+            plain += 1;
+        } else if d.explanation.contains("one of the probes") {
+            probes += 1;
+        }
+    }
+    assert_eq!(plain, 11, "the failures before it opened");
+    assert_eq!(probes, 2, "half_open_probes, fleet-wide");
+    let state = |i: usize| {
+        let mut c = sidecars[i].client.clone();
+        async move {
+            c.list_budgets(pb::ListBudgetsRequest {})
+                .await
+                .expect("budgets")
+                .into_inner()
+                .budgets
+                .into_iter()
+                .find(|b| b.target == "db")
+                .map(|b| b.breaker_state)
+        }
+    };
+    for i in 0..3 {
+        assert_eq!(
+            state(i).await,
+            Some(pb::BreakerState::Open as i32),
+            "pod {i}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(state(1).await, Some(pb::BreakerState::HalfOpen as i32));
+    // A success through another pod closes it for everyone.
+    sidecars[2]
+        .client
+        .clone()
+        .report_success(pb::ReportSuccessRequest {
+            job_id: "cb0".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("success");
+    for i in 0..3 {
+        assert_eq!(
+            state(i).await,
+            Some(pb::BreakerState::Closed as i32),
+            "pod {i}"
+        );
+    }
     stop(sidecars).await;
 }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{BackendSettings, Config, OnUnavailable};
-use crate::engine::{BudgetConfig, Human, OnExhausted, UNLIMITED};
+use crate::engine::{BreakerConfig, BudgetConfig, Human, OnExhausted, UNLIMITED};
 
 impl Config {
     /// What is valid but probably not meant: `check-config` prints these
@@ -139,6 +139,30 @@ impl Config {
                     } else {
                         "give_up"
                     }
+                );
+            }
+        }
+        let mut breakers: Vec<(&str, &BreakerConfig)> = self
+            .breakers
+            .by_target
+            .iter()
+            .map(|(t, c)| (t.as_str(), c))
+            .collect();
+        breakers.sort_by_key(|(t, _)| *t);
+        if let Some(d) = &self.breakers.default {
+            breakers.push(("default", d));
+        }
+        if !breakers.is_empty() {
+            let _ = writeln!(s, "breakers:");
+            for (t, c) in breakers {
+                let _ = writeln!(
+                    s,
+                    "  {t}: failure_ratio {}, min_calls {}, window {}, open_for {}, half_open_probes {}",
+                    c.failure_ratio,
+                    c.min_calls,
+                    Human(c.window),
+                    Human(c.open_for),
+                    c.half_open_probes
                 );
             }
         }

@@ -370,14 +370,6 @@ pub(super) fn validate(
             breakers.by_target.insert(target, config);
         }
     }
-    if matches!(backend, BackendSettings::Redis(_))
-        && !(breakers.by_target.is_empty() && breakers.default.is_none())
-    {
-        p.ok::<()>(Err(problem(
-            "breakers",
-            "circuit breakers are not shared across a fleet yet: with state.backend = \"redis\" leave [breakers] out",
-        )));
-    }
 
     match (grpc_addr, metrics_addr) {
         (Some(grpc_addr), Some(metrics_addr)) if p.0.is_empty() => Ok(Config {

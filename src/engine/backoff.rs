@@ -168,7 +168,7 @@ impl Jitter {
 }
 
 /// A uniform draw from [0, 1].
-pub(crate) fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+pub fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     // 53 random bits: every f64 in [0, 1) with equal spacing.
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }

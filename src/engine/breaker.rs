@@ -224,6 +224,35 @@ impl Breaker {
         }
     }
 
+    /// A failure that counts: counted, and while the breaker is open, the
+    /// retry it would get claimed (`unit`: a uniform draw from [0, 1]).
+    pub fn fail(
+        &mut self,
+        c: &BreakerConfig,
+        now: Timestamp,
+        unit: f64,
+    ) -> (Moves, Option<Deferral>) {
+        let moves = self.failure(c, now);
+        let deferral = (self.state == BreakerState::Open).then(|| self.defer(c, unit));
+        (moves, deferral)
+    }
+
+    /// What `fail` would claim, changing nothing (`Explain`).
+    pub fn peek(
+        &self,
+        c: &BreakerConfig,
+        now: Timestamp,
+        unit: f64,
+    ) -> (Breaker, Option<Deferral>) {
+        let mut copy = *self;
+        copy.tick(now);
+        let deferral = (copy.state == BreakerState::Open).then(|| {
+            let mut scratch = copy;
+            scratch.defer(c, unit)
+        });
+        (copy, deferral)
+    }
+
     /// Failed calls and all calls in the window.
     pub fn counts(&self) -> (u64, u64) {
         let failed: u64 = self.failures.iter().map(|n| u64::from(*n)).sum();

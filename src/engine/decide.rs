@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::breaker::{Breaker, BreakerConfig, BreakerState};
+use super::breaker::{Breaker, BreakerConfig, Deferral};
 use super::budget::{BudgetConfigs, BudgetView, OnExhausted, PerTarget, TargetId};
 use super::classify::Classifier;
 use super::job::Job;
@@ -50,6 +50,10 @@ pub struct BreakerView {
     pub target: TargetId,
     pub config: BreakerConfig,
     pub breaker: Breaker,
+    /// While it is open: where this failure's retry lands, claimed in the
+    /// same step as the count (so that a fleet has exactly
+    /// `half_open_probes` probes).
+    pub deferral: Option<Deferral>,
 }
 
 /// What stands between a failure and its retry, besides the policy: the
@@ -233,13 +237,9 @@ impl Engine {
         }
 
         let (mut delay, mut why) = self.delay(job, policy, category, report, n, now, rng);
-        let open = gates
-            .breaker
-            .filter(|b| b.breaker.state == BreakerState::Open);
-        if let Some(mut b) = open {
+        if let Some(deferral) = gates.breaker.and_then(|b| b.deferral) {
             // The breaker decides, not the budget: the retry waits for the
             // close, whatever tokens are left.
-            let deferral = b.breaker.defer(&b.config, super::backoff::unit(rng));
             let max_delay = policy.curve_for(category).max_delay;
             delay = whole_ms(deferral.retry_at.since(now).min(max_delay));
             why = Why::BreakerOpen {

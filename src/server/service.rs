@@ -430,7 +430,7 @@ impl App {
 
     async fn list_budgets(&self) -> Result<pb::ListBudgetsResponse, Status> {
         let budgets = self.state.budgets().await?;
-        let breakers = self.state.breakers(now());
+        let breakers = self.state.breakers(now()).await?;
         Ok(pb::ListBudgetsResponse {
             budgets: convert::budgets(&budgets, &breakers),
         })

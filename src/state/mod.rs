@@ -188,7 +188,7 @@ impl State {
             limits,
             batch_limits,
             labels.clone(),
-            &engine.budgets,
+            engine,
             job_types,
             observer,
         )?;
@@ -350,11 +350,11 @@ impl State {
         }
     }
 
-    /// Every breaker configured or used, by target (fleet mode has none yet).
-    pub fn breakers(&self, now: Timestamp) -> Vec<BreakerRow> {
+    /// Every breaker configured or used, by target.
+    pub async fn breakers(&self, now: Timestamp) -> Result<Vec<BreakerRow>, StateError> {
         match &self.backend {
-            Backend::Memory(m) => m.store.breakers(now),
-            Backend::Redis(_) => Vec::new(),
+            Backend::Memory(m) => Ok(m.store.breakers(now)),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.breaker_rows(now))).await,
         }
     }
 

@@ -198,6 +198,11 @@ half_open_probes = 1
     );
     assert_eq!(c.breakers.for_target("s3").map(|b| b.min_calls), Some(50));
     assert_eq!(c.engine().breakers, c.breakers);
+    let summary = c.summary();
+    assert!(
+        summary.contains("  db: failure_ratio 0.25, min_calls 20, window 1m, open_for 2m, half_open_probes 1\n  default: failure_ratio 0.5, min_calls 50"),
+        "{summary}"
+    );
     let e = err(r#"
 [breakers.a]
 failure_ratio = 0
@@ -218,13 +223,4 @@ half_open_probs = 2
     for w in want {
         assert_eq!(got.next(), Some(w), "in:\n{e}");
     }
-}
-
-#[test]
-fn breakers_are_refused_in_fleet_mode_until_they_are_shared() {
-    let e = err("[state]\nbackend = \"redis\"\n[breakers.default]\n");
-    assert!(
-        e.starts_with("breakers: circuit breakers are not shared across a fleet yet"),
-        "{e}"
-    );
 }

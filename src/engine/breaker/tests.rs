@@ -172,3 +172,21 @@ fn min_calls_zero_acts_as_one() {
     let mut b = Breaker::default();
     assert_eq!(to(b.failure(&c, T0)), Some(BreakerState::Open));
 }
+
+#[test]
+fn fail_claims_a_retry_only_while_open_and_peek_claims_none() {
+    let c = cfg();
+    let mut b = Breaker::default();
+    for _ in 0..9 {
+        assert_eq!(b.fail(&c, T0, 0.5).1, None);
+    }
+    let (moves, d) = b.fail(&c, T0, 0.0);
+    assert_eq!(moves.iter().last(), Some(BreakerState::Open));
+    assert_eq!(d.map(|d| d.probe), Some(true));
+    assert_eq!(b.probes, 1);
+    let (seen, d) = b.peek(&c, at(1_000), 0.0);
+    assert_eq!(d.map(|d| d.probe), Some(true));
+    assert_eq!((seen.probes, b.probes), (1, 1), "peeking claims nothing");
+    // Past the open period the peek sees it half-open: no deferral.
+    assert_eq!(b.peek(&c, at(30_000), 0.0).1, None);
+}

@@ -92,15 +92,22 @@ impl Breakers {
         Some((TargetId(id.0), b))
     }
 
-    /// A failure that counts: counted, and the breaker as its decision sees it.
-    pub fn failure(&self, target: &str, now: Timestamp) -> Option<(BreakerView, Option<Moved>)> {
+    /// A failure that counts: counted (and its retry claimed while open),
+    /// and the breaker as its decision sees it.
+    pub fn failure(
+        &self,
+        target: &str,
+        now: Timestamp,
+        unit: f64,
+    ) -> Option<(BreakerView, Option<Moved>)> {
         let (id, b) = self.target(target)?;
         let mut g = b.lock();
-        let moves = g.failure(&b.config, now);
+        let (moves, deferral) = g.fail(&b.config, now, unit);
         let view = BreakerView {
             target: id,
             config: b.config,
             breaker: *g,
+            deferral,
         };
         Some((
             view,
@@ -109,23 +116,15 @@ impl Breakers {
     }
 
     /// The breaker as a decision would see it, changing nothing (`Explain`).
-    pub fn peek(&self, target: &str, now: Timestamp) -> Option<BreakerView> {
+    pub fn peek(&self, target: &str, now: Timestamp, unit: f64) -> Option<BreakerView> {
         let (id, b) = self.target(target)?;
-        let mut copy = *b.lock();
-        copy.tick(now);
+        let (breaker, deferral) = b.lock().peek(&b.config, now, unit);
         Some(BreakerView {
             target: id,
             config: b.config,
-            breaker: copy,
+            breaker,
+            deferral,
         })
-    }
-
-    /// A retry was deferred to the close of the breaker's open period.
-    pub fn deferred(&self, id: TargetId) {
-        if let Some(b) = self.slot(LabelId(id.0)) {
-            let mut g = b.lock();
-            g.probes = g.probes.saturating_add(1);
-        }
     }
 
     /// A success: counted; the states it moved through, if any.

@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::Store;
 use super::record::{Head, Record, Texts};
-use crate::engine::{Decision, Engine, ErrorReport, Gates, Job, Timestamp, Why};
+use crate::engine::{Decision, Engine, ErrorReport, Gates, Job, Timestamp};
 use crate::labels::LabelId;
 use crate::state::step::{self, FailureStep};
 use crate::state::{
@@ -41,11 +41,15 @@ impl Store {
         let moved = Cell::new(None);
         // The budget's take and the breaker's count, only for a failure
         // that counts (a re-sent report costs nothing).
+        let unit = crate::engine::backoff::unit(rng);
         let take = |stored: Option<&Job>| {
-            let breaker = self.breakers.failure(call.target, now).map(|(view, m)| {
-                moved.set(m);
-                view
-            });
+            let breaker = self
+                .breakers
+                .failure(call.target, now, unit)
+                .map(|(view, m)| {
+                    moved.set(m);
+                    view
+                });
             Gates {
                 budget: budget.map(|(t, b)| b.take(t, step::counted_for(stored, t))),
                 breaker,
@@ -56,9 +60,6 @@ impl Store {
                 && step::budget_refused(d)
             {
                 b.count_exhausted();
-            }
-            if let (Why::BreakerOpen { .. }, Some(t)) = (d.why, d.target) {
-                self.breakers.deferred(t);
             }
         };
         let out = self.table.entry(call.job_id, |entry| match entry {
@@ -153,7 +154,9 @@ impl Store {
                 .budgets
                 .target(call.target)
                 .map(|(t, b)| b.view(t, step::counted_for(job.as_ref(), t))),
-            breaker: self.breakers.peek(call.target, now),
+            breaker: self
+                .breakers
+                .peek(call.target, now, crate::engine::backoff::unit(rng)),
         };
         step::explain(
             engine,

@@ -143,6 +143,11 @@ impl Keys {
         format!("{}:{{t:{target}}}:b", self.prefix)
     }
 
+    /// One target's circuit breaker.
+    pub fn breaker(&self, target: &str) -> String {
+        format!("{}:{{t:{target}}}:cb", self.prefix)
+    }
+
     /// One batch: its pass book and its members (one slot).
     pub fn batch(&self, batch_id: &str) -> (String, String) {
         (

@@ -20,6 +20,7 @@
 //! did not; never a decision on a record that is not the current one.
 
 mod batches;
+mod breakers;
 mod budget;
 pub mod codec;
 mod commit;
@@ -43,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BatchLimits, Limits, StateError};
 use crate::config::RedisSettings;
-use crate::engine::{BudgetConfigs, JobState, TargetId};
+use crate::engine::{BreakerConfig, BudgetConfigs, Engine, JobState, PerTarget, TargetId};
 use crate::labels::{LabelId, Labels};
 pub use conn::{Link, Observer, Op, Outcome, TlsFiles, Unobserved};
 pub use keys::{Keys, PARTITIONS, Set};
@@ -60,12 +61,15 @@ pub struct Redis {
     limits: Limits,
     batch_limits: BatchLimits,
     budgets: BudgetConfigs,
+    breakers: PerTarget<BreakerConfig>,
+    breaker_seen: breakers::Seen,
     configured_job_types: HashSet<String>,
     job_types: labels::Registry,
     targets: labels::Registry,
     commit_script: Script,
     scan_script: Script,
     budget_script: Script,
+    breaker_script: Script,
     batches: batches::Scripts,
     stripes: Box<[tokio::sync::Mutex<Stripe>]>,
     /// When this sidecar last pushed back each partition's expiry (ms).
@@ -92,7 +96,7 @@ impl Redis {
         limits: Limits,
         batch_limits: BatchLimits,
         labels: Arc<Labels>,
-        budgets: &BudgetConfigs,
+        engine: &Engine,
         job_types: impl IntoIterator<Item = String>,
         observer: Arc<dyn Observer>,
     ) -> Result<Redis, StateError> {
@@ -103,6 +107,7 @@ impl Redis {
         let stop = CancellationToken::new();
         tokio::spawn(link.clone().watch_health(stop.clone()));
         let retrying = Arc::new(stats::RetryingCache::default());
+        let budgets = &engine.budgets;
         if !budgets.is_empty() {
             tokio::spawn(stats::refresh_retrying(
                 link.clone(),
@@ -120,10 +125,13 @@ impl Redis {
             limits,
             batch_limits,
             budgets: budgets.clone(),
+            breakers: engine.breakers.clone(),
+            breaker_seen: breakers::Seen::default(),
             configured_job_types: job_types.into_iter().collect(),
             commit_script: Script::new(include_str!("lua/commit.lua")),
             scan_script: Script::new(include_str!("lua/scan.lua")),
             budget_script: Script::new(include_str!("lua/budget.lua")),
+            breaker_script: Script::new(include_str!("lua/breaker.lua")),
             batches: batches::Scripts::default(),
             stripes: (0..STRIPES)
                 .map(|_| tokio::sync::Mutex::new(Stripe::default()))

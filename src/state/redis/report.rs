@@ -8,6 +8,12 @@ use crate::engine::{Decision, Engine, Gates, Job, Timestamp};
 use crate::state::step::{self, FailureStep};
 use crate::state::{FailureCall, FailureOutcome, StateError, StoredError, SuccessOutcome};
 
+/// A uniform draw from [0, 1] (the thread's generator is not held across
+/// an await).
+fn draw() -> f64 {
+    crate::engine::backoff::unit(&mut rand::rng())
+}
+
 impl Redis {
     pub async fn report_failure(
         &self,
@@ -19,30 +25,43 @@ impl Redis {
         let mut stripe = self.stripe(id).lock().await;
         let label = self.job_type_label(call.job_type).await?;
         let budget = self.budgeted(call.target).await?;
-        // The job (unless the stripe remembers it), and the budget's take
-        // beside it: one round trip. What a duplicate took is given back.
-        let (found, taken) = tokio::join!(self.recalled(engine, &stripe, id), async {
-            match &budget {
-                Some(b) => self
-                    .budget_op(b, true, crate::engine::budget::MILLI)
-                    .await
-                    .map(Some),
-                None => Ok(None),
+        let breaker = self.breakered(call.target).await?;
+        // The job (unless the stripe remembers it), the budget's take and
+        // the breaker's count beside it: one round trip. What a duplicate
+        // took from the budget is given back; its count in the breaker
+        // stays (one more failure seen in the window).
+        let (found, taken, counted) = tokio::join!(
+            self.recalled(engine, &stripe, id),
+            async {
+                match &budget {
+                    Some(b) => self
+                        .budget_op(b, true, crate::engine::budget::MILLI)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &breaker {
+                    Some(b) => self.breaker_failure(b, now, draw()).await.map(Some),
+                    None => Ok(None),
+                }
             }
-        });
+        );
         let mut found = found?;
         let taken = taken?;
+        let (breaker_view, moved) = counted?.unzip();
+        let moved = moved.flatten();
         // Whether `found` was read from Redis by this call (not recalled).
         let mut fresh = stripe.get(id).is_none();
         for _ in 0..MAX_CONFLICTS {
             let stored = found.as_ref().map(|f| &f.stored.job);
-            // Breakers are not shared in fleet mode yet (configuration refuses them).
             let take = |j: Option<&Job>| Gates {
                 budget: budget
                     .as_ref()
                     .zip(taken)
                     .map(|(b, tokens)| self.view(b, tokens, j)),
-                breaker: None,
+                breaker: breaker_view,
             };
             let step = step::failure(
                 engine,
@@ -69,12 +88,16 @@ impl Redis {
                         self.budget_op(b, false, spent).await?;
                     }
                     let f = found.as_ref();
+                    let out = FailureOutcome::duplicate(
+                        decision,
+                        f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
+                        f.map(|f| f.stored.error.clone()),
+                    );
                     return Ok((
-                        FailureOutcome::duplicate(
-                            decision,
-                            f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
-                            f.map(|f| f.stored.error.clone()),
-                        ),
+                        FailureOutcome {
+                            breaker: moved,
+                            ..out
+                        },
                         None,
                     ));
                 }
@@ -117,12 +140,16 @@ impl Redis {
                     {
                         self.count_refusal(b).await;
                     }
+                    let out = FailureOutcome::recorded(
+                        decision,
+                        self.labels.job_types.get(&new.label),
+                        &tally,
+                    );
                     return Ok((
-                        FailureOutcome::recorded(
-                            decision,
-                            self.labels.job_types.get(&new.label),
-                            &tally,
-                        ),
+                        FailureOutcome {
+                            breaker: moved,
+                            ..out
+                        },
                         batch,
                     ));
                 }
@@ -171,6 +198,10 @@ impl Redis {
             .as_ref()
             .zip(tokens?)
             .map(|(b, t)| self.view(b, t, job));
+        let breaker = match self.breakered(call.target).await? {
+            Some(b) => Some(self.breaker_peek(&b, now, draw()).await?),
+            None => None,
+        };
         Ok(step::explain(
             engine,
             call.policy,
@@ -178,7 +209,7 @@ impl Redis {
             job,
             Gates {
                 budget: view,
-                breaker: None,
+                breaker,
             },
             now,
             &mut rand::rng(),
@@ -233,12 +264,26 @@ impl Redis {
                             .round() as i64;
                         self.budget_op(b, false, ratio).await?;
                     }
+                    // The breaker too, of the same target.
+                    let breaker = match (target, job.and_then(|j| j.last_decision.target)) {
+                        ("", Some(t)) => self.breakered(self.target_name(t)).await?,
+                        ("", None) => None,
+                        _ => self.breakered(target).await?,
+                    };
+                    let moved = match &breaker {
+                        Some(b) => {
+                            self.breaker_change(b, |br| (br.success(&b.config, now), ()))
+                                .await?
+                                .2
+                        }
+                        None => None,
+                    };
                     return Ok((
                         SuccessOutcome {
                             known: job.is_some(),
                             failures_before_success: job.map_or(0, |j| j.failure_count),
                             label: self.labels.job_types.get(&label),
-                            breaker: None,
+                            breaker: moved,
                         },
                         batch,
                     ));

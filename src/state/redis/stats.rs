@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{Keys, PARTITIONS, Set};
 use super::{Link, Op, Redis};
-use crate::engine::{JobState, TargetId, budget::MILLI};
+use crate::engine::{JobState, TargetId, Timestamp, budget::MILLI};
 use crate::labels::NONE;
 use crate::state::{BudgetRow, Gauges, StateError, StatsRow, stats_with_total};
 
@@ -199,11 +199,13 @@ impl Redis {
     }
 
     pub async fn gauges(&self) -> Result<Gauges, StateError> {
-        let (jobs, budgets) = tokio::try_join!(self.counts(), self.budgets())?;
+        let now = Timestamp::from_system_time(std::time::SystemTime::now());
+        let (jobs, budgets, breakers) =
+            tokio::try_join!(self.counts(), self.budgets(), self.breaker_rows(now))?;
         Ok(Gauges {
             jobs,
             budgets,
-            breakers: Vec::new(),
+            breakers,
         })
     }
 }
