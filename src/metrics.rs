@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::batch::PassResult;
 use crate::engine::classify::grpc_code_name;
+use crate::engine::shadow::Comparison;
 use crate::engine::{
     Action, BreakerState, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, HintUse,
     JobState, PolicyId, TargetId, Why,
@@ -61,6 +62,7 @@ pub const BACKEND_DURATION: &str = "retryd_backend_duration_seconds";
 pub const BACKEND_UP: &str = "retryd_backend_up";
 pub const HINTS_DISREGARDED: &str = "retryd_retry_after_hints_disregarded_total";
 pub const BREAKER_STATE: &str = "retryd_breaker_state";
+pub const SHADOW: &str = "retryd_shadow_decisions_total";
 pub const BREAKER_TRANSITIONS: &str = "retryd_breaker_transitions_total";
 
 const DELAY_BUCKETS: &[f64] = &[
@@ -118,6 +120,7 @@ pub struct Metrics {
     budget_exhausted: Cache<TargetId, Counter>,
     hints_disregarded: Cache<PolicyId, Counter>,
     breaker_state: Cache<TargetId, Gauge>,
+    shadow: Cache<(PolicyId, PolicyId, Comparison), Counter>,
     breaker_transitions: Cache<(TargetId, BreakerState), Counter>,
     jobs: [Gauge; 3],
     evictions: [Counter; 4],
@@ -192,6 +195,10 @@ impl Metrics {
             (
                 SNAPSHOT_WRITES,
                 "State snapshots written, by result (ok/error).",
+            ),
+            (
+                SHADOW,
+                "Decisions also computed under a shadow policy, by policy, shadow and how the shadow's differed.",
             ),
             (
                 BREAKER_TRANSITIONS,
@@ -331,6 +338,7 @@ impl Metrics {
             budget_exhausted: Cache::new(),
             hints_disregarded: Cache::new(),
             breaker_state: Cache::new(),
+            shadow: Cache::new(),
             breaker_transitions: Cache::new(),
             jobs,
             evictions,
@@ -523,6 +531,23 @@ impl Metrics {
             self.breaker_gauge(b.target_id, &b.target)
                 .set(breaker_value(b.state));
         }
+    }
+
+    /// A decision under a policy with a shadow, and the shadow's.
+    pub fn shadow(&self, engine: &Engine, live: &Decision, shadow: &Decision) {
+        let how = Comparison::of(live, shadow);
+        self.shadow
+            .get((live.policy, shadow.policy, how), || {
+                self.counter(
+                    SHADOW,
+                    vec![
+                        label("policy", engine.policy_name(live)),
+                        label("shadow", engine.policy_name(shadow)),
+                        label("outcome", how.as_str()),
+                    ],
+                )
+            })
+            .increment(1);
     }
 
     /// A target's breaker moved to `to`.

@@ -399,3 +399,42 @@ async fn budgets_table_and_json() {
         )
     );
 }
+
+#[tokio::test]
+async fn explain_shows_the_server_hints_and_the_shadow() {
+    let h =
+        Harness::start("[policies.live]\nretry_after_hint = \"exact\"\nshadow = \"aggressive\"\n")
+            .await;
+    let v = json(
+        &h,
+        &[
+            "explain",
+            "--policy",
+            "live",
+            "--http-status",
+            "503",
+            "--retry-after-header",
+            "45",
+        ],
+    )
+    .await;
+    assert_eq!(v["retry_after"], "45s");
+    assert_eq!(v["shadow"]["policy"], "aggressive");
+    assert_eq!(
+        v["shadow"]["retry_after"], "30s",
+        "aggressive honors the hint as a floor, capped at its max_delay 30s"
+    );
+    let v = json(&h, &["explain", "--policy", "live", "--pushback-ms", "-1"]).await;
+    assert_eq!(v["reason"], "GIVE_UP_REASON_PUSHBACK");
+    let out = retryd(
+        &h,
+        &["explain", "--policy", "live", "--error-type", "Timeout"],
+    )
+    .await;
+    assert!(
+        out.stdout
+            .contains("\nshadow policy `aggressive` would decide (nothing applied):\n"),
+        "{}",
+        out.stdout
+    );
+}

@@ -185,3 +185,101 @@ async fn unlimited_retries_and_the_attempt_range() {
         .expect("job");
     assert_eq!(job.failure_count, 500_000);
 }
+
+const SHADOWED: &str = r#"
+[policies.live]
+max_retries = 2
+backoff = { kind = "constant", delay = "10s" }
+
+[policies.candidate]
+max_retries = 4
+backoff = { kind = "constant", delay = "5s" }
+"#;
+
+/// The same reports through a sidecar whose `live` policy has a shadow and
+/// one whose has none: every answer and count is the same, and only the
+/// comparison metric (and Explain) show the shadow.
+#[tokio::test]
+async fn a_shadow_policy_is_compared_and_changes_nothing() {
+    let with = SHADOWED.replace(
+        "[policies.live]\n",
+        "[policies.live]\nshadow = \"candidate\"\n",
+    );
+    let mut shadowed = Harness::start(&with).await;
+    let mut plain = Harness::start(SHADOWED).await;
+    let reports = [
+        ("j1", error("Timeout", "", 0, 0)),
+        ("j1", error("Timeout", "", 0, 0)),
+        ("j1", error("Timeout", "", 0, 0)),
+        ("j1", error("Timeout", "", 0, 0)),
+        ("j2", error("ValidationError", "", 422, 0)),
+    ];
+    for (id, e) in reports {
+        let a = report(&mut shadowed.client, with_policy(id, "live", e.clone())).await;
+        let b = report(&mut plain.client, with_policy(id, "live", e)).await;
+        let strip = |mut d: pb::Decision| {
+            d.retry_at = None;
+            d
+        };
+        assert_eq!(strip(a), strip(b), "{id}");
+    }
+    let stats = |h: &mut Harness| {
+        let mut c = h.client.clone();
+        async move {
+            c.get_stats(pb::GetStatsRequest {})
+                .await
+                .expect("stats")
+                .into_inner()
+        }
+    };
+    assert_eq!(stats(&mut shadowed).await, stats(&mut plain).await);
+    let metrics = shadowed.scrape().await;
+    for (outcome, n) in [
+        ("delay_shorter", 2.0),
+        ("give_up_vs_retry", 1.0),
+        ("same", 2.0),
+    ] {
+        assert_eq!(
+            sample(
+                &metrics,
+                "retryd_shadow_decisions_total",
+                &[
+                    ("policy", "live"),
+                    ("shadow", "candidate"),
+                    ("outcome", outcome)
+                ]
+            ),
+            Some(n),
+            "{outcome}: {metrics}"
+        );
+    }
+    assert!(
+        !plain
+            .scrape()
+            .await
+            .contains("retryd_shadow_decisions_total{")
+    );
+    // Explain shows both, from the same job state.
+    let e = shadowed
+        .client
+        .explain(pb::ExplainRequest {
+            job_id: "j3".into(),
+            policy: "live".into(),
+            error: Some(error("Timeout", "", 0, 0)),
+            attempt: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("explain")
+        .into_inner();
+    let (live, shadow) = (e.decision.expect("live"), e.shadow.expect("shadow"));
+    assert_eq!(Action::try_from(live.action), Ok(Action::GiveUp));
+    assert_eq!(
+        (
+            Action::try_from(shadow.action),
+            shadow.policy.as_str(),
+            secs(&shadow)
+        ),
+        (Ok(Action::Retry), "candidate", 5.0)
+    );
+}

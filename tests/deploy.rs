@@ -74,7 +74,12 @@ async fn every_exported_name() -> BTreeSet<String> {
 }
 
 async fn exercised_with(state: &str) -> Harness {
-    let mut h = Harness::start(&format!("{state}\n[budgets.default]\nmax_tokens = 2")).await;
+    // The built-in default policy, with a shadow: its comparisons are exported.
+    let shadowed = "[policies.default]\nmax_attempts = 3\nbackoff = { kind = \"exponential\", base = \"2s\" }\nmax_delay = \"60s\"\nshadow = \"aggressive\"\n";
+    let mut h = Harness::start(&format!(
+        "{state}\n{shadowed}[budgets.default]\nmax_tokens = 2"
+    ))
+    .await;
     let c = &mut h.client;
     report(c, failure("retry", error("Timeout", "", 0, 0))).await;
     let mut throttled = failure("budgeted", error("Timeout", "", 0, 0));
@@ -201,6 +206,8 @@ fn dashboard_is_provisionable_and_has_the_promised_panels() {
         "Evictions/s by reason",
         "Budget tokens by target",
         "Retries refused by budget/s by target",
+        "Circuit breakers by target",
+        "Shadow policy decisions/s by outcome",
         "Seconds since the last snapshot",
         "Calls shed/s",
         "Backend calls/s by operation and result",

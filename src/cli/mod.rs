@@ -161,15 +161,23 @@ pub async fn explain(args: &ClientArgs, e: ExplainArgs) -> Result<String, CliErr
         retry_pushback_ms: e.pushback_ms,
     };
     let mut c = connect(args).await?;
-    let d = c
-        .explain(req)
-        .await?
-        .into_inner()
-        .decision
-        .unwrap_or_default();
-    Ok(match args.output {
-        Output::Table => render_decision_table(&d),
-        Output::Json => pretty(&decision_json(&d)),
+    let resp = c.explain(req).await?.into_inner();
+    let d = resp.decision.unwrap_or_default();
+    Ok(match (args.output, resp.shadow) {
+        (Output::Table, None) => render_decision_table(&d),
+        (Output::Table, Some(s)) => format!(
+            "{}\nshadow policy `{}` would decide (nothing applied):\n{}",
+            render_decision_table(&d),
+            s.policy,
+            render_decision_table(&s)
+        ),
+        (Output::Json, shadow) => {
+            let mut v = decision_json(&d);
+            if let Some(s) = shadow {
+                v["shadow"] = decision_json(&s);
+            }
+            pretty(&v)
+        }
     })
 }
 

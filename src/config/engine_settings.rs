@@ -136,6 +136,7 @@ pub(super) fn policy(name: &str, raw: RawPolicy) -> Result<Policy, Problem> {
     if let Some(d) = raw.max_retry_after_hint {
         p.max_retry_after_hint = Some(positive(&key("max_retry_after_hint"), d)?);
     }
+    p.shadow = raw.shadow.map(|q| std::sync::Arc::from(q.as_str()));
     for (category, limit) in raw.category_limits {
         let k = key(&format!("category_limits.{category}"));
         check_name(&k, &category)?;

@@ -103,6 +103,7 @@ pub(super) struct RawPolicy {
     pub category_limits: BTreeMap<String, Count>,
     #[serde(default)]
     pub categories: BTreeMap<String, RawCategory>,
+    pub shadow: Option<String>,
 }
 
 /// `[policies.P.categories.C]`.
@@ -265,6 +266,7 @@ pub(super) const POLICY_KEYS: &[&str] = &[
     "max_retry_after_hint",
     "category_limits",
     "categories",
+    "shadow",
 ];
 pub(super) const CATEGORY_KEYS: &[&str] = &["max_retries", "backoff", "jitter", "max_delay"];
 pub(super) const BACKOFF_KEYS: &[&str] = &[

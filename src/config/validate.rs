@@ -288,6 +288,19 @@ pub(super) fn validate(
         }
     };
 
+    for policy in &mut policies {
+        let Some(q) = policy.shadow.clone() else {
+            continue;
+        };
+        let key = format!("policies.{}.shadow", policy.name);
+        if *q == *policy.name {
+            p.0.push(problem(key, "must name another policy"));
+            policy.shadow = None;
+        } else if p.ok(must_exist(key, &q)) != Some(true) {
+            policy.shadow = None;
+        }
+    }
+
     let mut job_types = Vec::new();
     for (t, policy_name) in raw.job_types {
         if p.ok(must_exist(format!("job_types.{t}"), &policy_name)) == Some(true) {

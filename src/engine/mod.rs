@@ -14,6 +14,7 @@ pub mod decide;
 mod explain;
 pub mod job;
 pub mod policy;
+pub mod shadow;
 
 use std::fmt;
 

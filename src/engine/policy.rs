@@ -82,6 +82,9 @@ pub struct Policy {
     /// Per-category overrides (`category_limits` is the shorthand for their
     /// `max_retries`).
     pub categories: HashMap<String, CategoryOverride>,
+    /// A policy every decision under this one is also computed under, and
+    /// compared with (`shadow = "Q"`); it changes nothing.
+    pub shadow: Option<Arc<str>>,
 }
 
 impl Policy {
@@ -104,6 +107,7 @@ impl Policy {
             retry_after_hint: HintMode::Honor,
             max_retry_after_hint: None,
             categories: HashMap::new(),
+            shadow: None,
         }
     }
 
@@ -243,6 +247,11 @@ impl PolicySet {
                 })
             })
             .collect::<Result<_, UnknownPolicy>>()?;
+        for p in &by_id {
+            if let Some(q) = &p.shadow {
+                lookup(&by_name, q)?;
+            }
+        }
         let default = lookup(&by_name, "default")?;
         by_name.shrink_to_fit();
         Ok(PolicySet {
@@ -266,6 +275,11 @@ impl PolicySet {
     /// The policy with this id (the default policy for an id no policy has).
     pub fn by_id(&self, id: PolicyId) -> &Arc<Policy> {
         self.by_id.get(usize::from(id.0)).unwrap_or(&self.default)
+    }
+
+    /// The shadow of `policy`, if it has one.
+    pub fn shadow_of(&self, policy: &Policy) -> Option<&Arc<Policy>> {
+        self.by_name.get(&**policy.shadow.as_ref()?)
     }
 
     /// The policy named `default`.
@@ -334,6 +348,9 @@ impl fmt::Display for Policy {
         }
         if let Some(m) = self.max_retry_after_hint {
             write!(f, ", max_retry_after_hint {}", Human(m))?;
+        }
+        if let Some(q) = &self.shadow {
+            write!(f, ", shadow {q}")?;
         }
         let mut categories: Vec<_> = self.categories.iter().collect();
         categories.sort_by(|a, b| a.0.cmp(b.0));

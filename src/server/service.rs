@@ -178,6 +178,9 @@ impl App {
             if let Some(m) = out.breaker {
                 self.breaker_moved(m);
             }
+            if let Some(s) = &out.shadow {
+                self.metrics.shadow(&self.engine, d, s);
+            }
         }
         // A duplicate's decision was about the error the job kept.
         let error = out
@@ -227,8 +230,23 @@ impl App {
         if local {
             decision.explanation.push_str(LOCAL);
         }
+        // The shadow decides from the same job state, changing nothing.
+        let shadow = match self.engine.policies.shadow_of(call.policy) {
+            Some(q) => {
+                let call = FailureCall { policy: q, ..call };
+                let (s, _) = self.state.explain(&self.engine, &call, now()).await?;
+                Some(convert::decision(
+                    &self.engine,
+                    &self.state,
+                    &s,
+                    &f.report.error,
+                ))
+            }
+            None => None,
+        };
         Ok(pb::ExplainResponse {
             decision: Some(decision),
+            shadow,
         })
     }
 

@@ -81,7 +81,12 @@ pub enum FailureStep {
     /// stored decision, and nothing changes.
     Duplicate(Decision),
     /// The job after the report; its `last_decision` is the decision.
-    Recorded { job: Job, tally: Tally },
+    /// `shadow`: what the policy's shadow decided (it changed nothing).
+    Recorded {
+        job: Job,
+        tally: Tally,
+        shadow: Option<Decision>,
+    },
 }
 
 impl FailureStep {
@@ -138,7 +143,15 @@ pub fn failure<R: Rng + ?Sized>(
         Attempt::Duplicate(v) => return FailureStep::Duplicate(v.decision),
         Attempt::New(new) => new,
     };
-    let verdict = engine.decide_new(stored, policy, report, new, gates(stored), now, rng);
+    let gates = gates(stored);
+    let verdict = engine.decide_new(stored, policy, report, new, gates, now, rng);
+    // The shadow decides from the same job, report and gates; its verdict
+    // is only compared.
+    let shadow = engine.policies.shadow_of(policy).map(|q| {
+        engine
+            .decide_new(stored, q, report, new, gates, now, rng)
+            .decision
+    });
     let job = match stored {
         Some(j) => {
             let mut j = *j;
@@ -151,6 +164,7 @@ pub fn failure<R: Rng + ?Sized>(
     FailureStep::Recorded {
         job,
         tally: Tally::of(stored, Some(&job), gave_up.then_some(Event::GaveUp)),
+        shadow,
     }
 }
 

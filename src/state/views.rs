@@ -119,6 +119,8 @@ pub struct FailureOutcome {
     pub local: bool,
     /// The target's breaker moved to another state with this report.
     pub breaker: Option<Moved>,
+    /// What the policy's shadow decided (it changed nothing).
+    pub shadow: Option<Decision>,
 }
 
 impl FailureOutcome {
@@ -132,6 +134,7 @@ impl FailureOutcome {
             kept_error: None,
             local: false,
             breaker: None,
+            shadow: None,
         }
     }
 
@@ -149,6 +152,7 @@ impl FailureOutcome {
             kept_error,
             local: false,
             breaker: None,
+            shadow: None,
         }
     }
 }

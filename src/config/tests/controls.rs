@@ -224,3 +224,24 @@ half_open_probs = 2
         assert_eq!(got.next(), Some(w), "in:\n{e}");
     }
 }
+
+#[test]
+fn a_shadow_must_name_another_known_policy() {
+    let c = Config::from_toml("[policies.p]\nshadow = \"aggressive\"\n").expect("valid");
+    let p = c.policies.get("p").expect("p");
+    assert_eq!(
+        c.policies.shadow_of(p).map(|q| q.name.to_string()),
+        Some("aggressive".to_string())
+    );
+    assert!(c.summary().contains("shadow aggressive"), "{}", c.summary());
+    let e = err("[policies.p]\nshadow = \"p\"\n\n[policies.q]\nshadow = \"nope\"\n");
+    let want = [
+        "2 problems:",
+        "policies.p.shadow: must name another policy",
+        r#"policies.q.shadow: unknown policy "nope" (known: aggressive, conservative, default, high_priority, p, q)"#,
+    ];
+    let mut got = e.lines().map(str::trim);
+    for w in want {
+        assert_eq!(got.next(), Some(w), "in:\n{e}");
+    }
+}

@@ -39,6 +39,7 @@ impl Store {
         let message = prefix(e.message, MESSAGE_PREFIX);
         let budget = self.budgets.target(call.target);
         let moved = Cell::new(None);
+        let shadowed = Cell::new(None);
         // The budget's take and the breaker's count, only for a failure
         // that counts (a re-sent report costs nothing).
         let unit = crate::engine::backoff::unit(rng);
@@ -83,7 +84,10 @@ impl Store {
                             Some(self.stored_error(rec)),
                         );
                     }
-                    FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
+                    FailureStep::Recorded { job, tally, shadow } => {
+                        shadowed.set(shadow);
+                        (job, job.last_decision, tally)
+                    }
                 };
                 count_refusal(&decision);
                 let head = Self::head_of(job, label, e);
@@ -107,11 +111,12 @@ impl Store {
             }
             Entry::Vacant(v) => {
                 let label = self.labels.job_types.get(call.job_type);
-                let FailureStep::Recorded { job, tally } =
+                let FailureStep::Recorded { job, tally, shadow } =
                     step::failure(engine, call.policy, &call.report, None, take, now, rng)
                 else {
                     unreachable!("a job's first failure is never a duplicate")
                 };
+                shadowed.set(shadow);
                 let decision = job.last_decision;
                 count_refusal(&decision);
                 let own_name =
@@ -136,6 +141,7 @@ impl Store {
         }
         FailureOutcome {
             breaker: moved.get(),
+            shadow: shadowed.get(),
             ..out
         }
     }

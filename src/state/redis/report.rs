@@ -72,7 +72,7 @@ impl Redis {
                 now,
                 &mut rand::rng(),
             );
-            let (job, decision, tally) = match step {
+            let (job, decision, tally, shadow) = match step {
                 // A duplicate only of what Redis holds now: a remembered
                 // record may be stale.
                 FailureStep::Duplicate(_) if !fresh => {
@@ -101,7 +101,9 @@ impl Redis {
                         None,
                     ));
                 }
-                FailureStep::Recorded { job, tally } => (job, job.last_decision, tally),
+                FailureStep::Recorded { job, tally, shadow } => {
+                    (job, job.last_decision, tally, shadow)
+                }
             };
             let new = match &found {
                 Some(f) => Stored {
@@ -148,6 +150,7 @@ impl Redis {
                     return Ok((
                         FailureOutcome {
                             breaker: moved,
+                            shadow,
                             ..out
                         },
                         batch,

@@ -239,3 +239,28 @@ fn unlimited_retries_end_only_by_time() {
         Action::Retry
     );
 }
+
+#[test]
+fn shadow_comparisons() {
+    use crate::engine::shadow::Comparison;
+    let mut run = Run::new(Policy::named("p"));
+    let retry = run.fail();
+    let longer = Decision {
+        delay: retry.delay * 2,
+        ..retry
+    };
+    let shorter = Decision {
+        delay: retry.delay / 2,
+        ..retry
+    };
+    let give_up = Decision {
+        action: Action::GiveUp,
+        ..retry
+    };
+    assert_eq!(Comparison::of(&retry, &retry), Comparison::Same);
+    assert_eq!(Comparison::of(&retry, &longer), Comparison::DelayLonger);
+    assert_eq!(Comparison::of(&retry, &shorter), Comparison::DelayShorter);
+    assert_eq!(Comparison::of(&retry, &give_up), Comparison::RetryVsGiveUp);
+    assert_eq!(Comparison::of(&give_up, &retry), Comparison::GiveUpVsRetry);
+    assert_eq!(Comparison::of(&give_up, &give_up), Comparison::Same);
+}

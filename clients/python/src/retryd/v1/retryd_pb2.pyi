@@ -320,10 +320,12 @@ class ExplainRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., retry_after_header: _Optional[str] = ..., retry_pushback_ms: _Optional[int] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
-    __slots__ = ("decision",)
+    __slots__ = ("decision", "shadow")
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
-    def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    shadow: Decision
+    def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ..., shadow: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
 
 class PassStats(_message.Message):
     __slots__ = ("pass_number", "started_at", "jobs_pending", "jobs_attempted", "jobs_succeeded", "jobs_failed_retryable", "jobs_failed_non_retryable", "success_rate", "duration", "ended_at")
