@@ -66,7 +66,7 @@ impl Breakers {
     }
 
     fn slot(&self, id: LabelId) -> Option<&TargetBreaker> {
-        if self.configs.by_target.is_empty() && self.configs.default.is_none() {
+        if self.configs.is_empty() {
             return None;
         }
         let name = self.labels.targets.name(id);
@@ -83,7 +83,8 @@ impl Breakers {
     }
 
     fn target(&self, target: &str) -> Option<(TargetId, &TargetBreaker)> {
-        if target.is_empty() || self.configs.for_target(target).is_none() {
+        // No breakers configured (the usual case): nothing to hash.
+        if self.configs.is_empty() || self.configs.for_target(target).is_none() {
             return None;
         }
         let id = self.labels.targets.get(target);
