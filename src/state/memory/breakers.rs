@@ -5,20 +5,19 @@
 //! decision sees are one step). Targets are the bounded labels the budgets
 //! use: a target's own `[breakers.<target>]` table, else `[breakers.default]`.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+
+use super::targets::TargetSlots;
 
 use crate::engine::breaker::Moves;
 use crate::engine::{
     Breaker, BreakerConfig, BreakerState, BreakerView, PerTarget, TargetId, Timestamp,
 };
-use crate::labels::{LabelId, Labels, NONE};
+use crate::labels::{Labels, NONE};
 
 pub struct TargetBreaker {
     pub config: BreakerConfig,
     breaker: Mutex<Breaker>,
-    /// Reported with at least once (unconfigured targets are listed once used).
-    used: AtomicBool,
 }
 
 /// The states a breaker moved through with one call, for the metrics.
@@ -39,6 +38,13 @@ pub struct BreakerRow {
 }
 
 impl TargetBreaker {
+    fn new(config: BreakerConfig) -> TargetBreaker {
+        TargetBreaker {
+            config,
+            breaker: Mutex::new(Breaker::default()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Breaker> {
         // A panic while holding it cannot leave a breaker half-updated
         // (every change is one assignment of plain data): keep using it.
@@ -48,49 +54,15 @@ impl TargetBreaker {
     }
 }
 
-pub struct Breakers {
-    labels: Arc<Labels>,
-    slots: Box<[OnceLock<Option<TargetBreaker>>]>,
-    configs: PerTarget<BreakerConfig>,
-}
+pub struct Breakers(TargetSlots<BreakerConfig, TargetBreaker>);
 
 impl Breakers {
     pub fn new(labels: Arc<Labels>, configs: &PerTarget<BreakerConfig>) -> Breakers {
-        Breakers {
-            slots: (0..labels.targets.capacity())
-                .map(|_| OnceLock::new())
-                .collect(),
-            labels,
-            configs: configs.clone(),
-        }
-    }
-
-    fn slot(&self, id: LabelId) -> Option<&TargetBreaker> {
-        if self.configs.is_empty() {
-            return None;
-        }
-        let name = self.labels.targets.name(id);
-        self.slots
-            .get(usize::from(id.0))?
-            .get_or_init(|| {
-                self.configs.for_target(name).map(|&config| TargetBreaker {
-                    config,
-                    breaker: Mutex::new(Breaker::default()),
-                    used: AtomicBool::new(false),
-                })
-            })
-            .as_ref()
+        Breakers(TargetSlots::new(labels, configs, TargetBreaker::new))
     }
 
     fn target(&self, target: &str) -> Option<(TargetId, &TargetBreaker)> {
-        // No breakers configured (the usual case): nothing to hash.
-        if self.configs.is_empty() || self.configs.for_target(target).is_none() {
-            return None;
-        }
-        let id = self.labels.targets.get(target);
-        let b = self.slot(id)?;
-        b.used.store(true, Relaxed);
-        Some((TargetId(id.0), b))
+        self.0.target(target)
     }
 
     /// A failure that counts: counted (and its retry claimed while open),
@@ -130,7 +102,7 @@ impl Breakers {
 
     /// A success: counted; the states it moved through, if any.
     pub fn success(&self, target: TargetId, now: Timestamp) -> Option<Moved> {
-        let b = self.slot(LabelId(target.0))?;
+        let b = self.0.get(target)?;
         let moves = b.lock().success(&b.config, now);
         (!moves.is_empty()).then_some(Moved { target, moves })
     }
@@ -142,22 +114,19 @@ impl Breakers {
 
     /// Every breaker configured by name or used, by target, as of `now`.
     pub fn rows(&self, now: Timestamp) -> Vec<BreakerRow> {
-        self.labels
-            .targets
-            .all()
+        self.0
+            .each()
             .into_iter()
-            .filter(|(_, e)| &*e.label != NONE)
-            .filter_map(|(id, e)| {
-                let b = self.slot(id)?;
-                let listed = b.used.load(Relaxed) || self.configs.by_target.contains_key(&*e.label);
-                let mut g = *b.lock();
+            .filter(|l| l.name != NONE && (l.used || l.configured))
+            .map(|l| {
+                let mut g = *l.value.lock();
                 g.tick(now);
-                listed.then(|| BreakerRow {
-                    target_id: TargetId(id.0),
-                    target: e.label.to_string(),
+                BreakerRow {
+                    target_id: l.id,
+                    target: l.name.to_string(),
                     state: g.state,
                     open_until: (g.state == BreakerState::Open).then_some(g.open_until),
-                })
+                }
             })
             .collect()
     }

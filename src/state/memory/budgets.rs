@@ -7,8 +7,10 @@
 //! `[budgets.<target>]` table always have their own budget, at most 100
 //! others get one, and the rest share the `other` budget.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use super::targets::TargetSlots;
 
 use crate::engine::{BudgetConfig, BudgetConfigs, BudgetView, TargetId, budget::MILLI};
 use crate::labels::{LabelId, Labels, NONE};
@@ -19,8 +21,6 @@ pub struct TargetBudget {
     tokens: AtomicI64,
     retrying: AtomicI64,
     exhausted_total: AtomicU64,
-    /// Reported with at least once (unconfigured targets are listed once used).
-    used: AtomicBool,
 }
 
 impl TargetBudget {
@@ -30,7 +30,6 @@ impl TargetBudget {
             config,
             retrying: AtomicI64::new(0),
             exhausted_total: AtomicU64::new(0),
-            used: AtomicBool::new(false),
         }
     }
 
@@ -99,7 +98,6 @@ impl TargetBudget {
         self.tokens
             .store(tokens_milli.clamp(0, self.config.full()), Relaxed);
         self.exhausted_total.store(exhausted_total, Relaxed);
-        self.used.store(true, Relaxed);
     }
 
     pub fn tokens(&self) -> f64 {
@@ -119,87 +117,52 @@ pub struct BudgetRow {
     pub exhausted_total: u64,
 }
 
-pub struct Budgets {
-    labels: Arc<Labels>,
-    /// Indexed by target label id; made on first use from the label's name.
-    slots: Box<[OnceLock<Option<TargetBudget>>]>,
-    configs: BudgetConfigs,
-}
+pub struct Budgets(TargetSlots<BudgetConfig, TargetBudget>);
 
 impl Budgets {
     pub fn new(labels: Arc<Labels>, configs: &BudgetConfigs) -> Budgets {
-        Budgets {
-            slots: (0..labels.targets.capacity())
-                .map(|_| OnceLock::new())
-                .collect(),
-            labels,
-            configs: configs.clone(),
-        }
-    }
-
-    fn slot(&self, id: LabelId) -> Option<&TargetBudget> {
-        let name = self.labels.targets.name(id);
-        self.slots
-            .get(usize::from(id.0))?
-            .get_or_init(|| {
-                self.configs
-                    .for_target(name)
-                    .copied()
-                    .map(TargetBudget::new)
-            })
-            .as_ref()
+        Budgets(TargetSlots::new(labels, configs, TargetBudget::new))
     }
 
     /// The budget of `target`, if it has one.
     pub fn target(&self, target: &str) -> Option<(TargetId, &TargetBudget)> {
-        if target.is_empty() {
-            return None;
-        }
-        let id = self.labels.targets.get(target);
-        let budget = self.slot(id)?;
-        budget.used.store(true, Relaxed);
-        Some((TargetId(id.0), budget))
+        self.0.target(target)
     }
 
     pub fn get(&self, id: TargetId) -> Option<&TargetBudget> {
-        self.slot(LabelId(id.0))
+        self.0.get(id)
     }
 
     /// Every used budget's state, by target name, for a snapshot.
     pub fn states(&self) -> Vec<(String, i64, u64)> {
-        self.labels
-            .targets
-            .all()
+        self.0
+            .each()
             .into_iter()
-            .filter_map(|(id, e)| {
-                let b = self.slot(id)?;
-                b.used.load(Relaxed).then(|| {
-                    let (t, x) = b.state();
-                    (e.label.to_string(), t, x)
-                })
+            .filter(|l| l.used)
+            .map(|l| {
+                let (t, x) = l.value.state();
+                (l.name.to_string(), t, x)
             })
             .collect()
     }
 
     /// Every budget that is configured by name or has been used, by target.
     pub fn rows(&self) -> Vec<BudgetRow> {
-        self.labels
-            .targets
-            .all()
+        self.0
+            .each()
             .into_iter()
-            .filter(|(_, e)| &*e.label != NONE)
-            .filter_map(|(id, e)| {
-                let b = self.slot(id)?;
-                let listed = b.used.load(Relaxed) || self.configs.by_target.contains_key(&*e.label);
-                listed.then(|| BudgetRow {
-                    target_id: TargetId(id.0),
-                    target: e.label.to_string(),
+            .filter(|l| l.name != NONE && (l.used || l.configured))
+            .map(|l| {
+                let b = l.value;
+                BudgetRow {
+                    target_id: l.id,
+                    target: l.name.to_string(),
                     tokens: b.tokens(),
                     max_tokens: b.config.max_tokens,
                     retrying: u64::try_from(b.retrying.load(Relaxed)).unwrap_or(0),
                     max_retrying: b.config.max_retrying,
                     exhausted_total: b.exhausted_total.load(Relaxed),
-                })
+                }
             })
             .collect()
     }

@@ -19,6 +19,7 @@ mod report;
 mod restore;
 pub mod snapshot;
 mod table;
+mod targets;
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};

@@ -93,22 +93,8 @@ pub(super) fn decode(v: &[u8]) -> Option<Breaker> {
 impl Redis {
     /// The breaker `target` counts in, if it has one.
     pub(super) async fn breakered(&self, target: &str) -> Result<Option<Breakered>, StateError> {
-        if self.breakers.for_target(target).is_none() {
-            return Ok(None);
-        }
-        let own = self.breakers.by_target.contains_key(target)
-            || self.targets.own_label(&self.link, target).await?;
-        let id = if own {
-            self.labels.targets.get(target)
-        } else {
-            self.labels.targets.other()
-        };
-        let name = self.labels.targets.name(id).to_string();
-        Ok(self.breakers.for_target(&name).map(|config| Breakered {
-            id: TargetId(id.0),
-            name,
-            config: *config,
-        }))
+        let found = self.per_target(&self.breakers, target).await?;
+        Ok(found.map(|(id, name, config)| Breakered { id, name, config }))
     }
 
     /// Changes a breaker with `f`, fleet-wide; the breaker after, what `f`

@@ -1,7 +1,7 @@
 //! Retry budgets in Redis: a target's tokens taken and counted fleet-wide.
 
 use super::{Op, Redis};
-use crate::engine::{BudgetConfig, BudgetView, Job, TargetId};
+use crate::engine::{BudgetConfig, BudgetView, Job, PerTarget, TargetId};
 use crate::state::StateError;
 use crate::state::step;
 
@@ -14,12 +14,18 @@ pub(super) struct Budgeted {
 }
 
 impl Redis {
-    /// The budget `target` is charged to, if it has one.
-    pub(super) async fn budgeted(&self, target: &str) -> Result<Option<Budgeted>, StateError> {
-        if self.budgets.for_target(target).is_none() {
+    /// Where `target` counts for a per-target table of `configs` (budgets,
+    /// breakers): its own label (a table names it, or the fleet's label
+    /// registry has room for it), else `other`; and the table that applies.
+    pub(super) async fn per_target<C: Copy>(
+        &self,
+        configs: &PerTarget<C>,
+        target: &str,
+    ) -> Result<Option<(TargetId, String, C)>, StateError> {
+        if configs.for_target(target).is_none() {
             return Ok(None);
         }
-        let own = self.budgets.by_target.contains_key(target)
+        let own = configs.by_target.contains_key(target)
             || self.targets.own_label(&self.link, target).await?;
         let id = if own {
             self.labels.targets.get(target)
@@ -27,11 +33,15 @@ impl Redis {
             self.labels.targets.other()
         };
         let name = self.labels.targets.name(id).to_string();
-        Ok(self.budgets.for_target(&name).map(|config| Budgeted {
-            id: TargetId(id.0),
-            name,
-            config: *config,
-        }))
+        Ok(configs
+            .for_target(&name)
+            .map(|config| (TargetId(id.0), name, *config)))
+    }
+
+    /// The budget `target` is charged to, if it has one.
+    pub(super) async fn budgeted(&self, target: &str) -> Result<Option<Budgeted>, StateError> {
+        let found = self.per_target(&self.budgets, target).await?;
+        Ok(found.map(|(id, name, config)| Budgeted { id, name, config }))
     }
 
     /// Spends from or gives back to a budget; the tokens before (thousandths).

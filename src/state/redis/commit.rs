@@ -170,6 +170,29 @@ impl Redis {
         }
     }
 
+    /// Writes `new` in place of `old` (as read) with the counts `tally`
+    /// moves: the result, and the set and member written.
+    pub(super) async fn commit_stored(
+        &self,
+        engine: &crate::engine::Engine,
+        old: Option<(Set, &[u8])>,
+        new: &super::codec::Stored,
+        tally: &Tally,
+        now: Timestamp,
+    ) -> Result<(Committed, Set, Vec<u8>), StateError> {
+        let member = super::codec::encode(new, engine, &self.labels);
+        let set = set_of(new.job.state);
+        let change = Change {
+            label: &new.label,
+            tally,
+            job: Some(&new.job),
+        };
+        let committed = self
+            .commit(&new.id, old, Some((set, &member)), change, now)
+            .await?;
+        Ok((committed, set, member))
+    }
+
     // ---- budgets ------------------------------------------------------------
 
     /// Removes a job as read, with its counts.

@@ -1,8 +1,8 @@
 //! Reads and operator calls on one job: get, retry, cancel, delete.
 
-use super::codec::{self, Stored};
-use super::commit::{Change, Committed};
-use super::{MAX_CONFLICTS, Redis, set_of};
+use super::codec::Stored;
+use super::commit::Committed;
+use super::{MAX_CONFLICTS, Redis};
 use crate::engine::{Engine, Job, Timestamp};
 use crate::state::step::{self, Tally};
 use crate::state::{JobView, StateError};
@@ -34,20 +34,8 @@ impl Redis {
                 job,
                 ..f.stored.clone()
             };
-            let member = codec::encode(&new, engine, &self.labels);
-            let set = set_of(job.state);
-            let committed = self
-                .commit(
-                    job_id,
-                    Some((f.set, &f.member)),
-                    Some((set, &member)),
-                    Change {
-                        label: &new.label,
-                        tally: &tally,
-                        job: Some(&job),
-                    },
-                    now,
-                )
+            let (committed, set, member) = self
+                .commit_stored(engine, Some((f.set, &f.member)), &new, &tally, now)
                 .await?;
             match committed {
                 Committed::Applied(_) => {

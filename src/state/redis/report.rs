@@ -1,9 +1,9 @@
 //! Reports: a failure (read, decide, compare-and-set, again on a
 //! conflict), an explanation and a success.
 
-use super::codec::{self, Stored};
+use super::codec::Stored;
 use super::commit::{Change, Committed};
-use super::{MAX_CONFLICTS, Op, Redis, set_of};
+use super::{MAX_CONFLICTS, Op, Redis};
 use crate::engine::{Decision, Engine, Gates, Job, Timestamp};
 use crate::state::step::{self, FailureStep};
 use crate::state::{FailureCall, FailureOutcome, StateError, StoredError, SuccessOutcome};
@@ -119,21 +119,9 @@ impl Redis {
                     error: StoredError::of(&call.report.error),
                 },
             };
-            let member = codec::encode(&new, engine, &self.labels);
-            let set = set_of(job.state);
-            let committed = self
-                .commit(
-                    id,
-                    found.as_ref().map(|f| (f.set, f.member.as_slice())),
-                    Some((set, &member)),
-                    Change {
-                        label: &new.label,
-                        tally: &tally,
-                        job: Some(&job),
-                    },
-                    now,
-                )
-                .await?;
+            let old = found.as_ref().map(|f| (f.set, f.member.as_slice()));
+            let (committed, set, member) =
+                self.commit_stored(engine, old, &new, &tally, now).await?;
             match committed {
                 Committed::Applied(batch) => {
                     stripe.set(id, Some((set, &member)));
