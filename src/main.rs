@@ -356,6 +356,18 @@ async fn run(config: Config) -> Result<(), String> {
     // Handlers first: a SIGTERM that arrives while the servers start must
     // shut them down gracefully, not kill the process.
     let signals = Signals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    // Many tools send SIGHUP to mean "reload"; its default action would end
+    // the process and lose every count since the last snapshot.
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::warn!(
+                signal = "SIGHUP",
+                "configuration reload is not built yet: the configuration is unchanged and retryd keeps serving"
+            );
+        }
+    });
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

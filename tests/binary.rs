@@ -342,3 +342,38 @@ fn sigterm_right_after_start_is_still_graceful() {
         assert_eq!(sidecar.wait_exit().code(), Some(0));
     }
 }
+
+#[tokio::test]
+async fn sighup_keeps_the_sidecar_and_its_state() {
+    let mut sidecar = Sidecar::spawn(command(&EPHEMERAL));
+    let mut c = connect(sidecar.grpc_addr).await;
+    report(&mut c, failure("kept", error("Timeout", "", 0, 0))).await;
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &sidecar.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    let line = sidecar.wait_for(
+        "configuration reload is not built yet: the configuration is unchanged and retryd keeps serving",
+    );
+    assert_eq!(line["signal"], "SIGHUP");
+    assert!(
+        sidecar.child.try_wait().expect("try_wait").is_none(),
+        "still running"
+    );
+    let job = c
+        .get_job(pb::GetJobRequest {
+            job_id: "kept".into(),
+        })
+        .await
+        .expect("the job is still there")
+        .into_inner()
+        .job
+        .expect("job");
+    assert_eq!(job.failure_count, 1);
+    sidecar.sigterm();
+    let status = tokio::task::spawn_blocking(move || sidecar.wait_exit())
+        .await
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}

@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(b.delay(u32::MAX), CEILING);
     }
 
-    /// Hangfire and the docs' example: base 10 s, step 5 s → 10, 15, 20 s.
+    /// base 10 s, step 5 s → 10, 15, 20 s; saturating for huge steps.
     #[test]
     fn linear_adds_a_step_per_retry() {
         let b = Backoff::Linear {
