@@ -158,6 +158,42 @@ def test_grpc_errors_send_their_code(client: retryd.Client) -> None:
     assert "gRPC NOT_FOUND" in d.explanation
 
 
+def test_grpc_pushback_from_a_real_server(client: retryd.Client) -> None:
+    """A gRPC server that answers UNAVAILABLE with ``grpc-retry-pushback-ms``:
+    a delay is the retry's floor, a negative one makes retryd give up."""
+    from concurrent import futures
+
+    pushback = {"ms": "-1"}
+
+    class Handler(grpc.GenericRpcHandler):
+        def service(self, details):  # type: ignore[no-untyped-def]
+            def unary(request, context):  # type: ignore[no-untyped-def]
+                context.set_trailing_metadata((("grpc-retry-pushback-ms", pushback["ms"]),))
+                context.abort(grpc.StatusCode.UNAVAILABLE, "overloaded")
+
+            return grpc.unary_unary_rpc_method_handler(unary)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((Handler(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        def failed_call() -> grpc.RpcError:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                with pytest.raises(grpc.RpcError) as e:
+                    ch.unary_unary("/downstream.v1.Orders/Place")(b"", timeout=5)
+            return e.value
+
+        d = client.report_failure(job(), failed_call())
+        assert (d.retry, d.reason) == (False, "pushback")
+        assert "not to retry" in d.explanation
+        pushback["ms"] = "3000"
+        d = client.report_failure(job(), failed_call())
+        assert d.retry is True and d.retry_after == pytest.approx(3.0)
+    finally:
+        server.stop(None)
+
+
 def test_bad_input_is_a_retryd_error_not_unavailable(retryd_addr: str) -> None:
     with retryd.Client(retryd_addr, fallback=retryd.fallback.exponential()) as c:
         with pytest.raises(retryd.RetrydError) as e:

@@ -155,19 +155,28 @@ def retry_after_of(exc: BaseException) -> Optional[float]:
         parsed = parse_retry_after(hint)
         if parsed is not None:
             return parsed
-    if isinstance(exc, grpc.RpcError):
-        trailing = getattr(exc, "trailing_metadata", None)
-        try:
-            metadata = trailing() if callable(trailing) else None
-        except Exception:  # noqa: BLE001
-            metadata = None
-        for key, value in metadata or ():
-            if key == "grpc-retry-pushback-ms":
-                try:
-                    ms = float(value)
-                except (TypeError, ValueError):
-                    return None
-                return ms / 1000.0 if 0 <= ms <= MAX_HINT * 1000 else None
+    ms = pushback_ms_of(exc)
+    if ms is not None and 0 <= ms <= MAX_HINT * 1000:
+        return ms / 1000.0
+    return None
+
+
+def pushback_ms_of(exc: BaseException) -> Optional[int]:
+    """gRPC's ``grpc-retry-pushback-ms`` trailer of a ``grpc.RpcError``: a
+    delay in ms, or negative for "do not retry"."""
+    if not isinstance(exc, grpc.RpcError):
+        return None
+    trailing = getattr(exc, "trailing_metadata", None)
+    try:
+        metadata = trailing() if callable(trailing) else None
+    except Exception:  # noqa: BLE001
+        metadata = None
+    for key, value in metadata or ():
+        if key == "grpc-retry-pushback-ms":
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
     return None
 
 
@@ -237,6 +246,11 @@ def failure_request(
     )
     if priority is not None:
         req.priority = priority
+    if isinstance(error, BaseException):
+        ms = pushback_ms_of(error)
+        if ms is not None and ms < 0:
+            # The server said not to retry: retryd gives up (PUSHBACK).
+            req.retry_pushback_ms = ms
     if retry_after is None and isinstance(error, BaseException):
         retry_after = retry_after_of(error)
     if retry_after is not None:
