@@ -106,7 +106,7 @@ impl Engine {
             budget: budget.copied(),
             breaker: None,
         };
-        self.decide_gated(job, policy, report, gates, now, rng)
+        self.decide_gated(job, policy, report, &gates, now, rng)
     }
 
     /// `decide` with the target's breaker too.
@@ -115,7 +115,7 @@ impl Engine {
         job: Option<&Job>,
         policy: &Policy,
         report: &FailureReport<'_>,
-        gates: Gates,
+        gates: &Gates,
         now: Timestamp,
         rng: &mut R,
     ) -> Verdict {
@@ -168,7 +168,7 @@ impl Engine {
         policy: &Policy,
         report: &FailureReport<'_>,
         failure: NewFailure,
-        gates: Gates,
+        gates: &Gates,
         now: Timestamp,
         rng: &mut R,
     ) -> Verdict {
@@ -183,7 +183,9 @@ impl Engine {
             rule: cls.rule,
             matched: cls.matched.kind(),
             policy: policy.id,
-            target: budget.map(|b| b.target).or(gates.breaker.map(|b| b.target)),
+            target: budget
+                .map(|b| b.target)
+                .or(gates.breaker.as_ref().map(|b| b.target)),
             failure_count: n,
             delay: Duration::ZERO,
             retry_at: None,
@@ -237,7 +239,7 @@ impl Engine {
         }
 
         let (mut delay, mut why) = self.delay(job, policy, category, report, n, now, rng);
-        if let Some(deferral) = gates.breaker.and_then(|b| b.deferral) {
+        if let Some(deferral) = gates.breaker.as_ref().and_then(|b| b.deferral) {
             // The breaker decides, not the budget: the retry waits for the
             // close, whatever tokens are left.
             let max_delay = policy.curve_for(category).max_delay;

@@ -145,7 +145,15 @@ impl Policy {
 
     /// The backoff, jitter and cap for an error of `category`.
     pub fn curve_for(&self, category: &str) -> Curve<'_> {
-        let o = self.overrides(category);
+        let Some(o) = self.overrides(category) else {
+            return Curve {
+                backoff: &self.backoff,
+                jitter: self.jitter,
+                max_delay: self.max_delay,
+                by_category: false,
+            };
+        };
+        let o = Some(o);
         let by_category =
             o.is_some_and(|o| o.backoff.is_some() || o.jitter.is_some() || o.max_delay.is_some());
         Curve {

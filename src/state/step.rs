@@ -144,12 +144,12 @@ pub fn failure<R: Rng + ?Sized>(
         Attempt::New(new) => new,
     };
     let gates = gates(stored);
-    let verdict = engine.decide_new(stored, policy, report, new, gates, now, rng);
+    let verdict = engine.decide_new(stored, policy, report, new, &gates, now, rng);
     // The shadow decides from the same job, report and gates; its verdict
     // is only compared.
     let shadow = engine.policies.shadow_of(policy).map(|q| {
         engine
-            .decide_new(stored, q, report, new, gates, now, rng)
+            .decide_new(stored, q, report, new, &gates, now, rng)
             .decision
     });
     let job = match stored {
@@ -179,7 +179,7 @@ pub fn explain<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Decision {
     engine
-        .decide_gated(stored, policy, report, gates, now, rng)
+        .decide_gated(stored, policy, report, &gates, now, rng)
         .decision
 }
 

@@ -71,9 +71,10 @@ impl Breakers {
         &self,
         target: &str,
         now: Timestamp,
-        unit: f64,
+        unit: impl FnOnce() -> f64,
     ) -> Option<(BreakerView, Option<Moved>)> {
         let (id, b) = self.target(target)?;
+        let unit = unit();
         let mut g = b.lock();
         let (moves, deferral) = g.fail(&b.config, now, unit);
         let view = BreakerView {

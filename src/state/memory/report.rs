@@ -42,8 +42,13 @@ impl Store {
         let shadowed = Cell::new(None);
         // The budget's take and the breaker's count, only for a failure
         // that counts (a re-sent report costs nothing).
-        let unit = crate::engine::backoff::unit(rng);
         let take = |stored: Option<&Job>| {
+            // Drawn only for a target with a breaker (the generator is busy
+            // with the decision): the job and the time spread the probes.
+            let unit = || {
+                let h = crc32fast::hash(call.job_id.as_bytes()) ^ (now.0 as u32);
+                f64::from(h) / f64::from(u32::MAX)
+            };
             let breaker = self
                 .breakers
                 .failure(call.target, now, unit)
