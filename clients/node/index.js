@@ -32,7 +32,9 @@ function dependency(name) {
 const grpc = dependency('@grpc/grpc-js');
 const protoLoader = dependency('@grpc/proto-loader');
 
-const { cutUtf8, errorInfo, isErrorInfo, parseRetryAfter, retryAfterMsOf } = require('./lib/errors');
+const {
+  cutUtf8, errorInfo, isErrorInfo, parseRetryAfter, pushbackMsOf, retryAfterMsOf,
+} = require('./lib/errors');
 const fallback = require('./lib/fallback');
 
 const PROTO = path.join(__dirname, 'proto', 'retryd', 'v1', 'retryd.proto');
@@ -157,6 +159,9 @@ function failureRequest(jobId, error, options = {}) {
     error: e,
   };
   if (options.priority !== undefined && options.priority !== null) req.priority = options.priority;
+  const pushback = isErrorInfo(error) ? undefined : pushbackMsOf(error);
+  // The server said not to retry: retryd gives up (reason 'pushback').
+  if (pushback !== undefined && pushback < 0) req.retry_pushback_ms = pushback;
   let hint = options.retryAfterMs;
   if (hint === undefined || hint === null) {
     hint = isErrorInfo(error) ? undefined : retryAfterMsOf(error);

@@ -122,11 +122,18 @@ function retryAfterMsOf(err) {
     const ms = parseRetryAfter(header(response.headers, 'retry-after'));
     if (ms !== undefined) return ms;
   }
+  const ms = pushbackMsOf(err);
+  if (ms !== undefined && ms >= 0 && ms <= MAX_HINT_MS) return ms;
+  return undefined;
+}
+
+/** gRPC's grpc-retry-pushback-ms trailer: a delay in ms, or negative for "do not retry". */
+function pushbackMsOf(err) {
   if (isGrpcError(err) && isObject(err.metadata) && typeof err.metadata.get === 'function') {
     const [v] = err.metadata.get('grpc-retry-pushback-ms');
     if (v !== undefined) {
       const ms = Number(String(v));
-      if (Number.isFinite(ms) && ms >= 0 && ms <= MAX_HINT_MS) return Math.round(ms);
+      if (Number.isFinite(ms)) return Math.round(ms);
     }
   }
   return undefined;
@@ -206,4 +213,5 @@ module.exports = {
   isErrorInfo,
   parseRetryAfter,
   retryAfterMsOf,
+  pushbackMsOf,
 };

@@ -176,6 +176,42 @@ test('a gRPC error is sent with its code', async () => {
   assert.match(d.explanation, /gRPC NOT_FOUND/);
 });
 
+test('gRPC pushback from a real server: a delay is a floor, a negative one gives up', async () => {
+  const grpc = require('@grpc/grpc-js');
+  const path = '/downstream.v1.Orders/Place';
+  const same = (b) => b;
+  let pushback = '-1';
+  const server = new grpc.Server();
+  server.register(path, (call, callback) => {
+    const trailers = new grpc.Metadata();
+    trailers.set('grpc-retry-pushback-ms', pushback);
+    callback({ code: grpc.status.UNAVAILABLE, details: 'overloaded', metadata: trailers });
+  }, same, same, 'unary');
+  const port = await new Promise((resolve, reject) => server.bindAsync(
+    '127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const Orders = grpc.makeGenericClientConstructor({
+    Place: {
+      path, requestStream: false, responseStream: false,
+      requestSerialize: same, requestDeserialize: same, responseSerialize: same, responseDeserialize: same,
+    },
+  }, 'Orders');
+  const orders = new Orders(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const failedCall = () => new Promise((resolve) => orders.Place(Buffer.alloc(0), (e) => resolve(e)));
+  try {
+    let d = await client.reportFailure(h.uniqueId(), await failedCall());
+    assert.equal(d.retry, false);
+    assert.equal(d.reason, 'pushback');
+    assert.match(d.explanation, /not to retry/);
+    pushback = '3000';
+    d = await client.reportFailure(h.uniqueId(), await failedCall());
+    assert.equal(d.retry, true);
+    assert.equal(d.retryAfterMs, 3000);
+  } finally {
+    orders.close();
+    server.forceShutdown();
+  }
+});
+
 test('bad input is a RetrydError, not Unavailable, even with a fallback', async () => {
   const c = new Client({ address: sidecar.address, fallback: fallback.exponential() });
   try {
