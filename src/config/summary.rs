@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{BackendSettings, Config, OnUnavailable};
-use crate::engine::{BreakerConfig, BudgetConfig, Human, OnExhausted, UNLIMITED};
+use crate::engine::{Human, OnExhausted, UNLIMITED};
 
 impl Config {
     /// What is valid but probably not meant: `check-config` prints these
@@ -115,16 +115,7 @@ impl Config {
         for b in self.policies.bands() {
             let _ = writeln!(s, "  {}..={} -> {}", b.min, b.max, b.policy.name);
         }
-        let mut budgets: Vec<(&str, &BudgetConfig)> = self
-            .budgets
-            .by_target
-            .iter()
-            .map(|(t, c)| (t.as_str(), c))
-            .collect();
-        budgets.sort_by_key(|(t, _)| *t);
-        if let Some(d) = &self.budgets.default {
-            budgets.push(("default", d));
-        }
+        let budgets = self.budgets.tables();
         if !budgets.is_empty() {
             let _ = writeln!(s, "budgets:");
             for (t, c) in budgets {
@@ -142,16 +133,7 @@ impl Config {
                 );
             }
         }
-        let mut breakers: Vec<(&str, &BreakerConfig)> = self
-            .breakers
-            .by_target
-            .iter()
-            .map(|(t, c)| (t.as_str(), c))
-            .collect();
-        breakers.sort_by_key(|(t, _)| *t);
-        if let Some(d) = &self.breakers.default {
-            breakers.push(("default", d));
-        }
+        let breakers = self.breakers.tables();
         if !breakers.is_empty() {
             let _ = writeln!(s, "breakers:");
             for (t, c) in breakers {

@@ -10,7 +10,7 @@ use super::raw::{Dur, RawConfig, RawRedis};
 use super::*;
 use crate::engine::classify::Rule;
 use crate::engine::policy::{Policy, PolicySet};
-use crate::engine::{BudgetConfigs, Classifier, Human};
+use crate::engine::{Classifier, Human};
 use crate::state::{BatchLimits, Limits};
 
 fn int_in(key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, Problem> {
@@ -352,37 +352,8 @@ pub(super) fn validate(
     p.ok(Classifier::new(rules.clone())
         .map_err(|e| problem("rules", format!("the rules do not compile together: {e}"))));
 
-    let mut budgets = BudgetConfigs::default();
-    for (target, b) in raw.budgets {
-        let key = format!("budgets.{target}");
-        if p.ok(check_name(&key, &target)).is_none() {
-            continue;
-        }
-        let Some(config) = p.ok(budget(&key, b)) else {
-            continue;
-        };
-        if target == "default" {
-            budgets.default = Some(config);
-        } else {
-            budgets.by_target.insert(target, config);
-        }
-    }
-
-    let mut breakers = PerTarget::default();
-    for (target, b) in raw.breakers {
-        let key = format!("breakers.{target}");
-        if p.ok(check_name(&key, &target)).is_none() {
-            continue;
-        }
-        let Some(config) = p.ok(breaker(&key, b)) else {
-            continue;
-        };
-        if target == "default" {
-            breakers.default = Some(config);
-        } else {
-            breakers.by_target.insert(target, config);
-        }
-    }
+    let budgets = per_target(&mut p, "budgets", raw.budgets, budget);
+    let breakers = per_target(&mut p, "breakers", raw.breakers, breaker);
 
     match (grpc_addr, metrics_addr) {
         (Some(grpc_addr), Some(metrics_addr)) if p.0.is_empty() => Ok(Config {
@@ -404,6 +375,26 @@ pub(super) fn validate(
         }),
         _ => Err(p.0),
     }
+}
+
+/// `[<table>.<target>]` tables (budgets, breakers), each validated by `check`;
+/// one that has a problem is left out.
+fn per_target<R, C>(
+    p: &mut Problems,
+    table: &str,
+    raw: std::collections::BTreeMap<String, R>,
+    check: fn(&str, R) -> Result<C, Problem>,
+) -> PerTarget<C> {
+    let mut out = PerTarget::default();
+    for (target, r) in raw {
+        let key = format!("{table}.{target}");
+        if p.ok(check_name(&key, &target)).is_some()
+            && let Some(c) = p.ok(check(&key, r))
+        {
+            out.insert(target, c);
+        }
+    }
+    out
 }
 
 /// `[state.redis]`, with `backend = "redis"`.

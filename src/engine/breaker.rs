@@ -238,19 +238,10 @@ impl Breaker {
     }
 
     /// What `fail` would claim, changing nothing (`Explain`).
-    pub fn peek(
-        &self,
-        c: &BreakerConfig,
-        now: Timestamp,
-        unit: f64,
-    ) -> (Breaker, Option<Deferral>) {
+    pub fn peek(&self, c: &BreakerConfig, now: Timestamp, unit: f64) -> Option<Deferral> {
         let mut copy = *self;
         copy.tick(now);
-        let deferral = (copy.state == BreakerState::Open).then(|| {
-            let mut scratch = copy;
-            scratch.defer(c, unit)
-        });
-        (copy, deferral)
+        (copy.state == BreakerState::Open).then(|| copy.defer(c, unit))
     }
 
     /// Failed calls and all calls in the window.

@@ -101,6 +101,27 @@ impl<C> PerTarget<C> {
         self.by_target.get(target).or(self.default.as_ref())
     }
 
+    /// The targets' own tables by name, then `default`'s.
+    pub fn tables(&self) -> Vec<(&str, &C)> {
+        let mut t: Vec<(&str, &C)> = self
+            .by_target
+            .iter()
+            .map(|(n, c)| (n.as_str(), c))
+            .collect();
+        t.sort_by_key(|(n, _)| *n);
+        t.extend(self.default.as_ref().map(|d| ("default", d)));
+        t
+    }
+
+    /// `default`'s table, or `target`'s own.
+    pub fn insert(&mut self, target: String, c: C) {
+        if target == "default" {
+            self.default = Some(c);
+        } else {
+            self.by_target.insert(target, c);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_target.is_empty() && self.default.is_none()
     }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::breaker::{Breaker, BreakerConfig, Deferral};
+use super::breaker::{BreakerConfig, Deferral};
 use super::budget::{BudgetConfigs, BudgetView, OnExhausted, PerTarget, TargetId};
 use super::classify::Classifier;
 use super::job::Job;
-use super::policy::{HintMode, OnUnknown, Policy, PolicySet, UNLIMITED};
+use super::policy::{Curve, HintMode, OnUnknown, Policy, PolicySet, UNLIMITED};
 use super::{
     Action, Decision, ErrorClass, FailureReport, GiveUpReason, HintUse, JobState, Timestamp, Why,
     ms_u32,
@@ -43,13 +43,11 @@ pub struct NewFailure {
     pub attempt: u32,
 }
 
-/// A target's circuit breaker as one decision sees it: after this failure
-/// was counted.
+/// A target's circuit breaker as one decision sees it, after this failure
+/// was counted: what it means for the retry.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerView {
     pub target: TargetId,
-    pub config: BreakerConfig,
-    pub breaker: Breaker,
     /// While it is open: where this failure's retry lands, claimed in the
     /// same step as the count (so that a fleet has exactly
     /// `half_open_probes` probes).
@@ -297,39 +295,32 @@ impl Engine {
     ) -> (Duration, Why) {
         let curve = policy.curve_for(category);
         let hint = server_hint(report, now);
-        let hint_ms = hint.map(ms_u32);
-        let use_of = match (hint_ms, policy.retry_after_hint) {
-            (None, _) => HintUse::None,
-            (Some(h), HintMode::Ignore) => HintUse::Ignored(h),
-            (Some(h), _) if policy.max_retry_after_hint.is_some_and(|m| hint > Some(m)) => {
-                HintUse::TooLong(h)
+        let use_of = match hint {
+            None => HintUse::None,
+            Some(h) => {
+                let ms = ms_u32(h);
+                match policy.retry_after_hint {
+                    HintMode::Ignore => HintUse::Ignored(ms),
+                    _ if policy.max_retry_after_hint.is_some_and(|m| h > m) => HintUse::TooLong(ms),
+                    HintMode::Exact => HintUse::Exact(ms),
+                    HintMode::Honor => HintUse::Raised(ms),
+                }
             }
-            (Some(h), HintMode::Exact) => HintUse::Exact(h),
-            (Some(h), HintMode::Honor) => HintUse::Raised(h),
         };
         let (mut delay, jittered, hint) = match (use_of, hint) {
             (HintUse::Exact(_), Some(h)) => (h, false, use_of),
-            _ => {
-                let base = curve.backoff.base();
-                let previous = match job {
-                    Some(j)
-                        if j.last_decision.action == Action::Retry
-                            && !j.last_decision.delay.is_zero() =>
-                    {
-                        j.last_decision.delay
-                    }
-                    _ => base,
-                };
-                let backoff = curve.backoff.delay(n);
-                let delay = curve
-                    .jitter
-                    .apply(backoff, base, previous, curve.max_delay, rng);
-                match (use_of, hint) {
-                    (HintUse::Raised(_), Some(h)) if h > delay => (h, delay != backoff, use_of),
+            (HintUse::Raised(_), Some(h)) => {
+                let (d, jittered) = jittered(job, &curve, n, rng);
+                if h > d {
+                    (h, jittered, use_of)
+                } else {
                     // Honored, but below the backoff: it changed nothing.
-                    (HintUse::Raised(_), _) => (delay, delay != backoff, HintUse::None),
-                    _ => (delay, delay != backoff, use_of),
+                    (d, jittered, HintUse::None)
                 }
+            }
+            _ => {
+                let (d, jittered) = jittered(job, &curve, n, rng);
+                (d, jittered, use_of)
             }
         };
         let capped = delay > curve.max_delay;
@@ -370,6 +361,27 @@ impl Engine {
     pub fn category_name(&self, d: &Decision) -> &str {
         self.classifier.category_name(d.category)
     }
+}
+
+/// Backoff(n) on `curve`, then its jitter; whether the jitter changed it.
+fn jittered<R: Rng + ?Sized>(
+    job: Option<&Job>,
+    curve: &Curve<'_>,
+    n: u32,
+    rng: &mut R,
+) -> (Duration, bool) {
+    let base = curve.backoff.base();
+    let previous = match job {
+        Some(j) if j.last_decision.action == Action::Retry && !j.last_decision.delay.is_zero() => {
+            j.last_decision.delay
+        }
+        _ => base,
+    };
+    let backoff = curve.backoff.delay(n);
+    let delay = curve
+        .jitter
+        .apply(backoff, base, previous, curve.max_delay, rng);
+    (delay, delay != backoff)
 }
 
 /// The server's delay: the longest of the hints given, an instant turned

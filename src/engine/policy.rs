@@ -145,22 +145,20 @@ impl Policy {
 
     /// The backoff, jitter and cap for an error of `category`.
     pub fn curve_for(&self, category: &str) -> Curve<'_> {
-        let Some(o) = self.overrides(category) else {
-            return Curve {
-                backoff: &self.backoff,
-                jitter: self.jitter,
-                max_delay: self.max_delay,
-                by_category: false,
-            };
+        let own = Curve {
+            backoff: &self.backoff,
+            jitter: self.jitter,
+            max_delay: self.max_delay,
+            by_category: false,
         };
-        let o = Some(o);
-        let by_category =
-            o.is_some_and(|o| o.backoff.is_some() || o.jitter.is_some() || o.max_delay.is_some());
+        let Some(o) = self.overrides(category) else {
+            return own;
+        };
         Curve {
-            backoff: o.and_then(|o| o.backoff.as_ref()).unwrap_or(&self.backoff),
-            jitter: o.and_then(|o| o.jitter).unwrap_or(self.jitter),
-            max_delay: o.and_then(|o| o.max_delay).unwrap_or(self.max_delay),
-            by_category,
+            backoff: o.backoff.as_ref().unwrap_or(own.backoff),
+            jitter: o.jitter.unwrap_or(own.jitter),
+            max_delay: o.max_delay.unwrap_or(own.max_delay),
+            by_category: o.backoff.is_some() || o.jitter.is_some() || o.max_delay.is_some(),
         }
     }
 

@@ -79,8 +79,6 @@ impl Breakers {
         let (moves, deferral) = g.fail(&b.config, now, unit);
         let view = BreakerView {
             target: id,
-            config: b.config,
-            breaker: *g,
             deferral,
         };
         Some((
@@ -92,12 +90,9 @@ impl Breakers {
     /// The breaker as a decision would see it, changing nothing (`Explain`).
     pub fn peek(&self, target: &str, now: Timestamp, unit: f64) -> Option<BreakerView> {
         let (id, b) = self.target(target)?;
-        let (breaker, deferral) = b.lock().peek(&b.config, now, unit);
         Some(BreakerView {
             target: id,
-            config: b.config,
-            breaker,
-            deferral,
+            deferral: b.lock().peek(&b.config, now, unit),
         })
     }
 

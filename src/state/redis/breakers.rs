@@ -97,13 +97,13 @@ impl Redis {
         Ok(found.map(|(id, name, config)| Breakered { id, name, config }))
     }
 
-    /// Changes a breaker with `f`, fleet-wide; the breaker after, what `f`
-    /// said of it, and the states it moved through.
+    /// Changes a breaker with `f`, fleet-wide; what `f` said of it, and the
+    /// states it moved through.
     pub(super) async fn breaker_change<R>(
         &self,
         b: &Breakered,
         f: impl Fn(&mut Breaker) -> (Moves, R),
-    ) -> Result<(Breaker, R, Option<Moved>), StateError> {
+    ) -> Result<(R, Option<Moved>), StateError> {
         let key = self.keys.breaker(&b.name);
         // Idle for this long, a breaker is a closed one: the key goes.
         let ttl = (b.config.window.max(b.config.open_for) * 4).max(Duration::from_secs(60));
@@ -130,7 +130,7 @@ impl Redis {
                         target: b.id,
                         moves,
                     });
-                    return Ok((breaker, said, moved));
+                    return Ok((said, moved));
                 }
                 (Some(redis::Value::Int(0)), Some(redis::Value::BulkString(now))) => {
                     seen = now.clone();
@@ -161,14 +161,12 @@ impl Redis {
         now: Timestamp,
         unit: f64,
     ) -> Result<(BreakerView, Option<Moved>), StateError> {
-        let (breaker, deferral, moved) = self
+        let (deferral, moved) = self
             .breaker_change(b, |br| br.fail(&b.config, now, unit))
             .await?;
         Ok((
             BreakerView {
                 target: b.id,
-                config: b.config,
-                breaker,
                 deferral,
             },
             moved,
@@ -189,32 +187,19 @@ impl Redis {
                 redis::cmd("GET").arg(self.keys.breaker(&b.name)),
             )
             .await?;
-        let (breaker, deferral) = v
-            .as_deref()
-            .and_then(decode)
-            .unwrap_or_default()
-            .peek(&b.config, now, unit);
+        let breaker = v.as_deref().and_then(decode).unwrap_or_default();
         Ok(BreakerView {
             target: b.id,
-            config: b.config,
-            breaker,
-            deferral,
+            deferral: breaker.peek(&b.config, now, unit),
         })
     }
 
     /// Every breaker configured by name or used, fleet-wide, as of `now`.
     pub async fn breaker_rows(&self, now: Timestamp) -> Result<Vec<BreakerRow>, StateError> {
-        if self.breakers.by_target.is_empty() && self.breakers.default.is_none() {
+        if self.breakers.is_empty() {
             return Ok(Vec::new());
         }
-        let mut names: Vec<String> = self.breakers.by_target.keys().cloned().collect();
-        if self.breakers.default.is_some() {
-            names.extend(self.targets.members(&self.link).await?);
-            names.push(crate::labels::OTHER.to_string());
-        }
-        names.sort();
-        names.dedup();
-        names.retain(|n| n != crate::labels::NONE);
+        let names = self.listed_targets(&self.breakers).await?;
         let values = futures_util::future::try_join_all(names.iter().map(|name| async move {
             self.link
                 .query::<Option<Vec<u8>>>(Op::Stats, redis::cmd("GET").arg(self.keys.breaker(name)))

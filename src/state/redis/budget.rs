@@ -38,6 +38,24 @@ impl Redis {
             .map(|config| (TargetId(id.0), name, *config)))
     }
 
+    /// The targets a per-target table may hold state for: those with a
+    /// table of their own and, under a `default`, the fleet's labelled
+    /// targets and `other`.
+    pub(super) async fn listed_targets<C>(
+        &self,
+        configs: &PerTarget<C>,
+    ) -> Result<Vec<String>, StateError> {
+        let mut names: Vec<String> = configs.by_target.keys().cloned().collect();
+        if configs.default.is_some() {
+            names.extend(self.targets.members(&self.link).await?);
+            names.push(crate::labels::OTHER.to_string());
+        }
+        names.sort();
+        names.dedup();
+        names.retain(|n| n != crate::labels::NONE);
+        Ok(names)
+    }
+
     /// The budget `target` is charged to, if it has one.
     pub(super) async fn budgeted(&self, target: &str) -> Result<Option<Budgeted>, StateError> {
         let found = self.per_target(&self.budgets, target).await?;

@@ -265,7 +265,7 @@ impl Redis {
                         Some(b) => {
                             self.breaker_change(b, |br| (br.success(&b.config, now), ()))
                                 .await?
-                                .2
+                                .1
                         }
                         None => None,
                     };

@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use super::keys::{Keys, PARTITIONS, Set};
 use super::{Link, Op, Redis};
 use crate::engine::{JobState, TargetId, Timestamp, budget::MILLI};
-use crate::labels::NONE;
 use crate::state::{BudgetRow, Gauges, StateError, StatsRow, stats_with_total};
 
 /// Every partition's gauges and counters, summed by field.
@@ -153,14 +152,7 @@ impl Redis {
         if self.budgets.is_empty() {
             return Ok(Vec::new());
         }
-        let mut names: Vec<String> = self.budgets.by_target.keys().cloned().collect();
-        if self.budgets.default.is_some() {
-            names.extend(self.targets.members(&self.link).await?);
-            names.push(crate::labels::OTHER.to_string());
-        }
-        names.sort();
-        names.dedup();
-        names.retain(|n| n != NONE);
+        let names = self.listed_targets(&self.budgets).await?;
         let sums = sum_hashes(&self.link, &self.keys, &[|k| &k.gauges]).await?;
         let retrying = retrying_by_target(&sums);
         let states = try_join_all(names.iter().map(|name| async move {
