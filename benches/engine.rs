@@ -148,6 +148,7 @@ fn bench_store(c: &mut Criterion) {
             target,
             policy: &policy,
             report: r,
+            pause: None,
         };
         let mut rng = SmallRng::seed_from_u64(7);
         for id in &ids {

@@ -72,6 +72,7 @@ pub fn report_failure(data: &[u8]) {
         target: f.target,
         policy: &policy,
         report: f.report,
+        pause: None,
     };
     let out = w.store.report_failure(&w.engine, &call, now, &mut rng);
     let _ = w
@@ -132,6 +133,7 @@ pub fn snapshot(data: &[u8]) {
             target: "",
             policy: &policy,
             report: crate::engine::FailureReport::default(),
+            pause: None,
         };
         let _ = store.report_failure(&w.engine, &call, now, &mut rng);
     }

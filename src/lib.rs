@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod error_chain;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -62,6 +62,7 @@ async fn a_flood_of_a_million_ids_stays_at_the_bound() {
                 target: "",
                 policy: &policy,
                 report: r,
+                pause: None,
             };
             store(&app).report_failure(&app.engine, &call, now, &mut rng);
             if i % 1000 == 0 {

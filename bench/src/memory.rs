@@ -126,6 +126,7 @@ impl Bench {
             target: "",
             policy: &self.policy,
             report: bench_report(i),
+            pause: None,
         };
         self.store.report_failure(&self.engine, &call, now, rng);
     }

@@ -115,6 +115,8 @@ pub struct Config {
     pub budgets: BudgetConfigs,
     /// Circuit breakers by target (`[breakers.<target>]`, `[breakers.default]`).
     pub breakers: PerTarget<BreakerConfig>,
+    /// How long a retry waits under a pause with no end (`pause_recheck`).
+    pub pause_recheck: Duration,
 }
 
 /// PEM files for TLS on the gRPC port; with `client_ca`, clients must
@@ -181,6 +183,7 @@ impl Config {
         Engine {
             budgets: self.budgets.clone(),
             breakers: self.breakers.clone(),
+            pause_recheck: self.pause_recheck,
             ..Engine::new(self.classifier(), self.policies.clone())
         }
     }

@@ -30,6 +30,7 @@ pub(super) struct RawConfig {
     pub rules: Vec<RawRule>,
     pub budgets: BTreeMap<String, RawBudget>,
     pub breakers: BTreeMap<String, RawBreaker>,
+    pub pause_recheck: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +222,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "rules",
     "budgets",
     "breakers",
+    "pause_recheck",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &[
     "grpc_addr",
@@ -415,6 +417,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problem> {
             "job_types" => {
                 raw.job_types = section(text, "job_types", value, p).unwrap_or_default();
             }
+            "pause_recheck" => raw.pause_recheck = section(text, "pause_recheck", value, p),
             "policies" | "budgets" | "breakers" | "rules" | "priority_bands" => {
                 parse_collection(text, &key, value, &mut out);
             }

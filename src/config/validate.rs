@@ -10,6 +10,7 @@ use super::raw::{Dur, RawConfig, RawRedis};
 use super::*;
 use crate::engine::classify::Rule;
 use crate::engine::policy::{Policy, PolicySet};
+use crate::engine::decide::DEFAULT_PAUSE_RECHECK;
 use crate::engine::{Classifier, Human};
 use crate::state::{BatchLimits, Limits};
 
@@ -352,6 +353,15 @@ pub(super) fn validate(
     p.ok(Classifier::new(rules.clone())
         .map_err(|e| problem("rules", format!("the rules do not compile together: {e}"))));
 
+    let pause_recheck = p
+        .ok(match raw.pause_recheck.map(|d| d.0) {
+            None => Ok(DEFAULT_PAUSE_RECHECK),
+            Some(d) if d < Duration::from_secs(1) || d > Duration::from_secs(24 * 3600) => Err(
+                problem("pause_recheck", "must be between 1s and 24h"),
+            ),
+            Some(d) => Ok(d),
+        })
+        .unwrap_or(DEFAULT_PAUSE_RECHECK);
     let budgets = per_target(&mut p, "budgets", raw.budgets, budget);
     let breakers = per_target(&mut p, "breakers", raw.breakers, breaker);
 
@@ -372,6 +382,7 @@ pub(super) fn validate(
             rules,
             budgets,
             breakers,
+            pause_recheck,
         }),
         _ => Err(p.0),
     }

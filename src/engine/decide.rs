@@ -54,12 +54,35 @@ pub struct BreakerView {
     pub deferral: Option<Deferral>,
 }
 
-/// What stands between a failure and its retry, besides the policy: the
-/// target's budget and breaker.
+/// An operator's pause that covers a failure (the job's type or target is
+/// paused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PauseView {
+    /// When the pause ends; `None` until resumed.
+    pub until: Option<Timestamp>,
+    /// How long an open-ended pause defers a retry (`pause_recheck`).
+    pub recheck: Duration,
+    /// The target is paused (else the job type).
+    pub by_target: bool,
+}
+
+impl PauseView {
+    /// When a retry paused at `now` is due.
+    pub fn retry_at(&self, now: Timestamp) -> Timestamp {
+        match self.until {
+            Some(t) => t.max(now),
+            None => now.saturating_add(self.recheck),
+        }
+    }
+}
+
+/// What stands between a failure and its retry, besides the policy: an
+/// operator's pause, the target's budget and breaker.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Gates {
     pub budget: Option<BudgetView>,
     pub breaker: Option<BreakerView>,
+    pub pause: Option<PauseView>,
 }
 
 /// Classification rules and policies: everything a decision needs besides
@@ -72,7 +95,12 @@ pub struct Engine {
     pub budgets: BudgetConfigs,
     /// Circuit breakers by target (none unless configured).
     pub breakers: PerTarget<BreakerConfig>,
+    /// How long a retry waits under a pause with no end.
+    pub pause_recheck: Duration,
 }
+
+/// `pause_recheck` unless configured.
+pub const DEFAULT_PAUSE_RECHECK: Duration = Duration::from_secs(60);
 
 /// Rounds to whole milliseconds: what a job keeps of a delay.
 fn whole_ms(d: Duration) -> Duration {
@@ -86,6 +114,7 @@ impl Engine {
             policies,
             budgets: BudgetConfigs::default(),
             breakers: PerTarget::default(),
+            pause_recheck: DEFAULT_PAUSE_RECHECK,
         }
     }
 
@@ -102,7 +131,7 @@ impl Engine {
     ) -> Verdict {
         let gates = Gates {
             budget: budget.copied(),
-            breaker: None,
+            ..Gates::default()
         };
         self.decide_gated(job, policy, report, &gates, now, rng)
     }
@@ -224,6 +253,20 @@ impl Engine {
         }
         if report.pushback_stop && policy.retry_after_hint != HintMode::Ignore {
             return give_up(d, GiveUpReason::Pushback, Why::Pushback);
+        }
+        if let Some(p) = gates.pause {
+            // An operator's pause: retry when it ends, and this failure
+            // uses up none of the job's retries.
+            let at = p.retry_at(now);
+            d.failure_count = job.map_or(0, |j| j.failure_count);
+            d.delay = whole_ms(at.since(now));
+            d.action = Action::Retry;
+            d.retry_at = Some(now.saturating_add(d.delay));
+            d.why = Why::Paused {
+                open_ended: p.until.is_none(),
+                by_target: p.by_target,
+            };
+            return verdict(d);
         }
 
         let category = self.classifier.category_name(cls.category);

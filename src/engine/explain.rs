@@ -104,6 +104,21 @@ impl Engine {
                     "once the probes at its close have answered"
                 }
             ),
+            Why::Paused {
+                open_ended,
+                by_target,
+            } => write!(
+                s,
+                "{class} error ({cls}): retries of the job's {} are paused by an operator; retry after {}{}, and this failure does not count ({} counted) under policy `{p}`",
+                if by_target { "target" } else { "type" },
+                Human(d.delay),
+                if open_ended {
+                    " (pause_recheck: the pause has no end, so the job asks again then)"
+                } else {
+                    ", when the pause ends"
+                },
+                d.failure_count
+            ),
             Why::Pushback => write!(
                 s,
                 "{class} error ({cls}), but the server said not to retry (negative gRPC pushback); policy `{p}` honors it"

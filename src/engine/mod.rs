@@ -27,7 +27,7 @@ pub use budget::{
     BudgetConfig, BudgetConfigs, BudgetView, Exhausted, OnExhausted, PerTarget, TargetId,
 };
 pub use classify::{CategoryId, Classification, Classifier, MatchKind, Rule};
-pub use decide::{Attempt, BreakerView, Engine, Gates, NewFailure, Verdict};
+pub use decide::{Attempt, BreakerView, Engine, Gates, NewFailure, PauseView, Verdict};
 pub use job::Job;
 pub use policy::{
     CategoryOverride, HintMode, OnUnknown, Policy, PolicyId, PolicySet, PriorityBand, UNLIMITED,
@@ -243,6 +243,10 @@ pub enum Why {
     /// The target's circuit breaker is open: the retry waits for its close,
     /// as one of the probes at the close or after them.
     BreakerOpen { probe: bool },
+    /// An operator paused the retries of the job's type or target: retry
+    /// when the pause ends (open-ended: after `pause_recheck`); the failure
+    /// was not counted.
+    Paused { open_ended: bool, by_target: bool },
 }
 
 /// What a server hint did to a retry's delay; the hint in ms.

@@ -2,6 +2,7 @@
 //! the metrics endpoint and the sweeper, and graceful shutdown.
 
 mod convert;
+mod live;
 mod overload;
 pub mod retry_after;
 mod service;
@@ -320,13 +321,29 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         }
     };
     let state = Arc::new(state);
+    let (events, fleet_events) = if state.fleet().is_some() {
+        let (outbox, link) = crate::events::fleet::outbox();
+        (
+            crate::events::Events::with_outbox(outbox, link.watched.clone()),
+            Some(link),
+        )
+    } else {
+        (crate::events::Events::default(), None)
+    };
+    let events = Arc::new(events);
     let app = Arc::new(App {
         engine,
         state: state.clone(),
         metrics: metrics.clone(),
         admin_token: config.admin_token.clone(),
         changes: Default::default(),
+        events: events.clone(),
+        shutdown: shutdown.clone(),
     });
+    if let Some(link) = fleet_events {
+        tokio::spawn(link.run(state.clone(), events.clone(), shutdown.clone()));
+    }
+    tokio::spawn(live::keep_pauses(app.clone(), shutdown.clone()));
     if let Some(settings) = &config_snapshot {
         restore(&app, settings).await?;
     }

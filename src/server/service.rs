@@ -9,6 +9,8 @@ use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, PageToken};
+use super::live::Of;
+use crate::pb::EventKind;
 use super::validate;
 use crate::engine::{Engine, Timestamp};
 use crate::metrics::Metrics;
@@ -27,6 +29,10 @@ pub struct App {
     /// does): a periodic snapshot is skipped while it stands still, so an
     /// idle sidecar does not rewrite its file every interval.
     pub changes: std::sync::atomic::AtomicU64,
+    /// Where events go (`WatchEvents`).
+    pub events: Arc<crate::events::Events>,
+    /// Cancelled at shutdown: ends the event streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Appended to the explanation of a decision made while the fleet's state
@@ -124,6 +130,7 @@ impl App {
         for to in m.moves.iter() {
             self.metrics.breaker_moved(m.target, name, to);
             tracing::warn!(target = name, to = to.as_str(), "circuit breaker moved");
+            self.emit_breaker(name, to);
         }
     }
 
@@ -151,17 +158,21 @@ impl App {
         r: pb::ReportFailureRequest,
     ) -> Result<pb::ReportFailureResponse, Status> {
         let f = validate::failure(&r)?;
+        let at = now();
         let call = FailureCall {
             job_id: f.job_id,
             job_type: f.job_type,
             target: f.target,
             policy: self.select_policy(&f)?,
             report: f.report,
+            pause: self.state.pause_covering(
+                f.job_type,
+                f.target,
+                at,
+                self.engine.pause_recheck,
+            ),
         };
-        let out = self
-            .state
-            .report_failure(&self.engine, &call, now())
-            .await?;
+        let out = self.state.report_failure(&self.engine, &call, at).await?;
         let d = &out.decision;
         if !out.duplicate {
             self.metrics
@@ -191,6 +202,21 @@ impl App {
         if out.local {
             decision.explanation.push_str(LOCAL);
         }
+        if !out.duplicate && self.events.watched() {
+            let of = || Of {
+                job_id: f.job_id,
+                job_type: f.job_type,
+                target: f.target,
+            };
+            if crate::state::step::budget_refused(d) {
+                self.emit(EventKind::BudgetExhausted, of(), Some(&decision));
+            }
+            if d.action == crate::engine::Action::Retry {
+                self.emit(EventKind::RetryScheduled, of(), Some(&decision));
+            } else if out.gave_up {
+                self.emit(EventKind::GaveUp, of(), Some(&decision));
+            }
+        }
         if out.gave_up {
             tracing::info!(
                 job_id = f.job_id,
@@ -218,14 +244,21 @@ impl App {
     async fn explain(&self, r: pb::ExplainRequest) -> Result<pb::ExplainResponse, Status> {
         let r = pb::ReportFailureRequest::from(r);
         let f = validate::failure(&r)?;
+        let at = now();
         let call = FailureCall {
             job_id: f.job_id,
             job_type: f.job_type,
             target: f.target,
             policy: self.select_policy(&f)?,
             report: f.report,
+            pause: self.state.pause_covering(
+                f.job_type,
+                f.target,
+                at,
+                self.engine.pause_recheck,
+            ),
         };
-        let (d, local) = self.state.explain(&self.engine, &call, now()).await?;
+        let (d, local) = self.state.explain(&self.engine, &call, at).await?;
         let mut decision = convert::decision(&self.engine, &self.state, &d, &f.report.error);
         if local {
             decision.explanation.push_str(LOCAL);
@@ -262,6 +295,17 @@ impl App {
         self.metrics.success(&self.state, out.label, out.known);
         if let Some(m) = out.breaker {
             self.breaker_moved(m);
+        }
+        if out.known {
+            self.emit(
+                EventKind::SucceededAfterRetry,
+                Of {
+                    job_id: &r.job_id,
+                    job_type: &r.job_type,
+                    target: &r.target,
+                },
+                None,
+            );
         }
         self.metrics.attempts(
             &self.state,
@@ -372,18 +416,18 @@ impl App {
             reset_failures = r.reset_failures.unwrap_or(true),
             "manual retry"
         );
-        Ok(pb::RetryJobResponse {
-            job: Some(convert::job(&self.engine, &self.state, &job)),
-        })
+        let pb_job = convert::job(&self.engine, &self.state, &job);
+        self.emit_job(EventKind::ManualRetry, &job, &pb_job);
+        Ok(pb::RetryJobResponse { job: Some(pb_job) })
     }
 
     async fn cancel_job(&self, r: pb::CancelJobRequest) -> Result<pb::CancelJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
         let job = self.state.cancel(&self.engine, &r.job_id, now()).await?;
         tracing::info!(job_id = r.job_id, "cancelled");
-        Ok(pb::CancelJobResponse {
-            job: Some(convert::job(&self.engine, &self.state, &job)),
-        })
+        let pb_job = convert::job(&self.engine, &self.state, &job);
+        self.emit_job(EventKind::Cancelled, &job, &pb_job);
+        Ok(pb::CancelJobResponse { job: Some(pb_job) })
     }
 
     async fn delete_job(&self, r: pb::DeleteJobRequest) -> Result<pb::DeleteJobResponse, Status> {
@@ -568,5 +612,40 @@ impl RetryCoordinator for Coordinator {
     ) -> Result<Response<pb::GetBatchResponse>, Status> {
         self.observe("GetBatch", self.app.get_batch(request.into_inner()))
             .await
+    }
+
+    async fn pause_retries(
+        &self,
+        request: Request<pb::PauseRetriesRequest>,
+    ) -> Result<Response<pb::PauseRetriesResponse>, Status> {
+        self.admin("PauseRetries", request, App::pause_retries)
+            .await
+    }
+
+    async fn resume_retries(
+        &self,
+        request: Request<pb::ResumeRetriesRequest>,
+    ) -> Result<Response<pb::ResumeRetriesResponse>, Status> {
+        self.admin("ResumeRetries", request, App::resume_retries)
+            .await
+    }
+
+    async fn list_pauses(
+        &self,
+        _request: Request<pb::ListPausesRequest>,
+    ) -> Result<Response<pb::ListPausesResponse>, Status> {
+        self.observe("ListPauses", self.app.list_pauses()).await
+    }
+
+    type WatchEventsStream = super::live::EventStream;
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        self.observe("WatchEvents", async {
+            self.app.watch_events(request.into_inner())
+        })
+        .await
     }
 }

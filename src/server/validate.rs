@@ -292,3 +292,54 @@ pub fn start_pass(r: &pb::StartPassRequest) -> Result<StartPass, Status> {
         pass_delay,
     })
 }
+
+/// The longest pause: a year (a longer one is a mistake; 0 = until resumed).
+pub const MAX_PAUSE: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// What a `PauseRetries` / `ResumeRetries` names: exactly one of its job
+/// type and target.
+pub fn pause_scope(job_type: &str, target: &str) -> Result<crate::state::pauses::Scope, Status> {
+    use crate::state::pauses::Scope;
+    let mut v = Violations::default();
+    text(&mut v, "job_type", job_type, MAX_JOB_TYPE, false);
+    text(&mut v, "target", target, MAX_TARGET, false);
+    v.finish()?;
+    match (job_type.is_empty(), target.is_empty()) {
+        (false, true) => Ok(Scope::JobType(job_type.to_string())),
+        (true, false) => Ok(Scope::Target(target.to_string())),
+        (true, true) => Err(invalid(
+            "job_type",
+            "exactly one of job_type and target must be set, got neither",
+        )),
+        (false, false) => Err(invalid(
+            "target",
+            "exactly one of job_type and target must be set, got both",
+        )),
+    }
+}
+
+/// A pause's length: `None` until resumed (unset or zero).
+pub fn pause_duration(d: Option<&prost_types::Duration>) -> Result<Option<Duration>, Status> {
+    let Some(d) = d else { return Ok(None) };
+    let d = duration(d).map_err(|e| invalid("duration", e))?;
+    if d > MAX_PAUSE {
+        return Err(invalid("duration", "must be at most 366 days"));
+    }
+    Ok((!d.is_zero()).then_some(d))
+}
+
+/// `WatchEvents` filters.
+pub fn watch(r: &pb::WatchEventsRequest) -> Result<(), Status> {
+    let mut v = Violations::default();
+    text(&mut v, "job_type", &r.job_type, MAX_JOB_TYPE, false);
+    text(&mut v, "target", &r.target, MAX_TARGET, false);
+    for k in &r.kinds {
+        match pb::EventKind::try_from(*k) {
+            Ok(pb::EventKind::Unspecified) | Err(_) => {
+                v.add("kinds", format!("unknown EventKind value {k}"));
+            }
+            Ok(_) => {}
+        }
+    }
+    v.finish()
+}

@@ -101,6 +101,12 @@ pub fn why_parts(w: Why) -> (u8, bool, bool, bool, u32) {
             HintUse::TooLong(h) => (13, jittered, capped, true, h),
         },
         Why::Pushback => (15, false, false, false, 0),
+        // Kinds are four bits in a memory record, all taken: a pause is a
+        // pushback's kind with the third flag set.
+        Why::Paused {
+            open_ended,
+            by_target,
+        } => (15, open_ended, by_target, true, 0),
         Why::BreakerOpen { probe } => (14, probe, false, false, 0),
         Why::Permanent => (1, false, false, false, 0),
         Why::UnknownGivesUp => (2, false, false, false, 0),
@@ -151,6 +157,10 @@ pub fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
             },
         },
         14 => Why::BreakerOpen { probe: a },
+        15 if c => Why::Paused {
+            open_ended: a,
+            by_target: b,
+        },
         15 => Why::Pushback,
         1 => Why::Permanent,
         2 => Why::UnknownGivesUp,

@@ -16,6 +16,7 @@
 mod codes;
 mod fleet;
 pub mod memory;
+pub mod pauses;
 pub mod redis;
 pub mod step;
 mod views;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::engine::batch::{Batch, EndOfPass, PassStats};
-use crate::engine::{Decision, Engine, FailureReport, JobState, Policy};
+use crate::engine::{Decision, Engine, FailureReport, JobState, PauseView, Policy};
 use crate::engine::{TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
 pub use memory::batches::{BatchError, BatchLimits};
@@ -91,6 +92,8 @@ pub struct FailureCall<'a> {
     pub target: &'a str,
     pub policy: &'a Policy,
     pub report: FailureReport<'a>,
+    /// An operator's pause covering the job's type or target.
+    pub pause: Option<PauseView>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -123,6 +126,8 @@ pub struct Filter<'a> {
 pub struct State {
     labels: Arc<Labels>,
     backend: Backend,
+    /// Operators' pauses (in fleet mode, the mirror of the fleet's).
+    pub pauses: pauses::Pauses,
 }
 
 // One per process: the memory backend inline keeps its hot path one
@@ -138,8 +143,9 @@ pub enum Backend {
 pub struct Fleet {
     pub redis: redis::Redis,
     local: Option<Memory>,
-    /// This sidecar's name in the fleet (the sweeper's lease).
-    me: String,
+    /// This sidecar's name in the fleet (the sweeper's lease, the origin
+    /// of its events).
+    pub me: String,
 }
 
 impl State {
@@ -154,6 +160,7 @@ impl State {
         State {
             backend: Backend::Memory(Memory::new(limits, batch_limits, labels.clone(), engine)),
             labels,
+            pauses: Default::default(),
         }
     }
 
@@ -199,6 +206,7 @@ impl State {
                 me: sidecar_name(),
             })),
             labels,
+            pauses: Default::default(),
         })
     }
 
@@ -505,6 +513,7 @@ mod tests {
             target: "",
             policy: &policy,
             report: FailureReport::default(),
+            pause: None,
         };
         let now = Timestamp(0);
         let failure = state.report_failure(&engine, &call, now);

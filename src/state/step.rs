@@ -11,8 +11,9 @@
 
 use rand::Rng;
 
+use super::FailureCall;
 use crate::engine::{
-    Attempt, Decision, Engine, FailureReport, Gates, Job, JobState, Policy, TargetId, Timestamp,
+    Attempt, Decision, Engine, Gates, Job, JobState, TargetId, Timestamp,
     Why,
 };
 
@@ -127,23 +128,29 @@ pub fn counted_for(job: Option<&Job>, target: TargetId) -> bool {
 }
 
 /// One failure of `stored` (absent: the job's first). `gates` is asked for
-/// the target's budget and breaker only when the failure counts: a backend
-/// spends from the budget and counts the failure in the breaker there, so a
-/// re-sent report costs nothing.
+/// the target's budget and breaker only when the failure counts and no
+/// pause covers it: a backend spends from the budget and counts the failure
+/// in the breaker there, so a re-sent or paused report costs nothing.
 pub fn failure<R: Rng + ?Sized>(
     engine: &Engine,
-    policy: &Policy,
-    report: &FailureReport<'_>,
+    call: &FailureCall<'_>,
     stored: Option<&Job>,
     gates: impl FnOnce(Option<&Job>) -> Gates,
     now: Timestamp,
     rng: &mut R,
 ) -> FailureStep {
+    let (policy, report) = (call.policy, &call.report);
     let new = match engine.attempt(stored, report) {
         Attempt::Duplicate(v) => return FailureStep::Duplicate(v.decision),
         Attempt::New(new) => new,
     };
-    let gates = gates(stored);
+    let gates = match call.pause {
+        Some(p) => Gates {
+            pause: Some(p),
+            ..Gates::default()
+        },
+        None => gates(stored),
+    };
     let verdict = engine.decide_new(stored, policy, report, new, &gates, now, rng);
     // The shadow decides from the same job, report and gates; its verdict
     // is only compared.
@@ -171,15 +178,18 @@ pub fn failure<R: Rng + ?Sized>(
 /// The decision `Explain` shows: the step without its write.
 pub fn explain<R: Rng + ?Sized>(
     engine: &Engine,
-    policy: &Policy,
-    report: &FailureReport<'_>,
+    call: &FailureCall<'_>,
     stored: Option<&Job>,
     gates: Gates,
     now: Timestamp,
     rng: &mut R,
 ) -> Decision {
+    let gates = Gates {
+        pause: call.pause,
+        ..gates
+    };
     engine
-        .decide_gated(stored, policy, report, &gates, now, rng)
+        .decide_gated(stored, call.policy, &call.report, &gates, now, rng)
         .decision
 }
 
@@ -219,7 +229,7 @@ pub fn removal(stored: &Job) -> Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Classifier, ErrorReport, PolicySet};
+    use crate::engine::{Classifier, ErrorReport, FailureReport, Policy, PolicySet};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -228,6 +238,17 @@ mod tests {
             Classifier::new(Vec::new()).expect("rules"),
             PolicySet::default(),
         )
+    }
+
+    fn call<'a>(policy: &'a Policy, report: FailureReport<'a>) -> FailureCall<'a> {
+        FailureCall {
+            job_id: "j",
+            job_type: "",
+            target: "",
+            policy,
+            report,
+            pause: None,
+        }
     }
 
     fn report(type_name: &str, attempt: u32) -> FailureReport<'_> {
@@ -249,8 +270,7 @@ mod tests {
         let t = Timestamp(1_000);
         let first = failure(
             &e,
-            &p,
-            &report("Timeout", 1),
+            &call(&p, report("Timeout", 1)),
             None,
             |_| Gates::default(),
             t,
@@ -265,8 +285,7 @@ mod tests {
         // The same attempt again: nothing changes, and no budget is asked.
         let again = failure(
             &e,
-            &p,
-            &report("Timeout", 1),
+            &call(&p, report("Timeout", 1)),
             Some(&job),
             |_| -> Gates { panic!("a duplicate must not spend from a budget") },
             t,
@@ -275,8 +294,7 @@ mod tests {
         assert!(matches!(again, FailureStep::Duplicate(_)));
         let dead = failure(
             &e,
-            &p,
-            &report("ValidationError", 2),
+            &call(&p, report("ValidationError", 2)),
             Some(&job),
             |_| Gates::default(),
             t,
@@ -289,8 +307,7 @@ mod tests {
         // Dead already: another failure is no second give-up.
         let later = failure(
             &e,
-            &p,
-            &report("ValidationError", 3),
+            &call(&p, report("ValidationError", 3)),
             Some(&job),
             |_| Gates::default(),
             t,
@@ -311,8 +328,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let FailureStep::Recorded { job, .. } = failure(
             &e,
-            &p,
-            &report("Timeout", 0),
+            &call(&p, report("Timeout", 0)),
             None,
             |_| Gates::default(),
             Timestamp(5),

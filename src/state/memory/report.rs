@@ -59,6 +59,7 @@ impl Store {
             Gates {
                 budget: budget.map(|(t, b)| b.take(t, step::counted_for(stored, t))),
                 breaker,
+                pause: None,
             }
         };
         let count_refusal = |d: &Decision| {
@@ -75,8 +76,7 @@ impl Store {
                 let label = head.label;
                 let (job, decision, tally) = match step::failure(
                     engine,
-                    call.policy,
-                    &call.report,
+                    call,
                     Some(&head.job),
                     take,
                     now,
@@ -117,7 +117,7 @@ impl Store {
             Entry::Vacant(v) => {
                 let label = self.labels.job_types.get(call.job_type);
                 let FailureStep::Recorded { job, tally, shadow } =
-                    step::failure(engine, call.policy, &call.report, None, take, now, rng)
+                    step::failure(engine, call, None, take, now, rng)
                 else {
                     unreachable!("a job's first failure is never a duplicate")
                 };
@@ -161,6 +161,7 @@ impl Store {
     ) -> Decision {
         let job = self.table.get(call.job_id, |r| r.head().job);
         let gates = Gates {
+            pause: None,
             budget: self
                 .budgets
                 .target(call.target)
@@ -169,15 +170,7 @@ impl Store {
                 .breakers
                 .peek(call.target, now, crate::engine::backoff::unit(rng)),
         };
-        step::explain(
-            engine,
-            call.policy,
-            &call.report,
-            job.as_ref(),
-            gates,
-            now,
-            rng,
-        )
+        step::explain(engine, call, job.as_ref(), gates, now, rng)
     }
 
     /// The job succeeded: forget it, and refill the budget of `target` (or,

@@ -70,6 +70,7 @@ fn call<'a>(
         target: "",
         policy,
         report,
+        pause: None,
     }
 }
 

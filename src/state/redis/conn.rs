@@ -40,10 +40,12 @@ pub enum Op {
     Sweep,
     /// Health checks and the layout check.
     Ping,
+    /// Operators' pauses, and the fleet's event stream.
+    Live,
 }
 
 impl Op {
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 10] = [
         Op::Read,
         Op::Commit,
         Op::Budget,
@@ -53,6 +55,7 @@ impl Op {
         Op::Batch,
         Op::Sweep,
         Op::Ping,
+        Op::Live,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Op {
             Op::Batch => "batch",
             Op::Sweep => "sweep",
             Op::Ping => "ping",
+            Op::Live => "live",
         }
     }
 }

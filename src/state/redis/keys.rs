@@ -16,8 +16,10 @@
 //!
 //! Outside the partitions: `P:{b:<batch>}:*` (one batch, its own slot),
 //! `P:{t:<target>}:b` (one target's budget), `P:batches` (batches by last
-//! activity), `P:labels:*` (the fleet's label registry), `P:layout`, and
-//! `P:sweeper` (the lease of the one sidecar that applies the bounds).
+//! activity), `P:labels:*` (the fleet's label registry), `P:layout`,
+//! `P:sweeper` (the lease of the one sidecar that applies the bounds),
+//! `P:pauses` (operators' pauses) and `P:events` (recent events, while some
+//! sidecar has a watcher: `P:events:watched`).
 //!
 //! A job is a member, not a key of its own: a key with a TTL plus an index
 //! entry for `ListJobs` took 512 bytes a job in Redis 7 (measured at 1 M
@@ -175,6 +177,20 @@ impl Keys {
 
     pub fn sweeper(&self) -> String {
         format!("{}:sweeper", self.prefix)
+    }
+
+    /// Operators' pauses: a hash of scope field → until and creation.
+    pub fn pauses(&self) -> String {
+        format!("{}:pauses", self.prefix)
+    }
+
+    /// The fleet's recent events (a capped stream), and the flag that says
+    /// some sidecar has a watcher.
+    pub fn events(&self) -> (String, String) {
+        (
+            format!("{}:events", self.prefix),
+            format!("{}:events:watched", self.prefix),
+        )
     }
 }
 

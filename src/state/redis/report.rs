@@ -24,8 +24,14 @@ impl Redis {
         let id = call.job_id;
         let mut stripe = self.stripe(id).lock().await;
         let label = self.job_type_label(call.job_type).await?;
-        let budget = self.budgeted(call.target).await?;
-        let breaker = self.breakered(call.target).await?;
+        // A paused failure spends nothing and counts in no breaker.
+        let (budget, breaker) = match call.pause {
+            Some(_) => (None, None),
+            None => (
+                self.budgeted(call.target).await?,
+                self.breakered(call.target).await?,
+            ),
+        };
         // The job (unless the stripe remembers it), the budget's take and
         // the breaker's count beside it: one round trip. What a duplicate
         // took from the budget is given back; its count in the breaker
@@ -62,11 +68,11 @@ impl Redis {
                     .zip(taken)
                     .map(|(b, tokens)| self.view(b, tokens, j)),
                 breaker: breaker_view,
+                pause: None,
             };
             let step = step::failure(
                 engine,
-                call.policy,
-                &call.report,
+                call,
                 stored,
                 take,
                 now,
@@ -195,12 +201,12 @@ impl Redis {
         };
         Ok(step::explain(
             engine,
-            call.policy,
-            &call.report,
+            call,
             job,
             Gates {
                 budget: view,
                 breaker,
+                pause: None,
             },
             now,
             &mut rand::rng(),

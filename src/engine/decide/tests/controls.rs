@@ -264,3 +264,88 @@ fn shadow_comparisons() {
     assert_eq!(Comparison::of(&give_up, &retry), Comparison::GiveUpVsRetry);
     assert_eq!(Comparison::of(&give_up, &give_up), Comparison::Same);
 }
+
+/// One failure of the run's job under `pause`, recorded as the server does.
+fn paused(run: &mut Run, r: FailureReport<'_>, pause: PauseView, now: Timestamp) -> Decision {
+    let gates = Gates {
+        pause: Some(pause),
+        ..Gates::default()
+    };
+    let v = run.engine.decide_gated(
+        run.job.as_ref(),
+        &run.policy,
+        &r,
+        &gates,
+        now,
+        &mut run.rng,
+    );
+    if !v.duplicate {
+        match run.job.as_mut() {
+            Some(j) => j.record(&v, now),
+            None => run.job = Some(Job::first(&v, now)),
+        }
+    }
+    v.decision
+}
+
+#[test]
+fn a_pause_defers_retries_without_using_them_up() {
+    let mut run = Run::new(Policy {
+        max_retries: 2,
+        ..Policy::named("p")
+    });
+    run.fail();
+    let until = Timestamp(T0.0 + 30 * 60 * 1000);
+    let timed = PauseView {
+        until: Some(until),
+        recheck: s(60),
+        by_target: false,
+    };
+    // Five failures during a 30-minute pause: each retries when it ends,
+    // and the count stays at 1.
+    for _ in 0..5 {
+        let d = paused(&mut run, transient(0), timed, T0);
+        assert_eq!(d.action, Action::Retry);
+        assert_eq!(d.retry_at, Some(until));
+        assert_eq!(d.delay, s(30 * 60));
+        assert_eq!(d.failure_count, 1);
+        assert_eq!(
+            d.why,
+            Why::Paused {
+                open_ended: false,
+                by_target: false
+            }
+        );
+    }
+    let text = run.engine.explanation(
+        &run.job.expect("held").last_decision,
+        &transient(0).error,
+        None,
+    );
+    assert!(text.contains("paused by an operator"), "{text}");
+    assert!(text.contains("does not count (1 counted)"), "{text}");
+    // An open-ended pause of the target: asked again after the recheck.
+    let open = PauseView {
+        until: None,
+        recheck: s(60),
+        by_target: true,
+    };
+    let d = paused(&mut run, transient(0), open, T0);
+    assert_eq!((d.delay, d.failure_count), (s(60), 1));
+    // After the pause the job still has both of its retries.
+    assert_eq!(run.fail().action, Action::Retry);
+    let last = run.fail();
+    assert_eq!(last.action, Action::GiveUp);
+    assert_eq!(last.failure_count, 3);
+    // A permanent error still gives up at once during a pause.
+    let mut other = Run::new(Policy::named("p"));
+    let permanent = FailureReport {
+        error: ErrorReport {
+            type_name: "ValidationError",
+            ..ErrorReport::default()
+        },
+        ..FailureReport::default()
+    };
+    let d = paused(&mut other, permanent, timed, T0);
+    assert_eq!(d.reason, Some(GiveUpReason::PermanentError));
+}

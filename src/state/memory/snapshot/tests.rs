@@ -40,6 +40,7 @@ fn snapshot_of_one_job(engine: &Engine, type_name: &str, name: &str) -> (Vec<u8>
         target: "",
         policy: &policy,
         report,
+        pause: None,
     };
     store.report_failure(engine, &call, NOW, &mut StdRng::seed_from_u64(1));
     let dir: PathBuf =
