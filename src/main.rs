@@ -70,6 +70,34 @@ enum Command {
         #[command(flatten)]
         client: cli::ClientArgs,
     },
+    /// Pause the retries of a job type or a target (failures then retry
+    /// after the pause, and use up none of their retries).
+    Pause {
+        #[command(flatten)]
+        pause: cli::PauseArgs,
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
+    /// End a pause.
+    Resume {
+        #[command(flatten)]
+        scope: cli::ScopeArgs,
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
+    /// The pauses in force.
+    Pauses {
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
+    /// Watch decisions and operators' actions as they happen (one line per
+    /// event; `--output json` for JSON lines).
+    Events {
+        #[command(flatten)]
+        events: cli::EventsArgs,
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -86,7 +114,7 @@ struct ServeArgs {
     /// Also serve only grpc.health.v1 here, e.g. 0.0.0.0:50052 for kubelet probes [default: off].
     #[arg(long, env = "RETRYD_HEALTH_ADDR")]
     health_addr: Option<SocketAddr>,
-    /// Require `authorization: Bearer <token>` on RetryJob, CancelJob and DeleteJob.
+    /// Require `authorization: Bearer <token>` on RetryJob, CancelJob, DeleteJob, PauseRetries and ResumeRetries.
     #[arg(long, env = "RETRYD_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// After SIGTERM, how long open calls and connections may take to finish [default: 10s].
@@ -151,6 +179,16 @@ fn main() -> ExitCode {
         Some(Command::Stats { client }) => client_command(async { cli::stats(&client).await }),
         Some(Command::Explain { explain, client }) => {
             client_command(async { cli::explain(&client, explain).await })
+        }
+        Some(Command::Pause { pause, client }) => {
+            client_command(async { cli::pause(&client, pause).await })
+        }
+        Some(Command::Resume { scope, client }) => {
+            client_command(async { cli::resume(&client, scope).await })
+        }
+        Some(Command::Pauses { client }) => client_command(async { cli::pauses(&client).await }),
+        Some(Command::Events { events, client }) => {
+            client_command(async { cli::events(&client, events).await })
         }
         None => serve(cli.serve),
     }

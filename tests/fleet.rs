@@ -52,6 +52,12 @@ async fn three_sidecars_count_as_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pauses_and_events_are_the_fleets() {
+    let redis = RedisServer::start();
+    shared_pauses_and_events(&Backend::standalone(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reports_of_one_job_are_all_counted_fleet_wide() {
     let redis = RedisServer::start();
     concurrent_reports(&Backend::standalone(&redis)).await;
@@ -111,6 +117,7 @@ async fn every_scenario_on_a_redis_cluster() {
     list_pages(&b).await;
     shared_budgets(&b).await;
     shared_breakers(&b).await;
+    shared_pauses_and_events(&b).await;
     shared_batches(&b).await;
     ttls_and_bounds(&b).await;
     // The fleets' keys are spread over every primary.
@@ -809,6 +816,100 @@ async fn capacity(b: &Backend) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    stop(sidecars).await;
+}
+
+/// A pause set through one pod holds on the others (within their
+/// once-a-second refresh); a watcher on one pod sees the events decided by
+/// another.
+async fn shared_pauses_and_events(b: &Backend) {
+    use futures_util::StreamExt;
+    let mut sidecars = fleet(2, &b.toml("t9", ""), POLICIES).await;
+    let mut watch = sidecars[0]
+        .client
+        .watch_events(pb::WatchEventsRequest {
+            kinds: vec![pb::EventKind::GaveUp as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    sidecars[0]
+        .client
+        .pause_retries(pb::PauseRetriesRequest {
+            job_type: "mail".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("pause");
+    // Through the other pod: paused once its mirror has caught up.
+    let mut paused = false;
+    for i in 0..40 {
+        let d = report(
+            &mut sidecars[1].client,
+            attempt(&format!("p{i}"), 1, error("TimeoutError", "", 0, 0)),
+        )
+        .await;
+        if d.explanation.contains("paused") {
+            assert_eq!(d.failure_count, 0);
+            paused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(paused, "the pause reached the other pod");
+    let listed = sidecars[1]
+        .client
+        .list_pauses(pb::ListPausesRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .pauses;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].job_type, "mail");
+    sidecars[1]
+        .client
+        .resume_retries(pb::ResumeRetriesRequest {
+            job_type: "mail".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("resume");
+    // The watcher on pod 0 sees give-ups decided by pod 1 (after the fleet
+    // has learnt that someone watches: up to a second or two).
+    let mut seen = None;
+    for i in 0..40 {
+        report(
+            &mut sidecars[1].client,
+            attempt(&format!("g{i}"), 1, error("ValidationError", "", 0, 0)),
+        )
+        .await;
+        if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(150), watch.next()).await {
+            seen = Some(e.expect("an event"));
+            break;
+        }
+    }
+    let e = seen.expect("a give-up from the other pod arrived");
+    assert_eq!(e.kind, pb::EventKind::GaveUp as i32);
+    assert!(e.job_id.starts_with('g'));
+    assert_eq!(e.job_type, "mail");
+    // And the pause is over everywhere: a counted retry again.
+    let mut resumed = false;
+    for i in 0..40 {
+        let d = report(
+            &mut sidecars[0].client,
+            attempt(&format!("r{i}"), 1, error("TimeoutError", "", 0, 0)),
+        )
+        .await;
+        if !d.explanation.contains("paused") {
+            assert_eq!(d.failure_count, 1);
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resumed);
+    drop(watch);
     stop(sidecars).await;
 }
 

@@ -17,7 +17,7 @@ pub struct ClientArgs {
     /// `table` for people, `json` for scripts.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
-    /// The admin token for `jobs retry|cancel|delete`, if the sidecar requires one.
+    /// The admin token for `jobs retry|cancel|delete`, `pause` and `resume`, if the sidecar requires one.
     #[arg(
         long,
         env = "RETRYD_ADMIN_TOKEN",

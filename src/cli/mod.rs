@@ -6,6 +6,7 @@
 
 mod args;
 mod connect;
+mod live;
 mod render;
 
 use crate::engine::classify::grpc_code_from_name;
@@ -15,6 +16,7 @@ use serde_json::json;
 pub use args::{BatchesCommand, ClientArgs, ExplainArgs, JobsCommand, Output, StateArg};
 use connect::admin;
 pub use connect::{CliError, connect};
+pub use live::{EventsArgs, PauseArgs, ScopeArgs, events, pause, pauses, resume};
 use render::*;
 
 pub async fn jobs(args: &ClientArgs, cmd: JobsCommand) -> Result<String, CliError> {

@@ -80,7 +80,7 @@ impl Link {
             return;
         };
         let redis = &fleet.redis;
-        let me = fleet.me.as_str();
+        let me = fleet.origin.as_str();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Where this sidecar's reading stands; `None` while it has no watcher.

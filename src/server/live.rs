@@ -219,6 +219,8 @@ pub async fn keep_pauses(app: Arc<App>, stop: CancellationToken) {
             }
         }
         app.metrics.pauses(now_live.len());
+        app.metrics
+            .events(app.events.watchers(), app.events.dropped());
         live = now_live;
     }
 }

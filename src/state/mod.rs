@@ -143,9 +143,11 @@ pub enum Backend {
 pub struct Fleet {
     pub redis: redis::Redis,
     local: Option<Memory>,
-    /// This sidecar's name in the fleet (the sweeper's lease, the origin
-    /// of its events).
-    pub me: String,
+    /// This sidecar's name in the fleet (the sweeper's lease).
+    me: String,
+    /// What marks this sidecar's own events in the fleet's stream (its
+    /// name and a random tag: unique even for two in one process).
+    pub origin: String,
 }
 
 impl State {
@@ -203,6 +205,7 @@ impl State {
             backend: Backend::Redis(Box::new(Fleet {
                 redis,
                 local,
+                origin: format!("{}#{:08x}", sidecar_name(), rand::random::<u32>()),
                 me: sidecar_name(),
             })),
             labels,
