@@ -84,7 +84,8 @@ impl Events {
     /// Events not delivered since start: missed by watchers that fell
     /// behind, or (fleet mode) with no room in the outbox.
     pub fn dropped(&self) -> u64 {
-        self.missed.load(Ordering::Relaxed) + self.outbox.as_ref().map_or(0, fleet::Outbox::overflowed)
+        self.missed.load(Ordering::Relaxed)
+            + self.outbox.as_ref().map_or(0, fleet::Outbox::overflowed)
     }
 
     /// An event of this sidecar: to its watchers, and in fleet mode to the fleet's.
@@ -116,26 +117,26 @@ impl Events {
             move |(mut rx, filter, stop, mut dropped)| {
                 let missed = missed.clone();
                 async move {
-                loop {
-                    let got = tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => return None,
-                        got = rx.recv() => got,
-                    };
-                    match got {
-                        Ok(e) if filter.matches(&e) => {
-                            let mut e = (*e).clone();
-                            e.dropped = std::mem::take(&mut dropped);
-                            return Some((e, (rx, filter, stop, dropped)));
+                    loop {
+                        let got = tokio::select! {
+                            biased;
+                            _ = stop.cancelled() => return None,
+                            got = rx.recv() => got,
+                        };
+                        match got {
+                            Ok(e) if filter.matches(&e) => {
+                                let mut e = (*e).clone();
+                                e.dropped = std::mem::take(&mut dropped);
+                                return Some((e, (rx, filter, stop, dropped)));
+                            }
+                            Ok(_) => {}
+                            Err(RecvError::Lagged(n)) => {
+                                dropped = dropped.saturating_add(n);
+                                missed.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(RecvError::Closed) => return None,
                         }
-                        Ok(_) => {}
-                        Err(RecvError::Lagged(n)) => {
-                            dropped = dropped.saturating_add(n);
-                            missed.fetch_add(n, Ordering::Relaxed);
-                        }
-                        Err(RecvError::Closed) => return None,
                     }
-                }
                 }
             },
         )

@@ -9,8 +9,8 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
-pub mod events;
 pub mod error_chain;
+pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

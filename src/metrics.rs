@@ -67,8 +67,6 @@ pub const BREAKER_TRANSITIONS: &str = "retryd_breaker_transitions_total";
 pub const PAUSES: &str = "retryd_pauses";
 pub const WATCHERS: &str = "retryd_event_watchers";
 pub const EVENTS_DROPPED: &str = "retryd_events_dropped_total";
-pub const RELOADS: &str = "retryd_config_reloads_total";
-pub const RELOAD_LAST: &str = "retryd_config_last_reload_success_timestamp_seconds";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -143,15 +141,12 @@ pub struct Metrics {
     live: Live,
 }
 
-/// Live operations: pauses, watchers, reloads.
+/// Live operations: pauses and watchers.
 struct Live {
     pauses: Gauge,
     watchers: Gauge,
     /// Events missed by watchers or the fleet's outbox (kept by `Events`).
     dropped: Counter,
-    /// ok, error.
-    reloads: [Counter; 2],
-    reload_last: Gauge,
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -233,10 +228,6 @@ impl Metrics {
                 EVENTS_DROPPED,
                 "Events not delivered: a watcher fell behind, or the fleet's outbox was full.",
             ),
-            (
-                RELOADS,
-                "Configuration reloads (SIGHUP or a watched file change), by result (ok/error).",
-            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
@@ -269,10 +260,6 @@ impl Metrics {
                 "Pauses of retries in force (job types and targets an operator paused).",
             ),
             (WATCHERS, "WatchEvents streams open on this sidecar."),
-            (
-                RELOAD_LAST,
-                "Unix time of the last configuration load that succeeded (the start counts).",
-            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_gauge(n, None, h);
@@ -354,12 +341,7 @@ impl Metrics {
             pauses: recorder.register_gauge(&Key::from_name(PAUSES), &META),
             watchers: recorder.register_gauge(&Key::from_name(WATCHERS), &META),
             dropped: recorder.register_counter(&Key::from_name(EVENTS_DROPPED), &META),
-            reloads: ["ok", "error"].map(|r| {
-                recorder.register_counter(&Key::from_parts(RELOADS, vec![label("result", r)]), &META)
-            }),
-            reload_last: recorder.register_gauge(&Key::from_name(RELOAD_LAST), &META),
         };
-        live.reload_last.set(unix_now());
         recorder
             .register_gauge(
                 &Key::from_parts(
@@ -408,16 +390,6 @@ impl Metrics {
     pub fn events(&self, watchers: usize, dropped: u64) {
         self.live.watchers.set(watchers as f64);
         self.live.dropped.absolute(dropped);
-    }
-
-    /// A configuration reload, applied or refused.
-    pub fn reload(&self, ok: bool) {
-        if ok {
-            self.live.reloads[0].increment(1);
-            self.live.reload_last.set(unix_now());
-        } else {
-            self.live.reloads[1].increment(1);
-        }
     }
 
     /// Registers `retryd_backend_up` (fleet mode only: in memory mode
@@ -653,13 +625,6 @@ impl Metrics {
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 /// `retryd_breaker_state`'s value: the higher, the fewer retries pass.

@@ -131,8 +131,9 @@ struct DocKey {
 }
 
 fn documented_keys() -> Vec<DocKey> {
-    let key_shape =
-        re(r"^(server|state|policies|job_types|priority_bands|rules|budgets|breakers)[.\[]");
+    let key_shape = re(
+        r"^((server|state|policies|job_types|priority_bands|rules|budgets|breakers)[.\[]|pause_recheck$)",
+    );
     let mut keys = Vec::new();
     for t in tables(&read("docs/configuration.md")) {
         if t.header.first().map(String::as_str) != Some("key") {

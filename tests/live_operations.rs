@@ -100,7 +100,11 @@ async fn a_paused_job_type_retries_after_the_pause_and_keeps_its_retries() {
         assert_eq!(d.action, pb::Action::Retry as i32);
         assert_eq!(d.failure_count, 1);
         assert_eq!(d.retry_at.as_ref().map(|t| t.seconds), Some(until));
-        assert!(d.explanation.contains("paused by an operator"), "{}", d.explanation);
+        assert!(
+            d.explanation.contains("paused by an operator"),
+            "{}",
+            d.explanation
+        );
     }
     // Another job type is not paused; a permanent error still gives up.
     let d = report(c, failure_of("m1", "mail", "", "TimeoutError")).await;
@@ -283,7 +287,10 @@ async fn watchers_see_the_events_they_filter_for() {
     assert_eq!(e.dropped, 0);
     let text = h.scrape().await;
     assert!(text.contains("retryd_event_watchers"), "{text}");
-    h.running.stop().await.expect("watch streams end at shutdown");
+    h.running
+        .stop()
+        .await
+        .expect("watch streams end at shutdown");
 }
 
 #[tokio::test]
@@ -310,14 +317,25 @@ async fn the_cli_prints_events_as_lines_and_json_lines() {
         // Let both watchers subscribe first.
         tokio::time::sleep(Duration::from_millis(800)).await;
         report(&mut h.client, failure_of("a", "mail", "", "TimeoutError")).await;
-        report(&mut h.client, failure_of("a", "mail", "", "ValidationError")).await;
+        report(
+            &mut h.client,
+            failure_of("a", "mail", "", "ValidationError"),
+        )
+        .await;
     };
     let (lines, json, ()) = tokio::join!(lines, json, reports);
     let lines = lines.expect("run");
     let text = String::from_utf8_lossy(&lines.stdout);
-    assert!(lines.status.success(), "{}", String::from_utf8_lossy(&lines.stderr));
+    assert!(
+        lines.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lines.stderr)
+    );
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains(" gave_up job=a type=mail: permanent error"), "{text}");
+    assert!(
+        text.contains(" gave_up job=a type=mail: permanent error"),
+        "{text}"
+    );
     let json = json.expect("run");
     let out = String::from_utf8_lossy(&json.stdout);
     let events: Vec<serde_json::Value> = out
@@ -340,13 +358,14 @@ async fn a_watcher_that_falls_behind_is_told_what_it_missed() {
     let h = Harness::start(CONFIG).await;
     // Small HTTP/2 windows: what the watcher does not read stays in the
     // sidecar's ring, not in megabytes of transport buffers.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", h.running.grpc_addr))
-        .expect("endpoint")
-        .initial_stream_window_size(Some(16 * 1024))
-        .initial_connection_window_size(Some(16 * 1024))
-        .connect()
-        .await
-        .expect("connect");
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", h.running.grpc_addr))
+            .expect("endpoint")
+            .initial_stream_window_size(Some(16 * 1024))
+            .initial_connection_window_size(Some(16 * 1024))
+            .connect()
+            .await
+            .expect("connect");
     let mut slow = pb::retry_coordinator_client::RetryCoordinatorClient::new(channel)
         .watch_events(pb::WatchEventsRequest {
             kinds: vec![pb::EventKind::GaveUp as i32],
@@ -380,7 +399,10 @@ async fn a_watcher_that_falls_behind_is_told_what_it_missed() {
         dropped += e.dropped;
     }
     assert_eq!(seen + dropped, 8000);
-    assert!(dropped > 0, "8000 events into a ring of 4096: some were skipped");
+    assert!(
+        dropped > 0,
+        "8000 events into a ring of 4096: some were skipped"
+    );
     let text = h.scrape().await;
     let counted = sample(&text, "retryd_events_dropped_total", &[]).unwrap_or(0.0);
     // The metric is refreshed every second.

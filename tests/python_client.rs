@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Harness, run_python};
+use common::{Harness, error, failure, report, run_python, sample};
 use retryd::config::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,4 +159,64 @@ async fn python_batch_runner_example_runs_three_passes() {
         (summary["attempted"].as_u64(), summary["succeeded"].as_u64()),
         (Some(10), Some(3))
     );
+}
+
+/// `examples/python/give_up_alerts.py`: hears each give-up of its job type
+/// as it happens, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_give_up_watcher_hears_each_give_up() {
+    let mut h = Harness::builtin().await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("RETRYD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let child = tokio::process::Command::new(&python)
+        .current_dir(root.join("examples/python"))
+        .args([
+            "give_up_alerts.py",
+            "--addr",
+            &h.running.grpc_addr.to_string(),
+            "--job-type",
+            "invoice",
+            "--count",
+            "2",
+        ])
+        .env("PYTHONPATH", root.join("clients/python/src"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    // Once the watcher is attached (a watcher is counted in the metrics).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sample(&h.scrape().await, "retryd_event_watchers", &[]) != Some(1.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never attached"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fail = |id: &str, job_type: &str, t: &str| retryd::pb::ReportFailureRequest {
+        job_type: job_type.into(),
+        ..failure(id, error(t, "bad input", 0, 0))
+    };
+    report(&mut h.client, fail("i1", "invoice", "TimeoutError")).await;
+    report(&mut h.client, fail("m1", "mail", "ValidationError")).await;
+    report(&mut h.client, fail("i2", "invoice", "ValidationError")).await;
+    report(&mut h.client, fail("i3", "invoice", "ValidationError")).await;
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the watcher stops after 2 give-ups")
+        .expect("output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let ids: Vec<&str> = lines.iter().filter_map(|l| l["job_id"].as_str()).collect();
+    assert_eq!(ids, ["i2", "i3"]);
+    assert_eq!(lines[0]["reason"], "permanent_error");
+    assert_eq!(lines[0]["missed_before"], 0);
 }

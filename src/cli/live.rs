@@ -165,7 +165,13 @@ pub async fn pauses(args: &ClientArgs) -> Result<String, CliError> {
     }
     let mut t = table(&["JOB TYPE", "TARGET", "UNTIL", "SINCE"]);
     for p in &pauses {
-        let dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+        let dash = |s: &str| {
+            if s.is_empty() {
+                "-".to_string()
+            } else {
+                s.to_string()
+            }
+        };
         t.add_row(vec![
             dash(&p.job_type),
             dash(&p.target),
@@ -212,10 +218,8 @@ pub async fn events(args: &ClientArgs, e: EventsArgs) -> Result<String, CliError
 }
 
 fn kind_name(v: i32) -> String {
-    pb::EventKind::try_from(v).map_or_else(
-        |_| v.to_string(),
-        |k| short(k.as_str_name(), "EVENT_KIND_"),
-    )
+    pb::EventKind::try_from(v)
+        .map_or_else(|_| v.to_string(), |k| short(k.as_str_name(), "EVENT_KIND_"))
 }
 
 fn event_json(e: &pb::Event) -> Value {
@@ -244,7 +248,11 @@ fn event_json(e: &pb::Event) -> Value {
 /// `2026-11-24T10:00:00Z gave_up job=j1 type=invoice: <explanation>`.
 fn event_line(e: &pb::Event) -> String {
     let mut s = format!("{} {}", time_text(e.at.as_ref()), kind_name(e.kind));
-    for (k, v) in [("job", &e.job_id), ("type", &e.job_type), ("target", &e.target)] {
+    for (k, v) in [
+        ("job", &e.job_id),
+        ("type", &e.job_type),
+        ("target", &e.target),
+    ] {
         if !v.is_empty() {
             s.push_str(&format!(" {k}={v}"));
         }

@@ -9,8 +9,8 @@ use super::engine_settings::{breaker, budget, policy, rule};
 use super::raw::{Dur, RawConfig, RawRedis};
 use super::*;
 use crate::engine::classify::Rule;
-use crate::engine::policy::{Policy, PolicySet};
 use crate::engine::decide::DEFAULT_PAUSE_RECHECK;
+use crate::engine::policy::{Policy, PolicySet};
 use crate::engine::{Classifier, Human};
 use crate::state::{BatchLimits, Limits};
 
@@ -356,9 +356,9 @@ pub(super) fn validate(
     let pause_recheck = p
         .ok(match raw.pause_recheck.map(|d| d.0) {
             None => Ok(DEFAULT_PAUSE_RECHECK),
-            Some(d) if d < Duration::from_secs(1) || d > Duration::from_secs(24 * 3600) => Err(
-                problem("pause_recheck", "must be between 1s and 24h"),
-            ),
+            Some(d) if d < Duration::from_secs(1) || d > Duration::from_secs(24 * 3600) => {
+                Err(problem("pause_recheck", "must be between 1s and 24h"))
+            }
             Some(d) => Ok(d),
         })
         .unwrap_or(DEFAULT_PAUSE_RECHECK);

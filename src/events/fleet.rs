@@ -139,7 +139,9 @@ impl Link {
                         }
                         match pb::Event::decode(bytes.as_slice()) {
                             Ok(e) => events.deliver(Arc::new(e)),
-                            Err(e) => tracing::debug!(error = %e, "events: an entry does not decode"),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "events: an entry does not decode")
+                            }
                         }
                     }
                 }

@@ -10,11 +10,11 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, PageToken};
 use super::live::Of;
-use crate::pb::EventKind;
 use super::validate;
 use crate::engine::{Engine, Timestamp};
 use crate::metrics::Metrics;
 use crate::pb;
+use crate::pb::EventKind;
 use crate::pb::retry_coordinator_server::RetryCoordinator;
 use crate::state::{BatchError, FailureCall, Filter, State, StateError};
 
@@ -165,12 +165,9 @@ impl App {
             target: f.target,
             policy: self.select_policy(&f)?,
             report: f.report,
-            pause: self.state.pause_covering(
-                f.job_type,
-                f.target,
-                at,
-                self.engine.pause_recheck,
-            ),
+            pause: self
+                .state
+                .pause_covering(f.job_type, f.target, at, self.engine.pause_recheck),
         };
         let out = self.state.report_failure(&self.engine, &call, at).await?;
         let d = &out.decision;
@@ -251,12 +248,9 @@ impl App {
             target: f.target,
             policy: self.select_policy(&f)?,
             report: f.report,
-            pause: self.state.pause_covering(
-                f.job_type,
-                f.target,
-                at,
-                self.engine.pause_recheck,
-            ),
+            pause: self
+                .state
+                .pause_covering(f.job_type, f.target, at, self.engine.pause_recheck),
         };
         let (d, local) = self.state.explain(&self.engine, &call, at).await?;
         let mut decision = convert::decision(&self.engine, &self.state, &d, &f.report.error);

@@ -130,7 +130,11 @@ impl Pauses {
     /// Sets `pause`, replacing any of the same scope.
     pub fn set(&self, pause: Pause) {
         self.list.rcu(|list| {
-            let mut l: Vec<Pause> = list.iter().filter(|p| p.scope != pause.scope).cloned().collect();
+            let mut l: Vec<Pause> = list
+                .iter()
+                .filter(|p| p.scope != pause.scope)
+                .cloned()
+                .collect();
             l.push(pause.clone());
             l.sort_by(|a, b| a.scope.cmp(&b.scope));
             l

@@ -12,10 +12,7 @@
 use rand::Rng;
 
 use super::FailureCall;
-use crate::engine::{
-    Attempt, Decision, Engine, Gates, Job, JobState, TargetId, Timestamp,
-    Why,
-};
+use crate::engine::{Attempt, Decision, Engine, Gates, Job, JobState, TargetId, Timestamp, Why};
 
 /// How a job is counted: in its state's gauge and, while it waits in
 /// backoff for a budgeted target, in that target's `retrying`.

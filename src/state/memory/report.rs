@@ -74,26 +74,20 @@ impl Store {
                 let rec = o.get_mut();
                 let head = rec.head();
                 let label = head.label;
-                let (job, decision, tally) = match step::failure(
-                    engine,
-                    call,
-                    Some(&head.job),
-                    take,
-                    now,
-                    rng,
-                ) {
-                    FailureStep::Duplicate(decision) => {
-                        return FailureOutcome::duplicate(
-                            decision,
-                            label,
-                            Some(self.stored_error(rec)),
-                        );
-                    }
-                    FailureStep::Recorded { job, tally, shadow } => {
-                        shadowed.set(shadow);
-                        (job, job.last_decision, tally)
-                    }
-                };
+                let (job, decision, tally) =
+                    match step::failure(engine, call, Some(&head.job), take, now, rng) {
+                        FailureStep::Duplicate(decision) => {
+                            return FailureOutcome::duplicate(
+                                decision,
+                                label,
+                                Some(self.stored_error(rec)),
+                            );
+                        }
+                        FailureStep::Recorded { job, tally, shadow } => {
+                            shadowed.set(shadow);
+                            (job, job.last_decision, tally)
+                        }
+                    };
                 count_refusal(&decision);
                 let head = Self::head_of(job, label, e);
                 if rec.same_error(type_name, message) {

@@ -70,14 +70,7 @@ impl Redis {
                 breaker: breaker_view,
                 pause: None,
             };
-            let step = step::failure(
-                engine,
-                call,
-                stored,
-                take,
-                now,
-                &mut rand::rng(),
-            );
+            let step = step::failure(engine, call, stored, take, now, &mut rand::rng());
             let (job, decision, tally, shadow) = match step {
                 // A duplicate only of what Redis holds now: a remembered
                 // record may be stale.

@@ -271,14 +271,9 @@ fn paused(run: &mut Run, r: FailureReport<'_>, pause: PauseView, now: Timestamp)
         pause: Some(pause),
         ..Gates::default()
     };
-    let v = run.engine.decide_gated(
-        run.job.as_ref(),
-        &run.policy,
-        &r,
-        &gates,
-        now,
-        &mut run.rng,
-    );
+    let v = run
+        .engine
+        .decide_gated(run.job.as_ref(), &run.policy, &r, &gates, now, &mut run.rng);
     if !v.duplicate {
         match run.job.as_mut() {
             Some(j) => j.record(&v, now),

@@ -55,6 +55,20 @@ class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
     BREAKER_STATE_OPEN: _ClassVar[BreakerState]
     BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+
+class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
+    EVENT_KIND_RETRY_SCHEDULED: _ClassVar[EventKind]
+    EVENT_KIND_GAVE_UP: _ClassVar[EventKind]
+    EVENT_KIND_SUCCEEDED_AFTER_RETRY: _ClassVar[EventKind]
+    EVENT_KIND_CANCELLED: _ClassVar[EventKind]
+    EVENT_KIND_MANUAL_RETRY: _ClassVar[EventKind]
+    EVENT_KIND_BUDGET_EXHAUSTED: _ClassVar[EventKind]
+    EVENT_KIND_BREAKER_OPENED: _ClassVar[EventKind]
+    EVENT_KIND_BREAKER_CLOSED: _ClassVar[EventKind]
+    EVENT_KIND_PAUSED: _ClassVar[EventKind]
+    EVENT_KIND_RESUMED: _ClassVar[EventKind]
 ACTION_UNSPECIFIED: Action
 ACTION_RETRY: Action
 ACTION_GIVE_UP: Action
@@ -82,6 +96,17 @@ BREAKER_STATE_UNSPECIFIED: BreakerState
 BREAKER_STATE_CLOSED: BreakerState
 BREAKER_STATE_OPEN: BreakerState
 BREAKER_STATE_HALF_OPEN: BreakerState
+EVENT_KIND_UNSPECIFIED: EventKind
+EVENT_KIND_RETRY_SCHEDULED: EventKind
+EVENT_KIND_GAVE_UP: EventKind
+EVENT_KIND_SUCCEEDED_AFTER_RETRY: EventKind
+EVENT_KIND_CANCELLED: EventKind
+EVENT_KIND_MANUAL_RETRY: EventKind
+EVENT_KIND_BUDGET_EXHAUSTED: EventKind
+EVENT_KIND_BREAKER_OPENED: EventKind
+EVENT_KIND_BREAKER_CLOSED: EventKind
+EVENT_KIND_PAUSED: EventKind
+EVENT_KIND_RESUMED: EventKind
 
 class ErrorInfo(_message.Message):
     __slots__ = ("type", "message", "http_status", "grpc_code", "retryable")
@@ -440,3 +465,81 @@ class ListBudgetsResponse(_message.Message):
     BUDGETS_FIELD_NUMBER: _ClassVar[int]
     budgets: _containers.RepeatedCompositeFieldContainer[Budget]
     def __init__(self, budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...
+
+class PauseRetriesRequest(_message.Message):
+    __slots__ = ("job_type", "target", "duration")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    target: str
+    duration: _duration_pb2.Duration
+    def __init__(self, job_type: _Optional[str] = ..., target: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class PauseRetriesResponse(_message.Message):
+    __slots__ = ("pause",)
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    pause: Pause
+    def __init__(self, pause: _Optional[_Union[Pause, _Mapping]] = ...) -> None: ...
+
+class ResumeRetriesRequest(_message.Message):
+    __slots__ = ("job_type", "target")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    target: str
+    def __init__(self, job_type: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
+
+class ResumeRetriesResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPausesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPausesResponse(_message.Message):
+    __slots__ = ("pauses",)
+    PAUSES_FIELD_NUMBER: _ClassVar[int]
+    pauses: _containers.RepeatedCompositeFieldContainer[Pause]
+    def __init__(self, pauses: _Optional[_Iterable[_Union[Pause, _Mapping]]] = ...) -> None: ...
+
+class Pause(_message.Message):
+    __slots__ = ("job_type", "target", "until", "created_at")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    target: str
+    until: _timestamp_pb2.Timestamp
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, job_type: _Optional[str] = ..., target: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("job_type", "target", "kinds")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    target: str
+    kinds: _containers.RepeatedScalarFieldContainer[EventKind]
+    def __init__(self, job_type: _Optional[str] = ..., target: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[EventKind, str]]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("kind", "at", "job_id", "job_type", "target", "decision", "dropped")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    kind: EventKind
+    at: _timestamp_pb2.Timestamp
+    job_id: str
+    job_type: str
+    target: str
+    decision: Decision
+    dropped: int
+    def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., target: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...

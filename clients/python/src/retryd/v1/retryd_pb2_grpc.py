@@ -100,6 +100,26 @@ class RetryCoordinatorStub:
                 request_serializer=retryd_dot_v1_dot_retryd__pb2.ListBudgetsRequest.SerializeToString,
                 response_deserializer=retryd_dot_v1_dot_retryd__pb2.ListBudgetsResponse.FromString,
                 _registered_method=True)
+        self.PauseRetries = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/PauseRetries',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.PauseRetriesRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.PauseRetriesResponse.FromString,
+                _registered_method=True)
+        self.ResumeRetries = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/ResumeRetries',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.ResumeRetriesRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.ResumeRetriesResponse.FromString,
+                _registered_method=True)
+        self.ListPauses = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/ListPauses',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.ListPausesRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.ListPausesResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/retryd.v1.RetryCoordinator/WatchEvents',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.Event.FromString,
+                _registered_method=True)
 
 
 class RetryCoordinatorServicer:
@@ -200,6 +220,37 @@ class RetryCoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseRetries(self, request, context):
+        """Live operations (docs/operations.md). Pause the retries of a job type
+        or a target: its retryable failures get RETRY after the pause and use
+        up none of the job's retries. Admin token applies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeRetries(self, request, context):
+        """End a pause now. Admin token applies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPauses(self, request, context):
+        """The pauses in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Decisions and operator actions as they happen. A slow watcher never
+        slows decisions: what it missed is counted in the next event's dropped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetryCoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +318,26 @@ def add_RetryCoordinatorServicer_to_server(servicer, server):
                     servicer.ListBudgets,
                     request_deserializer=retryd_dot_v1_dot_retryd__pb2.ListBudgetsRequest.FromString,
                     response_serializer=retryd_dot_v1_dot_retryd__pb2.ListBudgetsResponse.SerializeToString,
+            ),
+            'PauseRetries': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseRetries,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.PauseRetriesRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.PauseRetriesResponse.SerializeToString,
+            ),
+            'ResumeRetries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeRetries,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.ResumeRetriesRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.ResumeRetriesResponse.SerializeToString,
+            ),
+            'ListPauses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPauses,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.ListPausesRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.ListPausesResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.WatchEventsRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.Event.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -621,6 +692,114 @@ class RetryCoordinator:
             '/retryd.v1.RetryCoordinator/ListBudgets',
             retryd_dot_v1_dot_retryd__pb2.ListBudgetsRequest.SerializeToString,
             retryd_dot_v1_dot_retryd__pb2.ListBudgetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseRetries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/PauseRetries',
+            retryd_dot_v1_dot_retryd__pb2.PauseRetriesRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.PauseRetriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeRetries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/ResumeRetries',
+            retryd_dot_v1_dot_retryd__pb2.ResumeRetriesRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.ResumeRetriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPauses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/ListPauses',
+            retryd_dot_v1_dot_retryd__pb2.ListPausesRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.ListPausesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/WatchEvents',
+            retryd_dot_v1_dot_retryd__pb2.WatchEventsRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,
