@@ -105,6 +105,10 @@ struct ServeArgs {
     /// TOML configuration file; built-in defaults without one.
     #[arg(long, env = "RETRYD_CONFIG")]
     config: Option<PathBuf>,
+    /// Reload the configuration whenever the file changes (a Kubernetes
+    /// ConfigMap's symlink swap included), not only on SIGHUP.
+    #[arg(long, env = "RETRYD_WATCH_CONFIG")]
+    watch_config: bool,
     /// gRPC listen address [default: 127.0.0.1:50051, or [server] grpc_addr].
     #[arg(long, env = "RETRYD_GRPC_ADDR")]
     grpc_addr: Option<SocketAddr>,
@@ -335,14 +339,38 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("retryd: {e}");
         return ExitCode::FAILURE;
     }
+    if args.watch_config && args.config.is_none() {
+        eprintln!("retryd: --watch-config needs --config (or RETRYD_CONFIG): a file to watch");
+        return ExitCode::FAILURE;
+    }
+    let config = match config_of(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("retryd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("retryd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("retryd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The configuration: the file (or the built-in defaults), then the flags
+/// and variables over it. A reload reads it the same way.
+fn config_of(args: &ServeArgs) -> Result<Config, String> {
     let mut config = match &args.config {
-        Some(path) => match Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("retryd: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
     // Flag beats variable (clap) beats file.
@@ -351,10 +379,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.shutdown_grace = args.shutdown_grace.unwrap_or(config.shutdown_grace);
     config.health_addr = args.health_addr.or(config.health_addr);
     config.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
-    if let Err(e) = tls_flags(&args, &mut config) {
-        eprintln!("retryd: {e}");
-        return ExitCode::FAILURE;
-    }
+    tls_flags(args, &mut config)?;
     if let Some(path) = args
         .snapshot_path
         .clone()
@@ -369,50 +394,43 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let (Some(s), Some(interval)) = (config.snapshot.as_mut(), args.snapshot_interval) {
         s.interval = interval;
     }
-    if let Err(e) = backend_flags(&args, &mut config) {
-        eprintln!("retryd: {e}");
-        return ExitCode::FAILURE;
-    }
-
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("retryd: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("retryd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    backend_flags(args, &mut config)?;
+    Ok(config)
 }
 
-async fn run(config: Config) -> Result<(), String> {
+async fn run(config: Config, args: ServeArgs) -> Result<(), String> {
     // Handlers first: a SIGTERM that arrives while the servers start must
-    // shut them down gracefully, not kill the process.
+    // shut them down gracefully, not kill the process; a SIGHUP must not
+    // end it either (its default action) before reload is wired.
     let signals = Signals::install().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("cannot handle signals: {e}"))?;
-    // Many tools send SIGHUP to mean "reload"; its default action would end
-    // the process and lose every count since the last snapshot.
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            tracing::warn!(
-                signal = "SIGHUP",
-                "configuration reload is not built yet: the configuration is unchanged and retryd keeps serving"
-            );
-        }
-    });
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
+    let started = config.clone();
     let listeners = server::Listeners::bind(&config).await?;
     let running = server::start(config, listeners)
         .await
         .map_err(|e| e.to_string())?;
+    let watched = args.config.clone().filter(|_| args.watch_config);
+    let reloader = std::sync::Arc::new(server::reload::Reloader::new(
+        running.app.clone(),
+        started,
+        Box::new(move || config_of(&args)),
+    ));
+    {
+        let reloader = reloader.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                reload(&reloader, "SIGHUP").await;
+            }
+        });
+    }
+    if let Some(path) = watched {
+        watch::spawn(path, reloader, running.shutdown_token())
+            .map_err(|e| format!("--watch-config: {e}"))?;
+    }
     let token = running.shutdown_token();
     tokio::spawn(async move {
         let signal = signals.recv().await;
@@ -422,6 +440,77 @@ async fn run(config: Config) -> Result<(), String> {
     running.wait().await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One reload, off the threads that serve calls (it walks every job).
+async fn reload(reloader: &std::sync::Arc<server::reload::Reloader>, why: &'static str) {
+    let r = reloader.clone();
+    // The outcome is logged and counted by the reloader.
+    let _ = tokio::task::spawn_blocking(move || r.reload(why)).await;
+}
+
+/// `--watch-config`: reloads when the file's content changes.
+mod watch {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use notify::{RecursiveMode, Watcher};
+    use retryd::server::reload::Reloader;
+    use tokio_util::sync::CancellationToken;
+
+    /// Changes come in bursts (an editor's write, a ConfigMap's swap of
+    /// several links): the file is read once they settle.
+    const SETTLE: Duration = Duration::from_millis(300);
+
+    /// Watches the file's directory, not the file: a ConfigMap replaces the
+    /// file by swapping the `..data` link beside it, and an editor may
+    /// replace it by a rename; either way the directory sees it.
+    pub fn spawn(
+        path: PathBuf,
+        reloader: Arc<Reloader>,
+        stop: CancellationToken,
+    ) -> Result<(), String> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            if e.is_ok() {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut seen = content(&path);
+        tracing::info!(path = %path.display(), "watching the configuration file");
+        tokio::spawn(async move {
+            // Owned by the task: watching ends with it.
+            let _watcher = watcher;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = rx.recv() => if got.is_none() { return },
+                }
+                tokio::time::sleep(SETTLE).await;
+                while rx.try_recv().is_ok() {}
+                let now = content(&path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                super::reload(&reloader, "file changed").await;
+            }
+        });
+        Ok(())
+    }
+
+    fn content(path: &Path) -> Option<Vec<u8>> {
+        std::fs::read(path).ok()
+    }
 }
 
 /// SIGTERM (Kubernetes) and SIGINT (Ctrl-C).

@@ -67,6 +67,8 @@ pub const BREAKER_TRANSITIONS: &str = "retryd_breaker_transitions_total";
 pub const PAUSES: &str = "retryd_pauses";
 pub const WATCHERS: &str = "retryd_event_watchers";
 pub const EVENTS_DROPPED: &str = "retryd_events_dropped_total";
+pub const RELOADS: &str = "retryd_config_reloads_total";
+pub const RELOAD_LAST: &str = "retryd_config_last_reload_success_timestamp_seconds";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -139,14 +141,20 @@ pub struct Metrics {
     backend_duration: Vec<Histogram>,
     backend_up: Gauge,
     live: Live,
+    /// The configuration generation whose policy and category ids key the
+    /// caches (a reload clears them).
+    generation: AtomicU64,
 }
 
-/// Live operations: pauses and watchers.
+/// Live operations: pauses, watchers, reloads.
 struct Live {
     pauses: Gauge,
     watchers: Gauge,
     /// Events missed by watchers or the fleet's outbox (kept by `Events`).
     dropped: Counter,
+    /// ok, error.
+    reloads: [Counter; 2],
+    reload_last: Gauge,
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -228,6 +236,10 @@ impl Metrics {
                 EVENTS_DROPPED,
                 "Events not delivered: a watcher fell behind, or the fleet's outbox was full.",
             ),
+            (
+                RELOADS,
+                "Configuration reloads (SIGHUP or a watched file change), by result (ok/error).",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
@@ -260,6 +272,10 @@ impl Metrics {
                 "Pauses of retries in force (job types and targets an operator paused).",
             ),
             (WATCHERS, "WatchEvents streams open on this sidecar."),
+            (
+                RELOAD_LAST,
+                "Unix time the running configuration was loaded (at start, then at each reload that succeeded).",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_gauge(n, None, h);
@@ -341,7 +357,13 @@ impl Metrics {
             pauses: recorder.register_gauge(&Key::from_name(PAUSES), &META),
             watchers: recorder.register_gauge(&Key::from_name(WATCHERS), &META),
             dropped: recorder.register_counter(&Key::from_name(EVENTS_DROPPED), &META),
+            reloads: ["ok", "error"].map(|r| {
+                recorder
+                    .register_counter(&Key::from_parts(RELOADS, vec![label("result", r)]), &META)
+            }),
+            reload_last: recorder.register_gauge(&Key::from_name(RELOAD_LAST), &META),
         };
+        live.reload_last.set(unix_now());
         recorder
             .register_gauge(
                 &Key::from_parts(
@@ -378,6 +400,44 @@ impl Metrics {
             backend_duration,
             backend_up: Gauge::noop(),
             live,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// A configuration reload, applied or refused.
+    pub fn reload(&self, ok: bool) {
+        if ok {
+            self.live.reloads[0].increment(1);
+            self.live.reload_last.set(unix_now());
+        } else {
+            self.live.reloads[1].increment(1);
+        }
+    }
+
+    /// A reload: the handles cached by policy and category id are dropped
+    /// (the ids may name others now).
+    pub fn reconfigured(&self, generation: u64) {
+        self.generation.store(generation, Relaxed);
+        self.failures.map.clear();
+        self.decisions.map.clear();
+        self.delay.map.clear();
+        self.hints_disregarded.map.clear();
+        self.shadow.map.clear();
+    }
+
+    /// `cache`'s handle for `k`; for a decision made under a configuration
+    /// a reload replaced, one registered by name and not cached.
+    fn cached<K: Eq + Hash, H: Clone>(
+        &self,
+        engine: &Engine,
+        cache: &Cache<K, H>,
+        k: K,
+        register: impl FnOnce() -> H,
+    ) -> H {
+        if engine.generation == self.generation.load(Relaxed) {
+            cache.get(k, register)
+        } else {
+            register()
         }
     }
 
@@ -429,8 +489,11 @@ impl Metrics {
     /// One recorded (not de-duplicated) failure and its decision.
     pub fn failure(&self, engine: &Engine, state: &State, job_type: LabelId, d: &Decision) {
         let (class, action, reason) = (d.error_class, d.action, d.reason);
-        self.failures
-            .get((job_type, class, d.category), || {
+        self.cached(
+            engine,
+            &self.failures,
+            (job_type, class, d.category),
+            || {
                 self.counter(
                     FAILURES,
                     vec![
@@ -439,10 +502,14 @@ impl Metrics {
                         label("category", engine.category_name(d)),
                     ],
                 )
-            })
-            .increment(1);
-        self.decisions
-            .get((job_type, d.policy, action, reason), || {
+            },
+        )
+        .increment(1);
+        self.cached(
+            engine,
+            &self.decisions,
+            (job_type, d.policy, action, reason),
+            || {
                 self.counter(
                     DECISIONS,
                     vec![
@@ -452,28 +519,27 @@ impl Metrics {
                         label("reason", reason.map_or("none", GiveUpReason::as_str)),
                     ],
                 )
-            })
-            .increment(1);
+            },
+        )
+        .increment(1);
         if action == Action::Retry {
-            self.delay
-                .get(d.policy, || {
-                    self.histogram(RETRY_DELAY, vec![label("policy", engine.policy_name(d))])
-                })
-                .record(d.delay.as_secs_f64());
+            self.cached(engine, &self.delay, d.policy, || {
+                self.histogram(RETRY_DELAY, vec![label("policy", engine.policy_name(d))])
+            })
+            .record(d.delay.as_secs_f64());
         }
         if let Why::Retry {
             hint: HintUse::TooLong(_),
             ..
         } = d.why
         {
-            self.hints_disregarded
-                .get(d.policy, || {
-                    self.counter(
-                        HINTS_DISREGARDED,
-                        vec![label("policy", engine.policy_name(d))],
-                    )
-                })
-                .increment(1);
+            self.cached(engine, &self.hints_disregarded, d.policy, || {
+                self.counter(
+                    HINTS_DISREGARDED,
+                    vec![label("policy", engine.policy_name(d))],
+                )
+            })
+            .increment(1);
         }
     }
 
@@ -574,8 +640,11 @@ impl Metrics {
     /// A decision under a policy with a shadow, and the shadow's.
     pub fn shadow(&self, engine: &Engine, live: &Decision, shadow: &Decision) {
         let how = Comparison::of(live, shadow);
-        self.shadow
-            .get((live.policy, shadow.policy, how), || {
+        self.cached(
+            engine,
+            &self.shadow,
+            (live.policy, shadow.policy, how),
+            || {
                 self.counter(
                     SHADOW,
                     vec![
@@ -584,8 +653,9 @@ impl Metrics {
                         label("outcome", how.as_str()),
                     ],
                 )
-            })
-            .increment(1);
+            },
+        )
+        .increment(1);
     }
 
     /// A target's breaker moved to `to`.
@@ -625,6 +695,13 @@ impl Metrics {
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// `retryd_breaker_state`'s value: the higher, the fewer retries pass.

@@ -87,7 +87,7 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
 }
 
 /// Validated configuration.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,

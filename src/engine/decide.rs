@@ -97,6 +97,9 @@ pub struct Engine {
     pub breakers: PerTarget<BreakerConfig>,
     /// How long a retry waits under a pause with no end.
     pub pause_recheck: Duration,
+    /// Which configuration this is: 0 at start, one more at each reload.
+    /// Policy, category and rule ids are only meaningful within one.
+    pub generation: u64,
 }
 
 /// `pause_recheck` unless configured.
@@ -115,6 +118,7 @@ impl Engine {
             budgets: BudgetConfigs::default(),
             breakers: PerTarget::default(),
             pause_recheck: DEFAULT_PAUSE_RECHECK,
+            generation: 0,
         }
     }
 

@@ -4,6 +4,7 @@
 mod convert;
 mod live;
 mod overload;
+pub mod reload;
 pub mod retry_after;
 mod service;
 mod snapshotter;
@@ -332,7 +333,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     };
     let events = Arc::new(events);
     let app = Arc::new(App {
-        engine,
+        engine: arc_swap::ArcSwap::from_pointee(engine),
         state: state.clone(),
         metrics: metrics.clone(),
         admin_token: config.admin_token.clone(),
@@ -470,7 +471,9 @@ async fn restore(app: &Arc<App>, settings: &SnapshotSettings) -> Result<(), Serv
     let work = app.clone();
     let path = settings.path.clone();
     let loaded = tokio::task::spawn_blocking(move || match work.state.memory_backend() {
-        Some(m) => crate::state::memory::snapshot::load(&path, &work.engine, &m.store, &m.batches),
+        Some(m) => {
+            crate::state::memory::snapshot::load(&path, &work.engine.load(), &m.store, &m.batches)
+        }
         None => Ok(None),
     })
     .await??;

@@ -20,7 +20,8 @@ use crate::state::{BatchError, FailureCall, Filter, State, StateError};
 
 /// What every handler shares.
 pub struct App {
-    pub engine: Engine,
+    /// The configuration's engine; a reload swaps it whole.
+    pub engine: arc_swap::ArcSwap<Engine>,
     pub state: Arc<State>,
     pub metrics: Arc<Metrics>,
     /// When set, RetryJob, CancelJob and DeleteJob need `authorization: Bearer <token>`.
@@ -34,6 +35,10 @@ pub struct App {
     /// Cancelled at shutdown: ends the event streams.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
+
+/// How a call that decided under a replaced configuration is told: asked
+/// again (at most `RELOAD_RETRIES` times) under the new one.
+const RELOAD_RETRIES: usize = 3;
 
 /// Appended to the explanation of a decision made while the fleet's state
 /// could not be reached (`on_unavailable = "local"`).
@@ -62,6 +67,7 @@ impl From<StateError> for Status {
             StateError::Batch(b) => b.into(),
             StateError::Unavailable(_) => Status::unavailable(e.to_string()),
             StateError::Malformed(_) => Status::data_loss(e.to_string()),
+            StateError::Reloaded => Status::unavailable(e.to_string()),
         }
     }
 }
@@ -124,6 +130,29 @@ impl Coordinator {
 }
 
 impl App {
+    /// Runs `f` with the current engine; again with the new one if a reload
+    /// replaced it while `f` decided (the state refused: `Reloaded`).
+    pub async fn reloading<T, F, Fut>(&self, mut f: F) -> Result<T, Status>
+    where
+        F: FnMut(Arc<Engine>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let reloaded = StateError::Reloaded.to_string();
+        let mut tries = 0;
+        loop {
+            match f(self.engine.load_full()).await {
+                Err(s)
+                    if s.code() == tonic::Code::Unavailable
+                        && s.message() == reloaded
+                        && tries < RELOAD_RETRIES =>
+                {
+                    tries += 1
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// A breaker moved: its transition counted, its state shown.
     fn breaker_moved(&self, m: crate::state::memory::breakers::Moved) {
         let name = self.state.target_name(m.target);
@@ -134,16 +163,15 @@ impl App {
         }
     }
 
-    fn select_policy(
-        &self,
+    fn select_policy<'e>(
+        engine: &'e Engine,
         f: &validate::Failure<'_>,
-    ) -> Result<&Arc<crate::engine::Policy>, Status> {
-        self.engine
+    ) -> Result<&'e Arc<crate::engine::Policy>, Status> {
+        engine
             .policies
             .select(f.policy, f.job_type, f.priority)
             .map_err(|e| {
-                let known: Vec<_> = self
-                    .engine
+                let known: Vec<_> = engine
                     .policies
                     .policies()
                     .iter()
@@ -155,25 +183,26 @@ impl App {
 
     async fn report_failure(
         &self,
-        r: pb::ReportFailureRequest,
+        engine: Arc<Engine>,
+        r: &pb::ReportFailureRequest,
     ) -> Result<pb::ReportFailureResponse, Status> {
-        let f = validate::failure(&r)?;
+        let engine = &*engine;
+        let f = validate::failure(r)?;
         let at = now();
         let call = FailureCall {
             job_id: f.job_id,
             job_type: f.job_type,
             target: f.target,
-            policy: self.select_policy(&f)?,
+            policy: Self::select_policy(engine, &f)?,
             report: f.report,
             pause: self
                 .state
-                .pause_covering(f.job_type, f.target, at, self.engine.pause_recheck),
+                .pause_covering(f.job_type, f.target, at, engine.pause_recheck),
         };
-        let out = self.state.report_failure(&self.engine, &call, at).await?;
+        let out = self.state.report_failure(engine, &call, at).await?;
         let d = &out.decision;
         if !out.duplicate {
-            self.metrics
-                .failure(&self.engine, &self.state, out.label, d);
+            self.metrics.failure(engine, &self.state, out.label, d);
             if let Some(t) = d.target
                 && crate::state::step::budget_refused(d)
             {
@@ -187,7 +216,7 @@ impl App {
                 self.breaker_moved(m);
             }
             if let Some(s) = &out.shadow {
-                self.metrics.shadow(&self.engine, d, s);
+                self.metrics.shadow(engine, d, s);
             }
         }
         // A duplicate's decision was about the error the job kept.
@@ -195,7 +224,7 @@ impl App {
             .kept_error
             .as_ref()
             .map_or(f.report.error, |e| e.report());
-        let mut decision = convert::decision(&self.engine, &self.state, d, &error);
+        let mut decision = convert::decision(engine, &self.state, d, &error);
         if out.local {
             decision.explanation.push_str(LOCAL);
         }
@@ -238,36 +267,36 @@ impl App {
         })
     }
 
-    async fn explain(&self, r: pb::ExplainRequest) -> Result<pb::ExplainResponse, Status> {
-        let r = pb::ReportFailureRequest::from(r);
+    async fn explain(
+        &self,
+        engine: Arc<Engine>,
+        r: &pb::ExplainRequest,
+    ) -> Result<pb::ExplainResponse, Status> {
+        let engine = &*engine;
+        let r = pb::ReportFailureRequest::from(r.clone());
         let f = validate::failure(&r)?;
         let at = now();
         let call = FailureCall {
             job_id: f.job_id,
             job_type: f.job_type,
             target: f.target,
-            policy: self.select_policy(&f)?,
+            policy: Self::select_policy(engine, &f)?,
             report: f.report,
             pause: self
                 .state
-                .pause_covering(f.job_type, f.target, at, self.engine.pause_recheck),
+                .pause_covering(f.job_type, f.target, at, engine.pause_recheck),
         };
-        let (d, local) = self.state.explain(&self.engine, &call, at).await?;
-        let mut decision = convert::decision(&self.engine, &self.state, &d, &f.report.error);
+        let (d, local) = self.state.explain(engine, &call, at).await?;
+        let mut decision = convert::decision(engine, &self.state, &d, &f.report.error);
         if local {
             decision.explanation.push_str(LOCAL);
         }
         // The shadow decides from the same job state, changing nothing.
-        let shadow = match self.engine.policies.shadow_of(call.policy) {
+        let shadow = match engine.policies.shadow_of(call.policy) {
             Some(q) => {
                 let call = FailureCall { policy: q, ..call };
-                let (s, _) = self.state.explain(&self.engine, &call, now()).await?;
-                Some(convert::decision(
-                    &self.engine,
-                    &self.state,
-                    &s,
-                    &f.report.error,
-                ))
+                let (s, _) = self.state.explain(engine, &call, now()).await?;
+                Some(convert::decision(engine, &self.state, &s, &f.report.error))
             }
             None => None,
         };
@@ -279,12 +308,14 @@ impl App {
 
     async fn report_success(
         &self,
-        r: pb::ReportSuccessRequest,
+        engine: Arc<Engine>,
+        r: &pb::ReportSuccessRequest,
     ) -> Result<pb::ReportSuccessResponse, Status> {
-        validate::report_success(&r)?;
+        let engine = &*engine;
+        validate::report_success(r)?;
         let out = self
             .state
-            .report_success(&self.engine, &r.job_id, &r.job_type, &r.target, now())
+            .report_success(engine, &r.job_id, &r.job_type, &r.target, now())
             .await?;
         self.metrics.success(&self.state, out.label, out.known);
         if let Some(m) = out.breaker {
@@ -313,19 +344,29 @@ impl App {
         })
     }
 
-    async fn get_job(&self, r: pb::GetJobRequest) -> Result<pb::GetJobResponse, Status> {
+    async fn get_job(
+        &self,
+        engine: Arc<Engine>,
+        r: &pb::GetJobRequest,
+    ) -> Result<pb::GetJobResponse, Status> {
+        let engine = &*engine;
         validate::job_id("job_id", &r.job_id)?;
         let job = self
             .state
-            .get(&self.engine, &r.job_id)
+            .get(engine, &r.job_id)
             .await?
             .ok_or_else(|| StateError::NotFound(r.job_id.clone()))?;
         Ok(pb::GetJobResponse {
-            job: Some(convert::job(&self.engine, &self.state, &job)),
+            job: Some(convert::job(engine, &self.state, &job)),
         })
     }
 
-    async fn list_jobs(&self, r: pb::ListJobsRequest) -> Result<pb::ListJobsResponse, Status> {
+    async fn list_jobs(
+        &self,
+        engine: Arc<Engine>,
+        r: &pb::ListJobsRequest,
+    ) -> Result<pb::ListJobsResponse, Status> {
+        let engine = &*engine;
         let state = convert::state_filter(r.state)
             .map_err(|v| validate::invalid("state", format!("unknown JobState value {v}")))?;
         validate::list_filter_job_type(&r.job_type)?;
@@ -349,7 +390,7 @@ impl App {
         };
         let page = self
             .state
-            .list(&self.engine, filter, page_size, after.as_deref())
+            .list(engine, filter, page_size, after.as_deref())
             .await?;
         let next_page_token = page
             .next_after
@@ -366,7 +407,7 @@ impl App {
             jobs: page
                 .jobs
                 .iter()
-                .map(|v| convert::job(&self.engine, &self.state, v))
+                .map(|v| convert::job(engine, &self.state, v))
                 .collect(),
             next_page_token,
             total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
@@ -395,38 +436,55 @@ impl App {
     }
 
     async fn retry_job(&self, r: pb::RetryJobRequest) -> Result<pb::RetryJobResponse, Status> {
+        self.reloading(|engine| self.retry_job_with(engine, &r))
+            .await
+    }
+
+    async fn retry_job_with(
+        &self,
+        engine: Arc<Engine>,
+        r: &pb::RetryJobRequest,
+    ) -> Result<pb::RetryJobResponse, Status> {
+        let engine = &*engine;
         validate::job_id("job_id", &r.job_id)?;
         let job = self
             .state
-            .retry(
-                &self.engine,
-                &r.job_id,
-                r.reset_failures.unwrap_or(true),
-                now(),
-            )
+            .retry(engine, &r.job_id, r.reset_failures.unwrap_or(true), now())
             .await?;
         tracing::info!(
             job_id = r.job_id,
             reset_failures = r.reset_failures.unwrap_or(true),
             "manual retry"
         );
-        let pb_job = convert::job(&self.engine, &self.state, &job);
+        let pb_job = convert::job(engine, &self.state, &job);
         self.emit_job(EventKind::ManualRetry, &job, &pb_job);
         Ok(pb::RetryJobResponse { job: Some(pb_job) })
     }
 
     async fn cancel_job(&self, r: pb::CancelJobRequest) -> Result<pb::CancelJobResponse, Status> {
+        self.reloading(|engine| self.cancel_job_with(engine, &r))
+            .await
+    }
+
+    async fn cancel_job_with(
+        &self,
+        engine: Arc<Engine>,
+        r: &pb::CancelJobRequest,
+    ) -> Result<pb::CancelJobResponse, Status> {
+        let engine = &*engine;
         validate::job_id("job_id", &r.job_id)?;
-        let job = self.state.cancel(&self.engine, &r.job_id, now()).await?;
+        let job = self.state.cancel(engine, &r.job_id, now()).await?;
         tracing::info!(job_id = r.job_id, "cancelled");
-        let pb_job = convert::job(&self.engine, &self.state, &job);
+        let pb_job = convert::job(engine, &self.state, &job);
         self.emit_job(EventKind::Cancelled, &job, &pb_job);
         Ok(pb::CancelJobResponse { job: Some(pb_job) })
     }
 
     async fn delete_job(&self, r: pb::DeleteJobRequest) -> Result<pb::DeleteJobResponse, Status> {
         validate::job_id("job_id", &r.job_id)?;
-        self.state.delete(&self.engine, &r.job_id, now()).await?;
+        self.state
+            .delete(&self.engine.load(), &r.job_id, now())
+            .await?;
         tracing::info!(job_id = r.job_id, "deleted");
         Ok(pb::DeleteJobResponse {})
     }
@@ -507,9 +565,11 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::ReportFailureRequest>,
     ) -> Result<Response<pb::ReportFailureResponse>, Status> {
+        let r = request.into_inner();
         self.mutate(
             "ReportFailure",
-            self.app.report_failure(request.into_inner()),
+            self.app
+                .reloading(|engine| self.app.report_failure(engine, &r)),
         )
         .await
     }
@@ -518,9 +578,11 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::ReportSuccessRequest>,
     ) -> Result<Response<pb::ReportSuccessResponse>, Status> {
+        let r = request.into_inner();
         self.mutate(
             "ReportSuccess",
-            self.app.report_success(request.into_inner()),
+            self.app
+                .reloading(|engine| self.app.report_success(engine, &r)),
         )
         .await
     }
@@ -529,16 +591,24 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::GetJobRequest>,
     ) -> Result<Response<pb::GetJobResponse>, Status> {
-        self.observe("GetJob", self.app.get_job(request.into_inner()))
-            .await
+        let r = request.into_inner();
+        self.observe(
+            "GetJob",
+            self.app.reloading(|engine| self.app.get_job(engine, &r)),
+        )
+        .await
     }
 
     async fn list_jobs(
         &self,
         request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
-        self.observe("ListJobs", self.app.list_jobs(request.into_inner()))
-            .await
+        let r = request.into_inner();
+        self.observe(
+            "ListJobs",
+            self.app.reloading(|engine| self.app.list_jobs(engine, &r)),
+        )
+        .await
     }
 
     async fn retry_job(
@@ -573,8 +643,12 @@ impl RetryCoordinator for Coordinator {
         &self,
         request: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
-        self.observe("Explain", self.app.explain(request.into_inner()))
-            .await
+        let r = request.into_inner();
+        self.observe(
+            "Explain",
+            self.app.reloading(|engine| self.app.explain(engine, &r)),
+        )
+        .await
     }
 
     async fn list_budgets(

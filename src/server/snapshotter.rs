@@ -17,7 +17,7 @@ pub async fn write(app: &Arc<App>, settings: &SnapshotSettings) -> Result<Stats,
     let path = settings.path.clone();
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || match work.state.memory_backend() {
-        Some(m) => snapshot::write(&path, &work.engine, &m.store, &m.batches, now()),
+        Some(m) => snapshot::write(&path, &work.engine.load(), &m.store, &m.batches, now()),
         None => Ok(Stats::default()),
     })
     .await

@@ -23,7 +23,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         // requests (its own runtime handle lets a remote backend await).
         let handle = tokio::runtime::Handle::current();
         let swept = tokio::task::spawn_blocking(move || {
-            handle.block_on(work.state.sweep(&work.engine, now(), full))
+            handle.block_on(work.state.sweep(&work.engine.load_full(), now(), full))
         })
         .await;
         match swept {

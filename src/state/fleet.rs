@@ -33,7 +33,8 @@ impl Fleet {
             Err(StateError::Unavailable(why)) => match &self.local {
                 Some(local) => {
                     tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
-                    let mut out = local.report_failure(engine, call, now, &mut rand::rng());
+                    let mut out =
+                        super::fresh(local.report_failure(engine, call, now, &mut rand::rng()))?;
                     out.local = true;
                     Ok(out)
                 }

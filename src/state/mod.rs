@@ -113,6 +113,10 @@ pub enum StateError {
     /// version, or damaged); it is left as it is.
     #[error("{0}")]
     Malformed(String),
+    /// The configuration was reloaded while the call was deciding; asked
+    /// again, it decides under the new one.
+    #[error("the configuration was reloaded during the call; retry it")]
+    Reloaded,
 }
 
 /// Which jobs `list` returns.
@@ -213,6 +217,22 @@ impl State {
         })
     }
 
+    /// A reload: `new` in place of `old` for every record and target, and
+    /// `swap` (the engine's own swap) run while nothing can decide under
+    /// either (memory: all shards locked; Redis keeps names, not ids).
+    pub fn reconfigure<R>(&self, old: &Engine, new: &Engine, swap: impl FnOnce() -> R) -> R {
+        match &self.backend {
+            Backend::Memory(m) => m.store.reconfigure(old, new, swap),
+            Backend::Redis(f) => {
+                f.redis.reconfigure(new);
+                match &f.local {
+                    Some(local) => local.store.reconfigure(old, new, swap),
+                    None => swap(),
+                }
+            }
+        }
+    }
+
     /// The in-process backend, when that is the one in use.
     pub fn memory_backend(&self) -> Option<&Memory> {
         match &self.backend {
@@ -244,7 +264,7 @@ impl State {
         now: Timestamp,
     ) -> Result<FailureOutcome, StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(m.report_failure(engine, call, now, &mut rand::rng())),
+            Backend::Memory(m) => fresh(m.report_failure(engine, call, now, &mut rand::rng())),
             // Boxed here and below: the fleet's futures are kilobytes, and
             // the memory backend's calls must not carry (and move) them.
             Backend::Redis(f) => Box::pin(f.report_failure(engine, call, now)).await,
@@ -260,7 +280,9 @@ impl State {
         now: Timestamp,
     ) -> Result<(Decision, bool), StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok((m.store.explain(engine, call, now, &mut rand::rng()), false)),
+            Backend::Memory(m) => current(m, engine, || {
+                Ok((m.store.explain(engine, call, now, &mut rand::rng()), false))
+            }),
             Backend::Redis(f) => Box::pin(f.explain(engine, call, now)).await,
         }
     }
@@ -284,7 +306,7 @@ impl State {
 
     pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(m.store.get(job_id)),
+            Backend::Memory(m) => current(m, engine, || Ok(m.store.get(job_id))),
             Backend::Redis(f) => Box::pin(f.and_ready(f.redis.get(engine, job_id))).await,
         }
     }
@@ -298,7 +320,7 @@ impl State {
         after: Option<&str>,
     ) -> Result<Page, StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(m.store.list(filter, page_size, after)),
+            Backend::Memory(m) => current(m, engine, || Ok(m.store.list(filter, page_size, after))),
             Backend::Redis(f) => {
                 Box::pin(f.and_ready(f.redis.list(engine, filter, page_size, after))).await
             }
@@ -314,7 +336,7 @@ impl State {
         now: Timestamp,
     ) -> Result<JobView, StateError> {
         match &self.backend {
-            Backend::Memory(m) => m.store.retry(job_id, reset_failures, now),
+            Backend::Memory(m) => current(m, engine, || m.store.retry(job_id, reset_failures, now)),
             Backend::Redis(f) => {
                 Box::pin(f.and_ready(f.redis.retry(engine, job_id, reset_failures, now))).await
             }
@@ -328,7 +350,7 @@ impl State {
         now: Timestamp,
     ) -> Result<JobView, StateError> {
         match &self.backend {
-            Backend::Memory(m) => m.store.cancel(job_id, now),
+            Backend::Memory(m) => current(m, engine, || m.store.cancel(job_id, now)),
             Backend::Redis(f) => Box::pin(f.and_ready(f.redis.cancel(engine, job_id, now))).await,
         }
     }
@@ -455,6 +477,34 @@ impl State {
 }
 
 /// A name for this sidecar in its fleet: the host (a pod's name) and the process.
+/// A report's outcome, or `Reloaded` if it was refused as decided under a
+/// replaced configuration.
+pub(crate) fn fresh(out: FailureOutcome) -> Result<FailureOutcome, StateError> {
+    if out.stale {
+        Err(StateError::Reloaded)
+    } else {
+        Ok(out)
+    }
+}
+
+/// `f`'s answer, unless a reload changed the records' ids while it read
+/// them (or before): its names would be rendered with the wrong engine.
+fn current<T>(
+    m: &Memory,
+    engine: &Engine,
+    f: impl FnOnce() -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    if !m.store.current(engine) {
+        return Err(StateError::Reloaded);
+    }
+    let out = f()?;
+    if m.store.current(engine) {
+        Ok(out)
+    } else {
+        Err(StateError::Reloaded)
+    }
+}
+
 fn sidecar_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()

@@ -121,9 +121,39 @@ pub struct FailureOutcome {
     pub breaker: Option<Moved>,
     /// What the policy's shadow decided (it changed nothing).
     pub shadow: Option<Decision>,
+    /// Nothing was done: the decision was made with an engine a reload has
+    /// replaced (the state answers `StateError::Reloaded`; the caller asks
+    /// again with the new one). `decision` is then meaningless.
+    pub stale: bool,
 }
 
 impl FailureOutcome {
+    /// A report refused, unrecorded: see `stale`.
+    pub(crate) fn stale() -> FailureOutcome {
+        use crate::engine::{Action, CategoryId, ErrorClass, MatchKind, PolicyId, Why};
+        FailureOutcome {
+            stale: true,
+            ..FailureOutcome::duplicate(
+                Decision {
+                    action: Action::GiveUp,
+                    reason: None,
+                    error_class: ErrorClass::Unknown,
+                    category: CategoryId::default(),
+                    rule: None,
+                    matched: MatchKind::Nothing,
+                    policy: PolicyId::default(),
+                    target: None,
+                    failure_count: 0,
+                    delay: std::time::Duration::ZERO,
+                    retry_at: None,
+                    why: Why::Permanent,
+                },
+                LabelId::default(),
+                None,
+            )
+        }
+    }
+
     /// A report recorded; `tally` says whether the job died with it.
     pub(crate) fn recorded(decision: Decision, label: LabelId, tally: &Tally) -> FailureOutcome {
         FailureOutcome {
@@ -135,6 +165,7 @@ impl FailureOutcome {
             local: false,
             breaker: None,
             shadow: None,
+            stale: false,
         }
     }
 
@@ -153,6 +184,7 @@ impl FailureOutcome {
             local: false,
             breaker: None,
             shadow: None,
+            stale: false,
         }
     }
 }

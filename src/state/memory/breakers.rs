@@ -103,6 +103,16 @@ impl Breakers {
         (!moves.is_empty()).then_some(Moved { target, moves })
     }
 
+    /// After a reload: a breaker whose configuration is unchanged keeps its
+    /// state; a changed one starts closed under its new settings.
+    pub fn carry_from(&self, old: &Breakers) {
+        self.0.carry_from(&old.0, |was, now| {
+            if was.config == now.config {
+                *now.lock() = *was.lock();
+            }
+        });
+    }
+
     /// The id of `target` when it has a breaker.
     pub fn id(&self, target: &str) -> Option<TargetId> {
         self.target(target).map(|(id, _)| id)

@@ -133,6 +133,15 @@ impl Budgets {
         self.0.get(id)
     }
 
+    /// After a reload: tokens (within the new maximum), jobs in backoff and
+    /// refusals of each target that still has a budget.
+    pub fn carry_from(&self, old: &Budgets) {
+        self.0.carry_from(&old.0, |was, now| {
+            now.restore(was.tokens.load(Relaxed), was.exhausted_total.load(Relaxed));
+            now.retrying.store(was.retrying.load(Relaxed), Relaxed);
+        });
+    }
+
     /// Every used budget's state, by target name, for a snapshot.
     pub fn states(&self) -> Vec<(String, i64, u64)> {
         self.0

@@ -46,6 +46,27 @@ pub use restore::{Dictionary, Remap};
 pub use table::SHARDS;
 use table::Table;
 
+/// Each target's budget and breaker.
+pub struct Targets {
+    pub budgets: Budgets,
+    pub breakers: Breakers,
+}
+
+impl Targets {
+    fn new(labels: Arc<Labels>, engine: &Engine) -> Targets {
+        Targets {
+            budgets: Budgets::new(labels.clone(), &engine.budgets),
+            breakers: Breakers::new(labels, &engine.breakers),
+        }
+    }
+
+    /// What each target had in `old`, kept (see `Budgets::carry_from`).
+    fn carry_from(&self, old: &Targets) {
+        self.budgets.carry_from(&old.budgets);
+        self.breakers.carry_from(&old.breakers);
+    }
+}
+
 /// The memory backend: jobs (with their budgets) and batches.
 pub struct Memory {
     pub store: Store,
@@ -136,8 +157,11 @@ pub struct Store {
     labels: Arc<Labels>,
     /// Indexed by job-type label id.
     types: Box<[TypeStats]>,
-    budgets: Budgets,
-    breakers: Breakers,
+    /// Budgets and breakers, replaced whole by a reload.
+    targets: arc_swap::ArcSwap<Targets>,
+    /// The configuration generation the records' ids are in: a call that
+    /// decided with another engine is refused (`StateError::Reloaded`).
+    generation: std::sync::atomic::AtomicU64,
     names: Names,
     limits: Limits,
     len: AtomicUsize,
@@ -159,8 +183,8 @@ impl Store {
             types: (0..labels.job_types.capacity())
                 .map(|_| TypeStats::default())
                 .collect(),
-            budgets: Budgets::new(labels.clone(), &engine.budgets),
-            breakers: Breakers::new(labels.clone(), &engine.breakers),
+            targets: arc_swap::ArcSwap::from_pointee(Targets::new(labels.clone(), engine)),
+            generation: std::sync::atomic::AtomicU64::new(engine.generation),
             labels,
             names: Names::default(),
             limits,
@@ -354,7 +378,9 @@ impl Store {
         if c.state == JobState::Dead {
             self.dead.fetch_add(1, Relaxed);
         }
-        if let Some(b) = c.retrying_target().and_then(|t| self.budgets.get(t)) {
+        if let Some(t) = c.retrying_target()
+            && let Some(b) = self.targets.load().budgets.get(t)
+        {
             b.retrying_add(1);
         }
     }
@@ -364,7 +390,9 @@ impl Store {
         if c.state == JobState::Dead {
             self.dead.fetch_sub(1, Relaxed);
         }
-        if let Some(b) = c.retrying_target().and_then(|t| self.budgets.get(t)) {
+        if let Some(t) = c.retrying_target()
+            && let Some(b) = self.targets.load().budgets.get(t)
+        {
             b.retrying_add(-1);
         }
     }
@@ -403,12 +431,17 @@ impl Store {
 
     /// Every breaker configured or used, by target, as of `now`.
     pub fn breakers(&self, now: Timestamp) -> Vec<BreakerRow> {
-        self.breakers.rows(now)
+        self.targets.load().breakers.rows(now)
     }
 
     /// Every target budget configured or used, by target.
     pub fn budgets(&self) -> Vec<BudgetRow> {
-        self.budgets.rows()
+        self.targets.load().budgets.rows()
+    }
+
+    /// Whether the records' ids are `engine`'s.
+    pub fn current(&self, engine: &Engine) -> bool {
+        self.generation.load(std::sync::atomic::Ordering::Acquire) == engine.generation
     }
 
     pub fn target_name(&self, id: TargetId) -> &str {

@@ -37,7 +37,8 @@ impl Store {
         let e = &call.report.error;
         let type_name = self.names.intern(e.type_name);
         let message = prefix(e.message, MESSAGE_PREFIX);
-        let budget = self.budgets.target(call.target);
+        let targets = self.targets.load();
+        let budget = targets.budgets.target(call.target);
         let moved = Cell::new(None);
         let shadowed = Cell::new(None);
         // The budget's take and the breaker's count, only for a failure
@@ -49,7 +50,7 @@ impl Store {
                 let h = crc32fast::hash(call.job_id.as_bytes()) ^ (now.0 as u32);
                 f64::from(h) / f64::from(u32::MAX)
             };
-            let breaker = self
+            let breaker = targets
                 .breakers
                 .failure(call.target, now, unit)
                 .map(|(view, m)| {
@@ -70,6 +71,8 @@ impl Store {
             }
         };
         let out = self.table.entry(call.job_id, |entry| match entry {
+            // Decided with an engine whose ids the records no longer hold.
+            _ if !self.current(engine) => FailureOutcome::stale(),
             Entry::Occupied(mut o) => {
                 let rec = o.get_mut();
                 let head = rec.head();
@@ -133,6 +136,9 @@ impl Store {
                 FailureOutcome::recorded(decision, label, &tally)
             }
         });
+        if out.stale {
+            return out;
+        }
         if out.gave_up {
             // After the shard lock is released: the sweeper takes the death
             // queue's lock first and shard locks under it.
@@ -154,13 +160,14 @@ impl Store {
         rng: &mut R,
     ) -> Decision {
         let job = self.table.get(call.job_id, |r| r.head().job);
+        let targets = self.targets.load();
         let gates = Gates {
             pause: None,
-            budget: self
+            budget: targets
                 .budgets
                 .target(call.target)
                 .map(|(t, b)| b.view(t, step::counted_for(job.as_ref(), t))),
-            breaker: self
+            breaker: targets
                 .breakers
                 .peek(call.target, now, crate::engine::backoff::unit(rng)),
         };
@@ -177,21 +184,22 @@ impl Store {
         now: Timestamp,
     ) -> SuccessOutcome {
         let removed = self.table.remove(job_id);
+        let targets = self.targets.load();
         // The breaker of the target named, or of the one the job's failures
         // were reported with.
         let breaker_target = match (target, &removed) {
             ("", Some(rec)) => rec.head().job.last_decision.target,
-            _ => self.breakers.id(target),
+            _ => targets.breakers.id(target),
         };
-        let breaker = breaker_target.and_then(|t| self.breakers.success(t, now));
+        let breaker = breaker_target.and_then(|t| targets.breakers.success(t, now));
         let refill = match (target, &removed) {
             ("", Some(rec)) => rec
                 .head()
                 .job
                 .last_decision
                 .target
-                .and_then(|t| self.budgets.get(t)),
-            _ => self.budgets.target(target).map(|(_, b)| b),
+                .and_then(|t| targets.budgets.get(t)),
+            _ => targets.budgets.target(target).map(|(_, b)| b),
         };
         if let Some(b) = refill {
             b.refill();

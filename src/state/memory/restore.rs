@@ -26,7 +26,58 @@ pub struct Remap {
     pub rules: Vec<Option<u16>>,
 }
 
+impl Remap {
+    /// A decision's policy, category and rule ids, translated.
+    pub fn ids(&self, d: &mut crate::engine::Decision) {
+        d.policy = self
+            .policies
+            .get(usize::from(d.policy.0))
+            .copied()
+            .unwrap_or(self.default_policy);
+        d.category = self
+            .categories
+            .get(usize::from(d.category.0))
+            .copied()
+            .unwrap_or(self.unknown_category);
+        d.rule = d
+            .rule
+            .and_then(|r| self.rules.get(usize::from(r)).copied().flatten());
+    }
+}
+
 impl Store {
+    /// A reload: every record's ids made `new`'s (from `old`'s), the budgets
+    /// and breakers rebuilt from `new` keeping what each target had, and
+    /// `swap` (the engine's own) run, all while no report can touch a
+    /// record. A call that decided under `old` is then refused as stale.
+    pub fn reconfigure<R>(
+        &self,
+        old: &crate::engine::Engine,
+        new: &crate::engine::Engine,
+        swap: impl FnOnce() -> R,
+    ) -> R {
+        let remap = super::snapshot::remap_names(
+            new,
+            &super::snapshot::IdNames::of(old),
+            Dictionary::default(),
+        );
+        let targets = super::Targets::new(self.labels.clone(), new);
+        self.table.with_all_locked(
+            |rec| {
+                let mut head = rec.head();
+                remap.ids(&mut head.job.last_decision);
+                rec.write_head(&head);
+            },
+            || {
+                targets.carry_from(&self.targets.load());
+                self.targets.store(std::sync::Arc::new(targets));
+                self.generation
+                    .store(new.generation, std::sync::atomic::Ordering::Release);
+                swap()
+            },
+        )
+    }
+
     /// Appends shard `i`'s records to `out` (see `Table::copy_shard`).
     pub fn copy_shard(&self, i: usize, out: &mut Vec<u8>) -> u64 {
         self.table.copy_shard(i, out)
@@ -85,12 +136,13 @@ impl Store {
     }
 
     pub fn budget_states(&self) -> Vec<(String, i64, u64)> {
-        self.budgets.states()
+        self.targets.load().budgets.states()
     }
 
     pub fn restore_budgets(&self, states: &[(String, i64, u64)]) {
+        let targets = self.targets.load();
         for (target, tokens, exhausted) in states {
-            if let Some((_, b)) = self.budgets.target(target) {
+            if let Some((_, b)) = targets.budgets.target(target) {
                 b.restore(*tokens, *exhausted);
             }
         }
@@ -115,22 +167,12 @@ impl Store {
             job_type
         };
         head.label = self.labels.job_types.get(&job_type);
+        remap.ids(&mut head.job.last_decision);
         let d = &mut head.job.last_decision;
-        d.policy = remap
-            .policies
-            .get(usize::from(d.policy.0))
-            .copied()
-            .unwrap_or(remap.default_policy);
-        d.category = remap
-            .categories
-            .get(usize::from(d.category.0))
-            .copied()
-            .unwrap_or(remap.unknown_category);
-        d.rule = d
-            .rule
-            .and_then(|r| remap.rules.get(usize::from(r)).copied().flatten());
         d.target = d.target.and_then(|t| {
-            self.budgets
+            self.targets
+                .load()
+                .budgets
                 .target(&name(&remap.dictionary.targets, t.0))
                 .map(|(id, _)| id)
         });

@@ -125,6 +125,22 @@ impl Table {
         })
     }
 
+    /// Runs `f` with every shard write-locked at once (nothing reads or
+    /// changes a record meanwhile), first letting `each` change every record.
+    pub fn with_all_locked<R>(
+        &self,
+        mut each: impl FnMut(&mut Record),
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let mut guards: Vec<_> = self.shards.iter().map(|s| write(&s.0)).collect();
+        for g in guards.iter_mut() {
+            g.iter_mut().for_each(&mut each);
+        }
+        let out = f();
+        drop(guards);
+        out
+    }
+
     /// Visits every record, one shard at a time under its read lock.
     pub fn for_each(&self, mut f: impl FnMut(&Record)) {
         for s in self.shards.iter() {

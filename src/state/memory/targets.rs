@@ -77,6 +77,21 @@ impl<C: Copy, T> TargetSlots<C, T> {
         Some((TargetId(id.0), &slot.value))
     }
 
+    /// After a reload: every target that had a value here and still has a
+    /// configuration in `self` gets its value made now, marked used as it
+    /// was, and `keep` moves what it had into it.
+    pub fn carry_from(&self, old: &TargetSlots<C, T>, keep: impl Fn(&T, &T)) {
+        for listed in old.each() {
+            if self.configs.for_target(listed.name).is_none() {
+                continue;
+            }
+            if let Some(slot) = self.slot(LabelId(listed.id.0)) {
+                slot.used.store(listed.used, Relaxed);
+                keep(listed.value, &slot.value);
+            }
+        }
+    }
+
     /// Every target's value.
     pub fn each(&self) -> Vec<Listed<'_, T>> {
         self.labels

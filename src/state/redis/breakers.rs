@@ -93,7 +93,8 @@ pub(super) fn decode(v: &[u8]) -> Option<Breaker> {
 impl Redis {
     /// The breaker `target` counts in, if it has one.
     pub(super) async fn breakered(&self, target: &str) -> Result<Option<Breakered>, StateError> {
-        let found = self.per_target(&self.breakers, target).await?;
+        let configs = self.configs.load_full();
+        let found = self.per_target(&configs.breakers, target).await?;
         Ok(found.map(|(id, name, config)| Breakered { id, name, config }))
     }
 
@@ -196,10 +197,12 @@ impl Redis {
 
     /// Every breaker configured by name or used, fleet-wide, as of `now`.
     pub async fn breaker_rows(&self, now: Timestamp) -> Result<Vec<BreakerRow>, StateError> {
-        if self.breakers.is_empty() {
+        let configs = self.configs.load_full();
+        let breakers = &configs.breakers;
+        if breakers.is_empty() {
             return Ok(Vec::new());
         }
-        let names = self.listed_targets(&self.breakers).await?;
+        let names = self.listed_targets(breakers).await?;
         let values = futures_util::future::try_join_all(names.iter().map(|name| async move {
             self.link
                 .query::<Option<Vec<u8>>>(Op::Stats, redis::cmd("GET").arg(self.keys.breaker(name)))
@@ -208,7 +211,7 @@ impl Redis {
         .await?;
         let mut rows = Vec::new();
         for (name, v) in names.iter().zip(values) {
-            let configured = self.breakers.by_target.contains_key(name);
+            let configured = breakers.by_target.contains_key(name);
             if !configured && v.is_none() {
                 continue;
             }

@@ -58,7 +58,8 @@ impl Redis {
 
     /// The budget `target` is charged to, if it has one.
     pub(super) async fn budgeted(&self, target: &str) -> Result<Option<Budgeted>, StateError> {
-        let found = self.per_target(&self.budgets, target).await?;
+        let configs = self.configs.load_full();
+        let found = self.per_target(&configs.budgets, target).await?;
         Ok(found.map(|(id, name, config)| Budgeted { id, name, config }))
     }
 

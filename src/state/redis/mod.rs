@@ -62,8 +62,8 @@ pub struct Redis {
     labels: Arc<Labels>,
     limits: Limits,
     batch_limits: BatchLimits,
-    budgets: BudgetConfigs,
-    breakers: PerTarget<BreakerConfig>,
+    /// Budgets and breakers by target; a reload swaps them.
+    configs: Arc<arc_swap::ArcSwap<TargetConfigs>>,
     breaker_seen: breakers::Seen,
     configured_job_types: HashSet<String>,
     job_types: labels::Registry,
@@ -81,6 +81,21 @@ pub struct Redis {
     /// The layout check's verdict, once Redis has answered it.
     layout: tokio::sync::OnceCell<Result<(), String>>,
     stop: CancellationToken,
+}
+
+/// What is configured per target.
+pub struct TargetConfigs {
+    pub budgets: BudgetConfigs,
+    pub breakers: PerTarget<BreakerConfig>,
+}
+
+impl TargetConfigs {
+    fn of(engine: &Engine) -> TargetConfigs {
+        TargetConfigs {
+            budgets: engine.budgets.clone(),
+            breakers: engine.breakers.clone(),
+        }
+    }
 }
 
 impl Drop for Redis {
@@ -109,15 +124,14 @@ impl Redis {
         let stop = CancellationToken::new();
         tokio::spawn(link.clone().watch_health(stop.clone()));
         let retrying = Arc::new(stats::RetryingCache::default());
-        let budgets = &engine.budgets;
-        if !budgets.is_empty() {
-            tokio::spawn(stats::refresh_retrying(
-                link.clone(),
-                keys.clone(),
-                retrying.clone(),
-                stop.clone(),
-            ));
-        }
+        let configs = Arc::new(arc_swap::ArcSwap::from_pointee(TargetConfigs::of(engine)));
+        tokio::spawn(stats::refresh_retrying(
+            link.clone(),
+            keys.clone(),
+            retrying.clone(),
+            configs.clone(),
+            stop.clone(),
+        ));
         Ok(Redis {
             job_types: labels::Registry::new(keys.job_type_labels()),
             targets: labels::Registry::new(keys.target_labels()),
@@ -126,8 +140,7 @@ impl Redis {
             labels,
             limits,
             batch_limits,
-            budgets: budgets.clone(),
-            breakers: engine.breakers.clone(),
+            configs,
             breaker_seen: breakers::Seen::default(),
             configured_job_types: job_types.into_iter().collect(),
             commit_script: Script::new(include_str!("lua/commit.lua")),
@@ -144,6 +157,12 @@ impl Redis {
             layout: tokio::sync::OnceCell::new(),
             stop,
         })
+    }
+
+    /// A reload: the budgets and breakers of `engine` from now on (their
+    /// state is in Redis, by target name: it stays).
+    pub fn reconfigure(&self, engine: &Engine) {
+        self.configs.store(Arc::new(TargetConfigs::of(engine)));
     }
 
     pub fn link(&self) -> &Link {

@@ -77,11 +77,15 @@ pub async fn refresh_retrying(
     link: Arc<Link>,
     keys: Keys,
     cache: Arc<RetryingCache>,
+    configs: Arc<arc_swap::ArcSwap<super::TargetConfigs>>,
     stop: CancellationToken,
 ) {
     loop {
         let started = Instant::now();
-        if let Ok(sums) = sum_hashes(&link, &keys, &[|k| &k.gauges]).await {
+        // Only budgets read it: without one, nothing to refresh.
+        if !configs.load().budgets.is_empty()
+            && let Ok(sums) = sum_hashes(&link, &keys, &[|k| &k.gauges]).await
+        {
             cache.set(retrying_by_target(&sums));
         }
         let wait = Duration::from_secs(1).saturating_sub(started.elapsed());
@@ -149,10 +153,12 @@ impl Redis {
 
     /// Every budget configured by name or used, fleet-wide.
     pub async fn budgets(&self) -> Result<Vec<BudgetRow>, StateError> {
-        if self.budgets.is_empty() {
+        let configs = self.configs.load_full();
+        let budgets = &configs.budgets;
+        if budgets.is_empty() {
             return Ok(Vec::new());
         }
-        let names = self.listed_targets(&self.budgets).await?;
+        let names = self.listed_targets(budgets).await?;
         let sums = sum_hashes(&self.link, &self.keys, &[|k| &k.gauges]).await?;
         let retrying = retrying_by_target(&sums);
         let states = try_join_all(names.iter().map(|name| async move {
@@ -169,10 +175,10 @@ impl Redis {
         .await?;
         let mut rows = Vec::new();
         for (name, (tokens, exhausted)) in names.iter().zip(states) {
-            let Some(config) = self.budgets.for_target(name) else {
+            let Some(config) = budgets.for_target(name) else {
                 continue;
             };
-            let configured = self.budgets.by_target.contains_key(name);
+            let configured = budgets.by_target.contains_key(name);
             if !configured && tokens.is_none() {
                 continue;
             }

@@ -112,7 +112,17 @@ pub fn write(
     };
     let started = Instant::now();
     let tmp = temporary(path);
-    let result = write_to(&tmp, engine, store, batches, now);
+    let result = write_to(&tmp, engine, store, batches, now).and_then(|s| {
+        // A reload while the shards were copied: the ids are of two
+        // configurations. The next interval writes a whole one.
+        if store.current(engine) {
+            Ok(s)
+        } else {
+            Err(io::Error::other(
+                "the configuration was reloaded while it was written; the next write replaces it",
+            ))
+        }
+    });
     let mut stats = match result {
         Ok(s) => s,
         Err(e) => {
@@ -170,22 +180,13 @@ fn write_to(
         records_len += buf.len() as u64;
     }
     // After the records: every id they hold has its name by now.
+    let names = IdNames::of(engine);
     let meta = Meta {
         taken_at: now,
         dictionary: store.dictionary(),
-        policies: engine
-            .policies
-            .policies()
-            .iter()
-            .map(|p| p.name.to_string())
-            .collect(),
-        categories: engine
-            .classifier
-            .categories()
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        rules: rule_keys(engine),
+        policies: names.policies,
+        categories: names.categories,
+        rules: names.rules,
         type_counters: store.type_counters(),
         budgets: store.budget_states(),
         batches: batches.export(),
@@ -392,11 +393,51 @@ pub fn load_from<F: Read + Seek>(
     })
 }
 
-/// How the ids of the process that wrote `meta` map to this one's: by name,
-/// so a configuration changed between the two still reads right (a policy
-/// or category that is gone becomes the default / `unknown`).
+/// The names behind an engine's policy, category and rule ids, by id.
+pub struct IdNames {
+    pub policies: Vec<String>,
+    pub categories: Vec<String>,
+    pub rules: Vec<String>,
+}
+
+impl IdNames {
+    pub fn of(engine: &Engine) -> IdNames {
+        IdNames {
+            policies: engine
+                .policies
+                .policies()
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect(),
+            categories: engine
+                .classifier
+                .categories()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            rules: rule_keys(engine),
+        }
+    }
+}
+
+/// How the ids of the process that wrote `meta` map to this one's.
 fn remap(engine: &Engine, meta: &Meta) -> Remap {
-    let policies = meta
+    remap_names(
+        engine,
+        &IdNames {
+            policies: meta.policies.clone(),
+            categories: meta.categories.clone(),
+            rules: meta.rules.clone(),
+        },
+        meta.dictionary.clone(),
+    )
+}
+
+/// How ids named by `names` map to `engine`'s: by name, so a configuration
+/// changed in between still reads right (a policy or category that is gone
+/// becomes the default / `unknown`, a rule that is gone none).
+pub fn remap_names(engine: &Engine, names: &IdNames, dictionary: super::Dictionary) -> Remap {
+    let policies = names
         .policies
         .iter()
         .map(|name| {
@@ -416,16 +457,16 @@ fn remap(engine: &Engine, meta: &Meta) -> Remap {
     };
     let unknown = category("unknown").unwrap_or_default();
     Remap {
-        dictionary: meta.dictionary.clone(),
+        dictionary,
         policies,
         default_policy: engine.policies.default_policy().id,
-        categories: meta
+        categories: names
             .categories
             .iter()
             .map(|c| category(c).unwrap_or(unknown))
             .collect(),
         unknown_category: unknown,
-        rules: meta
+        rules: names
             .rules
             .iter()
             .map(|key| engine.classifier.rule_by_key(key))
