@@ -69,6 +69,7 @@ pub const WATCHERS: &str = "retryd_event_watchers";
 pub const EVENTS_DROPPED: &str = "retryd_events_dropped_total";
 pub const RELOADS: &str = "retryd_config_reloads_total";
 pub const RELOAD_LAST: &str = "retryd_config_last_reload_success_timestamp_seconds";
+pub const RELOAD_OK: &str = "retryd_config_last_reload_successful";
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -155,6 +156,7 @@ struct Live {
     /// ok, error.
     reloads: [Counter; 2],
     reload_last: Gauge,
+    reload_ok: Gauge,
 }
 
 fn label(k: &'static str, v: &str) -> Label {
@@ -273,6 +275,10 @@ impl Metrics {
             ),
             (WATCHERS, "WatchEvents streams open on this sidecar."),
             (
+                RELOAD_OK,
+                "1 if the last configuration reload was applied (or none was tried), 0 if it was refused.",
+            ),
+            (
                 RELOAD_LAST,
                 "Unix time the running configuration was loaded (at start, then at each reload that succeeded).",
             ),
@@ -362,8 +368,10 @@ impl Metrics {
                     .register_counter(&Key::from_parts(RELOADS, vec![label("result", r)]), &META)
             }),
             reload_last: recorder.register_gauge(&Key::from_name(RELOAD_LAST), &META),
+            reload_ok: recorder.register_gauge(&Key::from_name(RELOAD_OK), &META),
         };
         live.reload_last.set(unix_now());
+        live.reload_ok.set(1.0);
         recorder
             .register_gauge(
                 &Key::from_parts(
@@ -412,6 +420,7 @@ impl Metrics {
         } else {
             self.live.reloads[1].increment(1);
         }
+        self.live.reload_ok.set(if ok { 1.0 } else { 0.0 });
     }
 
     /// A reload: the handles cached by policy and category id are dropped

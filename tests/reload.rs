@@ -176,3 +176,74 @@ async fn a_watched_configmap_swap_is_picked_up() {
     stop(s).await;
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Reloads racing with reports: every report is counted exactly once, each
+/// decision names a policy of the configuration it was decided under, and
+/// the budgets keep their state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_racing_reloads_are_each_counted_once() {
+    let a = "[policies.zeta]\nmax_retries = 100\nbackoff = { kind = \"constant\", delay = \"1s\" }\n\
+             [job_types]\nmail = \"zeta\"\n[budgets.s3]\nmax_tokens = 10000\n";
+    let b = "[policies.alpha]\nmax_retries = 100\n[policies.beta]\nmax_retries = 100\n\
+             [policies.zeta]\nmax_retries = 100\nbackoff = { kind = \"constant\", delay = \"2s\" }\n\
+             [job_types]\nmail = \"zeta\"\n[budgets.s3]\nmax_tokens = 10000\n\
+             [[rules]]\ncategory = \"quota\"\nclass = \"transient\"\ntypes = [\"QuotaError\"]\n";
+    let h = Harness::start(a).await;
+    let configs = [
+        retryd::config::Config::from_toml(a).expect("a"),
+        retryd::config::Config::from_toml(b).expect("b"),
+    ];
+    let app = h.running.app.clone();
+    let reloads = tokio::task::spawn_blocking(move || {
+        for i in 0..40 {
+            app.apply(&configs[i % 2]);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let mut c = h.client.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 1..=5u32 {
+                for j in 0..40 {
+                    let d = report(
+                        &mut c,
+                        pb::ReportFailureRequest {
+                            target: "s3".into(),
+                            attempt: round,
+                            ..mail(&format!("r{w}-{j}"))
+                        },
+                    )
+                    .await;
+                    assert_eq!(d.failure_count, round);
+                    assert_eq!(d.policy, "zeta");
+                    assert!([1.0, 2.0].contains(&secs(&d)), "{}", secs(&d));
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("reporter");
+    }
+    reloads.await.expect("reloads");
+    let mut c = h.client.clone();
+    let stats = c
+        .get_stats(pb::GetStatsRequest {})
+        .await
+        .expect("stats")
+        .into_inner()
+        .total
+        .expect("total");
+    assert_eq!(stats.retrying, 160);
+    let budgets = c
+        .list_budgets(pb::ListBudgetsRequest {})
+        .await
+        .expect("budgets")
+        .into_inner()
+        .budgets;
+    let s3 = budgets.iter().find(|b| b.target == "s3").expect("s3");
+    // 800 failures spent 800 tokens, and 160 jobs wait in backoff, across
+    // 40 reloads.
+    assert_eq!((s3.tokens, s3.retrying), (9200.0, 160));
+    h.running.stop().await.expect("stops");
+}

@@ -438,3 +438,42 @@ fn concurrent_reports_of_one_job_are_all_counted() {
     assert_eq!(f.store.get("same").map(|j| j.job.failure_count), Some(64));
     assert_eq!(f.store.len(), 1);
 }
+
+#[test]
+fn a_reload_translates_every_record_and_refuses_the_old_engine() {
+    let mut f = Fixture::new(Limits::default());
+    f.fail("a", "TimeoutError", at(0));
+    let before = f.store.get("a").expect("held").job.last_decision;
+    assert_eq!(f.engine.policy_name(&before), "default");
+    // A configuration where "default" has another id (a policy sorts
+    // before it) and a rule of a new category comes first.
+    let mut new = Engine::new(
+        Classifier::new(vec![crate::engine::Rule {
+            types: vec!["QuotaError".into()],
+            ..crate::engine::Rule::new("quota", crate::engine::ErrorClass::Transient)
+        }])
+        .expect("rules"),
+        PolicySet::new(vec![Policy::named("aaa")], &[], None).expect("policies"),
+    );
+    new.generation = 1;
+    assert_ne!(
+        new.policies.get("default").expect("default").id,
+        f.policy.id,
+        "the test needs the id to move"
+    );
+    let swapped = f.store.reconfigure(&f.engine, &new, || "swapped");
+    assert_eq!(swapped, "swapped");
+    let after = f.store.get("a").expect("held").job.last_decision;
+    assert_eq!(new.policy_name(&after), "default");
+    assert_eq!(new.category_name(&after), f.engine.category_name(&before));
+    // A report decided under the old engine changes nothing and says so.
+    let stale = f.fail("a", "TimeoutError", at(1));
+    assert!(stale.stale);
+    assert_eq!(f.store.get("a").expect("held").job.failure_count, 1);
+    // Under the new one it counts.
+    f.engine = new;
+    f.policy = f.engine.policies.get("default").expect("default").clone();
+    let out = f.fail("a", "TimeoutError", at(2));
+    assert!(!out.stale);
+    assert_eq!(out.decision.failure_count, 2);
+}
