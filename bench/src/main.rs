@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! retryd-bench load --addr 127.0.0.1:50051 --concurrency 64 --channels 4 --duration 10s
-//! retryd-bench baseline --concurrency 64 --channels 4 --duration 10s --rounds 3
+//! retryd-bench baseline --concurrencies 1,64 --channels 4 --duration 10s --rounds 3
+//! retryd-bench callgrind --calls 2000,4000                      # instructions per call
 //! retryd-bench memory --sizes 10000,1000000,5000000            # in-process store
 //! retryd-bench memory --server --sizes 10000,1000000,5000000   # a real retryd over gRPC
 //! retryd-bench fleet --sidecars 3 --rounds 3 --memory-jobs 1000000  # fleet mode on Redis
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod callgrind;
 mod fleet;
 mod load;
 mod memory;
@@ -75,6 +77,22 @@ enum Cmd {
         /// Pairs of runs (echo, retryd).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Run the rounds at each of these numbers of calls in flight, in
+        /// turn (e.g. `1,64`) [default: --concurrency].
+        #[arg(long, value_delimiter = ',')]
+        concurrencies: Vec<usize>,
+    },
+    /// Instructions per call, retryd's and the echo's, counted by valgrind's
+    /// callgrind: each server runs under it twice, answering a warm-up then
+    /// N1 and N2 sequential calls; (Ir(N2) - Ir(N1)) / (N2 - N1) is
+    /// repeatable and cancels the start and the shutdown.
+    Callgrind {
+        #[command(flatten)]
+        opts: callgrind::Opts,
+        #[command(flatten)]
+        load: LoadOpts,
+        #[command(flatten)]
+        spawn: SpawnOpts,
     },
     /// Fleet mode side by side, on a redis-server started here: the same
     /// load through the memory backend, through the Redis backend (spread
@@ -170,6 +188,10 @@ struct LoadOpts {
     /// Print one JSON object per run instead of text.
     #[arg(long)]
     json: bool,
+    /// How the calls are made (`lean`: encoded before the run, the same
+    /// per-call work for retryd and the echo).
+    #[arg(long, value_enum, default_value_t = load::Client::Lean)]
+    client: load::Client,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -229,7 +251,9 @@ fn main() -> ExitCode {
                 load,
                 spawn,
                 rounds,
-            } => baseline_cmd(load, spawn, rounds).await,
+                concurrencies,
+            } => baseline_cmd(load, spawn, rounds, &concurrencies).await,
+            Cmd::Callgrind { opts, load, spawn } => callgrind::run(opts, load, spawn).await,
             Cmd::EchoServer { addr } => echo_server(addr).await,
             Cmd::Snapshot { sizes, dir, json } => sizes
                 .iter()

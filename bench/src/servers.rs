@@ -39,12 +39,29 @@ pub(crate) fn spawn_retryd_with(
     opts: &SpawnOpts,
     config: Option<&std::path::Path>,
 ) -> Result<(ChildGuard, SocketAddr), Error> {
+    spawn_retryd_under(opts, config, &[])
+}
+
+/// retryd started as the last arguments of `wrapper` (e.g. valgrind and
+/// its options), or directly if `wrapper` is empty.
+pub(crate) fn spawn_retryd_under(
+    opts: &SpawnOpts,
+    config: Option<&std::path::Path>,
+    wrapper: &[String],
+) -> Result<(ChildGuard, SocketAddr), Error> {
     let bin = match &opts.retryd_bin {
         Some(b) => b.clone(),
         None => sibling("retryd")?,
     };
     let addr = free_port()?;
-    let mut cmd = Command::new(&bin);
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
     cmd.args([
         "--grpc-addr",
         &addr.to_string(),
@@ -65,8 +82,22 @@ pub(crate) fn spawn_retryd_with(
 }
 
 pub(crate) fn spawn_echo() -> Result<(ChildGuard, SocketAddr), Error> {
+    spawn_echo_under(&[])
+}
+
+/// The echo server started under `wrapper`, as `spawn_retryd_under`.
+pub(crate) fn spawn_echo_under(wrapper: &[String]) -> Result<(ChildGuard, SocketAddr), Error> {
     let addr = free_port()?;
-    let child = Command::new(std::env::current_exe()?)
+    let me = std::env::current_exe()?;
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&me);
+            c
+        }
+        None => Command::new(&me),
+    };
+    let child = cmd
         .args(["echo-server", "--addr", &addr.to_string()])
         .stdout(Stdio::null())
         .spawn()?;
@@ -101,10 +132,22 @@ impl Echo for EchoService {
     }
 }
 
+/// Serves until SIGTERM or SIGINT, then returns (so a profiler it runs
+/// under sees a normal exit).
 pub(crate) async fn echo_server(addr: SocketAddr) -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
     Server::builder()
         .add_service(EchoServer::new(EchoService))
-        .serve(addr)
+        .serve_with_shutdown(addr, async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
         .await?;
     Ok(())
 }
