@@ -247,3 +247,51 @@ async fn reports_racing_reloads_are_each_counted_once() {
     assert_eq!((s3.tokens, s3.retrying), (9200.0, 160));
     h.running.stop().await.expect("stops");
 }
+
+/// Fleet mode: a reload swaps the budgets a sidecar applies; their state
+/// stays in Redis, by target name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_in_fleet_mode_brings_new_budgets() {
+    let redis = common::redis::RedisServer::start();
+    let state = format!(
+        "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"{}\"\nkey_prefix = \"rl\"\n",
+        redis.url()
+    );
+    let before = format!("{state}[policies.default]\nmax_retries = 5\n");
+    let after = format!("{before}[budgets.s3]\nmax_tokens = 50\n");
+    let mut h = Harness::start(&before).await;
+    let on_s3 = |job: &str| pb::ReportFailureRequest {
+        target: "s3".into(),
+        ..failure(job, error("TimeoutError", "", 0, 0))
+    };
+    report(&mut h.client, on_s3("x1")).await;
+    let none = h
+        .client
+        .list_budgets(pb::ListBudgetsRequest {})
+        .await
+        .expect("budgets")
+        .into_inner()
+        .budgets;
+    assert!(none.is_empty());
+    let generation = h
+        .running
+        .app
+        .apply(&retryd::config::Config::from_toml(&after).expect("after"));
+    assert_eq!(generation, 1);
+    for i in 0..3 {
+        report(&mut h.client, on_s3(&format!("y{i}"))).await;
+    }
+    let budgets = h
+        .client
+        .list_budgets(pb::ListBudgetsRequest {})
+        .await
+        .expect("budgets")
+        .into_inner()
+        .budgets;
+    let s3 = budgets.iter().find(|b| b.target == "s3").expect("s3 budgeted now");
+    assert_eq!((s3.max_tokens, s3.tokens), (50, 47.0));
+    // The job reported before keeps its count.
+    let d = report(&mut h.client, on_s3("x1")).await;
+    assert_eq!(d.failure_count, 2);
+    h.running.stop().await.expect("stops");
+}
