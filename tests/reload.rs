@@ -288,7 +288,10 @@ async fn a_reload_in_fleet_mode_brings_new_budgets() {
         .expect("budgets")
         .into_inner()
         .budgets;
-    let s3 = budgets.iter().find(|b| b.target == "s3").expect("s3 budgeted now");
+    let s3 = budgets
+        .iter()
+        .find(|b| b.target == "s3")
+        .expect("s3 budgeted now");
     assert_eq!((s3.max_tokens, s3.tokens), (50, 47.0));
     // The job reported before keeps its count.
     let d = report(&mut h.client, on_s3("x1")).await;
