@@ -105,11 +105,31 @@ impl<K: Eq + Hash, H: Clone> Cache<K, H> {
         }
     }
 
-    fn get(&self, k: K, register: impl FnOnce() -> H) -> H {
+    /// The handle for `k`, registered on first use; used in place (under
+    /// the map's read lock) rather than cloned, so a call costs no `Arc`
+    /// clone and drop.
+    fn get(&self, k: K, register: impl FnOnce() -> H) -> Handle<'_, K, H> {
         if let Some(h) = self.map.get(&k) {
-            return h.clone();
+            return Handle::Cached(h);
         }
-        self.map.entry(k).or_insert_with(register).clone()
+        Handle::Cached(self.map.entry(k).or_insert_with(register).downgrade())
+    }
+}
+
+/// A metric handle: one in a `Cache`, or one registered for this call only.
+enum Handle<'a, K, H> {
+    Cached(dashmap::mapref::one::Ref<'a, K, H>),
+    Own(H),
+}
+
+impl<K: Eq + Hash, H> std::ops::Deref for Handle<'_, K, H> {
+    type Target = H;
+
+    fn deref(&self) -> &H {
+        match self {
+            Handle::Cached(r) => r.value(),
+            Handle::Own(h) => h,
+        }
     }
 }
 
@@ -122,6 +142,9 @@ pub struct Metrics {
     delay: Cache<PolicyId, Histogram>,
     attempts: Cache<(LabelId, bool), Histogram>,
     rpc: Cache<(&'static str, tonic::Code), Histogram>,
+    /// `rpc`'s handle for the commonest call, `ReportFailure` answered OK,
+    /// resolved on its first use.
+    report_failure_ok: std::sync::OnceLock<Histogram>,
     budget_tokens: Cache<TargetId, Gauge>,
     budget_exhausted: Cache<TargetId, Counter>,
     hints_disregarded: Cache<PolicyId, Counter>,
@@ -390,6 +413,7 @@ impl Metrics {
             delay: Cache::new(),
             attempts: Cache::new(),
             rpc: Cache::new(),
+            report_failure_ok: std::sync::OnceLock::new(),
             budget_tokens: Cache::new(),
             budget_exhausted: Cache::new(),
             hints_disregarded: Cache::new(),
@@ -436,17 +460,17 @@ impl Metrics {
 
     /// `cache`'s handle for `k`; for a decision made under a configuration
     /// a reload replaced, one registered by name and not cached.
-    fn cached<K: Eq + Hash, H: Clone>(
+    fn cached<'c, K: Eq + Hash, H: Clone>(
         &self,
         engine: &Engine,
-        cache: &Cache<K, H>,
+        cache: &'c Cache<K, H>,
         k: K,
         register: impl FnOnce() -> H,
-    ) -> H {
+    ) -> Handle<'c, K, H> {
         if engine.generation == self.generation.load(Relaxed) {
             cache.get(k, register)
         } else {
-            register()
+            Handle::Own(register())
         }
     }
 
@@ -582,14 +606,23 @@ impl Metrics {
     }
 
     pub fn rpc(&self, method: &'static str, code: tonic::Code, took: Duration) {
-        self.rpc
-            .get((method, code), || {
-                self.histogram(
-                    RPC_DURATION,
-                    vec![label("method", method), label("code", code_name(code))],
-                )
-            })
-            .record(took.as_secs_f64());
+        let register = || {
+            self.histogram(
+                RPC_DURATION,
+                vec![label("method", method), label("code", code_name(code))],
+            )
+        };
+        if code == tonic::Code::Ok && method == "ReportFailure" {
+            // The same handle `rpc` would give (the recorder returns the
+            // one registered for these labels), without the map lookup.
+            self.report_failure_ok
+                .get_or_init(|| self.rpc.get((method, code), register).clone())
+                .record(took.as_secs_f64());
+        } else {
+            self.rpc
+                .get((method, code), register)
+                .record(took.as_secs_f64());
+        }
     }
 
     /// A snapshot write: how long it took, and when it finished if it succeeded.
@@ -680,7 +713,7 @@ impl Metrics {
         self.breaker_gauge(target, name).set(breaker_value(to));
     }
 
-    fn breaker_gauge(&self, target: TargetId, name: &str) -> Gauge {
+    fn breaker_gauge(&self, target: TargetId, name: &str) -> Handle<'_, TargetId, Gauge> {
         self.breaker_state.get(target, || {
             self.recorder.register_gauge(
                 &Key::from_parts(BREAKER_STATE, vec![label("target", name)]),

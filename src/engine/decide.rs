@@ -100,6 +100,9 @@ pub struct Engine {
     /// Which configuration this is: 0 at start, one more at each reload.
     /// Policy, category and rule ids are only meaningful within one.
     pub generation: u64,
+    /// The fixed parts of retry explanations, by policy and category: built
+    /// from `classifier` and `policies` on first use.
+    pub curve_texts: std::sync::OnceLock<super::explain::CurveTexts>,
 }
 
 /// `pause_recheck` unless configured.
@@ -119,6 +122,7 @@ impl Engine {
             breakers: PerTarget::default(),
             pause_recheck: DEFAULT_PAUSE_RECHECK,
             generation: 0,
+            curve_texts: std::sync::OnceLock::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::budget::Exhausted;
 use super::decide::Engine;
 use super::policy::UNLIMITED;
-use super::{Decision, ErrorClass, ErrorReport, GiveUpReason, HintUse, Human, Why};
+use super::{Decision, ErrorClass, ErrorReport, GiveUpReason, HintUse, Human, Why, push_u64};
 
 impl Engine {
     /// "target s3: 48/100 tokens, at or below half".
@@ -36,9 +36,10 @@ impl Engine {
     ) -> String {
         let policy = self.policies.by_id(d.policy);
         let p = &policy.name;
-        let cls = self.classifier.describe_stored(d.rule, d.matched, error);
+        // Only the sentences about the error itself name the rule.
+        let cls = || self.classifier.describe_stored(d.rule, d.matched, error);
         let class = d.error_class.as_str();
-        let mut s = String::with_capacity(160);
+        let mut s = String::with_capacity(192);
         // Writing to a String cannot fail.
         let _ = match d.why {
             Why::Retry {
@@ -46,55 +47,81 @@ impl Engine {
                 hint,
                 capped,
             } => {
-                let unknown = if d.error_class == ErrorClass::Unknown {
-                    ", retried as on_unknown = retry"
-                } else {
-                    ""
-                };
-                let of = match self.retry_limit(d) {
-                    UNLIMITED => "unlimited".to_string(),
-                    l => l.to_string(),
-                };
-                let curve = policy.curve_for(self.category_name(d));
                 let ms = |h: u32| Human(Duration::from_millis(u64::from(h)));
-                let mut how = match hint {
-                    HintUse::Exact(h) => format!("the server's retry-after {} exactly", ms(h)),
-                    _ => curve.backoff.describe(),
-                };
+                s.push_str(class);
+                s.push_str(" error (");
+                cls().push_to(&mut s);
+                s.push(')');
+                if d.error_class == ErrorClass::Unknown {
+                    s.push_str(", retried as on_unknown = retry");
+                }
+                s.push_str(": retry ");
+                push_u64(&mut s, u64::from(d.failure_count));
+                s.push_str(" of ");
+                match self.retry_limit(d) {
+                    UNLIMITED => s.push_str("unlimited"),
+                    l => push_u64(&mut s, u64::from(l)),
+                }
+                s.push_str(" after ");
+                Human(d.delay).push_to(&mut s);
+                s.push_str(" (");
+                let curve = policy.curve_for(self.category_name(d));
+                let text = self.curve_text(d);
+                match hint {
+                    HintUse::Exact(h) => {
+                        s.push_str("the server's retry-after ");
+                        ms(h).push_to(&mut s);
+                        s.push_str(" exactly");
+                    }
+                    _ => match text {
+                        Some(t) => s.push_str(&t.backoff),
+                        None => s.push_str(&curve.backoff.describe()),
+                    },
+                }
                 if curve.by_category {
-                    let _ = write!(how, ", the `{}` category's", self.category_name(d));
+                    s.push_str(", the `");
+                    s.push_str(self.category_name(d));
+                    s.push_str("` category's");
                 }
                 if jittered {
-                    let _ = write!(how, ", {} jitter", curve.jitter.describe());
+                    s.push_str(", ");
+                    match text {
+                        Some(t) => s.push_str(&t.jitter),
+                        None => s.push_str(&curve.jitter.describe()),
+                    }
+                    s.push_str(" jitter");
                 }
-                let _ = match hint {
-                    HintUse::None | HintUse::Exact(_) => Ok(()),
-                    HintUse::Raised(h) => write!(how, ", raised to the retry-after hint {}", ms(h)),
-                    HintUse::Ignored(h) => write!(
-                        how,
-                        ", retry-after hint {} ignored (retry_after_hint = ignore)",
-                        ms(h)
-                    ),
-                    HintUse::TooLong(h) => write!(
-                        how,
-                        ", retry-after hint {} disregarded: over max_retry_after_hint {}",
-                        ms(h),
-                        Human(policy.max_retry_after_hint.unwrap_or_default())
-                    ),
-                };
+                match hint {
+                    HintUse::None | HintUse::Exact(_) => {}
+                    HintUse::Raised(h) => {
+                        s.push_str(", raised to the retry-after hint ");
+                        ms(h).push_to(&mut s);
+                    }
+                    HintUse::Ignored(h) => {
+                        s.push_str(", retry-after hint ");
+                        ms(h).push_to(&mut s);
+                        s.push_str(" ignored (retry_after_hint = ignore)");
+                    }
+                    HintUse::TooLong(h) => {
+                        s.push_str(", retry-after hint ");
+                        ms(h).push_to(&mut s);
+                        s.push_str(" disregarded: over max_retry_after_hint ");
+                        Human(policy.max_retry_after_hint.unwrap_or_default()).push_to(&mut s);
+                    }
+                }
                 if capped {
-                    let _ = write!(how, ", capped at max_delay {}", Human(curve.max_delay));
+                    s.push_str(", capped at max_delay ");
+                    Human(curve.max_delay).push_to(&mut s);
                 }
-                write!(
-                    s,
-                    "{class} error ({cls}){unknown}: retry {} of {of} after {} ({how}) under policy `{p}`",
-                    d.failure_count,
-                    Human(d.delay)
-                )
+                s.push_str(") under policy `");
+                s.push_str(p);
+                s.push('`');
+                Ok(())
             }
             Why::BreakerOpen { probe } => write!(
                 s,
-                "{class} error ({cls}): target {}'s circuit breaker is open; retry {} after {}, {} under policy `{p}`",
+                "{class} error ({}): target {}'s circuit breaker is open; retry {} after {}, {} under policy `{p}`",
+                cls(),
                 target.unwrap_or("?"),
                 d.failure_count,
                 Human(d.delay),
@@ -109,7 +136,8 @@ impl Engine {
                 by_target,
             } => write!(
                 s,
-                "{class} error ({cls}): retries of the job's {} are paused by an operator; retry after {}{}, and this failure does not count ({} counted) under policy `{p}`",
+                "{class} error ({}): retries of the job's {} are paused by an operator; retry after {}{}, and this failure does not count ({} counted) under policy `{p}`",
+                cls(),
                 if by_target { "target" } else { "type" },
                 Human(d.delay),
                 if open_ended {
@@ -121,12 +149,18 @@ impl Engine {
             ),
             Why::Pushback => write!(
                 s,
-                "{class} error ({cls}), but the server said not to retry (negative gRPC pushback); policy `{p}` honors it"
+                "{class} error ({}), but the server said not to retry (negative gRPC pushback); policy `{p}` honors it",
+                cls()
             ),
-            Why::Permanent => write!(s, "permanent error ({cls}): policy `{p}` never retries it"),
+            Why::Permanent => write!(
+                s,
+                "permanent error ({}): policy `{p}` never retries it",
+                cls()
+            ),
             Why::UnknownGivesUp => write!(
                 s,
-                "unknown error ({cls}) and policy `{p}` has on_unknown = give_up"
+                "unknown error ({}) and policy `{p}` has on_unknown = give_up",
+                cls()
             ),
             Why::Exhausted { by_category } => {
                 let limit = self.retry_limit(d);
@@ -140,27 +174,30 @@ impl Engine {
                 };
                 write!(
                     s,
-                    "{class} error ({cls}), but failure {} is past {which} of policy `{p}`",
+                    "{class} error ({}), but failure {} is past {which} of policy `{p}`",
+                    cls(),
                     d.failure_count
                 )
             }
             Why::Deadline { lands_s } => write!(
                 s,
-                "{class} error ({cls}), but a retry after {} would land {} after the first failure, \
+                "{class} error ({}), but a retry after {} would land {} after the first failure, \
                  past max_retry_duration {} of policy `{p}`",
+                cls(),
                 Human(d.delay),
                 Human(Duration::from_secs(u64::from(lands_s))),
                 Human(policy.max_retry_duration.unwrap_or_default())
             ),
-            Why::Cancelled => write!(
-                s,
-                "the job was cancelled; it gets no retries until RetryJob"
-            ),
-            Why::AlreadyDead => write!(
-                s,
-                "the job already gave up ({}); it gets no retries until RetryJob",
-                d.reason.unwrap_or(GiveUpReason::RetriesExhausted).as_str()
-            ),
+            Why::Cancelled => {
+                s.push_str("the job was cancelled; it gets no retries until RetryJob");
+                Ok(())
+            }
+            Why::AlreadyDead => {
+                s.push_str("the job already gave up (");
+                s.push_str(d.reason.unwrap_or(GiveUpReason::RetriesExhausted).as_str());
+                s.push_str("); it gets no retries until RetryJob");
+                Ok(())
+            }
             Why::ManualRetry { reset: true } => {
                 write!(s, "manual retry: due now, failure count reset to 0")
             }
@@ -174,17 +211,68 @@ impl Engine {
             Why::OperatorCancel => write!(s, "the job was cancelled by an operator"),
             Why::BudgetExhausted { limit } => write!(
                 s,
-                "{class} error ({cls}), but retries are throttled: {}; policy `{p}` gives up",
+                "{class} error ({}), but retries are throttled: {}; policy `{p}` gives up",
+                cls(),
                 self.budget_state(limit, target.unwrap_or("?"))
             ),
             Why::BudgetDeferred { limit } => write!(
                 s,
-                "{class} error ({cls}): retries are throttled: {}; retry {} deferred to max_delay {} under policy `{p}`",
+                "{class} error ({}): retries are throttled: {}; retry {} deferred to max_delay {} under policy `{p}`",
+                cls(),
                 self.budget_state(limit, target.unwrap_or("?")),
                 d.failure_count,
                 Human(d.delay)
             ),
         };
         s
+    }
+}
+
+/// The fixed parts of a retry's explanation for one policy and category:
+/// the backoff curve and the jitter, described once rather than per call.
+#[derive(Debug)]
+pub struct CurveText {
+    backoff: String,
+    jitter: String,
+}
+
+/// `CurveText`s by policy id, then category id.
+#[derive(Debug)]
+pub struct CurveTexts(Vec<Vec<CurveText>>);
+
+impl CurveTexts {
+    fn new(engine: &Engine) -> Self {
+        let categories = engine.classifier.categories();
+        CurveTexts(
+            engine
+                .policies
+                .policies()
+                .iter()
+                .map(|policy| {
+                    categories
+                        .iter()
+                        .map(|category| {
+                            let curve = policy.curve_for(category);
+                            CurveText {
+                                backoff: curve.backoff.describe(),
+                                jitter: curve.jitter.describe(),
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Engine {
+    /// The described curve of `d`'s policy and category (none for an id
+    /// outside the configuration: the caller describes it then).
+    fn curve_text(&self, d: &Decision) -> Option<&CurveText> {
+        self.curve_texts
+            .get_or_init(|| CurveTexts::new(self))
+            .0
+            .get(usize::from(d.policy.0))?
+            .get(usize::from(d.category.0))
     }
 }

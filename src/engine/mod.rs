@@ -11,7 +11,7 @@ pub mod breaker;
 pub mod budget;
 pub mod classify;
 pub mod decide;
-mod explain;
+pub mod explain;
 pub mod job;
 pub mod policy;
 pub mod shadow;
@@ -278,6 +278,65 @@ impl fmt::Display for Human {
     }
 }
 
+impl Human {
+    /// Appends what `Display` writes (humantime's format at millisecond
+    /// precision), without the formatting machinery: explanations are built
+    /// on every `ReportFailure`.
+    pub fn push_to(&self, s: &mut String) {
+        let ms = u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 {
+            s.push_str("0s");
+            return;
+        }
+        let secs = ms / 1000;
+        let millis = ms % 1000;
+        // humantime's units: a year of 365.25 days, a month of 30.44 days.
+        let years = secs / 31_557_600;
+        let ydays = secs % 31_557_600;
+        let months = ydays / 2_630_016;
+        let mdays = ydays % 2_630_016;
+        let days = mdays / 86400;
+        let day_secs = mdays % 86400;
+        let mut started = false;
+        let mut item = |s: &mut String, value: u64, unit: &str, plural: bool| {
+            if value > 0 {
+                if started {
+                    s.push(' ');
+                }
+                push_u64(s, value);
+                s.push_str(unit);
+                if plural && value > 1 {
+                    s.push('s');
+                }
+                started = true;
+            }
+        };
+        item(s, years, "year", true);
+        item(s, months, "month", true);
+        item(s, days, "day", true);
+        item(s, day_secs / 3600, "h", false);
+        item(s, day_secs % 3600 / 60, "m", false);
+        item(s, day_secs % 60, "s", false);
+        item(s, millis, "ms", false);
+    }
+}
+
+/// Appends `n` in decimal (what `Display` writes, without a `Formatter`).
+pub fn push_u64(s: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
 /// Saturating milliseconds in a u32 (how a hint or a delay is kept).
 pub fn ms_u32(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
@@ -289,5 +348,40 @@ pub fn percent(part: u64, whole: u64) -> f64 {
         0.0
     } else {
         part as f64 * 100.0 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod human_tests {
+    use super::*;
+
+    /// `push_to` writes exactly what `Display` (humantime) writes.
+    #[test]
+    fn push_to_matches_display() {
+        let mut samples: Vec<u64> = (0..3000).collect();
+        let mut x: u64 = 1;
+        while x < u64::MAX / 7 {
+            samples.extend([x, x + 1, x - 1, x * 3 + 17]);
+            x *= 7;
+        }
+        samples.extend([
+            31_557_600_000,
+            2_630_016_000,
+            86_400_000,
+            3_600_000,
+            60_000,
+            94_694_400_123,
+            u64::MAX,
+        ]);
+        for ms in samples {
+            for d in [Duration::from_millis(ms), Duration::from_micros(ms)] {
+                let mut s = String::new();
+                Human(d).push_to(&mut s);
+                assert_eq!(s, Human(d).to_string(), "{d:?}");
+            }
+        }
+        let mut s = String::new();
+        push_u64(&mut s, u64::MAX);
+        assert_eq!(s, u64::MAX.to_string());
     }
 }

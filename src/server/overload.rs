@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tower::{Layer, Service};
 
@@ -57,6 +57,41 @@ pub struct Shed<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+pin_project_lite::pin_project! {
+    /// A call's future: the inner service's, holding the call's permit until
+    /// it ends. Only a shed call's answer is boxed (it is rare).
+    #[project = ShedProj]
+    pub enum ShedFuture<F, T> {
+        Called {
+            #[pin]
+            call: F,
+            permit: Option<OwnedSemaphorePermit>,
+        },
+        Shed {
+            answer: BoxFuture<T>,
+        },
+    }
+}
+
+impl<F, T> Future for ShedFuture<F, T>
+where
+    F: Future<Output = T>,
+{
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.project() {
+            ShedProj::Called { call, permit } => {
+                let out = std::task::ready!(call.poll(cx));
+                // The permit is given back as the call ends, as before.
+                drop(permit.take());
+                Poll::Ready(out)
+            }
+            ShedProj::Shed { answer } => answer.as_mut().poll(cx),
+        }
+    }
+}
+
 impl<S> Service<http::Request<Body>> for Shed<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
@@ -65,7 +100,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = ShedFuture<S::Future, Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -76,35 +111,36 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if req.uri().path().starts_with(EXEMPT) {
-            return Box::pin(inner.call(req));
+            return ShedFuture::Called {
+                call: inner.call(req),
+                permit: None,
+            };
         }
         match self.layer.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let call = inner.call(req);
-                Box::pin(async move {
-                    let response = call.await;
-                    drop(permit);
-                    response
-                })
-            }
+            Ok(permit) => ShedFuture::Called {
+                call: inner.call(req),
+                permit: Some(permit),
+            },
             Err(_) => {
                 self.layer.shed.fetch_add(1, Relaxed);
                 let status = tonic::Status::resource_exhausted(format!(
                     "retryd is overloaded: {} calls in flight; retry with backoff",
                     self.layer.limit
                 ));
-                Box::pin(async move {
-                    // Read the request to its end (it is small, and capped)
-                    // before answering: an answer that lands before the
-                    // client's END_STREAM makes h2 reset the stream, and h2
-                    // closes a connection that collects too many of those
-                    // resets (ENHANCE_YOUR_CALM) — every call on it would
-                    // fail, not just the shed ones.
-                    let body =
-                        http_body_util::Limited::new(req.into_body(), super::MAX_REQUEST_BYTES);
-                    let _ = http_body_util::BodyExt::collect(body).await;
-                    Ok(status.into_http())
-                })
+                ShedFuture::Shed {
+                    answer: Box::pin(async move {
+                        // Read the request to its end (it is small, and capped)
+                        // before answering: an answer that lands before the
+                        // client's END_STREAM makes h2 reset the stream, and h2
+                        // closes a connection that collects too many of those
+                        // resets (ENHANCE_YOUR_CALM) — every call on it would
+                        // fail, not just the shed ones.
+                        let body =
+                            http_body_util::Limited::new(req.into_body(), super::MAX_REQUEST_BYTES);
+                        let _ = http_body_util::BodyExt::collect(body).await;
+                        Ok(status.into_http())
+                    }),
+                }
             }
         }
     }

@@ -74,9 +74,16 @@ fn text(v: &mut Violations, field: &str, s: &str, max: usize, required: bool) {
             field,
             format!("must be at most {max} bytes, got {}", s.len()),
         );
-    } else if s.chars().any(char::is_control) {
+    } else if has_control(s) {
         v.add(field, "must not contain control characters");
     }
+}
+
+/// Whether `s` holds a control character (`char::is_control`): ASCII ones
+/// found byte by byte; the chars decoded only when a byte is not ASCII
+/// (C1 controls, U+0080 to U+009F).
+fn has_control(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == 0x7f) || (!s.is_ascii() && s.chars().any(char::is_control))
 }
 
 pub fn job_id(field: &str, s: &str) -> Result<(), Status> {

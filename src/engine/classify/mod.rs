@@ -126,26 +126,62 @@ pub struct Describe<'a> {
 
 impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One text for both: `push_to` is what explanations use.
+        let mut s = String::with_capacity(64);
+        self.push_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl Describe<'_> {
+    /// Appends what `Display` writes, without a `Formatter`.
+    pub fn push_to(&self, s: &mut String) {
+        let bool_str = |v: bool| if v { "true" } else { "false" };
         let Some(rule) = self.rule else {
-            return match self.matched {
-                Matched::Caller(v) => write!(f, "the caller's verdict retryable={v}"),
-                _ => f.write_str("no rule matched"),
-            };
+            match self.matched {
+                Matched::Caller(v) => {
+                    s.push_str("the caller's verdict retryable=");
+                    s.push_str(bool_str(v));
+                }
+                _ => s.push_str("no rule matched"),
+            }
+            return;
         };
-        let origin = if rule.builtin {
-            "built-in rule"
+        s.push_str(if rule.builtin {
+            "built-in rule `"
         } else {
-            "rule"
-        };
-        write!(f, "{origin} `{}`: ", rule.category)?;
+            "rule `"
+        });
+        s.push_str(&rule.category);
+        s.push_str("`: ");
         match self.matched {
-            Matched::Type(i) => write!(f, "type {}", rule.types[i]),
-            Matched::TypeContains(i) => write!(f, "type contains \"{}\"", rule.type_contains[i]),
-            Matched::Message(i) => write!(f, "message matches /{}/", rule.message_regex[i]),
-            Matched::Http(s) => write!(f, "HTTP {s}"),
-            Matched::Grpc(c) => write!(f, "gRPC {}", grpc_code_name(c)),
-            Matched::Caller(v) => write!(f, "the caller's verdict retryable={v}"),
-            Matched::Nothing => f.write_str("a matcher no longer found in the kept error"),
+            Matched::Type(i) => {
+                s.push_str("type ");
+                s.push_str(&rule.types[i]);
+            }
+            Matched::TypeContains(i) => {
+                s.push_str("type contains \"");
+                s.push_str(&rule.type_contains[i]);
+                s.push('"');
+            }
+            Matched::Message(i) => {
+                s.push_str("message matches /");
+                s.push_str(&rule.message_regex[i]);
+                s.push('/');
+            }
+            Matched::Http(code) => {
+                s.push_str("HTTP ");
+                crate::engine::push_u64(s, u64::from(code));
+            }
+            Matched::Grpc(c) => {
+                s.push_str("gRPC ");
+                s.push_str(grpc_code_name(c));
+            }
+            Matched::Caller(v) => {
+                s.push_str("the caller's verdict retryable=");
+                s.push_str(bool_str(v));
+            }
+            Matched::Nothing => s.push_str("a matcher no longer found in the kept error"),
         }
     }
 }

@@ -140,6 +140,12 @@ fn secs_between(earlier: Timestamp, later: Timestamp) -> u32 {
 /// Texts are validated UTF-8 on the way in; a slice between their recorded
 /// bounds is UTF-8 again. Anything else would be a bug in this module, and
 /// an empty string is a safe answer to it.
+/// Where a record's type name is: interned (its id) or inline (its bytes).
+enum TypeField {
+    Interned(u16),
+    Inline(std::ops::Range<usize>),
+}
+
 fn text(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }
@@ -456,34 +462,15 @@ impl Record {
 
     pub fn texts(&self) -> Texts<'_> {
         let b = self.bytes();
-        let id_len = usize::from(u16_at(b, 48));
-        let type_field = u16_at(b, 50);
-        let msg_len = usize::from(u16_at(b, 52));
-        let mut at = HEADER;
-        let id = text(&b[at..at + id_len]);
-        at += id_len;
-        let type_name = if type_field & INTERNED != 0 {
-            TypeRef::Interned(type_field & !INTERNED)
-        } else {
-            let n = usize::from(type_field);
-            let t = text(&b[at..at + n]);
-            at += n;
-            TypeRef::Inline(t)
-        };
-        let job_type = if b[45] & (1 << 5) != 0 {
-            let n = usize::from(b[at]);
-            let t = text(&b[at + 1..at + 1 + n]);
-            at += 1 + n;
-            Some(t)
-        } else {
-            None
-        };
-        let message = text(&b[at..at + msg_len]);
+        let (type_field, job_type, message) = self.layout();
         Texts {
-            id,
-            type_name,
-            job_type,
-            message,
+            id: text(self.id_bytes()),
+            type_name: match type_field {
+                TypeField::Interned(id) => TypeRef::Interned(id),
+                TypeField::Inline(r) => TypeRef::Inline(text(&b[r])),
+            },
+            job_type: job_type.map(|r| text(&b[r])),
+            message: text(&b[message]),
         }
     }
 
@@ -493,10 +480,60 @@ impl Record {
         text(&b[HEADER..HEADER + n])
     }
 
+    /// The id's bytes, for comparing with a looked-up id (no UTF-8 check).
+    pub fn id_bytes(&self) -> &[u8] {
+        let b = self.bytes();
+        let n = usize::from(u16_at(b, 48));
+        &b[HEADER..HEADER + n]
+    }
+
+    /// Where the type (inline or interned), job type and message sit:
+    /// `texts` without decoding any of them.
+    fn layout(
+        &self,
+    ) -> (
+        TypeField,
+        Option<std::ops::Range<usize>>,
+        std::ops::Range<usize>,
+    ) {
+        let b = self.bytes();
+        let id_len = usize::from(u16_at(b, 48));
+        let type_field = u16_at(b, 50);
+        let msg_len = usize::from(u16_at(b, 52));
+        let mut at = HEADER + id_len;
+        let type_name = if type_field & INTERNED != 0 {
+            TypeField::Interned(type_field & !INTERNED)
+        } else {
+            let n = usize::from(type_field);
+            at += n;
+            TypeField::Inline(at - n..at)
+        };
+        let job_type = if b[45] & (1 << 5) != 0 {
+            let n = usize::from(b[at]);
+            at += 1 + n;
+            Some(at - n..at)
+        } else {
+            None
+        };
+        (type_name, job_type, at..at + msg_len)
+    }
+
+    /// The job type kept in the record, if it has its own.
+    pub fn job_type(&self) -> Option<&str> {
+        self.layout().1.map(|r| text(&self.bytes()[r]))
+    }
+
     /// The error texts equal these: the fixed part can be rewritten in place.
+    /// (Compared as bytes: nothing is decoded.)
     pub fn same_error(&self, type_name: TypeRef<'_>, message: &str) -> bool {
-        let t = self.texts();
-        t.type_name == type_name && t.message == message
+        let b = self.bytes();
+        let (t, _, m) = self.layout();
+        let same_type = match (t, type_name) {
+            (TypeField::Interned(a), TypeRef::Interned(b)) => a == b,
+            (TypeField::Inline(r), TypeRef::Inline(t)) => &b[r] == t.as_bytes(),
+            _ => false,
+        };
+        same_type && &b[m] == message.as_bytes()
     }
 
     pub fn state(&self) -> JobState {

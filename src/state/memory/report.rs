@@ -97,7 +97,7 @@ impl Store {
                     // The same error again (the common case): no new allocation.
                     rec.write_head(&head);
                 } else {
-                    let job_type = rec.texts().job_type.map(str::to_owned);
+                    let job_type = rec.job_type().map(str::to_owned);
                     *rec = Record::encode_clamped(
                         &head,
                         &Texts {

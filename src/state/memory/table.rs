@@ -65,14 +65,18 @@ impl Table {
     pub fn get<R>(&self, id: &str, f: impl FnOnce(&Record) -> R) -> Option<R> {
         let hash = self.hash(id);
         let shard = read(self.shard(hash));
-        shard.find(hash, |r| r.id() == id).map(f)
+        shard.find(hash, |r| r.id_bytes() == id.as_bytes()).map(f)
     }
 
     /// Runs `f` on the entry of `id` under the shard's write lock.
     pub fn entry<R>(&self, id: &str, f: impl FnOnce(Entry<'_, Record>) -> R) -> R {
         let hash = self.hash(id);
         let mut shard = write(self.shard(hash));
-        let entry = shard.entry(hash, |r| r.id() == id, |r| self.hash(r.id()));
+        let entry = shard.entry(
+            hash,
+            |r| r.id_bytes() == id.as_bytes(),
+            |r| self.hash(r.id()),
+        );
         f(entry)
     }
 
