@@ -137,3 +137,44 @@ impl Breakers {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(open_for_s: u64) -> PerTarget<BreakerConfig> {
+        let mut c = PerTarget::default();
+        c.insert(
+            "db".into(),
+            BreakerConfig {
+                min_calls: 2,
+                open_for: std::time::Duration::from_secs(open_for_s),
+                ..BreakerConfig::default()
+            },
+        );
+        c
+    }
+
+    #[test]
+    fn a_reload_keeps_an_unchanged_breaker_and_resets_a_changed_one() {
+        let labels = Arc::new(Labels::new([], ["db"]));
+        let old = Breakers::new(labels.clone(), &configs(30));
+        let now = Timestamp(1_000_000);
+        for _ in 0..2 {
+            old.failure("db", now, || 0.5);
+        }
+        let open = |b: &Breakers| {
+            b.rows(now)
+                .iter()
+                .find(|r| r.target == "db")
+                .map(|r| r.state)
+        };
+        assert_eq!(open(&old), Some(BreakerState::Open));
+        let same = Breakers::new(labels.clone(), &configs(30));
+        same.carry_from(&old);
+        assert_eq!(open(&same), Some(BreakerState::Open));
+        let changed = Breakers::new(labels, &configs(60));
+        changed.carry_from(&old);
+        assert_eq!(open(&changed), Some(BreakerState::Closed));
+    }
+}
