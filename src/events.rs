@@ -9,7 +9,7 @@
 //! sidecar's events to every other's watchers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -31,6 +31,18 @@ pub struct Events {
     fleet_watched: Arc<AtomicBool>,
     /// Events watchers here missed (fell behind).
     missed: Arc<AtomicU64>,
+    /// Streams open here. Kept apart from the channel's own count, which
+    /// takes the channel's lock: every decision asks.
+    watching: Arc<AtomicUsize>,
+}
+
+/// One open stream, counted while it lives.
+struct Watching(Arc<AtomicUsize>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Events {
@@ -40,6 +52,7 @@ impl Default for Events {
             outbox: None,
             fleet_watched: Arc::default(),
             missed: Arc::default(),
+            watching: Arc::default(),
         }
     }
 }
@@ -72,13 +85,12 @@ impl Events {
 
     /// Whether anyone would see an event: a watcher here, or in the fleet.
     pub fn watched(&self) -> bool {
-        self.local.receiver_count() > 0
-            || (self.outbox.is_some() && self.fleet_watched.load(Ordering::Relaxed))
+        self.watchers() > 0 || (self.outbox.is_some() && self.fleet_watched.load(Ordering::Relaxed))
     }
 
     /// Watchers on this sidecar.
     pub fn watchers(&self) -> usize {
-        self.local.receiver_count()
+        self.watching.load(Ordering::Relaxed)
     }
 
     /// Events not delivered since start: missed by watchers that fell
@@ -111,10 +123,12 @@ impl Events {
         stop: CancellationToken,
     ) -> impl Stream<Item = pb::Event> + Send + 'static {
         let rx = self.local.subscribe();
+        self.watching.fetch_add(1, Ordering::Relaxed);
+        let counted = Watching(self.watching.clone());
         let missed = self.missed.clone();
         futures_util::stream::unfold(
-            (rx, filter, stop, 0u64),
-            move |(mut rx, filter, stop, mut dropped)| {
+            (rx, filter, stop, 0u64, counted),
+            move |(mut rx, filter, stop, mut dropped, counted)| {
                 let missed = missed.clone();
                 async move {
                     loop {
@@ -127,7 +141,7 @@ impl Events {
                             Ok(e) if filter.matches(&e) => {
                                 let mut e = (*e).clone();
                                 e.dropped = std::mem::take(&mut dropped);
-                                return Some((e, (rx, filter, stop, dropped)));
+                                return Some((e, (rx, filter, stop, dropped, counted)));
                             }
                             Ok(_) => {}
                             Err(RecvError::Lagged(n)) => {
@@ -183,5 +197,6 @@ mod tests {
         assert_eq!(events.dropped(), 10);
         stop.cancel();
         assert_eq!(w.count().await, 0, "the stream ends on stop");
+        assert!(!events.watched(), "a stream that ended is no watcher");
     }
 }

@@ -8,26 +8,6 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_retryd");
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn retryd(h: &Harness, args: &[&str]) -> Out {
-    let out = tokio::process::Command::new(BIN)
-        .args(args)
-        .env("RETRYD_ADDR", h.running.grpc_addr.to_string())
-        .output()
-        .await
-        .expect("run retryd");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 async fn json(h: &Harness, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);

@@ -13,20 +13,6 @@ use tonic::Request;
 
 const BIN: &str = env!("CARGO_BIN_EXE_retryd");
 
-async fn cli(h: &Harness, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(BIN)
-        .args(args)
-        .env("RETRYD_ADDR", h.running.grpc_addr.to_string())
-        .output()
-        .await
-        .expect("run retryd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn failure_of(job: &str, job_type: &str, target: &str, t: &str) -> pb::ReportFailureRequest {
     pb::ReportFailureRequest {
         job_id: job.into(),
@@ -44,6 +30,18 @@ fn with_token<T>(m: T, token: &str) -> Request<T> {
         format!("Bearer {token}").parse().expect("header"),
     );
     r
+}
+
+async fn resume_invoices(c: &mut Client) -> Result<(), tonic::Status> {
+    c.resume_retries(with_token(
+        pb::ResumeRetriesRequest {
+            job_type: "invoice".into(),
+            ..Default::default()
+        },
+        "s3cret",
+    ))
+    .await
+    .map(drop)
 }
 
 const CONFIG: &str = "pause_recheck = \"45s\"\n[policies.default]\nmax_retries = 2\nbackoff = { kind = \"constant\", delay = \"1s\" }\n";
@@ -137,32 +135,14 @@ async fn a_paused_job_type_retries_after_the_pause_and_keeps_its_retries() {
     assert_eq!(sample(&text, "retryd_pauses", &[]), Some(1.0));
 
     // Resumed: the job has both of its retries left.
-    h.client
-        .resume_retries(with_token(
-            pb::ResumeRetriesRequest {
-                job_type: "invoice".into(),
-                ..Default::default()
-            },
-            "s3cret",
-        ))
-        .await
-        .expect("resumed");
+    resume_invoices(&mut h.client).await.expect("resumed");
     let c = &mut h.client;
     let d = report(c, failure_of("j1", "invoice", "", "TimeoutError")).await;
     assert_eq!((d.action, d.failure_count), (pb::Action::Retry as i32, 2));
     let d = report(c, failure_of("j1", "invoice", "", "TimeoutError")).await;
     assert_eq!((d.action, d.failure_count), (pb::Action::GiveUp as i32, 3));
     // Resuming what is not paused: NOT_FOUND.
-    let again = c
-        .resume_retries(with_token(
-            pb::ResumeRetriesRequest {
-                job_type: "invoice".into(),
-                ..Default::default()
-            },
-            "s3cret",
-        ))
-        .await
-        .expect_err("not paused");
+    let again = resume_invoices(c).await.expect_err("not paused");
     assert_eq!(again.code(), tonic::Code::NotFound);
     h.running.stop().await.expect("stops");
 }
@@ -171,34 +151,36 @@ async fn a_paused_job_type_retries_after_the_pause_and_keeps_its_retries() {
 async fn the_cli_pauses_a_target_lists_it_and_a_timed_pause_runs_out() {
     let mut h = Harness::start(CONFIG).await;
     // Open-ended: retries are asked again after pause_recheck (45 s here).
-    let (code, out, err) = cli(&h, &["pause", "--target", "s3"]).await;
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "paused retries of target s3 until resumed\n");
+    let o = retryd(&h, &["pause", "--target", "s3"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "paused retries of target s3 until resumed\n");
     let d = report(&mut h.client, failure_of("a", "mail", "s3", "TimeoutError")).await;
     assert_eq!((secs(&d), d.failure_count), (45.0, 0));
-    let (code, out, _) = cli(&h, &["pauses", "--output", "json"]).await;
-    assert_eq!(code, 0);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let o = retryd(&h, &["pauses", "--output", "json"]).await;
+    assert_eq!(o.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
     assert_eq!(v["pauses"][0]["target"], "s3");
     assert!(v["pauses"][0]["until"].is_null());
-    let (code, out, _) = cli(&h, &["resume", "--target", "s3"]).await;
-    assert_eq!((code, out.as_str()), (0, "resumed retries of target s3\n"));
+    let o = retryd(&h, &["resume", "--target", "s3"]).await;
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "resumed retries of target s3\n")
+    );
     // Neither or both: a usage error before any call.
-    let (code, _, err) = cli(&h, &["pause"]).await;
-    assert_ne!(code, 0);
-    assert!(err.contains("--job-type"), "{err}");
+    let o = retryd(&h, &["pause"]).await;
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("--job-type"), "{}", o.stderr);
 
     // A 2-second pause ends by itself.
-    let (code, _, err) = cli(&h, &["pause", "--job-type", "mail", "--for", "2s"]).await;
-    assert_eq!(code, 0, "{err}");
+    let o = retryd(&h, &["pause", "--job-type", "mail", "--for", "2s"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
     let d = report(&mut h.client, failure_of("b", "mail", "", "TimeoutError")).await;
     assert!(secs(&d) > 0.5 && secs(&d) <= 2.0, "{}", secs(&d));
     assert_eq!(d.failure_count, 0);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let d = report(&mut h.client, failure_of("b", "mail", "", "TimeoutError")).await;
     assert_eq!((secs(&d), d.failure_count), (1.0, 1));
-    let (_, out, _) = cli(&h, &["pauses"]).await;
-    assert_eq!(out, "no pauses in force\n");
+    assert_eq!(retryd(&h, &["pauses"]).await.stdout, "no pauses in force\n");
     h.running.stop().await.expect("stops");
 }
 

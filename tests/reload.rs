@@ -227,20 +227,8 @@ async fn reports_racing_reloads_are_each_counted_once() {
     }
     reloads.await.expect("reloads");
     let mut c = h.client.clone();
-    let stats = c
-        .get_stats(pb::GetStatsRequest {})
-        .await
-        .expect("stats")
-        .into_inner()
-        .total
-        .expect("total");
-    assert_eq!(stats.retrying, 160);
-    let budgets = c
-        .list_budgets(pb::ListBudgetsRequest {})
-        .await
-        .expect("budgets")
-        .into_inner()
-        .budgets;
+    assert_eq!(stats_total(&mut c).await.retrying, 160);
+    let budgets = budgets(&mut c).await;
     let s3 = budgets.iter().find(|b| b.target == "s3").expect("s3");
     // 800 failures spent 800 tokens, and 160 jobs wait in backoff, across
     // 40 reloads.
@@ -265,14 +253,7 @@ async fn a_reload_in_fleet_mode_brings_new_budgets() {
         ..failure(job, error("TimeoutError", "", 0, 0))
     };
     report(&mut h.client, on_s3("x1")).await;
-    let none = h
-        .client
-        .list_budgets(pb::ListBudgetsRequest {})
-        .await
-        .expect("budgets")
-        .into_inner()
-        .budgets;
-    assert!(none.is_empty());
+    assert!(budgets(&mut h.client).await.is_empty());
     let generation = h
         .running
         .app
@@ -281,13 +262,7 @@ async fn a_reload_in_fleet_mode_brings_new_budgets() {
     for i in 0..3 {
         report(&mut h.client, on_s3(&format!("y{i}"))).await;
     }
-    let budgets = h
-        .client
-        .list_budgets(pb::ListBudgetsRequest {})
-        .await
-        .expect("budgets")
-        .into_inner()
-        .budgets;
+    let budgets = budgets(&mut h.client).await;
     let s3 = budgets
         .iter()
         .find(|b| b.target == "s3")

@@ -163,6 +163,27 @@ impl App {
         }
     }
 
+    /// A validated failure as the state takes it: its policy selected, and
+    /// the pause that covers it, if one does.
+    fn failure_call<'a>(
+        &self,
+        engine: &'a Engine,
+        f: &validate::Failure<'a>,
+        at: crate::engine::Timestamp,
+    ) -> Result<FailureCall<'a>, Status> {
+        Ok(FailureCall {
+            job_id: f.job_id,
+            job_type: f.job_type,
+            target: f.target,
+            policy: Self::select_policy(engine, f)?,
+            report: f.report,
+            pause: self
+                .state
+                .pauses
+                .covering(f.job_type, f.target, at, engine.pause_recheck),
+        })
+    }
+
     fn select_policy<'e>(
         engine: &'e Engine,
         f: &validate::Failure<'_>,
@@ -189,16 +210,7 @@ impl App {
         let engine = &*engine;
         let f = validate::failure(r)?;
         let at = now();
-        let call = FailureCall {
-            job_id: f.job_id,
-            job_type: f.job_type,
-            target: f.target,
-            policy: Self::select_policy(engine, &f)?,
-            report: f.report,
-            pause: self
-                .state
-                .pause_covering(f.job_type, f.target, at, engine.pause_recheck),
-        };
+        let call = self.failure_call(engine, &f, at)?;
         let out = self.state.report_failure(engine, &call, at).await?;
         let d = &out.decision;
         if !out.duplicate {
@@ -276,16 +288,7 @@ impl App {
         let r = pb::ReportFailureRequest::from(r.clone());
         let f = validate::failure(&r)?;
         let at = now();
-        let call = FailureCall {
-            job_id: f.job_id,
-            job_type: f.job_type,
-            target: f.target,
-            policy: Self::select_policy(engine, &f)?,
-            report: f.report,
-            pause: self
-                .state
-                .pause_covering(f.job_type, f.target, at, engine.pause_recheck),
-        };
+        let call = self.failure_call(engine, &f, at)?;
         let (d, local) = self.state.explain(engine, &call, at).await?;
         let mut decision = convert::decision(engine, &self.state, &d, &f.report.error);
         if local {

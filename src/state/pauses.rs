@@ -152,10 +152,10 @@ impl Pauses {
         before.iter().any(|p| &p.scope == scope && p.live(now))
     }
 
-    /// Replaces every pause (a fleet's mirror refreshed); returns the old list.
-    pub fn replace(&self, mut pauses: Vec<Pause>) -> Arc<Vec<Pause>> {
+    /// Replaces every pause (a fleet's mirror refreshed).
+    pub fn replace(&self, mut pauses: Vec<Pause>) {
         pauses.sort_by(|a, b| a.scope.cmp(&b.scope));
-        self.list.swap(Arc::new(pauses))
+        self.list.store(Arc::new(pauses));
     }
 
     /// The pauses in force at `now`, ordered by scope.
@@ -180,17 +180,6 @@ impl Pauses {
 }
 
 impl super::State {
-    /// The pause covering a failure, if any (no I/O: the mirror).
-    pub fn pause_covering(
-        &self,
-        job_type: &str,
-        target: &str,
-        now: Timestamp,
-        recheck: Duration,
-    ) -> Option<PauseView> {
-        self.pauses.covering(job_type, target, now, recheck)
-    }
-
     /// Sets a pause (in fleet mode, for the whole fleet).
     pub async fn pause(&self, pause: Pause) -> Result<(), super::StateError> {
         if let Some(f) = self.fleet() {
@@ -202,9 +191,9 @@ impl super::State {
 
     /// Ends the pause of `scope`; whether one was in force.
     pub async fn resume(&self, scope: &Scope, now: Timestamp) -> Result<bool, super::StateError> {
-        let mut was = self.pauses.live(now).iter().any(|p| &p.scope == scope);
+        let mut was = false;
         if let Some(f) = self.fleet() {
-            was |= f
+            was = f
                 .redis
                 .pauses()
                 .await?
@@ -212,8 +201,7 @@ impl super::State {
                 .any(|p| &p.scope == scope && p.live(now));
             f.redis.pause_remove(scope).await?;
         }
-        self.pauses.remove(scope, now);
-        Ok(was)
+        Ok(self.pauses.remove(scope, now) || was)
     }
 
     /// The pauses in force (in fleet mode, read from the fleet).

@@ -194,3 +194,44 @@ pub async fn channel(addr: SocketAddr) -> Channel {
         .await
         .expect("connect")
 }
+
+/// What one run of the `retryd` CLI printed.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `retryd` CLI against the harness's sidecar.
+pub async fn retryd(h: &Harness, args: &[&str]) -> Out {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_retryd"))
+        .args(args)
+        .env("RETRYD_ADDR", h.running.grpc_addr.to_string())
+        .output()
+        .await
+        .expect("run retryd");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `GetStats`' total.
+pub async fn stats_total(c: &mut Client) -> pb::JobTypeStats {
+    c.get_stats(pb::GetStatsRequest {})
+        .await
+        .expect("stats")
+        .into_inner()
+        .total
+        .expect("total")
+}
+
+/// `ListBudgets`.
+pub async fn budgets(c: &mut Client) -> Vec<pb::Budget> {
+    c.list_budgets(pb::ListBudgetsRequest {})
+        .await
+        .expect("budgets")
+        .into_inner()
+        .budgets
+}
