@@ -53,10 +53,16 @@ fn world() -> &'static World {
 /// A `ReportFailure` request as bytes off the wire: decoded, validated,
 /// decided, recorded and explained, as the server would.
 pub fn report_failure(data: &[u8]) {
+    // The hot path reads the request in place: it must read what the
+    // generated message reads, and refuse what it refuses.
+    assert!(
+        crate::server::wire::agrees_with_generated(data),
+        "the hot path's reading differs"
+    );
     let Ok(r) = pb::ReportFailureRequest::decode(data) else {
         return;
     };
-    let Ok(f) = validate::failure(&r) else {
+    let Ok(f) = validate::failure((&r).into()) else {
         return;
     };
     let w = world();

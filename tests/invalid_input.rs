@@ -382,3 +382,116 @@ async fn other_rpcs_name_their_bad_fields() {
         .into_inner();
     assert_eq!(page.jobs.len(), 3);
 }
+
+/// A client that sends a method the bytes it is given, as a broken or
+/// hostile peer could, and returns the answer's bytes.
+mod raw {
+    use tonic::Status;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::transport::Channel;
+
+    #[derive(Default)]
+    pub struct Bytes;
+
+    impl Codec for Bytes {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = Bytes;
+        type Decoder = Bytes;
+        fn encoder(&mut self) -> Bytes {
+            Bytes
+        }
+        fn decoder(&mut self) -> Bytes {
+            Bytes
+        }
+    }
+
+    impl Encoder for Bytes {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            prost::bytes::BufMut::put_slice(buf, &item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for Bytes {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+            let n = prost::bytes::Buf::remaining(buf);
+            Ok(Some(prost::bytes::Buf::copy_to_bytes(buf, n).to_vec()))
+        }
+    }
+
+    pub async fn call(
+        channel: Channel,
+        method: &'static str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, Status> {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let path = http::uri::PathAndQuery::from_static(method);
+        grpc.unary(tonic::Request::new(body), path, Bytes)
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+const REPORT: &str = "/retryd.v1.RetryCoordinator/ReportFailure";
+const EXPLAIN: &str = "/retryd.v1.RetryCoordinator/Explain";
+
+/// `ReportFailure` is answered before the router, reading its request in
+/// place; `Explain` takes the same fields through the generated service.
+/// Whatever the bytes, both answer alike, and a refused report changes nothing.
+#[tokio::test]
+async fn report_failure_reads_raw_bytes_as_the_generated_service_does() {
+    use prost::Message;
+    let mut h = Harness::builtin().await;
+    let ch = channel(h.running.grpc_addr).await;
+    let good = failure("raw-1", error("TimeoutError", "read timed out", 0, 0)).encode_to_vec();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("job_id not UTF-8", vec![0x0a, 0x02, 0xc3, 0x28]),
+        (
+            "error.message not UTF-8",
+            [
+                &[0x0a, 0x01, b'j'][..],
+                &[0x2a, 0x04, 0x12, 0x02, 0xff, 0xfe],
+            ]
+            .concat(),
+        ),
+        ("truncated", good[..good.len() - 3].to_vec()),
+        ("wrong wire type", vec![0x08, 0x01]),
+        (
+            "over the 1 MiB limit",
+            failure("big", error("", &"x".repeat(1_100_000), 0, 0)).encode_to_vec(),
+        ),
+    ];
+    for (what, body) in cases {
+        let report = raw::call(ch.clone(), REPORT, body.clone()).await;
+        let explain = raw::call(ch.clone(), EXPLAIN, body).await;
+        let (r, e) = (report.expect_err(what), explain.expect_err(what));
+        assert_eq!(r.code(), e.code(), "{what}: {r:?} / {e:?}");
+        assert_ne!(r.code(), tonic::Code::Ok, "{what}");
+    }
+    let t = stats_total(&mut h.client).await;
+    assert_eq!(
+        (t.retrying, t.dead),
+        (0, 0),
+        "no refused report was recorded"
+    );
+
+    // The good bytes are decided, and the answer is the generated message.
+    let answer = raw::call(ch.clone(), REPORT, good)
+        .await
+        .expect("a good report");
+    let d = pb::ReportFailureResponse::decode(&answer[..])
+        .expect("a ReportFailureResponse")
+        .decision
+        .expect("a decision");
+    assert_eq!(d.category, "timeout");
+    assert_eq!(d.failure_count, 1);
+    assert_eq!(stats_total(&mut h.client).await.retrying, 1);
+}

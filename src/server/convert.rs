@@ -5,6 +5,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::validate::{ErrorFields, FailureRequest};
 use crate::engine::batch::{PassResult, PassStats};
 use crate::engine::{
     Action, BreakerState, Decision, Engine, ErrorClass, ErrorReport, GiveUpReason, JobState,
@@ -205,22 +206,41 @@ pub fn stats(r: &StatsRow) -> pb::JobTypeStats {
     }
 }
 
-impl From<pb::ExplainRequest> for pb::ReportFailureRequest {
-    fn from(r: pb::ExplainRequest) -> Self {
-        pb::ReportFailureRequest {
-            job_id: r.job_id,
-            job_type: r.job_type,
-            policy: r.policy,
-            priority: r.priority,
-            error: r.error,
-            retry_after_hint: r.retry_after_hint,
-            attempt: r.attempt,
-            target: r.target,
-            retry_after_header: r.retry_after_header,
-            retry_pushback_ms: r.retry_pushback_ms,
+impl<'a> From<&'a pb::ErrorInfo> for ErrorFields<'a> {
+    fn from(e: &'a pb::ErrorInfo) -> Self {
+        ErrorFields {
+            r#type: &e.r#type,
+            message: &e.message,
+            http_status: e.http_status,
+            grpc_code: e.grpc_code,
+            retryable: e.retryable,
         }
     }
 }
+
+/// `ReportFailure` and `Explain` carry the same fields.
+macro_rules! failure_request_from {
+    ($($message:ty),*) => {$(
+        impl<'a> From<&'a $message> for FailureRequest<'a> {
+            fn from(r: &'a $message) -> Self {
+                FailureRequest {
+                    job_id: &r.job_id,
+                    job_type: &r.job_type,
+                    policy: &r.policy,
+                    priority: r.priority,
+                    error: r.error.as_ref().map(ErrorFields::from),
+                    retry_after_hint: r.retry_after_hint.as_ref().map(|d| (d.seconds, d.nanos)),
+                    attempt: r.attempt,
+                    target: &r.target,
+                    retry_after_header: &r.retry_after_header,
+                    retry_pushback_ms: r.retry_pushback_ms,
+                }
+            }
+        }
+    )*};
+}
+
+failure_request_from!(pb::ReportFailureRequest, pb::ExplainRequest);
 
 /// A page token: the filter it was made for and the last job id returned,
 /// so a token cannot be replayed against another filter.

@@ -2,6 +2,7 @@
 //! the metrics endpoint and the sweeper, and graceful shutdown.
 
 mod convert;
+mod hot_path;
 mod live;
 mod overload;
 pub mod reload;
@@ -10,6 +11,7 @@ mod service;
 mod snapshotter;
 mod sweeper;
 pub mod validate;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -371,6 +373,8 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let coordinator = RetryCoordinatorServer::new(service::Coordinator::new(app.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let hot_path =
+        hot_path::HotPathLayer::new(service::Coordinator::new(app.clone()), MAX_REQUEST_BYTES);
 
     let health_task = health_listener.map(|listener| {
         let service = health_service.clone();
@@ -416,6 +420,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
                 // Bounded queued work per connection.
                 .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
                 .layer(overload::ShedLayer::new(max_in_flight, shed))
+                .layer(hot_path)
                 .add_service(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)

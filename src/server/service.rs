@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, PageToken};
 use super::live::Of;
-use super::validate;
+use super::validate::{self, FailureRequest};
 use crate::engine::{Engine, Timestamp};
 use crate::metrics::Metrics;
 use crate::pb;
@@ -110,6 +110,20 @@ impl Coordinator {
         result
     }
 
+    /// `ReportFailure`, from the generated service or the hot path
+    /// (`server::hot_path`), which reads the request in place.
+    pub async fn report_failure_of(
+        &self,
+        r: FailureRequest<'_>,
+    ) -> Result<Response<pb::ReportFailureResponse>, Status> {
+        self.mutate(
+            "ReportFailure",
+            self.app
+                .reloading(|engine| self.app.report_failure(engine, r)),
+        )
+        .await
+    }
+
     /// An operator's change to one job: the admin token checked first.
     async fn admin<'a, T, R, F>(
         &'a self,
@@ -137,13 +151,12 @@ impl App {
         F: FnMut(Arc<Engine>) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        let reloaded = StateError::Reloaded.to_string();
         let mut tries = 0;
         loop {
             match f(self.engine.load_full()).await {
                 Err(s)
                     if s.code() == tonic::Code::Unavailable
-                        && s.message() == reloaded
+                        && s.message() == crate::state::RELOADED
                         && tries < RELOAD_RETRIES =>
                 {
                     tries += 1
@@ -205,7 +218,7 @@ impl App {
     async fn report_failure(
         &self,
         engine: Arc<Engine>,
-        r: &pb::ReportFailureRequest,
+        r: FailureRequest<'_>,
     ) -> Result<pb::ReportFailureResponse, Status> {
         let engine = &*engine;
         let f = validate::failure(r)?;
@@ -285,8 +298,7 @@ impl App {
         r: &pb::ExplainRequest,
     ) -> Result<pb::ExplainResponse, Status> {
         let engine = &*engine;
-        let r = pb::ReportFailureRequest::from(r.clone());
-        let f = validate::failure(&r)?;
+        let f = validate::failure(r.into())?;
         let at = now();
         let call = self.failure_call(engine, &f, at)?;
         let (d, local) = self.state.explain(engine, &call, at).await?;
@@ -569,12 +581,7 @@ impl RetryCoordinator for Coordinator {
         request: Request<pb::ReportFailureRequest>,
     ) -> Result<Response<pb::ReportFailureResponse>, Status> {
         let r = request.into_inner();
-        self.mutate(
-            "ReportFailure",
-            self.app
-                .reloading(|engine| self.app.report_failure(engine, &r)),
-        )
-        .await
+        self.report_failure_of((&r).into()).await
     }
 
     async fn report_success(

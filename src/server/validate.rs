@@ -102,12 +102,40 @@ pub struct Failure<'a> {
     pub report: FailureReport<'a>,
 }
 
-pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
+/// A `ReportFailure` / `Explain` request's fields as validation reads them:
+/// borrowed from a decoded message or from the hot path's buffer
+/// (`server::wire`), so each form is checked by the same code.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FailureRequest<'a> {
+    pub job_id: &'a str,
+    pub job_type: &'a str,
+    pub policy: &'a str,
+    pub priority: Option<u32>,
+    pub error: Option<ErrorFields<'a>>,
+    /// `retry_after_hint` as (seconds, nanos).
+    pub retry_after_hint: Option<(i64, i32)>,
+    pub attempt: u32,
+    pub target: &'a str,
+    pub retry_after_header: &'a str,
+    pub retry_pushback_ms: Option<i64>,
+}
+
+/// `ErrorInfo`'s fields, borrowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ErrorFields<'a> {
+    pub r#type: &'a str,
+    pub message: &'a str,
+    pub http_status: u32,
+    pub grpc_code: i32,
+    pub retryable: Option<bool>,
+}
+
+pub fn failure(r: FailureRequest<'_>) -> Result<Failure<'_>, Status> {
     let mut v = Violations::default();
-    text(&mut v, "job_id", &r.job_id, MAX_JOB_ID, true);
-    text(&mut v, "job_type", &r.job_type, MAX_JOB_TYPE, false);
-    text(&mut v, "policy", &r.policy, MAX_POLICY, false);
-    text(&mut v, "target", &r.target, MAX_TARGET, false);
+    text(&mut v, "job_id", r.job_id, MAX_JOB_ID, true);
+    text(&mut v, "job_type", r.job_type, MAX_JOB_TYPE, false);
+    text(&mut v, "policy", r.policy, MAX_POLICY, false);
+    text(&mut v, "target", r.target, MAX_TARGET, false);
     if let Some(p) = r.priority
         && p > 100
     {
@@ -124,8 +152,8 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
         );
     }
     let mut error = ErrorReport::default();
-    if let Some(e) = &r.error {
-        text(&mut v, "error.type", &e.r#type, MAX_ERROR_TYPE, false);
+    if let Some(e) = r.error {
+        text(&mut v, "error.type", e.r#type, MAX_ERROR_TYPE, false);
         if e.message.len() > MAX_MESSAGE {
             v.add(
                 "error.message",
@@ -156,13 +184,13 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
         }
         error = ErrorReport {
             type_name: e.r#type.trim(),
-            message: &e.message,
+            message: e.message,
             http_status: http.unwrap_or(0),
             grpc_code: grpc.unwrap_or(0),
             retryable: e.retryable,
         };
     }
-    let mut hint = r.retry_after_hint.as_ref().and_then(|d| match duration(d) {
+    let mut hint = r.retry_after_hint.and_then(|d| match duration_of(d) {
         Ok(d) => Some(d),
         Err(why) => {
             v.add("retry_after_hint", why);
@@ -171,7 +199,7 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
     });
     let mut retry_after_at = None;
     if !r.retry_after_header.is_empty() {
-        match retry_after::parse(&r.retry_after_header) {
+        match retry_after::parse(r.retry_after_header) {
             Ok(RetryAfter::After(d)) if d > MAX_HINT => v.add(
                 "retry_after_header",
                 format!("must be at most 366 days, got {}s", d.as_secs()),
@@ -193,11 +221,11 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
     }
     v.finish()?;
     Ok(Failure {
-        job_id: &r.job_id,
-        job_type: &r.job_type,
-        policy: &r.policy,
+        job_id: r.job_id,
+        job_type: r.job_type,
+        policy: r.policy,
         priority: r.priority,
-        target: &r.target,
+        target: r.target,
         report: FailureReport {
             error,
             attempt: r.attempt,
@@ -209,11 +237,15 @@ pub fn failure(r: &pb::ReportFailureRequest) -> Result<Failure<'_>, Status> {
 }
 
 fn duration(d: &prost_types::Duration) -> Result<Duration, String> {
-    if d.seconds < 0 || d.nanos < 0 {
+    duration_of((d.seconds, d.nanos))
+}
+
+fn duration_of((seconds, nanos): (i64, i32)) -> Result<Duration, String> {
+    if seconds < 0 || nanos < 0 {
         return Err("must not be negative".into());
     }
-    let nanos = u32::try_from(d.nanos).ok().filter(|n| *n < 1_000_000_000);
-    let secs = u64::try_from(d.seconds).ok();
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000);
+    let secs = u64::try_from(seconds).ok();
     match (secs, nanos) {
         (Some(s), Some(n)) => {
             let d = Duration::new(s, n);

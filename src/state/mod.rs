@@ -96,6 +96,9 @@ pub struct FailureCall<'a> {
     pub pause: Option<PauseView>,
 }
 
+/// `StateError::Reloaded`'s text: how the server knows the status again.
+pub const RELOADED: &str = "the configuration was reloaded during the call; retry it";
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StateError {
     #[error("no job {0:?}")]
@@ -115,7 +118,7 @@ pub enum StateError {
     Malformed(String),
     /// The configuration was reloaded while the call was deciding; asked
     /// again, it decides under the new one.
-    #[error("the configuration was reloaded during the call; retry it")]
+    #[error("{RELOADED}")]
     Reloaded,
 }
 
