@@ -10,14 +10,15 @@
 //! Every other path goes on to the router; load shedding (the layer
 //! outside this one) and tonic's transport settings apply to both.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
+
+use futures_util::future::Either;
 
 use tonic::body::Body;
 use tonic::server::Grpc;
 use tower::{Layer, Service};
 
+use super::overload::{BoxFuture, ready_one};
 use super::service::Coordinator;
 use super::wire::{WireCodec, WireFailure};
 
@@ -57,35 +58,6 @@ pub struct HotPath<S> {
     layer: HotPathLayer,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-pin_project_lite::pin_project! {
-    #[project = HotProj]
-    pub enum HotFuture<F, T> {
-        Routed {
-            #[pin]
-            call: F,
-        },
-        Hot {
-            call: BoxFuture<T>,
-        },
-    }
-}
-
-impl<F, T> Future for HotFuture<F, T>
-where
-    F: Future<Output = T>,
-{
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match self.project() {
-            HotProj::Routed { call } => call.poll(cx),
-            HotProj::Hot { call } => call.as_mut().poll(cx),
-        }
-    }
-}
-
 impl<S> Service<http::Request<Body>> for HotPath<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
@@ -94,7 +66,8 @@ where
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = HotFuture<S::Future, Result<Self::Response, Self::Error>>;
+    /// The router's future, or this path's one box.
+    type Future = Either<S::Future, BoxFuture<Result<Self::Response, Self::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -102,29 +75,22 @@ where
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         if req.uri().path() != PATH {
-            // The clone that was polled ready is the one that takes the call.
-            let clone = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, clone);
-            return HotFuture::Routed {
-                call: inner.call(req),
-            };
+            return Either::Left(ready_one(&mut self.inner).call(req));
         }
         let coordinator = self.layer.coordinator.clone();
         let max = self.layer.max_request_bytes;
-        HotFuture::Hot {
-            call: Box::pin(async move {
-                let handler = tower::service_fn(|r: tonic::Request<WireFailure>| {
-                    let coordinator = &coordinator;
-                    async move {
-                        let w = r.into_inner();
-                        // Checked before the handler: a text that is not
-                        // UTF-8 fails as the generated decoding fails it.
-                        coordinator.report_failure_of(w.request()?).await
-                    }
-                });
-                let mut grpc = Grpc::new(WireCodec).apply_max_message_size_config(Some(max), None);
-                Ok(grpc.unary(handler, req).await)
-            }),
-        }
+        Either::Right(Box::pin(async move {
+            let handler = tower::service_fn(|r: tonic::Request<WireFailure>| {
+                let coordinator = &coordinator;
+                async move {
+                    let w = r.into_inner();
+                    // Checked before the handler: a text that is not
+                    // UTF-8 fails as the generated decoding fails it.
+                    coordinator.report_failure_of(w.request()?).await
+                }
+            });
+            let mut grpc = Grpc::new(WireCodec).apply_max_message_size_config(Some(max), None);
+            Ok(grpc.unary(handler, req).await)
+        }))
     }
 }

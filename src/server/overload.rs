@@ -55,7 +55,7 @@ pub struct Shed<S> {
     layer: ShedLayer,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 pin_project_lite::pin_project! {
     /// A call's future: the inner service's, holding the call's permit until
@@ -107,9 +107,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        // The clone that was polled ready is the one that takes the call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = ready_one(&mut self.inner);
         if req.uri().path().starts_with(EXEMPT) {
             return ShedFuture::Called {
                 call: inner.call(req),
@@ -144,4 +142,11 @@ where
             }
         }
     }
+}
+
+/// The service a layer calls: the clone that was polled ready takes the
+/// call, a fresh clone stays for the next `poll_ready`.
+pub fn ready_one<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
 }
