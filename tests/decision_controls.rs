@@ -111,20 +111,17 @@ async fn grpc_pushback_delays_or_stops() {
         (Ok(Action::GiveUp), GiveUpReason::Pushback)
     );
     // Explain tells the same without recording anything.
-    let e = h
-        .client
-        .explain(pb::ExplainRequest {
+    let e = explain(
+        &mut h.client,
+        pb::ExplainRequest {
             job_id: "p3".into(),
             policy: "exact".into(),
             error: Some(error("", "", 0, 14)),
             retry_pushback_ms: Some(-1),
             ..Default::default()
-        })
-        .await
-        .expect("explain")
-        .into_inner()
-        .decision
-        .expect("decision");
+        },
+    )
+    .await;
     assert_eq!(reason(&e), GiveUpReason::Pushback);
     assert!(e.explanation.contains("not to retry"), "{}", e.explanation);
 }

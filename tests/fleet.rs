@@ -825,15 +825,14 @@ async fn capacity(b: &Backend) {
 async fn shared_pauses_and_events(b: &Backend) {
     use futures_util::StreamExt;
     let mut sidecars = fleet(2, &b.toml("t9", ""), POLICIES).await;
-    let mut watch = sidecars[0]
-        .client
-        .watch_events(pb::WatchEventsRequest {
+    let mut watch = watch(
+        &mut sidecars[0].client,
+        pb::WatchEventsRequest {
             kinds: vec![pb::EventKind::GaveUp as i32],
             ..Default::default()
-        })
-        .await
-        .expect("watch")
-        .into_inner();
+        },
+    )
+    .await;
     sidecars[0]
         .client
         .pause_retries(pb::PauseRetriesRequest {

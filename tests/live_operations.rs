@@ -110,18 +110,16 @@ async fn a_paused_job_type_retries_after_the_pause_and_keeps_its_retries() {
     let d = report(c, failure_of("j2", "invoice", "", "ValidationError")).await;
     assert_eq!(d.action, pb::Action::GiveUp as i32);
     // Explain says a pause decides.
-    let e = c
-        .explain(pb::ExplainRequest {
+    let e = explain(
+        c,
+        pb::ExplainRequest {
             job_id: "j1".into(),
             job_type: "invoice".into(),
             error: Some(error("TimeoutError", "x", 0, 0)),
             ..Default::default()
-        })
-        .await
-        .expect("explain")
-        .into_inner()
-        .decision
-        .expect("decision");
+        },
+    )
+    .await;
     assert!(e.explanation.contains("paused"), "{}", e.explanation);
 
     let listed = c
@@ -184,15 +182,6 @@ async fn the_cli_pauses_a_target_lists_it_and_a_timed_pause_runs_out() {
     h.running.stop().await.expect("stops");
 }
 
-async fn watch(h: &Harness, r: pb::WatchEventsRequest) -> tonic::Streaming<pb::Event> {
-    connect(h.running.grpc_addr)
-        .await
-        .watch_events(r)
-        .await
-        .expect("watch")
-        .into_inner()
-}
-
 async fn next(s: &mut tonic::Streaming<pb::Event>) -> pb::Event {
     tokio::time::timeout(Duration::from_secs(10), s.next())
         .await
@@ -204,9 +193,10 @@ async fn next(s: &mut tonic::Streaming<pb::Event>) -> pb::Event {
 #[tokio::test]
 async fn watchers_see_the_events_they_filter_for() {
     let mut h = Harness::start(CONFIG).await;
-    let mut all = watch(&h, pb::WatchEventsRequest::default()).await;
+    let addr = h.running.grpc_addr;
+    let mut all = watch(&mut connect(addr).await, pb::WatchEventsRequest::default()).await;
     let mut gave_up = watch(
-        &h,
+        &mut connect(addr).await,
         pb::WatchEventsRequest {
             job_type: "invoice".into(),
             kinds: vec![pb::EventKind::GaveUp as i32],
@@ -348,14 +338,14 @@ async fn a_watcher_that_falls_behind_is_told_what_it_missed() {
             .connect()
             .await
             .expect("connect");
-    let mut slow = pb::retry_coordinator_client::RetryCoordinatorClient::new(channel)
-        .watch_events(pb::WatchEventsRequest {
+    let mut slow = watch(
+        &mut pb::retry_coordinator_client::RetryCoordinatorClient::new(channel),
+        pb::WatchEventsRequest {
             kinds: vec![pb::EventKind::GaveUp as i32],
             ..Default::default()
-        })
-        .await
-        .expect("watch")
-        .into_inner();
+        },
+    )
+    .await;
     let addr = h.running.grpc_addr;
     let mut tasks = Vec::new();
     for w in 0..8 {

@@ -20,7 +20,7 @@ use tower::{Layer, Service};
 
 use super::overload::{BoxFuture, ready_one};
 use super::service::Coordinator;
-use super::wire::{WireCodec, WireFailure};
+use super::wire::{ReportFailureRequest, WireCodec};
 
 pub const PATH: &str = "/retryd.v1.RetryCoordinator/ReportFailure";
 
@@ -80,7 +80,7 @@ where
         let coordinator = self.layer.coordinator.clone();
         let max = self.layer.max_request_bytes;
         Either::Right(Box::pin(async move {
-            let handler = tower::service_fn(|r: tonic::Request<WireFailure>| {
+            let handler = tower::service_fn(|r: tonic::Request<ReportFailureRequest>| {
                 let coordinator = &coordinator;
                 async move {
                     let w = r.into_inner();

@@ -18,8 +18,9 @@ use super::validate::{ErrorFields, FailureRequest};
 use crate::pb;
 
 /// `retryd.v1.ReportFailureRequest`, its `string` fields read as bytes.
+/// Named as the generated messages are, so prost's errors read the same.
 #[derive(Clone, PartialEq, Message)]
-pub struct WireFailure {
+pub struct ReportFailureRequest {
     #[prost(bytes = "bytes", tag = "1")]
     pub job_id: Bytes,
     #[prost(bytes = "bytes", tag = "2")]
@@ -29,7 +30,7 @@ pub struct WireFailure {
     #[prost(uint32, optional, tag = "4")]
     pub priority: Option<u32>,
     #[prost(message, optional, tag = "5")]
-    pub error: Option<WireError>,
+    pub error: Option<ErrorInfo>,
     #[prost(message, optional, tag = "6")]
     pub retry_after_hint: Option<prost_types::Duration>,
     #[prost(uint32, tag = "7")]
@@ -44,7 +45,7 @@ pub struct WireFailure {
 
 /// `retryd.v1.ErrorInfo`, its `string` fields read as bytes.
 #[derive(Clone, PartialEq, Message)]
-pub struct WireError {
+pub struct ErrorInfo {
     #[prost(bytes = "bytes", tag = "1")]
     pub r#type: Bytes,
     #[prost(bytes = "bytes", tag = "2")]
@@ -57,10 +58,12 @@ pub struct WireError {
     pub retryable: Option<bool>,
 }
 
-/// A text field that is not UTF-8: prost's own words for a `string`.
+/// A text field that is not UTF-8, in prost's words for a `string`
+/// (`field` as prost names it: `ReportFailureRequest.job_id`, or
+/// `ErrorInfo.message: ReportFailureRequest.error` inside the error).
 fn not_utf8(field: &str) -> Status {
     Status::internal(format!(
-        "failed to decode Protobuf message: ReportFailureRequest.{field}: invalid string value: data is not UTF-8 encoded"
+        "failed to decode Protobuf message: {field}: invalid string value: data is not UTF-8 encoded"
     ))
 }
 
@@ -68,14 +71,14 @@ fn text<'a>(field: &str, b: &'a Bytes) -> Result<&'a str, Status> {
     std::str::from_utf8(b).map_err(|_| not_utf8(field))
 }
 
-impl WireFailure {
+impl ReportFailureRequest {
     /// The request's fields as validation reads them; INTERNAL (as prost's
     /// decoding answers) if a text is not UTF-8.
     pub fn request(&self) -> Result<FailureRequest<'_>, Status> {
         let error = match &self.error {
             Some(e) => Some(ErrorFields {
-                r#type: text("error.type", &e.r#type)?,
-                message: text("error.message", &e.message)?,
+                r#type: text("ErrorInfo.type: ReportFailureRequest.error", &e.r#type)?,
+                message: text("ErrorInfo.message: ReportFailureRequest.error", &e.message)?,
                 http_status: e.http_status,
                 grpc_code: e.grpc_code,
                 retryable: e.retryable,
@@ -83,27 +86,30 @@ impl WireFailure {
             None => None,
         };
         Ok(FailureRequest {
-            job_id: text("job_id", &self.job_id)?,
-            job_type: text("job_type", &self.job_type)?,
-            policy: text("policy", &self.policy)?,
+            job_id: text("ReportFailureRequest.job_id", &self.job_id)?,
+            job_type: text("ReportFailureRequest.job_type", &self.job_type)?,
+            policy: text("ReportFailureRequest.policy", &self.policy)?,
             priority: self.priority,
             error,
             retry_after_hint: self.retry_after_hint.map(|d| (d.seconds, d.nanos)),
             attempt: self.attempt,
-            target: text("target", &self.target)?,
-            retry_after_header: text("retry_after_header", &self.retry_after_header)?,
+            target: text("ReportFailureRequest.target", &self.target)?,
+            retry_after_header: text(
+                "ReportFailureRequest.retry_after_header",
+                &self.retry_after_header,
+            )?,
             retry_pushback_ms: self.retry_pushback_ms,
         })
     }
 }
 
-/// Decodes `WireFailure`, encodes the generated `ReportFailureResponse`.
+/// Decodes `ReportFailureRequest`, encodes the generated `ReportFailureResponse`.
 #[derive(Default)]
 pub struct WireCodec;
 
 impl Codec for WireCodec {
     type Encode = pb::ReportFailureResponse;
-    type Decode = WireFailure;
+    type Decode = ReportFailureRequest;
     type Encoder = ProstEncoder<pb::ReportFailureResponse>;
     type Decoder = WireDecoder;
 
@@ -119,23 +125,25 @@ impl Codec for WireCodec {
 pub struct WireDecoder;
 
 impl Decoder for WireDecoder {
-    type Item = WireFailure;
+    type Item = ReportFailureRequest;
     type Error = Status;
 
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<WireFailure>, Status> {
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<ReportFailureRequest>, Status> {
         // The frame's bytes taken whole (tonic's buffer hands them over
         // without a copy); the texts are slices of them.
         let bytes = buf.copy_to_bytes(buf.remaining());
-        WireFailure::decode(bytes)
+        // As tonic's prost codec answers a message that does not decode.
+        ReportFailureRequest::decode(bytes)
             .map(Some)
-            .map_err(|e| Status::internal(format!("failed to decode Protobuf message: {e}")))
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 
 /// Whether `bytes` read here give what the generated message gives: the
 /// same fields, or a refusal both ways (the fuzz target asserts it).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn agrees_with_generated(bytes: &[u8]) -> bool {
-    let ours = WireFailure::decode(bytes)
+    let ours = ReportFailureRequest::decode(bytes)
         .ok()
         .and_then(|w| w.request().ok().map(|r| format!("{r:?}")));
     let theirs = pb::ReportFailureRequest::decode(bytes)
@@ -180,7 +188,7 @@ mod tests {
     fn reads_every_field_as_the_generated_message_does() {
         let g = full();
         let bytes = g.encode_to_vec();
-        let w = WireFailure::decode(Bytes::from(bytes.clone())).unwrap_or_default();
+        let w = ReportFailureRequest::decode(Bytes::from(bytes.clone())).unwrap_or_default();
         assert_eq!(w.request().ok(), Some(FailureRequest::from(&g)));
         agree(&bytes);
         agree(&pb::ReportFailureRequest::default().encode_to_vec());
@@ -202,7 +210,7 @@ mod tests {
         let mut bytes = first.encode_to_vec();
         bytes.extend(second.encode_to_vec());
         agree(&bytes);
-        let w = WireFailure::decode(Bytes::from(bytes)).unwrap_or_default();
+        let w = ReportFailureRequest::decode(Bytes::from(bytes)).unwrap_or_default();
         let r = w.request().unwrap_or_default();
         assert_eq!(r.job_id, "job-2");
         assert_eq!(r.job_type, "invoice");
@@ -239,9 +247,31 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_is_worded_as_prost_words_it() {
+        let full = full().encode_to_vec();
+        for bytes in [
+            vec![0x0a, 0x02, 0xc3, 0x28],
+            vec![0x2a, 0x04, 0x12, 0x02, 0xff, 0xfe],
+            full[..20].to_vec(),
+            full[..full.len() - 1].to_vec(),
+            vec![0x08, 0x01],
+        ] {
+            let theirs = pb::ReportFailureRequest::decode(&bytes[..])
+                .err()
+                .map(|e| e.to_string());
+            let ours = match ReportFailureRequest::decode(&bytes[..]) {
+                Ok(w) => w.request().err().map(|s| s.message().to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            assert!(theirs.is_some(), "{bytes:?} is refused");
+            assert_eq!(ours, theirs, "{bytes:?}");
+        }
+    }
+
+    #[test]
     fn texts_are_slices_of_the_received_buffer() {
         let bytes = Bytes::from(full().encode_to_vec());
-        let w = WireFailure::decode(bytes.clone()).unwrap_or_default();
+        let w = ReportFailureRequest::decode(bytes.clone()).unwrap_or_default();
         let inside = |b: &Bytes| {
             let (start, end) = (
                 bytes.as_ptr() as usize,

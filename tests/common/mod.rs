@@ -181,6 +181,26 @@ pub async fn report(client: &mut Client, r: pb::ReportFailureRequest) -> pb::Dec
         .expect("a decision")
 }
 
+/// What ReportFailure would answer, recording nothing.
+pub async fn explain(client: &mut Client, r: pb::ExplainRequest) -> pb::Decision {
+    client
+        .explain(r)
+        .await
+        .expect("Explain succeeds")
+        .into_inner()
+        .decision
+        .expect("a decision")
+}
+
+/// A WatchEvents stream.
+pub async fn watch(client: &mut Client, r: pb::WatchEventsRequest) -> tonic::Streaming<pb::Event> {
+    client
+        .watch_events(r)
+        .await
+        .expect("WatchEvents succeeds")
+        .into_inner()
+}
+
 pub fn secs(d: &pb::Decision) -> f64 {
     let r = d.retry_after.as_ref().expect("retry_after");
     r.seconds as f64 + f64::from(r.nanos) / 1e9
