@@ -857,13 +857,7 @@ async fn shared_pauses_and_events(b: &Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(paused, "the pause reached the other pod");
-    let listed = sidecars[1]
-        .client
-        .list_pauses(pb::ListPausesRequest {})
-        .await
-        .expect("list")
-        .into_inner()
-        .pauses;
+    let listed = pauses(&mut sidecars[1].client).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].job_type, "mail");
     sidecars[1]

@@ -122,12 +122,7 @@ async fn a_paused_job_type_retries_after_the_pause_and_keeps_its_retries() {
     .await;
     assert!(e.explanation.contains("paused"), "{}", e.explanation);
 
-    let listed = c
-        .list_pauses(pb::ListPausesRequest {})
-        .await
-        .expect("list")
-        .into_inner()
-        .pauses;
+    let listed = pauses(c).await;
     assert_eq!(listed.len(), 1);
     let text = h.scrape().await;
     assert_eq!(sample(&text, "retryd_pauses", &[]), Some(1.0));

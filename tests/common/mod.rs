@@ -201,6 +201,16 @@ pub async fn watch(client: &mut Client, r: pb::WatchEventsRequest) -> tonic::Str
         .into_inner()
 }
 
+/// The pauses in force.
+pub async fn pauses(client: &mut Client) -> Vec<pb::Pause> {
+    client
+        .list_pauses(pb::ListPausesRequest {})
+        .await
+        .expect("ListPauses succeeds")
+        .into_inner()
+        .pauses
+}
+
 pub fn secs(d: &pb::Decision) -> f64 {
     let r = d.retry_after.as_ref().expect("retry_after");
     r.seconds as f64 + f64::from(r.nanos) / 1e9
