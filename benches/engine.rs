@@ -149,10 +149,11 @@ fn bench_store(c: &mut Criterion) {
             policy: &policy,
             report: r,
             pause: None,
+            carry: Default::default(),
         };
         let mut rng = SmallRng::seed_from_u64(7);
         for id in &ids {
-            store.report_failure(&engine, &call(id), NOW, &mut rng);
+            let _ = store.report_failure(&engine, &call(id), NOW, &mut rng);
         }
         let mut i = 0;
         g.bench_function(name, |b| {

@@ -11,8 +11,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Timestamp};
 use crate::pb;
 use crate::server::validate;
-use crate::state::memory::Store;
-use crate::state::{FailureCall, Filter, Limits, store_for};
+use crate::state::{FailureCall, Limits, Store, store_for};
 
 /// The configuration parser on arbitrary text.
 pub fn config(data: &[u8]) {
@@ -79,77 +78,50 @@ pub fn report_failure(data: &[u8]) {
         policy: &policy,
         report: f.report,
         pause: None,
+        carry: f.carry,
     };
-    let out = w.store.report_failure(&w.engine, &call, now, &mut rng);
-    let _ = w
-        .engine
-        .explanation(&out.decision, &f.report.error, Some(f.target));
-    let _ = w.engine.max_attempts(&out.decision);
+    if let Ok(out) = w.store.report_failure(&w.engine, &call, now, &mut rng) {
+        let _ = w
+            .engine
+            .explanation(&out.decision, &f.report.error, Some(f.target));
+        let _ = w.engine.max_attempts(&out.decision);
+    }
     if let Some(view) = w.store.get(f.job_id) {
         let _ = w
             .engine
             .explanation(&view.job.last_decision, &view.last_error.report(), None);
     }
     let _ = w.store.explain(&w.engine, &call, now, &mut rng);
+    // Delivery: the job's queue claimed, its lease extended, released, or
+    // settled (each with the request's lease, which may be anything).
+    let queue = f.carry.queue.unwrap_or(f.job_type);
+    let lease = std::time::Duration::from_millis(u64::from(r.attempt % 5000) + 1);
+    for j in w.store.claim(queue, (r.attempt % 4) as usize, lease, now) {
+        match r.attempt % 3 {
+            0 => drop(w.store.extend(&j.id, &j.lease_id, lease, now)),
+            1 => drop(w.store.release(&j.id, &j.lease_id, lease, now)),
+            _ => drop(
+                w.store
+                    .report_success(&j.id, "", "", Some(&j.lease_id), now),
+            ),
+        }
+    }
+    let _ = w.store.extend(f.job_id, &r.lease_id, lease, now);
+    let _ = w.store.expire(now.saturating_add(lease));
+    let _ = w.store.queues(now);
     if r.attempt % 7 == 0 {
-        let _ = w.store.report_success(f.job_id, f.job_type, f.target, now);
+        let _ = w
+            .store
+            .report_success(f.job_id, f.job_type, f.target, f.carry.lease, now);
     }
     if w.store.len() > 5_000 {
         w.store.sweep(now, true);
     }
 }
 
-/// A snapshot file, its section lengths and checksum made to agree with
-/// its size and content first (or the loader would stop at the checksum and
-/// the fuzzer never reach the records): loaded into a fresh store, which
-/// must then answer every read and report without panicking.
+/// A snapshot file loaded into a fresh store (see `state::fuzz::snapshot`).
 pub fn snapshot(data: &[u8]) {
-    use crate::state::memory::batches::{BatchLimits, Batches};
-    use crate::state::memory::snapshot::{HEADER_LEN, load_from, reseal};
-
-    if data.len() < HEADER_LEN {
-        return;
-    }
-    let mut file = data.to_vec();
-    let mut records = [0u8; 8];
-    records.copy_from_slice(&file[24..32]);
-    reseal(&mut file, u64::from_le_bytes(records));
-
-    let w = world();
-    let store = store_for(Limits::default(), &w.engine);
-    let batches = Batches::new(BatchLimits::default());
-    let cursor = std::io::Cursor::new(file);
-    if load_from(cursor, "fuzz", &w.engine, &store, &batches).is_err() {
-        return;
-    }
-    let now = Timestamp(1_800_000_000_000);
-    let mut rng = rand::rng();
-    let policy = Arc::clone(w.engine.policies.default_policy());
-    let page = store.list(Filter::default(), 64, None);
-    let ids: Vec<String> = page.jobs.iter().map(|j| j.id.to_string()).collect();
-    for id in &ids {
-        if let Some(view) = store.get(id) {
-            let _ = w
-                .engine
-                .explanation(&view.job.last_decision, &view.last_error.report(), None);
-        }
-        let call = FailureCall {
-            job_id: id,
-            job_type: "",
-            target: "",
-            policy: &policy,
-            report: crate::engine::FailureReport::default(),
-            pause: None,
-        };
-        let _ = store.report_failure(&w.engine, &call, now, &mut rng);
-    }
-    let _ = store.stats();
-    let _ = store.budgets();
-    for (id, _) in batches.export() {
-        let _ = batches.end_pass(&id, now);
-        let _ = batches.start_pass(&id, &[], None, None, now);
-    }
-    store.sweep(now, true);
+    crate::state::fuzz::snapshot(data, &world().engine);
 }
 
 /// The fuzz targets' corpora (`fuzz/corpus/*`, kept minimal with `cargo

@@ -58,6 +58,15 @@ enum Command {
         #[command(flatten)]
         client: cli::ClientArgs,
     },
+    /// Delivery: each queue's parked, due and handed-out jobs, and its
+    /// oldest due job.
+    Due {
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        #[command(flatten)]
+        client: cli::ClientArgs,
+    },
     /// Counts per job type of a running sidecar.
     Stats {
         #[command(flatten)]
@@ -181,6 +190,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Budgets { client }) => client_command(async { cli::budgets(&client).await }),
         Some(Command::Stats { client }) => client_command(async { cli::stats(&client).await }),
+        Some(Command::Due { queue, client }) => {
+            client_command(async { cli::due(&client, queue).await })
+        }
         Some(Command::Explain { explain, client }) => {
             client_command(async { cli::explain(&client, explain).await })
         }

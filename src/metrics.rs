@@ -70,6 +70,17 @@ pub const EVENTS_DROPPED: &str = "retryd_events_dropped_total";
 pub const RELOADS: &str = "retryd_config_reloads_total";
 pub const RELOAD_LAST: &str = "retryd_config_last_reload_success_timestamp_seconds";
 pub const RELOAD_OK: &str = "retryd_config_last_reload_successful";
+pub const PARKED_JOBS: &str = "retryd_parked_jobs";
+pub const PARKED_BYTES: &str = "retryd_parked_bytes";
+pub const DELIVERIES: &str = "retryd_deliveries_total";
+pub const LEASE_EXPIRED: &str = "retryd_delivery_lease_expired_total";
+pub const DELIVERY_LAG: &str = "retryd_delivery_lag_seconds";
+pub const OLDEST_DUE: &str = "retryd_oldest_due_seconds";
+pub const LEASED_JOBS: &str = "retryd_leased_jobs";
+
+/// Queues with a label of their own; past them, `other` (a caller cannot
+/// blow up the metrics' cardinality with queue names).
+const MAX_QUEUE_LABELS: usize = 100;
 
 const DELAY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
@@ -80,6 +91,10 @@ const ATTEMPT_BUCKETS: &[f64] = &[
 ];
 const BACKEND_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+const LAG_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    1800.0, 3600.0,
 ];
 const RPC_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -165,9 +180,23 @@ pub struct Metrics {
     backend_duration: Vec<Histogram>,
     backend_up: Gauge,
     live: Live,
+    delivery: DeliveryMetrics,
     /// The configuration generation whose policy and category ids key the
     /// caches (a reload clears them).
     generation: AtomicU64,
+}
+
+/// Delivery: parked jobs and bytes, hand-outs, leases that ran out, lag.
+struct DeliveryMetrics {
+    /// The queues with a label of their own.
+    labels: DashMap<String, (), FixedState>,
+    parked: Cache<String, Gauge>,
+    leased: Cache<String, Gauge>,
+    oldest_due: Cache<String, Gauge>,
+    deliveries: Cache<String, Counter>,
+    expired: Cache<String, Counter>,
+    lag: Cache<String, Histogram>,
+    parked_bytes: Gauge,
 }
 
 /// Live operations: pauses, watchers, reloads.
@@ -195,6 +224,7 @@ impl Metrics {
     pub fn new(fleet: &str) -> Metrics {
         let builder = [
             (RETRY_DELAY, DELAY_BUCKETS),
+            (DELIVERY_LAG, LAG_BUCKETS),
             (ATTEMPTS, ATTEMPT_BUCKETS),
             (RPC_DURATION, RPC_BUCKETS),
             (BACKEND_DURATION, BACKEND_BUCKETS),
@@ -265,6 +295,14 @@ impl Metrics {
                 RELOADS,
                 "Configuration reloads (SIGHUP or a watched file change), by result (ok/error).",
             ),
+            (
+                DELIVERIES,
+                "Due jobs handed out to claimers (ClaimDue, WatchDue), by queue.",
+            ),
+            (
+                LEASE_EXPIRED,
+                "Leases of handed-out jobs that ran out unsettled, by queue.",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_counter(n, None, h);
@@ -298,6 +336,22 @@ impl Metrics {
             ),
             (WATCHERS, "WatchEvents streams open on this sidecar."),
             (
+                PARKED_JOBS,
+                "Jobs parked on each queue for delivery, due or not yet (handed-out ones not counted).",
+            ),
+            (
+                LEASED_JOBS,
+                "Jobs handed out on each queue and not yet settled, their leases running.",
+            ),
+            (
+                PARKED_BYTES,
+                "Payload bytes retryd holds for delivery (parked, handed-out and dead jobs').",
+            ),
+            (
+                OLDEST_DUE,
+                "Seconds the oldest unclaimed due job of each queue has been due (0: none due).",
+            ),
+            (
                 RELOAD_OK,
                 "1 if the last configuration reload was applied (or none was tried), 0 if it was refused.",
             ),
@@ -326,6 +380,10 @@ impl Metrics {
                 BACKEND_DURATION,
                 "Time of each call to the fleet state's backend (Redis) in seconds, by operation.",
             ),
+            (
+                DELIVERY_LAG,
+                "Seconds from a job's due time to its hand-out, by queue.",
+            ),
         ] {
             let (n, h) = describe(name, help);
             recorder.describe_histogram(
@@ -352,7 +410,7 @@ impl Metrics {
         });
         let snapshot_last = recorder.register_gauge(&Key::from_name(SNAPSHOT_LAST), &META);
         let snapshot_duration = recorder.register_gauge(&Key::from_name(SNAPSHOT_DURATION), &META);
-        use crate::state::redis::{Op, Outcome};
+        use crate::state::{BackendOp as Op, BackendOutcome as Outcome};
         let backend_requests = Op::ALL
             .iter()
             .map(|op| {
@@ -393,6 +451,7 @@ impl Metrics {
             reload_last: recorder.register_gauge(&Key::from_name(RELOAD_LAST), &META),
             reload_ok: recorder.register_gauge(&Key::from_name(RELOAD_OK), &META),
         };
+        let parked_bytes = recorder.register_gauge(&Key::from_name(PARKED_BYTES), &META);
         live.reload_last.set(unix_now());
         live.reload_ok.set(1.0);
         recorder
@@ -432,7 +491,99 @@ impl Metrics {
             backend_duration,
             backend_up: Gauge::noop(),
             live,
+            delivery: DeliveryMetrics {
+                labels: DashMap::with_hasher(FixedState::default()),
+                parked: Cache::new(),
+                leased: Cache::new(),
+                oldest_due: Cache::new(),
+                deliveries: Cache::new(),
+                expired: Cache::new(),
+                lag: Cache::new(),
+                parked_bytes,
+            },
             generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The `queue` label of a queue: its name, or `other` past the bound.
+    fn queue_label(&self, queue: &str) -> String {
+        let labels = &self.delivery.labels;
+        if labels.contains_key(queue) {
+            return queue.to_string();
+        }
+        if labels.len() < MAX_QUEUE_LABELS {
+            labels.insert(queue.to_string(), ());
+            return queue.to_string();
+        }
+        "other".to_string()
+    }
+
+    fn queue_gauge(&self, cache: &Cache<String, Gauge>, name: &'static str, q: &str) -> Gauge {
+        let q = self.queue_label(q);
+        cache
+            .get(q.clone(), || {
+                self.recorder
+                    .register_gauge(&Key::from_parts(name, vec![label("queue", &q)]), &META)
+            })
+            .clone()
+    }
+
+    /// A due job handed out, `lag` seconds after it fell due.
+    pub fn delivered(&self, queue: &str, lag: f64) {
+        let q = self.queue_label(queue);
+        self.delivery
+            .deliveries
+            .get(q.clone(), || {
+                self.counter(DELIVERIES, vec![label("queue", &q)])
+            })
+            .increment(1);
+        self.delivery
+            .lag
+            .get(q.clone(), || {
+                self.histogram(DELIVERY_LAG, vec![label("queue", &q)])
+            })
+            .record(lag);
+    }
+
+    /// A handed-out job's lease ran out unsettled.
+    pub fn lease_expired(&self, queue: &str) {
+        let q = self.queue_label(queue);
+        self.delivery
+            .expired
+            .get(q.clone(), || {
+                self.counter(LEASE_EXPIRED, vec![label("queue", &q)])
+            })
+            .increment(1);
+    }
+
+    /// The queues' gauges from `rows` (a queue no longer there reads 0).
+    fn set_queue_gauges(&self, rows: &[crate::state::QueueRow], parked_bytes: u64, now: f64) {
+        let d = &self.delivery;
+        d.parked_bytes.set(parked_bytes as f64);
+        let mut by_label: std::collections::HashMap<String, (f64, f64, f64)> =
+            std::collections::HashMap::new();
+        for r in rows {
+            let e = by_label.entry(self.queue_label(&r.queue)).or_default();
+            e.0 += r.parked as f64;
+            e.1 += r.leased as f64;
+            if let Some(t) = r.oldest_due {
+                e.2 = e.2.max(now - t.0 as f64 / 1000.0).max(0.0);
+            }
+        }
+        for (cache, name, i) in [
+            (&d.parked, PARKED_JOBS, 0),
+            (&d.leased, LEASED_JOBS, 1),
+            (&d.oldest_due, OLDEST_DUE, 2),
+        ] {
+            for (q, v) in &by_label {
+                let v = [v.0, v.1, v.2][i];
+                self.queue_gauge(cache, name, q).set(v);
+            }
+            for g in cache.map.iter() {
+                if !by_label.contains_key(g.key()) {
+                    g.value().set(0.0);
+                }
+            }
         }
     }
 
@@ -677,6 +828,7 @@ impl Metrics {
             self.breaker_gauge(b.target_id, &b.target)
                 .set(breaker_value(b.state));
         }
+        self.set_queue_gauges(&g.queues, g.parked_bytes, unix_now());
     }
 
     /// A decision under a policy with a shadow, and the shadow's.
@@ -816,14 +968,14 @@ pub fn url(addr: SocketAddr) -> String {
     format!("http://{addr}/metrics")
 }
 
-impl crate::state::redis::Observer for Metrics {
+impl crate::state::Observer for Metrics {
     fn backend_call(
         &self,
-        op: crate::state::redis::Op,
-        outcome: crate::state::redis::Outcome,
+        op: crate::state::BackendOp,
+        outcome: crate::state::BackendOutcome,
         took: Duration,
     ) {
-        use crate::state::redis::{Op, Outcome};
+        use crate::state::{BackendOp as Op, BackendOutcome as Outcome};
         let (Some(o), Some(r)) = (
             Op::ALL.iter().position(|x| *x == op),
             Outcome::ALL.iter().position(|x| *x == outcome),
@@ -832,5 +984,17 @@ impl crate::state::redis::Observer for Metrics {
         };
         self.backend_requests[o][r].increment(1);
         self.backend_duration[o].record(took.as_secs_f64());
+    }
+
+    fn swept(&self, evictions: &Evictions, _batches: usize) {
+        self.evicted(evictions);
+    }
+
+    fn snapshot_written(
+        &self,
+        result: Result<&crate::state::SnapshotStats, &crate::state::SnapshotError>,
+        took: Duration,
+    ) {
+        self.snapshot(result.is_ok().then(std::time::SystemTime::now), took);
     }
 }

@@ -53,7 +53,45 @@ fn text(o: &Output) -> String {
 /// A server that has done everything once, so every metric has a series.
 async fn exercised() -> Harness {
     // A breaker on s3 that its one failure opens: its metrics are exported.
-    exercised_with("[state]\nmax_jobs = 2\n[breakers.s3]\nmin_calls = 1\n").await
+    let mut h = exercised_with("[state]\nmax_jobs = 2\n[breakers.s3]\nmin_calls = 1\n").await;
+    // Delivery: a job parked, claimed under a short lease that runs out.
+    let c = &mut h.client;
+    let mut parked = failure("parcel", error("Timeout", "", 0, 0));
+    parked.payload = b"job".to_vec();
+    parked.queue = "mail".into();
+    report(c, parked).await;
+    c.retry_job(pb::RetryJobRequest {
+        job_id: "parcel".into(),
+        reset_failures: None,
+    })
+    .await
+    .expect("due now");
+    let claimed = c
+        .claim_due(pb::ClaimDueRequest {
+            queue: "mail".into(),
+            max_jobs: 1,
+            lease: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 50_000_000,
+            }),
+        })
+        .await
+        .expect("claim")
+        .into_inner()
+        .jobs;
+    assert_eq!(claimed.len(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sample(
+        &h.scrape().await,
+        "retryd_delivery_lease_expired_total",
+        &[("queue", "mail")],
+    )
+    .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "the lease ran out");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    h
 }
 
 /// The same in fleet mode, on a real Redis (for the backend's metrics).
@@ -213,6 +251,10 @@ fn dashboard_is_provisionable_and_has_the_promised_panels() {
         "Backend calls/s by operation and result",
         "Backend latency p50 / p99 by operation",
         "Pods reaching their fleet state",
+        "Parked jobs by queue",
+        "Oldest due job by queue",
+        "Deliveries/s and leases expired/s by queue",
+        "Delivery lag p50 / p99 by queue",
     ] {
         assert!(titles.contains(&want), "no panel {want:?} in {titles:?}");
     }

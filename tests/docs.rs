@@ -132,7 +132,7 @@ struct DocKey {
 
 fn documented_keys() -> Vec<DocKey> {
     let key_shape = re(
-        r"^((server|state|policies|job_types|priority_bands|rules|budgets|breakers)[.\[]|pause_recheck$)",
+        r"^((server|state|delivery|policies|job_types|priority_bands|rules|budgets|breakers)[.\[]|pause_recheck$)",
     );
     let mut keys = Vec::new();
     for t in tables(&read("docs/configuration.md")) {
@@ -314,7 +314,7 @@ fn fingerprint(c: &Config) -> String {
         .collect();
     breakers.sort();
     format!(
-        "{} {} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {policies:?} {bands:?} {job_types:?} {budgets:?} {:?} {breakers:?} {:?} {:?}",
+        "{} {} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {policies:?} {bands:?} {job_types:?} {budgets:?} {:?} {breakers:?} {:?} {:?} {:?}",
         c.grpc_addr,
         c.metrics_addr,
         c.health_addr,
@@ -328,6 +328,7 @@ fn fingerprint(c: &Config) -> String {
         c.budgets.default,
         c.breakers.default,
         c.rules,
+        c.delivery,
     )
 }
 
@@ -388,6 +389,7 @@ fn every_key_the_configuration_accepts_is_documented() {
             "RawServer" => "server",
             "RawState" => "state",
             "RawRedis" => "state.redis",
+            "RawDelivery" => "delivery",
             "RawPolicy" => "policies.<name>",
             "RawBackoff" => "policies.<name>.backoff",
             "RawCategory" => "policies.<name>.categories.<category>",

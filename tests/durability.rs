@@ -246,13 +246,12 @@ async fn a_snapshot_larger_than_a_lowered_max_jobs_is_brought_to_the_bound() {
     smaller.limits.max_jobs = 20;
     let second = Harness::with_config(smaller).await;
     let app = second.running.app.clone();
-    let store = store(&app);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while store.len() > 20 {
+    while held(&app) > 20 {
         assert!(
             Instant::now() < deadline,
             "{} jobs held, bound 20",
-            store.len()
+            held(&app)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -261,8 +260,8 @@ async fn a_snapshot_larger_than_a_lowered_max_jobs_is_brought_to_the_bound() {
         let text = second.scrape().await;
         let evicted =
             sample(&text, "retryd_evictions_total", &[("reason", "capacity")]).unwrap_or(0.0);
-        if evicted as usize + store.len() == 47 || Instant::now() > deadline {
-            assert_eq!(evicted as usize + store.len(), 47);
+        if evicted as usize + held(&app) == 47 || Instant::now() > deadline {
+            assert_eq!(evicted as usize + held(&app), 47);
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -330,7 +329,7 @@ async fn a_missing_snapshot_starts_empty_and_an_unwritable_path_stops_the_start(
         0o600,
         "owner-only: it holds callers' job ids and errors"
     );
-    assert_eq!(store(&h.running.app).len(), 0);
+    assert_eq!(held(&h.running.app), 0);
     h.running.stop().await.expect("stop");
 
     let nowhere = d.join("no-such-dir").join("state.snap");

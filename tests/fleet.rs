@@ -174,6 +174,7 @@ async fn counted_as_one(b: &Backend) {
                 job_id: job.clone(),
                 job_type: "mail".into(),
                 target: String::new(),
+                ..Default::default()
             })
             .await
             .expect("success")
@@ -486,6 +487,7 @@ async fn shared_budgets(b: &Backend) {
             job_id: format!("b{i}"),
             job_type: String::new(),
             target: String::new(),
+            ..Default::default()
         })
         .await
         .expect("success");

@@ -61,16 +61,15 @@ async fn every_call_the_server_took_is_answered_before_it_stops() {
         16,
         "each caller ends with one refused call"
     );
-    let store = store(&app);
     // Every job the server recorded belongs to a call that got its answer...
-    assert_eq!(store.len(), answered.len());
+    assert_eq!(held(&app), answered.len());
     for id in &answered {
-        assert!(store.get(id).is_some(), "{id} answered but not recorded");
+        assert!(holds(&app, id).await, "{id} answered but not recorded");
     }
     // ...and no refused call was half-done.
     for id in &unanswered {
         assert!(
-            store.get(id).is_none(),
+            !holds(&app, id).await,
             "{id} recorded but its caller got an error"
         );
     }

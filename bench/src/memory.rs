@@ -53,7 +53,7 @@ pub(crate) fn memory_cmd(
 pub(crate) struct Bench {
     pub(crate) engine: retryd::engine::Engine,
     pub(crate) policy: Arc<retryd::engine::Policy>,
-    pub(crate) store: Arc<retryd::state::memory::Store>,
+    pub(crate) store: Arc<retryd::state::Store>,
 }
 
 /// A typical failure of job `i`: 60-byte message, one of four error types.
@@ -127,8 +127,9 @@ impl Bench {
             policy: &self.policy,
             report: bench_report(i),
             pause: None,
+            carry: Default::default(),
         };
-        self.store.report_failure(&self.engine, &call, now, rng);
+        let _ = self.store.report_failure(&self.engine, &call, now, rng);
     }
 }
 

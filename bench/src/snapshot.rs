@@ -16,8 +16,8 @@ pub(crate) fn snapshot_one(n: usize, dir: Option<PathBuf>, json: bool) -> Result
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
     use retryd::engine::Timestamp;
-    use retryd::state::memory::batches::{BatchLimits, Batches};
-    use retryd::state::memory::snapshot;
+    use retryd::state::BatchLimits;
+    use retryd::state::in_process::{self as snapshot, Batches};
 
     let now = Timestamp::from_system_time(SystemTime::now());
     let b = Arc::new(bench()?);

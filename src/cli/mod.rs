@@ -126,6 +126,20 @@ pub async fn budgets(args: &ClientArgs) -> Result<String, CliError> {
     Ok(render_budgets(&b, args.output))
 }
 
+/// `retryd due [--queue Q]`: the delivery queues.
+pub async fn due(args: &ClientArgs, queue: Option<String>) -> Result<String, CliError> {
+    let mut c = connect(args).await?;
+    let mut q = c
+        .list_queues(pb::ListQueuesRequest {})
+        .await?
+        .into_inner()
+        .queues;
+    if let Some(name) = queue {
+        q.retain(|r| r.queue == name);
+    }
+    Ok(render_queues(&q, args.output))
+}
+
 pub async fn stats(args: &ClientArgs) -> Result<String, CliError> {
     let mut c = connect(args).await?;
     let s = c.get_stats(pb::GetStatsRequest {}).await?.into_inner();

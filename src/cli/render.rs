@@ -208,7 +208,64 @@ pub fn job_json(j: &pb::Job) -> Value {
         "next_retry_at": time_json(j.next_retry_at.as_ref()),
         "last_error": error_json(j.last_error.as_ref()),
         "last_decision": j.last_decision.as_ref().map_or(Value::Null, decision_json),
+        "queue": j.queue,
+        "payload_bytes": j.payload_bytes,
+        "deliveries": j.deliveries,
+        "lease_until": time_json(j.lease_until.as_ref()),
     })
+}
+
+/// `retryd due`: each queue's parked, due and handed-out jobs.
+pub fn render_queues(queues: &[pb::QueueStats], out: Output) -> String {
+    if out == Output::Json {
+        let rows: Vec<Value> = queues
+            .iter()
+            .map(|q| {
+                json!({
+                    "queue": q.queue,
+                    "parked": q.parked,
+                    "due": q.due,
+                    "leased": q.leased,
+                    "parked_bytes": q.parked_bytes,
+                    "oldest_due_at": time_json(q.oldest_due_at.as_ref()),
+                })
+            })
+            .collect();
+        return pretty(&json!({ "queues": rows }));
+    }
+    if queues.is_empty() {
+        return "no jobs held for delivery (a report with a payload parks one)\n".into();
+    }
+    let mut t = table(&[
+        "QUEUE",
+        "PARKED",
+        "DUE",
+        "HANDED OUT",
+        "BYTES",
+        "OLDEST DUE",
+    ]);
+    let now = std::time::SystemTime::now();
+    for q in queues {
+        let oldest = match time(q.oldest_due_at.as_ref()) {
+            Some(at) => format!(
+                "{} ({} ago)",
+                humantime::format_rfc3339_seconds(at),
+                Human(Duration::from_secs(
+                    now.duration_since(at).unwrap_or_default().as_secs()
+                ))
+            ),
+            None => "-".into(),
+        };
+        t.add_row(vec![
+            q.queue.clone(),
+            q.parked.to_string(),
+            q.due.to_string(),
+            q.leased.to_string(),
+            q.parked_bytes.to_string(),
+            oldest,
+        ]);
+    }
+    format!("{t}\n")
 }
 
 /// `TimeoutError (HTTP 503): upstream timed out`, cut to `max` characters.
@@ -308,7 +365,20 @@ pub fn render_job(job: Option<&pb::Job>, out: Output) -> String {
         ("last decision", decision_summary(&d)),
         ("explanation", d.explanation.clone()),
     ];
-    key_values(&rows)
+    let mut text = key_values(&rows);
+    if !j.queue.is_empty() {
+        text.push_str(&key_values(&[
+            (
+                "delivery",
+                format!(
+                    "queue {}, payload {} bytes, handed out {} times",
+                    j.queue, j.payload_bytes, j.deliveries
+                ),
+            ),
+            ("leased until", time_text(j.lease_until.as_ref())),
+        ]));
+    }
+    text
 }
 
 pub(super) fn key_values(rows: &[(&str, String)]) -> String {

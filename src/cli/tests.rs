@@ -36,6 +36,7 @@ fn job(id: &str) -> pb::Job {
             }),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 

@@ -10,7 +10,9 @@
 //! `raw` parses the text table by table, `validate` turns it into `Config`,
 //! `summary` is what `check-config` prints, `redis_settings` holds `[state.redis]`.
 
+mod delivery_settings;
 mod engine_settings;
+mod limits;
 mod raw;
 mod redis_settings;
 mod summary;
@@ -26,7 +28,8 @@ use crate::engine::Classifier;
 use crate::engine::classify::Rule;
 use crate::engine::policy::PolicySet;
 use crate::engine::{BreakerConfig, BudgetConfigs, Engine, PerTarget};
-use crate::state::{BatchLimits, Limits};
+pub use delivery_settings::{DeliverySettings, MAX_LEASE, MAX_PAYLOAD_LIMIT};
+pub use limits::{BatchLimits, Limits};
 pub use redis_settings::*;
 pub use validate::tls_settings;
 
@@ -117,6 +120,8 @@ pub struct Config {
     pub breakers: PerTarget<BreakerConfig>,
     /// How long a retry waits under a pause with no end (`pause_recheck`).
     pub pause_recheck: Duration,
+    /// Payloads, due queues and leases (`[delivery]`).
+    pub delivery: DeliverySettings,
 }
 
 /// PEM files for TLS on the gRPC port; with `client_ca`, clients must

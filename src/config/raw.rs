@@ -31,6 +31,16 @@ pub(super) struct RawConfig {
     pub budgets: BTreeMap<String, RawBudget>,
     pub breakers: BTreeMap<String, RawBreaker>,
     pub pause_recheck: Option<Dur>,
+    pub delivery: RawDelivery,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct RawDelivery {
+    pub enabled: Option<bool>,
+    pub max_payload_bytes: Option<i64>,
+    pub max_parked_bytes: Option<i64>,
+    pub default_lease: Option<Dur>,
+    pub max_deliveries: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +233,14 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "budgets",
     "breakers",
     "pause_recheck",
+    "delivery",
+];
+pub(super) const DELIVERY_KEYS: &[&str] = &[
+    "enabled",
+    "max_payload_bytes",
+    "max_parked_bytes",
+    "default_lease",
+    "max_deliveries",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &[
     "grpc_addr",
@@ -312,6 +330,7 @@ fn known_after(parent: &str) -> &'static [&'static str] {
         ["server"] => SERVER_KEYS,
         ["state"] => STATE_KEYS,
         ["state", "redis"] => REDIS_KEYS,
+        ["delivery"] => DELIVERY_KEYS,
         ["policies", _] => POLICY_KEYS,
         ["policies", _, "backoff"] | ["policies", _, "categories", _, "backoff"] => BACKOFF_KEYS,
         ["policies", _, "jitter"] | ["policies", _, "categories", _, "jitter"] => JITTER_KEYS,
@@ -414,6 +433,9 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Problem> {
         match key.as_str() {
             "server" => raw.server = section(text, "server", value, p).unwrap_or_default(),
             "state" => raw.state = section(text, "state", value, p).unwrap_or_default(),
+            "delivery" => {
+                raw.delivery = section(text, "delivery", value, p).unwrap_or_default();
+            }
             "job_types" => {
                 raw.job_types = section(text, "job_types", value, p).unwrap_or_default();
             }

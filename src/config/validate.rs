@@ -8,11 +8,11 @@ use std::time::Duration;
 use super::engine_settings::{breaker, budget, policy, rule};
 use super::raw::{Dur, RawConfig, RawRedis};
 use super::*;
+use super::{BatchLimits, Limits};
 use crate::engine::classify::Rule;
 use crate::engine::decide::DEFAULT_PAUSE_RECHECK;
 use crate::engine::policy::{Policy, PolicySet};
 use crate::engine::{Classifier, Human};
-use crate::state::{BatchLimits, Limits};
 
 fn int_in(key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, Problem> {
     if v < lo {
@@ -209,6 +209,8 @@ pub(super) fn validate(
         batch_limits.batch_ttl = d;
     }
 
+    let delivery = delivery(&mut p, raw.delivery);
+
     let snapshot_interval = match st.snapshot_interval {
         Some(d) if d.0 < Duration::from_millis(100) => {
             p.0.push(problem(
@@ -383,9 +385,55 @@ pub(super) fn validate(
             budgets,
             breakers,
             pause_recheck,
+            delivery,
         }),
         _ => Err(p.0),
     }
+}
+
+/// `[delivery]`: every bound within what the edge and the records can hold.
+fn delivery(p: &mut Problems, raw: super::raw::RawDelivery) -> DeliverySettings {
+    let mut d = DeliverySettings::default();
+    if let Some(on) = raw.enabled {
+        d.enabled = on;
+    }
+    if let Some(v) = raw.max_payload_bytes.and_then(|v| {
+        p.ok(to_usize(
+            "delivery.max_payload_bytes",
+            v,
+            1,
+            MAX_PAYLOAD_LIMIT as i64,
+        ))
+    }) {
+        d.max_payload_bytes = v;
+    }
+    if let Some(v) = raw
+        .max_parked_bytes
+        .and_then(|v| p.ok(int_in("delivery.max_parked_bytes", v, 1, 1 << 40)))
+    {
+        d.max_parked_bytes = u64::try_from(v).unwrap_or(u64::MAX);
+    }
+    if let Some(lease) = raw.default_lease {
+        if lease.0 < Duration::from_secs(1) || lease.0 > MAX_LEASE {
+            p.0.push(problem(
+                "delivery.default_lease",
+                format!(
+                    "must be between 1s and {}, got {}",
+                    Human(MAX_LEASE),
+                    Human(lease.0)
+                ),
+            ));
+        } else {
+            d.default_lease = lease.0;
+        }
+    }
+    if let Some(v) = raw
+        .max_deliveries
+        .and_then(|v| p.ok(int_in("delivery.max_deliveries", v, 1, 100)))
+    {
+        d.max_deliveries = u32::try_from(v).unwrap_or(5);
+    }
+    d
 }
 
 /// `[<table>.<target>]` tables (budgets, breakers), each validated by `check`;

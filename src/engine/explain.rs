@@ -209,6 +209,10 @@ impl Engine {
                 )
             }
             Why::OperatorCancel => write!(s, "the job was cancelled by an operator"),
+            Why::DeliveryLimit { max } => write!(
+                s,
+                "handed out {max} times in a row and never settled before its lease ran out (max_deliveries {max}): given up as a poison job"
+            ),
             Why::BudgetExhausted { limit } => write!(
                 s,
                 "{class} error ({}), but retries are throttled: {}; policy `{p}` gives up",

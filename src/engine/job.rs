@@ -90,6 +90,24 @@ impl Job {
         };
     }
 
+    /// Delivery: the lease of its `max`-th unsettled hand-out ran out. The
+    /// job is dead; its failure count stays what its reports made it.
+    pub fn delivery_limit(&mut self, max: u32, now: Timestamp) {
+        self.state = JobState::Dead;
+        self.updated_at = now;
+        let d = &mut self.last_decision;
+        d.action = Action::GiveUp;
+        d.reason = Some(GiveUpReason::DeliveryLimit);
+        d.delay = Duration::ZERO;
+        d.retry_at = None;
+        d.why = Why::DeliveryLimit { max };
+    }
+
+    /// The attempt number of the job's next run (what a delivery hands out).
+    pub fn next_attempt(&self) -> u32 {
+        self.last_attempt.max(self.failure_count).saturating_add(1)
+    }
+
     /// An operator's cancel: later failures give up with `CANCELLED`, and so
     /// does a re-sent report of the latest attempt.
     pub fn cancel(&mut self, now: Timestamp) {

@@ -106,6 +106,9 @@ pub enum GiveUpReason {
     BudgetExhausted,
     /// The server said not to retry (a negative gRPC pushback).
     Pushback,
+    /// Delivery: the job's lease ran out unsettled `max_deliveries` times
+    /// in a row (a poison job that kills its worker).
+    DeliveryLimit,
 }
 
 impl GiveUpReason {
@@ -117,6 +120,7 @@ impl GiveUpReason {
             GiveUpReason::Cancelled => "cancelled",
             GiveUpReason::BudgetExhausted => "budget_exhausted",
             GiveUpReason::Pushback => "pushback",
+            GiveUpReason::DeliveryLimit => "delivery_limit",
         }
     }
 }
@@ -236,6 +240,8 @@ pub enum Why {
     ManualRetry { reset: bool },
     /// An operator's CancelJob.
     OperatorCancel,
+    /// Delivery: handed out this many times in a row and never settled.
+    DeliveryLimit { max: u32 },
     /// The target's retry budget refused the retry: give up.
     BudgetExhausted { limit: Exhausted },
     /// The target's retry budget refused the retry: retry after `max_delay`.

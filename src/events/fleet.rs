@@ -76,11 +76,9 @@ impl Link {
     /// Until `stop`: sends this sidecar's events while the fleet watches,
     /// and reads the others' while this sidecar has a watcher.
     pub async fn run(mut self, state: Arc<State>, events: Arc<Events>, stop: CancellationToken) {
-        let Some(fleet) = state.fleet() else {
+        let Some(fleet) = state.fleet_events() else {
             return;
         };
-        let redis = &fleet.redis;
-        let me = fleet.origin.as_str();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Where this sidecar's reading stands; `None` while it has no watcher.
@@ -96,10 +94,10 @@ impl Link {
             let here = events.watchers() > 0;
             // Once a second: whether anyone watches, and say so if we do.
             if ticks % 5 == 1 {
-                if here && let Err(e) = redis.mark_watched().await {
+                if here && let Err(e) = fleet.mark_watched().await {
                     tracing::debug!(error = %e, "events: cannot mark the fleet watched");
                 }
-                match redis.events_watched().await {
+                match fleet.watched().await {
                     Ok(w) => self.watched.store(w || here, Ordering::Relaxed),
                     Err(e) => tracing::debug!(error = %e, "events: cannot read the watched flag"),
                 }
@@ -110,7 +108,7 @@ impl Link {
             }
             if !batch.is_empty()
                 && self.watched.load(Ordering::Relaxed)
-                && let Err(e) = redis.append_events(me, &batch).await
+                && let Err(e) = fleet.append(&batch).await
             {
                 self.overflowed
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -122,7 +120,7 @@ impl Link {
             }
             let from = match &after {
                 Some(a) => a.clone(),
-                None => match redis.last_event_id().await {
+                None => match fleet.last_id().await {
                     Ok(id) => {
                         after = Some(id);
                         continue;
@@ -130,11 +128,11 @@ impl Link {
                     Err(_) => continue,
                 },
             };
-            match redis.read_events(&from, READ).await {
+            match fleet.read(&from, READ).await {
                 Ok(entries) => {
                     for (id, origin, bytes) in entries {
                         after = Some(id);
-                        if origin == me {
+                        if origin == fleet.origin {
                             continue;
                         }
                         match pb::Event::decode(bytes.as_slice()) {

@@ -46,6 +46,7 @@ pub fn reason(r: Option<GiveUpReason>) -> pb::GiveUpReason {
         Some(GiveUpReason::Cancelled) => pb::GiveUpReason::Cancelled,
         Some(GiveUpReason::BudgetExhausted) => pb::GiveUpReason::BudgetExhausted,
         Some(GiveUpReason::Pushback) => pb::GiveUpReason::Pushback,
+        Some(GiveUpReason::DeliveryLimit) => pb::GiveUpReason::DeliveryLimit,
     }
 }
 
@@ -125,6 +126,45 @@ pub fn job(engine: &Engine, state: &State, v: &JobView) -> pb::Job {
             &j.last_decision,
             &v.last_error.report(),
         )),
+        queue: v
+            .delivery
+            .as_ref()
+            .map(|d| d.queue.clone())
+            .unwrap_or_default(),
+        payload_bytes: v.delivery.as_ref().map_or(0, |d| d.payload_bytes),
+        deliveries: v.delivery.as_ref().map_or(0, |d| d.deliveries),
+        lease_until: v
+            .delivery
+            .as_ref()
+            .and_then(|d| d.lease_until)
+            .map(timestamp),
+    }
+}
+
+/// A due job, as `ClaimDue` and `WatchDue` hand it out.
+pub fn due_job(j: crate::state::DueJob) -> pb::DueJob {
+    pb::DueJob {
+        last_error: Some(error(&j.last_error)),
+        job_id: j.id,
+        job_type: j.job_type,
+        queue: j.queue,
+        payload: j.payload,
+        attempt: j.attempt,
+        due_at: Some(timestamp(j.due_at)),
+        lease_id: j.lease_id,
+        lease_until: Some(timestamp(j.lease_until)),
+        deliveries: j.deliveries,
+    }
+}
+
+pub fn queue_stats(q: &crate::state::QueueRow) -> pb::QueueStats {
+    pb::QueueStats {
+        queue: q.queue.clone(),
+        parked: q.parked,
+        due: q.due,
+        leased: q.leased,
+        parked_bytes: q.parked_bytes,
+        oldest_due_at: q.oldest_due.map(timestamp),
     }
 }
 
@@ -218,29 +258,42 @@ impl<'a> From<&'a pb::ErrorInfo> for ErrorFields<'a> {
     }
 }
 
-/// `ReportFailure` and `Explain` carry the same fields.
-macro_rules! failure_request_from {
-    ($($message:ty),*) => {$(
-        impl<'a> From<&'a $message> for FailureRequest<'a> {
-            fn from(r: &'a $message) -> Self {
-                FailureRequest {
-                    job_id: &r.job_id,
-                    job_type: &r.job_type,
-                    policy: &r.policy,
-                    priority: r.priority,
-                    error: r.error.as_ref().map(ErrorFields::from),
-                    retry_after_hint: r.retry_after_hint.as_ref().map(|d| (d.seconds, d.nanos)),
-                    attempt: r.attempt,
-                    target: &r.target,
-                    retry_after_header: &r.retry_after_header,
-                    retry_pushback_ms: r.retry_pushback_ms,
-                }
-            }
+/// `ReportFailure` and `Explain` carry the same fields of the failure
+/// (`Explain` none of delivery's).
+macro_rules! failure_fields {
+    ($r:expr) => {
+        FailureRequest {
+            job_id: &$r.job_id,
+            job_type: &$r.job_type,
+            policy: &$r.policy,
+            priority: $r.priority,
+            error: $r.error.as_ref().map(ErrorFields::from),
+            retry_after_hint: $r.retry_after_hint.as_ref().map(|d| (d.seconds, d.nanos)),
+            attempt: $r.attempt,
+            target: &$r.target,
+            retry_after_header: &$r.retry_after_header,
+            retry_pushback_ms: $r.retry_pushback_ms,
+            ..FailureRequest::default()
         }
-    )*};
+    };
 }
 
-failure_request_from!(pb::ReportFailureRequest, pb::ExplainRequest);
+impl<'a> From<&'a pb::ReportFailureRequest> for FailureRequest<'a> {
+    fn from(r: &'a pb::ReportFailureRequest) -> Self {
+        FailureRequest {
+            payload: &r.payload,
+            queue: &r.queue,
+            lease_id: &r.lease_id,
+            ..failure_fields!(r)
+        }
+    }
+}
+
+impl<'a> From<&'a pb::ExplainRequest> for FailureRequest<'a> {
+    fn from(r: &'a pb::ExplainRequest) -> Self {
+        failure_fields!(r)
+    }
+}
 
 /// A page token: the filter it was made for and the last job id returned,
 /// so a token cannot be replayed against another filter.

@@ -153,7 +153,7 @@ impl App {
 
     /// `retryd_pauses` from the pauses in force.
     fn pauses_changed(&self, at: Timestamp) {
-        self.metrics.pauses(self.state.pauses.live(at).len());
+        self.metrics.pauses(self.state.pauses().live(at).len());
     }
 }
 
@@ -199,12 +199,12 @@ pub async fn keep_pauses(app: Arc<App>, stop: CancellationToken) {
         let at = now();
         let now_live: Vec<Scope> = app
             .state
-            .pauses
+            .pauses()
             .live(at)
             .into_iter()
             .map(|p| p.scope)
             .collect();
-        let ended = app.state.pauses.ended(at);
+        let ended = app.state.pauses().ended(at);
         for scope in live.iter().filter(|s| !now_live.contains(s)) {
             if ended.contains(scope) {
                 tracing::info!(pause = scope.describe(), "pause over: retries resume");

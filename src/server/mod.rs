@@ -2,14 +2,13 @@
 //! the metrics endpoint and the sweeper, and graceful shutdown.
 
 mod convert;
+mod delivery;
 mod hot_path;
 mod live;
 mod overload;
 pub mod reload;
 pub mod retry_after;
 mod service;
-mod snapshotter;
-mod sweeper;
 pub mod validate;
 pub mod wire;
 
@@ -24,13 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
-use crate::config::{BackendSettings, Config, RedisSettings, SnapshotSettings};
+use crate::config::{BackendSettings, Config, RedisSettings};
 use crate::error_chain::error_chain;
 use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinatorServer;
-use crate::state::State;
-use crate::state::redis::TlsFiles;
+use crate::state::{State, StateGuard, TlsFiles};
 pub use service::{App, now};
 
 /// Largest request accepted: room for a 64 KiB error message (which
@@ -51,7 +49,7 @@ pub enum ServeError {
     #[error("server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error("{0}")]
-    Snapshot(#[from] crate::state::memory::snapshot::SnapshotError),
+    Snapshot(#[from] crate::state::SnapshotError),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("{0}")]
@@ -108,15 +106,15 @@ fn redis_tls(r: &RedisSettings) -> Result<TlsFiles, ServeError> {
 /// that does not answer yet is only logged (retryd serves, as
 /// `on_unavailable` says, until it does).
 async fn fleet_check(state: &State, r: &RedisSettings) -> Result<(), ServeError> {
-    let Some(fleet) = state.fleet() else {
+    if !state.is_fleet() {
         return Ok(());
-    };
-    match fleet.ready().await {
+    }
+    match state.ready().await {
         Ok(()) => {
             tracing::info!(backend = %r.describe(), key_prefix = %r.key_prefix, "fleet state in Redis");
             Ok(())
         }
-        Err(e) if !fleet.redis.link().is_up() => {
+        Err(e) if !state.backend_up() => {
             tracing::warn!(
                 backend = %r.describe(),
                 error = %e,
@@ -183,8 +181,8 @@ pub struct Running {
     grpc: JoinHandle<Result<(), ServeError>>,
     health: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     metrics: JoinHandle<std::io::Result<()>>,
-    sweeper: JoinHandle<()>,
-    snapshots: Option<(SnapshotSettings, JoinHandle<()>)>,
+    /// The state's background work (sweeper, snapshots).
+    state: StateGuard,
 }
 
 impl Running {
@@ -225,17 +223,8 @@ impl Running {
             let _ = health.await;
         }
         let metrics = self.metrics.await;
-        self.sweeper.await?;
-        if let Some((settings, task)) = self.snapshots.take() {
-            task.await?;
-            // Every call has finished: this is the state to come back to.
-            let stats = snapshotter::write(&self.app, &settings).await?;
-            tracing::info!(
-                jobs = stats.jobs,
-                path = %settings.path.display(),
-                "final snapshot written"
-            );
-        }
+        // Every call has finished: the last snapshot is the state to come back to.
+        self.state.close().await?;
         grpc??;
         metrics??;
         Ok(())
@@ -302,6 +291,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
             State::memory(
                 config.limits.clone(),
                 config.batch_limits.clone(),
+                config.delivery.clone(),
                 &engine,
                 configured_types,
             ),
@@ -314,6 +304,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
                 &redis_tls(r)?,
                 config.limits.clone(),
                 config.batch_limits.clone(),
+                config.delivery.clone(),
                 &engine,
                 configured_types,
                 metrics.clone(),
@@ -324,7 +315,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         }
     };
     let state = Arc::new(state);
-    let (events, fleet_events) = if state.fleet().is_some() {
+    let (events, fleet_events) = if state.is_fleet() {
         let (outbox, link) = crate::events::fleet::outbox();
         (
             crate::events::Events::with_outbox(outbox, link.watched.clone()),
@@ -335,30 +326,36 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     };
     let events = Arc::new(events);
     let app = Arc::new(App {
-        engine: arc_swap::ArcSwap::from_pointee(engine),
+        engine: Arc::new(arc_swap::ArcSwap::from_pointee(engine)),
         state: state.clone(),
         metrics: metrics.clone(),
         admin_token: config.admin_token.clone(),
-        changes: Default::default(),
         events: events.clone(),
         shutdown: shutdown.clone(),
+        delivery: config.delivery.clone(),
+        flights: Default::default(),
     });
     if let Some(link) = fleet_events {
         tokio::spawn(link.run(state.clone(), events.clone(), shutdown.clone()));
     }
     tokio::spawn(live::keep_pauses(app.clone(), shutdown.clone()));
-    if let Some(settings) = &config_snapshot {
-        restore(&app, settings).await?;
-    }
+    let state_guard = state
+        .clone()
+        .start(
+            app.engine.clone(),
+            config_snapshot,
+            Arc::new(delivery::Background(app.clone())),
+        )
+        .await?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<RetryCoordinatorServer<service::Coordinator>>()
         .await;
-    if let Some(fleet) = state.fleet() {
+    if let Some(health_of_backend) = state.backend_health() {
         tokio::spawn(fleet_health(
-            fleet.redis.link().health(),
-            fleet.rejects_when_down(),
+            health_of_backend,
+            state.rejects_when_down(),
             health.clone(),
             metrics.clone(),
             shutdown.clone(),
@@ -436,15 +433,6 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         state.clone(),
         shutdown.clone(),
     ));
-    let sweeper = tokio::spawn(sweeper::run(app.clone(), shutdown.clone()));
-    let snapshots = config_snapshot.map(|settings| {
-        let task = tokio::spawn(snapshotter::run(
-            app.clone(),
-            settings.clone(),
-            shutdown.clone(),
-        ));
-        (settings, task)
-    });
     tracing::info!(
         grpc = %grpc_addr,
         metrics = %metrics::url(metrics_addr),
@@ -462,39 +450,6 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
         grace: config_grace,
         grpc: grpc_task,
         metrics: metrics_task,
-        sweeper,
-        snapshots,
+        state: state_guard,
     })
-}
-
-/// Loads the snapshot, if there is one, and writes one at once: a path that
-/// cannot be written stops the start now, not at the first SIGTERM.
-async fn restore(app: &Arc<App>, settings: &SnapshotSettings) -> Result<(), ServeError> {
-    if app.state.memory_backend().is_none() {
-        return Ok(());
-    }
-    let work = app.clone();
-    let path = settings.path.clone();
-    let loaded = tokio::task::spawn_blocking(move || match work.state.memory_backend() {
-        Some(m) => {
-            crate::state::memory::snapshot::load(&path, &work.engine.load(), &m.store, &m.batches)
-        }
-        None => Ok(None),
-    })
-    .await??;
-    match loaded {
-        Some(stats) => tracing::info!(
-            path = %settings.path.display(),
-            jobs = stats.jobs,
-            bytes = stats.bytes,
-            took_ms = stats.took.as_secs_f64() * 1e3,
-            "state restored from snapshot"
-        ),
-        None => tracing::info!(
-            path = %settings.path.display(),
-            "no snapshot yet: starting empty"
-        ),
-    }
-    snapshotter::write(app, settings).await?;
-    Ok(())
 }

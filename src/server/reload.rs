@@ -109,9 +109,7 @@ impl Reloader {
         let restart_needed = restart_only(&started, &new);
         let generation = self.app.apply(&new);
         self.app.metrics.reload(true);
-        self.app
-            .changes
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.app.state.changed();
         if restart_needed.is_empty() {
             tracing::info!(trigger = why, generation, "configuration reloaded");
         } else {

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
+use tonic_types::StatusExt;
 
 use super::convert::{self, PageToken};
 use super::live::Of;
@@ -21,19 +22,19 @@ use crate::state::{BatchError, FailureCall, Filter, State, StateError};
 /// What every handler shares.
 pub struct App {
     /// The configuration's engine; a reload swaps it whole.
-    pub engine: arc_swap::ArcSwap<Engine>,
+    pub engine: Arc<arc_swap::ArcSwap<Engine>>,
     pub state: Arc<State>,
     pub metrics: Arc<Metrics>,
     /// When set, RetryJob, CancelJob and DeleteJob need `authorization: Bearer <token>`.
     pub admin_token: Option<String>,
-    /// Moves on every call that may change state (and every sweep that
-    /// does): a periodic snapshot is skipped while it stands still, so an
-    /// idle sidecar does not rewrite its file every interval.
-    pub changes: std::sync::atomic::AtomicU64,
     /// Where events go (`WatchEvents`).
     pub events: Arc<crate::events::Events>,
     /// Cancelled at shutdown: ends the event streams.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// `[delivery]`.
+    pub delivery: crate::config::DeliverySettings,
+    /// `WatchDue` streams' unsettled hand-outs.
+    pub flights: super::delivery::Flights,
 }
 
 /// How a call that decided under a replaced configuration is told: asked
@@ -62,6 +63,15 @@ impl From<BatchError> for Status {
 impl From<StateError> for Status {
     fn from(e: StateError) -> Status {
         match e {
+            StateError::Lease(msg) => Status::with_error_details(
+                tonic::Code::FailedPrecondition,
+                msg.clone(),
+                tonic_types::ErrorDetails::with_precondition_failure(vec![
+                    tonic_types::PreconditionViolation::new("LEASE", "lease_id", msg),
+                ]),
+            ),
+            StateError::Full(_) => Status::resource_exhausted(e.to_string()),
+            StateError::DeliveryOff(_) => Status::failed_precondition(e.to_string()),
             StateError::NotFound(_) => Status::not_found(e.to_string()),
             StateError::Dead(_) => Status::failed_precondition(e.to_string()),
             StateError::Batch(b) => b.into(),
@@ -104,9 +114,7 @@ impl Coordinator {
         f: impl Future<Output = Result<T, Status>>,
     ) -> Result<Response<T>, Status> {
         let result = self.observe(method, f).await;
-        self.app
-            .changes
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.app.state.changed();
         result
     }
 
@@ -167,7 +175,7 @@ impl App {
     }
 
     /// A breaker moved: its transition counted, its state shown.
-    fn breaker_moved(&self, m: crate::state::memory::breakers::Moved) {
+    fn breaker_moved(&self, m: crate::state::Moved) {
         let name = self.state.target_name(m.target);
         for to in m.moves.iter() {
             self.metrics.breaker_moved(m.target, name, to);
@@ -192,8 +200,9 @@ impl App {
             report: f.report,
             pause: self
                 .state
-                .pauses
+                .pauses()
                 .covering(f.job_type, f.target, at, engine.pause_recheck),
+            carry: f.carry,
         })
     }
 
@@ -222,14 +231,20 @@ impl App {
     ) -> Result<pb::ReportFailureResponse, Status> {
         let engine = &*engine;
         let f = validate::failure(r)?;
+        self.check_carry(&f.carry)?;
         let at = now();
         let call = self.failure_call(engine, &f, at)?;
         let out = self.state.report_failure(engine, &call, at).await?;
         let d = &out.decision;
+        if !out.duplicate
+            && let Some(lease) = f.carry.lease
+        {
+            self.flights.settled(lease);
+        }
         if !out.duplicate {
             self.metrics.failure(engine, &self.state, out.label, d);
             if let Some(t) = d.target
-                && crate::state::step::budget_refused(d)
+                && crate::state::budget_refused(d)
             {
                 self.metrics.budget_refused(t, self.state.target_name(t));
             }
@@ -259,7 +274,7 @@ impl App {
                 job_type: f.job_type,
                 target: f.target,
             };
-            if crate::state::step::budget_refused(d) {
+            if crate::state::budget_refused(d) {
                 self.emit(EventKind::BudgetExhausted, of(), Some(&decision));
             }
             if d.action == crate::engine::Action::Retry {
@@ -328,10 +343,20 @@ impl App {
     ) -> Result<pb::ReportSuccessResponse, Status> {
         let engine = &*engine;
         validate::report_success(r)?;
+        let lease = (!r.lease_id.is_empty()).then_some(r.lease_id.as_str());
+        if lease.is_some() {
+            self.check_carry(&crate::state::Carry {
+                lease,
+                ..Default::default()
+            })?;
+        }
         let out = self
             .state
-            .report_success(engine, &r.job_id, &r.job_type, &r.target, now())
+            .report_success(engine, &r.job_id, &r.job_type, &r.target, lease, now())
             .await?;
+        if let Some(l) = lease {
+            self.flights.settled(l);
+        }
         self.metrics.success(&self.state, out.label, out.known);
         if let Some(m) = out.breaker {
             self.breaker_moved(m);
@@ -713,6 +738,49 @@ impl RetryCoordinator for Coordinator {
         _request: Request<pb::ListPausesRequest>,
     ) -> Result<Response<pb::ListPausesResponse>, Status> {
         self.observe("ListPauses", self.app.list_pauses()).await
+    }
+
+    async fn claim_due(
+        &self,
+        request: Request<pb::ClaimDueRequest>,
+    ) -> Result<Response<pb::ClaimDueResponse>, Status> {
+        self.mutate("ClaimDue", self.app.claim_due(request.into_inner()))
+            .await
+    }
+
+    type WatchDueStream = super::delivery::DueStream;
+
+    async fn watch_due(
+        &self,
+        request: Request<pb::WatchDueRequest>,
+    ) -> Result<Response<Self::WatchDueStream>, Status> {
+        self.observe("WatchDue", async {
+            self.app.watch_due(request.into_inner())
+        })
+        .await
+    }
+
+    async fn extend_lease(
+        &self,
+        request: Request<pb::ExtendLeaseRequest>,
+    ) -> Result<Response<pb::ExtendLeaseResponse>, Status> {
+        self.mutate("ExtendLease", self.app.extend_lease(request.into_inner()))
+            .await
+    }
+
+    async fn release_job(
+        &self,
+        request: Request<pb::ReleaseJobRequest>,
+    ) -> Result<Response<pb::ReleaseJobResponse>, Status> {
+        self.mutate("ReleaseJob", self.app.release_job(request.into_inner()))
+            .await
+    }
+
+    async fn list_queues(
+        &self,
+        _request: Request<pb::ListQueuesRequest>,
+    ) -> Result<Response<pb::ListQueuesResponse>, Status> {
+        self.observe("ListQueues", self.app.list_queues()).await
     }
 
     type WatchEventsStream = super::live::EventStream;

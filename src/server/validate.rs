@@ -11,12 +11,18 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 use super::retry_after::{self, RetryAfter};
 use crate::engine::{ErrorReport, FailureReport};
 use crate::pb;
+use crate::state::Carry;
 
 pub const MAX_JOB_ID: usize = 512;
 pub const MAX_JOB_TYPE: usize = 128;
 pub const MAX_TARGET: usize = 256;
 pub const MAX_POLICY: usize = 128;
 pub const MAX_ERROR_TYPE: usize = 1024;
+/// A queue's name: as long as a job type (a job's default queue).
+pub const MAX_QUEUE: usize = 128;
+pub const MAX_LEASE_ID: usize = 128;
+/// Most jobs one claim takes.
+pub const MAX_CLAIM: u32 = 1000;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// A retry-after hint longer than this is a mistake, not advice.
 pub const MAX_HINT: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -100,6 +106,8 @@ pub struct Failure<'a> {
     pub priority: Option<u32>,
     pub target: &'a str,
     pub report: FailureReport<'a>,
+    /// Delivery's fields, each `None` when empty.
+    pub carry: Carry<'a>,
 }
 
 /// A `ReportFailure` / `Explain` request's fields as validation reads them:
@@ -118,6 +126,10 @@ pub struct FailureRequest<'a> {
     pub target: &'a str,
     pub retry_after_header: &'a str,
     pub retry_pushback_ms: Option<i64>,
+    /// Delivery (`ReportFailure` only).
+    pub payload: &'a [u8],
+    pub queue: &'a str,
+    pub lease_id: &'a str,
 }
 
 /// `ErrorInfo`'s fields, borrowed.
@@ -130,7 +142,7 @@ pub struct ErrorFields<'a> {
     pub retryable: Option<bool>,
 }
 
-pub fn failure(r: FailureRequest<'_>) -> Result<Failure<'_>, Status> {
+pub fn failure<'a>(r: FailureRequest<'a>) -> Result<Failure<'a>, Status> {
     let mut v = Violations::default();
     text(&mut v, "job_id", r.job_id, MAX_JOB_ID, true);
     text(&mut v, "job_type", r.job_type, MAX_JOB_TYPE, false);
@@ -219,8 +231,16 @@ pub fn failure(r: FailureRequest<'_>) -> Result<Failure<'_>, Status> {
         Some(ms) => hint = hint.max(Some(Duration::from_millis(ms.unsigned_abs()))),
         None => {}
     }
+    text(&mut v, "queue", r.queue, MAX_QUEUE, false);
+    text(&mut v, "lease_id", r.lease_id, MAX_LEASE_ID, false);
     v.finish()?;
+    let some = |s: &'a str| (!s.is_empty()).then_some(s);
     Ok(Failure {
+        carry: Carry {
+            payload: (!r.payload.is_empty()).then_some(r.payload),
+            queue: some(r.queue),
+            lease: some(r.lease_id),
+        },
         job_id: r.job_id,
         job_type: r.job_type,
         policy: r.policy,
@@ -264,7 +284,76 @@ pub fn report_success(r: &pb::ReportSuccessRequest) -> Result<(), Status> {
     text(&mut v, "job_id", &r.job_id, MAX_JOB_ID, true);
     text(&mut v, "job_type", &r.job_type, MAX_JOB_TYPE, false);
     text(&mut v, "target", &r.target, MAX_TARGET, false);
+    text(&mut v, "lease_id", &r.lease_id, MAX_LEASE_ID, false);
     v.finish()
+}
+
+/// A lease asked for: `None` for the default; at most 12 h, more than 0.
+fn lease(v: &mut Violations, field: &str, d: Option<&prost_types::Duration>) -> Option<Duration> {
+    let d = d?;
+    match duration_of((d.seconds, d.nanos)) {
+        Ok(d) if d.is_zero() => {
+            v.add(
+                field,
+                "must be more than 0s (leave it unset for the default)",
+            );
+            None
+        }
+        Ok(d) if d > crate::config::MAX_LEASE => {
+            v.add(
+                field,
+                format!("must be at most 12h, got {}", crate::engine::Human(d)),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(why) => {
+            v.add(field, why);
+            None
+        }
+    }
+}
+
+/// A claim (`ClaimDue`, `WatchDue`): its queue, how many jobs, its lease.
+pub fn claim(
+    queue: &str,
+    count_field: &str,
+    count: u32,
+    lease_d: Option<&prost_types::Duration>,
+) -> Result<(usize, Option<Duration>), Status> {
+    let mut v = Violations::default();
+    text(&mut v, "queue", queue, MAX_QUEUE, true);
+    if count == 0 {
+        v.add(count_field, format!("must be 1-{MAX_CLAIM}, got 0"));
+    }
+    let lease = lease(&mut v, "lease", lease_d);
+    v.finish()?;
+    Ok((count.min(MAX_CLAIM) as usize, lease))
+}
+
+/// `ExtendLease` / `ReleaseJob`: the job, its lease, and a duration.
+pub fn leased(
+    job_id: &str,
+    lease_id: &str,
+    field: &str,
+    d: Option<&prost_types::Duration>,
+) -> Result<Option<Duration>, Status> {
+    let mut v = Violations::default();
+    text(&mut v, "job_id", job_id, MAX_JOB_ID, true);
+    text(&mut v, "lease_id", lease_id, MAX_LEASE_ID, true);
+    let d = if field == "lease" {
+        lease(&mut v, field, d)
+    } else {
+        d.and_then(|d| match duration_of((d.seconds, d.nanos)) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                v.add(field, why);
+                None
+            }
+        })
+    };
+    v.finish()?;
+    Ok(d)
 }
 
 /// `page_size` as the number of jobs to return.
@@ -296,12 +385,12 @@ pub const MAX_PASSES: u32 = 1000;
 pub fn start_pass(r: &pb::StartPassRequest) -> Result<StartPass, Status> {
     let mut v = Violations::default();
     text(&mut v, "batch_id", &r.batch_id, MAX_JOB_ID, true);
-    if r.job_ids.len() > crate::state::memory::batches::MAX_BATCH_JOBS {
+    if r.job_ids.len() > crate::state::batch_rules::MAX_BATCH_JOBS {
         v.add(
             "job_ids",
             format!(
                 "at most {} per batch, got {}",
-                crate::state::memory::batches::MAX_BATCH_JOBS,
+                crate::state::batch_rules::MAX_BATCH_JOBS,
                 r.job_ids.len()
             ),
         );

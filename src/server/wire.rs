@@ -41,6 +41,12 @@ pub struct ReportFailureRequest {
     pub retry_after_header: Bytes,
     #[prost(int64, optional, tag = "10")]
     pub retry_pushback_ms: Option<i64>,
+    #[prost(bytes = "bytes", tag = "11")]
+    pub payload: Bytes,
+    #[prost(bytes = "bytes", tag = "12")]
+    pub queue: Bytes,
+    #[prost(bytes = "bytes", tag = "13")]
+    pub lease_id: Bytes,
 }
 
 /// `retryd.v1.ErrorInfo`, its `string` fields read as bytes.
@@ -99,6 +105,9 @@ impl ReportFailureRequest {
                 &self.retry_after_header,
             )?,
             retry_pushback_ms: self.retry_pushback_ms,
+            payload: &self.payload,
+            queue: text("ReportFailureRequest.queue", &self.queue)?,
+            lease_id: text("ReportFailureRequest.lease_id", &self.lease_id)?,
         })
     }
 }
@@ -181,6 +190,7 @@ mod tests {
             target: "s3".into(),
             retry_after_header: "120".into(),
             retry_pushback_ms: Some(-1),
+            ..Default::default()
         }
     }
 

@@ -31,6 +31,7 @@ pub fn reason_code(r: Option<GiveUpReason>) -> u8 {
         Some(GiveUpReason::Cancelled) => 4,
         Some(GiveUpReason::BudgetExhausted) => 5,
         Some(GiveUpReason::Pushback) => 6,
+        Some(GiveUpReason::DeliveryLimit) => 7,
     }
 }
 
@@ -42,6 +43,7 @@ pub fn reason_of(code: u8) -> Option<GiveUpReason> {
         4 => Some(GiveUpReason::Cancelled),
         5 => Some(GiveUpReason::BudgetExhausted),
         6 => Some(GiveUpReason::Pushback),
+        7 => Some(GiveUpReason::DeliveryLimit),
         _ => None,
     }
 }
@@ -116,6 +118,8 @@ pub fn why_parts(w: Why) -> (u8, bool, bool, bool, u32) {
         Why::AlreadyDead => (6, false, false, false, 0),
         Why::ManualRetry { reset } => (7, reset, false, false, 0),
         Why::OperatorCancel => (8, false, false, false, 0),
+        // Kind 8 with the first flag: the delivery limit.
+        Why::DeliveryLimit { max } => (8, true, false, false, max),
         Why::BudgetExhausted { limit } => {
             let (r, n) = limit_parts(limit);
             (9, r, false, false, n)
@@ -175,6 +179,7 @@ pub fn why_of(kind: u8, a: bool, b: bool, c: bool, payload: u32) -> Why {
         10 => Why::BudgetDeferred {
             limit: limit_of(a, payload),
         },
+        8 if a => Why::DeliveryLimit { max: payload },
         _ => Why::OperatorCancel,
     }
 }

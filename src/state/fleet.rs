@@ -2,17 +2,147 @@
 //! own state while Redis cannot be reached (`on_unavailable = "local"`),
 //! and a report's batch outcome follows it.
 
-use super::{FailureCall, FailureOutcome, Fleet, StateError, SuccessOutcome};
+use super::memory::Memory;
+use super::pauses::{Pause, Scope};
+use super::redis::{self, Redis};
+use super::{Evictions, FailureCall, FailureOutcome, StateError, SuccessOutcome};
 use crate::engine::batch::Outcome;
 use crate::engine::{Decision, Engine, Timestamp};
 
+/// Fleet mode: the Redis backend, and this sidecar's own state to decide
+/// from while Redis cannot be reached, if `on_unavailable = "local"`.
+pub(super) struct Fleet {
+    pub(super) redis: Redis,
+    pub(super) local: Option<Memory>,
+    /// This sidecar's name in the fleet (the sweeper's lease).
+    me: String,
+    /// What marks this sidecar's own events in the fleet's stream (its
+    /// name and a random tag: unique even for two in one process).
+    origin: String,
+}
+
+/// The fleet's event stream, as `events::fleet` uses it.
+pub struct FleetEvents<'a> {
+    redis: &'a Redis,
+    /// This sidecar's mark on its own events.
+    pub origin: &'a str,
+}
+
+impl FleetEvents<'_> {
+    /// Appends this sidecar's encoded events, in one pipeline.
+    pub async fn append(&self, events: &[Vec<u8>]) -> Result<(), StateError> {
+        self.redis.append_events(self.origin, events).await
+    }
+
+    /// Whether some sidecar of the fleet has a watcher.
+    pub async fn watched(&self) -> Result<bool, StateError> {
+        self.redis.events_watched().await
+    }
+
+    /// Says that this sidecar has a watcher (for a few seconds).
+    pub async fn mark_watched(&self) -> Result<(), StateError> {
+        self.redis.mark_watched().await
+    }
+
+    /// The id of the stream's newest entry (where a new reader starts).
+    pub async fn last_id(&self) -> Result<String, StateError> {
+        self.redis.last_event_id().await
+    }
+
+    /// Up to `count` entries after `after`: id, origin, encoded event.
+    pub async fn read(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<redis::events::Entry>, StateError> {
+        self.redis.read_events(after, count).await
+    }
+}
+
 impl Fleet {
+    pub(super) fn new(redis: Redis, local: Option<Memory>, me: String) -> Fleet {
+        Fleet {
+            redis,
+            local,
+            origin: format!("{me}#{:08x}", rand::random::<u32>()),
+            me,
+        }
+    }
+
+    pub(super) fn events(&self) -> FleetEvents<'_> {
+        FleetEvents {
+            redis: &self.redis,
+            origin: &self.origin,
+        }
+    }
+
+    pub(super) fn is_up(&self) -> bool {
+        self.redis.link().is_up()
+    }
+
+    pub(super) fn health(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.redis.link().health()
+    }
+
+    /// One round of the fleet's bounds (by whichever sidecar holds the
+    /// sweeper's lease), and with `full` its batches' TTLs.
+    pub(super) async fn sweep(
+        &self,
+        engine: &Engine,
+        now: Timestamp,
+        full: bool,
+    ) -> Result<(Evictions, usize), StateError> {
+        self.ready().await?;
+        let ev = self.redis.sweep(engine, &self.me, now).await?;
+        let batches = if full {
+            self.redis.sweep_batches(now).await?
+        } else {
+            0
+        };
+        Ok((ev, batches))
+    }
+
+    /// The bounds of the local fallback, if there is one (synchronous).
+    pub(super) fn sweep_local(&self, now: Timestamp, full: bool) -> (Evictions, usize) {
+        match &self.local {
+            Some(local) => local.sweep(now, full),
+            None => (Evictions::default(), 0),
+        }
+    }
+
+    pub(super) async fn pause_set(&self, pause: &Pause) -> Result<(), StateError> {
+        self.redis.pause_set(pause).await
+    }
+
+    /// Ends the fleet's pause of `scope`; whether one was in force.
+    pub(super) async fn pause_remove(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<bool, StateError> {
+        let was = self
+            .redis
+            .pauses()
+            .await?
+            .iter()
+            .any(|p| &p.scope == scope && p.live(now));
+        self.redis.pause_remove(scope).await?;
+        Ok(was)
+    }
+
+    pub(super) async fn pauses(&self) -> Result<Vec<Pause>, StateError> {
+        self.redis.pauses().await
+    }
+
     pub(super) async fn report_failure(
         &self,
         engine: &Engine,
         call: &FailureCall<'_>,
         now: Timestamp,
     ) -> Result<FailureOutcome, StateError> {
+        if call.carry != super::Carry::default() {
+            return Err(redis::delivery_not_built());
+        }
         match self
             .and_ready(self.redis.report_failure(engine, call, now))
             .await
@@ -34,7 +164,7 @@ impl Fleet {
                 Some(local) => {
                     tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
                     let mut out =
-                        super::fresh(local.report_failure(engine, call, now, &mut rand::rng()))?;
+                        super::fresh(local.report_failure(engine, call, now, &mut rand::rng())?)?;
                     out.local = true;
                     Ok(out)
                 }
@@ -69,8 +199,12 @@ impl Fleet {
         job_id: &str,
         job_type: &str,
         target: &str,
+        lease: Option<&str>,
         now: Timestamp,
     ) -> Result<SuccessOutcome, StateError> {
+        if lease.is_some() {
+            return Err(redis::delivery_not_built());
+        }
         let done = self
             .and_ready(
                 self.redis
@@ -86,7 +220,7 @@ impl Fleet {
                 Ok(out)
             }
             Err(StateError::Unavailable(why)) => match &self.local {
-                Some(local) => Ok(local.report_success(job_id, job_type, target, now)),
+                Some(local) => local.report_success(job_id, job_type, target, lease, now),
                 None => Err(StateError::Unavailable(why)),
             },
             Err(e) => Err(e),
@@ -94,7 +228,7 @@ impl Fleet {
     }
 
     /// Whether the fleet's keys can be used (see `Redis::ready`).
-    pub async fn ready(&self) -> Result<(), StateError> {
+    pub(super) async fn ready(&self) -> Result<(), StateError> {
         self.redis.ready().await
     }
 
@@ -125,7 +259,7 @@ impl Fleet {
     }
 
     /// Whether calls fail (rather than decide locally) while Redis is down.
-    pub fn rejects_when_down(&self) -> bool {
+    pub(super) fn rejects_when_down(&self) -> bool {
         self.local.is_none()
     }
 }

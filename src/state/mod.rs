@@ -13,12 +13,17 @@
 //! `State` is an enum of the two, not a trait object: the hot path of the
 //! memory backend stays a direct, inlinable call.
 
+mod background;
+pub mod batch_rules;
 mod codes;
+pub mod delivery;
 mod fleet;
-pub mod memory;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
+mod memory;
 pub mod pauses;
-pub mod redis;
-pub mod step;
+mod redis;
+mod step;
 mod views;
 
 use std::sync::Arc;
@@ -26,51 +31,39 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use crate::config::{BatchLimits, DeliverySettings, Limits};
 use crate::engine::batch::{Batch, EndOfPass, PassStats};
 use crate::engine::{Decision, Engine, FailureReport, JobState, PauseView, Policy};
 use crate::engine::{TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
-pub use memory::batches::{BatchError, BatchLimits};
-pub use memory::breakers::BreakerRow;
-pub use memory::budgets::BudgetRow;
-use memory::{Memory, Store};
+pub use background::{Observer, StateGuard, Unobserved};
+pub use batch_rules::BatchError;
+pub use delivery::{Carry, DeliveryView, DueJob, Expired, QueueRow};
+use fleet::Fleet;
+pub use fleet::FleetEvents;
+use memory::Memory;
+#[doc(hidden)]
+pub use memory::Store;
+pub use step::budget_refused;
+
+/// The in-process store on its own, for benchmarks (`retryd-bench`) and
+/// fuzzing: not part of the API.
+#[doc(hidden)]
+pub mod in_process {
+    pub use super::memory::Store;
+    pub use super::memory::batches::Batches;
+    pub use super::memory::snapshot::{load, write};
+}
+pub use memory::snapshot::{SnapshotError, Stats as SnapshotStats};
+pub use redis::{Op as BackendOp, Outcome as BackendOutcome, TlsFiles};
 pub use views::{
-    Evictions, FailureOutcome, Gauges, JobView, Page, StatsRow, StoredError, SuccessOutcome,
-    stats_with_total,
+    BreakerRow, BudgetRow, Evictions, FailureOutcome, Gauges, JobView, Moved, Page, StatsRow,
+    StoredError, SuccessOutcome, stats_with_total,
 };
 
 /// Longest error message prefix kept per job: a job must not pin an
 /// unbounded amount of caller text in memory.
 pub const MESSAGE_PREFIX: usize = 1024;
-
-/// The `[state]` bounds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub max_jobs: usize,
-    pub idle_ttl: Duration,
-    pub max_dead_jobs: usize,
-    pub dead_ttl: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_jobs: 1_000_000,
-            idle_ttl: Duration::from_secs(24 * 3600),
-            max_dead_jobs: 10_000,
-            dead_ttl: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
-
-impl Limits {
-    /// How often the sweeper runs without being woken: often enough that a
-    /// TTL is honoured to within a tenth of itself, at least every 5 s.
-    pub fn sweep_interval(&self) -> Duration {
-        (self.idle_ttl.min(self.dead_ttl) / 10)
-            .clamp(Duration::from_millis(20), Duration::from_secs(5))
-    }
-}
 
 /// The longest prefix of `s` that is at most `max` bytes and ends on a character boundary.
 pub fn prefix(s: &str, max: usize) -> &str {
@@ -94,6 +87,8 @@ pub struct FailureCall<'a> {
     pub report: FailureReport<'a>,
     /// An operator's pause covering the job's type or target.
     pub pause: Option<PauseView>,
+    /// Its payload, queue and lease, for delivery.
+    pub carry: Carry<'a>,
 }
 
 /// `StateError::Reloaded`'s text: how the server knows the status again.
@@ -120,6 +115,18 @@ pub enum StateError {
     /// again, it decides under the new one.
     #[error("{RELOADED}")]
     Reloaded,
+    /// Delivery's fencing: the lease given is not the job's current one (or
+    /// none was given for a job handed out under one). Nothing changed.
+    #[error("{0}")]
+    Lease(String),
+    /// A delivery bound would be passed (`payload`, `max_parked_bytes`).
+    /// Nothing changed.
+    #[error("{0}")]
+    Full(String),
+    /// Delivery is not available here (`[delivery] enabled = false`, or a
+    /// backend without it). Nothing changed.
+    #[error("{0}")]
+    DeliveryOff(String),
 }
 
 /// Which jobs `list` returns.
@@ -129,32 +136,26 @@ pub struct Filter<'a> {
     pub job_type: Option<&'a str>,
 }
 
-/// The state of one sidecar (memory) or of its fleet (Redis).
+/// The state of one sidecar (memory) or of its fleet (Redis). Its
+/// backend is private: everything outside `state` goes through these
+/// methods.
 pub struct State {
     labels: Arc<Labels>,
     backend: Backend,
     /// Operators' pauses (in fleet mode, the mirror of the fleet's).
-    pub pauses: pauses::Pauses,
+    pauses: pauses::Pauses,
+    /// Moves on every call that may change state and every sweep that does:
+    /// a periodic snapshot is skipped while it stands still, so an idle
+    /// sidecar does not rewrite its file every interval.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 // One per process: the memory backend inline keeps its hot path one
 // pointer shorter; the fleet backend's size does not matter.
 #[allow(clippy::large_enum_variant)]
-pub enum Backend {
+enum Backend {
     Memory(Memory),
     Redis(Box<Fleet>),
-}
-
-/// Fleet mode: the Redis backend, and this sidecar's own state to decide
-/// from while Redis cannot be reached, if `on_unavailable = "local"`.
-pub struct Fleet {
-    pub redis: redis::Redis,
-    local: Option<Memory>,
-    /// This sidecar's name in the fleet (the sweeper's lease).
-    me: String,
-    /// What marks this sidecar's own events in the fleet's stream (its
-    /// name and a random tag: unique even for two in one process).
-    pub origin: String,
 }
 
 impl State {
@@ -162,14 +163,22 @@ impl State {
     pub fn memory(
         limits: Limits,
         batch_limits: BatchLimits,
+        delivery: DeliverySettings,
         engine: &Engine,
         job_types: impl IntoIterator<Item = String>,
     ) -> State {
         let labels = Arc::new(labels_for(engine, job_types));
         State {
-            backend: Backend::Memory(Memory::new(limits, batch_limits, labels.clone(), engine)),
+            backend: Backend::Memory(Memory::new(
+                limits,
+                batch_limits,
+                delivery,
+                labels.clone(),
+                engine,
+            )),
             labels,
             pauses: Default::default(),
+            changes: Default::default(),
         }
     }
 
@@ -190,14 +199,22 @@ impl State {
         tls: &redis::TlsFiles,
         limits: Limits,
         batch_limits: BatchLimits,
+        delivery: DeliverySettings,
         engine: &Engine,
         job_types: impl IntoIterator<Item = String>,
-        observer: Arc<dyn redis::Observer>,
+        observer: Arc<dyn Observer>,
     ) -> Result<State, StateError> {
         let job_types: Vec<String> = job_types.into_iter().collect();
         let labels = Arc::new(labels_for(engine, job_types.iter().cloned()));
-        let local = (settings.on_unavailable == crate::config::OnUnavailable::Local)
-            .then(|| Memory::new(limits.clone(), batch_limits.clone(), labels.clone(), engine));
+        let local = (settings.on_unavailable == crate::config::OnUnavailable::Local).then(|| {
+            Memory::new(
+                limits.clone(),
+                batch_limits.clone(),
+                delivery.clone(),
+                labels.clone(),
+                engine,
+            )
+        });
         let redis = redis::Redis::new(
             settings,
             tls,
@@ -209,14 +226,10 @@ impl State {
             observer,
         )?;
         Ok(State {
-            backend: Backend::Redis(Box::new(Fleet {
-                redis,
-                local,
-                origin: format!("{}#{:08x}", sidecar_name(), rand::random::<u32>()),
-                me: sidecar_name(),
-            })),
+            backend: Backend::Redis(Box::new(Fleet::new(redis, local, sidecar_name()))),
             labels,
             pauses: Default::default(),
+            changes: Default::default(),
         })
     }
 
@@ -236,19 +249,74 @@ impl State {
         }
     }
 
-    /// The in-process backend, when that is the one in use.
-    pub fn memory_backend(&self) -> Option<&Memory> {
+    /// Whether this is a fleet's shared state (Redis), not one sidecar's.
+    pub fn is_fleet(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    /// Whether the backend can be used now: for the fleet, whether its
+    /// keys hold this version's layout (`Err` also while Redis does not
+    /// answer yet: `backend_up` tells the two apart).
+    pub async fn ready(&self) -> Result<(), StateError> {
         match &self.backend {
-            Backend::Memory(m) => Some(m),
-            Backend::Redis(_) => None,
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(f) => f.ready().await,
         }
     }
 
-    /// The fleet backend, when that is the one in use.
-    pub fn fleet(&self) -> Option<&Fleet> {
+    /// Whether the backend answers (the memory backend always does).
+    pub fn backend_up(&self) -> bool {
+        match &self.backend {
+            Backend::Memory(_) => true,
+            Backend::Redis(f) => f.is_up(),
+        }
+    }
+
+    /// Follows whether the fleet's Redis answers; `None` in memory mode.
+    pub fn backend_health(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         match &self.backend {
             Backend::Memory(_) => None,
-            Backend::Redis(f) => Some(f),
+            Backend::Redis(f) => Some(f.health()),
+        }
+    }
+
+    /// Whether calls fail (rather than decide locally) while Redis is down.
+    pub fn rejects_when_down(&self) -> bool {
+        match &self.backend {
+            Backend::Memory(_) => false,
+            Backend::Redis(f) => f.rejects_when_down(),
+        }
+    }
+
+    /// The fleet's event stream; `None` in memory mode.
+    pub fn fleet_events(&self) -> Option<FleetEvents<'_>> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(f) => Some(f.events()),
+        }
+    }
+
+    /// Operators' pauses in force (in fleet mode, the mirror of the fleet's).
+    pub fn pauses(&self) -> &pauses::Pauses {
+        &self.pauses
+    }
+
+    /// Counts a change (see `changes`).
+    pub fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many changes so far (compare two readings).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Jobs held by this sidecar's in-process store (`None` in fleet mode).
+    pub fn jobs_held(&self) -> Option<usize> {
+        match &self.backend {
+            Backend::Memory(m) => Some(m.store.len()),
+            Backend::Redis(_) => None,
         }
     }
 
@@ -267,7 +335,7 @@ impl State {
         now: Timestamp,
     ) -> Result<FailureOutcome, StateError> {
         match &self.backend {
-            Backend::Memory(m) => fresh(m.report_failure(engine, call, now, &mut rand::rng())),
+            Backend::Memory(m) => fresh(m.report_failure(engine, call, now, &mut rand::rng())?),
             // Boxed here and below: the fleet's futures are kilobytes, and
             // the memory backend's calls must not carry (and move) them.
             Backend::Redis(f) => Box::pin(f.report_failure(engine, call, now)).await,
@@ -291,19 +359,145 @@ impl State {
     }
 
     /// The job succeeded: forget it and refill its target's budget.
+    /// `lease`: the lease it was claimed under (delivery).
     pub async fn report_success(
         &self,
         engine: &Engine,
         job_id: &str,
         job_type: &str,
         target: &str,
+        lease: Option<&str>,
         now: Timestamp,
     ) -> Result<SuccessOutcome, StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(m.report_success(job_id, job_type, target, now)),
+            Backend::Memory(m) => m.report_success(job_id, job_type, target, lease, now),
             Backend::Redis(f) => {
-                Box::pin(f.report_success(engine, job_id, job_type, target, now)).await
+                Box::pin(f.report_success(engine, job_id, job_type, target, lease, now)).await
             }
+        }
+    }
+
+    // ---- delivery ------------------------------------------------------
+
+    /// Up to `max` jobs of `queue` due by `now`, oldest due first, each
+    /// leased to this claimer alone until `now + lease`.
+    pub async fn claim_due(
+        &self,
+        engine: &Engine,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<DueJob>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => current(m, engine, || Ok(m.store.claim(queue, max, lease, now))),
+            Backend::Redis(f) => {
+                Box::pin(f.and_ready(f.redis.claim_due(engine, queue, max, lease, now))).await
+            }
+        }
+    }
+
+    /// The job's current lease runs until `now + lease`: its end.
+    pub async fn extend_lease(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Timestamp, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.extend(job_id, lease_id, lease, now),
+            Backend::Redis(f) => {
+                Box::pin(f.and_ready(f.redis.extend_lease(job_id, lease_id, lease, now))).await
+            }
+        }
+    }
+
+    /// A leased job handed back unprocessed: due again after `delay`.
+    pub async fn release_job(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        delay: Duration,
+        now: Timestamp,
+    ) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.release(job_id, lease_id, delay, now),
+            Backend::Redis(f) => {
+                Box::pin(f.and_ready(f.redis.release_job(job_id, lease_id, delay, now))).await
+            }
+        }
+    }
+
+    /// Each queue's counts, by queue.
+    pub async fn queues(&self, now: Timestamp) -> Result<Vec<QueueRow>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.queues(now)),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.queues(now))).await,
+        }
+    }
+
+    /// When the first job parked on `queue` is due, as far as this sidecar
+    /// knows (fleet mode: from the fleet's hints, at most `poll` late).
+    pub async fn next_due(&self, queue: &str) -> Result<Option<Timestamp>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.next_due(queue)),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.next_due(queue))).await,
+        }
+    }
+
+    /// What wakes the waiters of `queue` when this sidecar parks a job on
+    /// it sooner than the first one they knew of.
+    pub fn due_signal(&self, queue: &str) -> Arc<tokio::sync::Notify> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.due_signal(queue),
+            Backend::Redis(f) => f.redis.due_signal(queue),
+        }
+    }
+
+    /// When the first lease of a handed-out job runs out.
+    pub async fn next_lease_expiry(&self) -> Result<Option<Timestamp>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.next_expiry()),
+            Backend::Redis(_) => Ok(None),
+        }
+    }
+
+    /// What wakes the lease reaper when a lease is granted that ends sooner
+    /// than the ones it waits for.
+    pub fn lease_signal(&self) -> Arc<tokio::sync::Notify> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.lease_signal(),
+            Backend::Redis(f) => f.redis.due_signal(""),
+        }
+    }
+
+    /// The leases that ran out by `now`: each job due again, or dead at
+    /// the delivery limit.
+    async fn expire_leases(&self, now: Timestamp) -> Result<Vec<Expired>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => {
+                let mut all = Vec::new();
+                loop {
+                    let some = m.store.expire(now);
+                    let more = !some.is_empty() && m.store.next_expiry().is_some_and(|t| t <= now);
+                    all.extend(some);
+                    if !more {
+                        return Ok(all);
+                    }
+                }
+            }
+            Backend::Redis(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// How often a waiter of a queue looks again by itself: never in memory
+    /// (every park wakes it), at `poll` in fleet mode (other sidecars park
+    /// too).
+    pub fn due_poll(&self) -> Option<Duration> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(_) => Some(redis::DUE_POLL),
         }
     }
 
@@ -397,13 +591,16 @@ impl State {
     /// What the metrics endpoint shows of the state.
     pub async fn gauges(&self) -> Result<Gauges, StateError> {
         match &self.backend {
-            Backend::Memory(m) => Ok(Gauges {
-                jobs: m.store.counts(),
-                budgets: m.store.budgets(),
-                breakers: m
-                    .store
-                    .breakers(Timestamp::from_system_time(std::time::SystemTime::now())),
-            }),
+            Backend::Memory(m) => {
+                let now = Timestamp::from_system_time(std::time::SystemTime::now());
+                Ok(Gauges {
+                    jobs: m.store.counts(),
+                    budgets: m.store.budgets(),
+                    breakers: m.store.breakers(now),
+                    queues: m.store.queue_gauges(now),
+                    parked_bytes: m.store.parked_bytes(),
+                })
+            }
             Backend::Redis(f) => Box::pin(f.and_ready(f.redis.gauges())).await,
         }
     }
@@ -444,26 +641,30 @@ impl State {
     }
 
     /// Applies the bounds to jobs (and, with `full`, expires idle jobs and
-    /// batches). Returns the jobs and batches removed.
-    pub async fn sweep(
-        &self,
+    /// batches). Returns the jobs and batches removed. A memory sweep may
+    /// scan every job: it runs off the threads that serve requests.
+    async fn sweep(
+        self: &Arc<Self>,
         engine: &Engine,
         now: Timestamp,
         full: bool,
     ) -> Result<(Evictions, usize), StateError> {
+        let local = |state: Arc<State>| async move {
+            tokio::task::spawn_blocking(move || match &state.backend {
+                Backend::Memory(m) => m.sweep(now, full),
+                Backend::Redis(f) => f.sweep_local(now, full),
+            })
+            .await
+            .map_err(|e| StateError::Unavailable(format!("the sweep stopped: {e}")))
+        };
         match &self.backend {
-            Backend::Memory(m) => Ok(m.sweep(now, full)),
+            Backend::Memory(_) => local(self.clone()).await,
             Backend::Redis(f) => {
                 // The local fallback keeps its own bounds.
-                let (mut ev, mut batches) = match &f.local {
-                    Some(local) => local.sweep(now, full),
-                    None => (Evictions::default(), 0),
-                };
-                f.ready().await?;
-                ev.add(&f.redis.sweep(engine, &f.me, now).await?);
-                if full {
-                    batches += f.redis.sweep_batches(now).await?;
-                }
+                let (mut ev, mut batches) = local(self.clone()).await?;
+                let (fleet_ev, fleet_batches) = f.sweep(engine, now, full).await?;
+                ev.add(&fleet_ev);
+                batches += fleet_batches;
                 Ok((ev, batches))
             }
         }
@@ -471,15 +672,74 @@ impl State {
 
     /// Resolves when a bound has been passed since the last call (never,
     /// for a backend that applies its bounds on a timer only).
-    pub async fn pressured(&self) {
+    async fn pressured(&self) {
         match &self.backend {
             Backend::Memory(m) => m.store.pressured().await,
             Backend::Redis(_) => std::future::pending().await,
         }
     }
+
+    /// Sets a pause (in fleet mode, for the whole fleet).
+    pub async fn pause(&self, pause: pauses::Pause) -> Result<(), StateError> {
+        if let Backend::Redis(f) = &self.backend {
+            f.pause_set(&pause).await?;
+        }
+        self.pauses.set(pause);
+        Ok(())
+    }
+
+    /// Ends the pause of `scope`; whether one was in force.
+    pub async fn resume(&self, scope: &pauses::Scope, now: Timestamp) -> Result<bool, StateError> {
+        let was = match &self.backend {
+            Backend::Redis(f) => f.pause_remove(scope, now).await?,
+            Backend::Memory(_) => false,
+        };
+        Ok(self.pauses.remove(scope, now) || was)
+    }
+
+    /// The pauses in force (in fleet mode, read from the fleet).
+    pub async fn list_pauses(&self, now: Timestamp) -> Result<Vec<pauses::Pause>, StateError> {
+        self.refresh_pauses().await?;
+        Ok(self.pauses.live(now))
+    }
+
+    /// Fleet mode: the mirror made the fleet's again. Memory: nothing to do.
+    pub async fn refresh_pauses(&self) -> Result<(), StateError> {
+        if let Backend::Redis(f) = &self.backend {
+            self.pauses.replace(f.pauses().await?);
+        }
+        Ok(())
+    }
+
+    /// Writes the whole state to `path` (memory mode; the fleet's state is
+    /// Redis's to keep: `None`).
+    pub fn write_snapshot(
+        &self,
+        path: &std::path::Path,
+        engine: &Engine,
+        now: Timestamp,
+    ) -> Option<Result<SnapshotStats, SnapshotError>> {
+        match &self.backend {
+            Backend::Memory(m) => Some(memory::snapshot::write(
+                path, engine, &m.store, &m.batches, now,
+            )),
+            Backend::Redis(_) => None,
+        }
+    }
+
+    /// Loads the snapshot at `path`, if there is one (memory mode only).
+    pub fn load_snapshot(
+        &self,
+        path: &std::path::Path,
+        engine: &Engine,
+    ) -> Result<Option<SnapshotStats>, SnapshotError> {
+        match &self.backend {
+            Backend::Memory(m) => memory::snapshot::load(path, engine, &m.store, &m.batches),
+            Backend::Redis(_) => Ok(None),
+        }
+    }
 }
 
-/// A name for this sidecar in its fleet: the host (a pod's name) and the process.
 /// A report's outcome, or `Reloaded` if it was refused as decided under a
 /// replaced configuration.
 pub(crate) fn fresh(out: FailureOutcome) -> Result<FailureOutcome, StateError> {
@@ -508,6 +768,7 @@ fn current<T>(
     }
 }
 
+/// A name for this sidecar in its fleet: the host (a pod's name) and the process.
 fn sidecar_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
@@ -543,7 +804,12 @@ pub fn store_for(limits: Limits, engine: &Engine) -> Store {
         .job_types()
         .map(|(t, _)| t.to_string())
         .collect();
-    Store::new(limits, Arc::new(labels_for(engine, job_types)), engine)
+    Store::new(
+        limits,
+        DeliverySettings::default(),
+        Arc::new(labels_for(engine, job_types)),
+        engine,
+    )
 }
 
 #[cfg(test)]
@@ -561,7 +827,13 @@ mod tests {
             Classifier::new(Vec::new()).expect("rules"),
             PolicySet::default(),
         );
-        let state = State::memory(Limits::default(), BatchLimits::default(), &engine, []);
+        let state = State::memory(
+            Limits::default(),
+            BatchLimits::default(),
+            DeliverySettings::default(),
+            &engine,
+            [],
+        );
         let policy = engine.policies.default_policy().clone();
         let call = FailureCall {
             job_id: "a",
@@ -570,10 +842,11 @@ mod tests {
             policy: &policy,
             report: FailureReport::default(),
             pause: None,
+            carry: Default::default(),
         };
         let now = Timestamp(0);
         let failure = state.report_failure(&engine, &call, now);
-        let success = state.report_success(&engine, "a", "", "", now);
+        let success = state.report_success(&engine, "a", "", "", None, now);
         let list = state.list(&engine, Filter::default(), 10, None);
         for (what, size) in [
             ("report_failure", std::mem::size_of_val(&failure)),

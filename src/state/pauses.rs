@@ -179,49 +179,6 @@ impl Pauses {
     }
 }
 
-impl super::State {
-    /// Sets a pause (in fleet mode, for the whole fleet).
-    pub async fn pause(&self, pause: Pause) -> Result<(), super::StateError> {
-        if let Some(f) = self.fleet() {
-            f.redis.pause_set(&pause).await?;
-        }
-        self.pauses.set(pause);
-        Ok(())
-    }
-
-    /// Ends the pause of `scope`; whether one was in force.
-    pub async fn resume(&self, scope: &Scope, now: Timestamp) -> Result<bool, super::StateError> {
-        let mut was = false;
-        if let Some(f) = self.fleet() {
-            was = f
-                .redis
-                .pauses()
-                .await?
-                .iter()
-                .any(|p| &p.scope == scope && p.live(now));
-            f.redis.pause_remove(scope).await?;
-        }
-        Ok(self.pauses.remove(scope, now) || was)
-    }
-
-    /// The pauses in force (in fleet mode, read from the fleet).
-    pub async fn list_pauses(&self, now: Timestamp) -> Result<Vec<Pause>, super::StateError> {
-        if self.fleet().is_some() {
-            self.refresh_pauses().await?;
-        }
-        Ok(self.pauses.live(now))
-    }
-
-    /// Fleet mode: the mirror made the fleet's again. Memory: nothing to do.
-    pub async fn refresh_pauses(&self) -> Result<(), super::StateError> {
-        if let Some(f) = self.fleet() {
-            let all = f.redis.pauses().await?;
-            self.pauses.replace(all);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

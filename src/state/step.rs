@@ -87,14 +87,8 @@ pub enum FailureStep {
     },
 }
 
+#[cfg(test)]
 impl FailureStep {
-    pub fn decision(&self) -> &Decision {
-        match self {
-            FailureStep::Duplicate(d) => d,
-            FailureStep::Recorded { job, .. } => &job.last_decision,
-        }
-    }
-
     /// The job became dead with this report.
     pub fn gave_up(&self) -> bool {
         matches!(
@@ -245,6 +239,7 @@ mod tests {
             policy,
             report,
             pause: None,
+            carry: Default::default(),
         }
     }
 

@@ -1,10 +1,10 @@
 //! What the state layer answers: job views, outcomes of reports, counters,
 //! pages, evictions and gauges.
 
-pub use super::memory::breakers::{BreakerRow, Moved};
 use super::step::{Event, Tally};
-use super::{BudgetRow, MESSAGE_PREFIX, prefix};
-use crate::engine::{Decision, ErrorReport, Job, JobState};
+use super::{MESSAGE_PREFIX, prefix};
+use crate::engine::breaker::Moves;
+use crate::engine::{BreakerState, Decision, ErrorReport, Job, JobState, TargetId, Timestamp};
 use crate::labels::LabelId;
 
 /// One job type's counters.
@@ -101,6 +101,8 @@ pub struct JobView {
     pub job_type: String,
     pub job: Job,
     pub last_error: StoredError,
+    /// Its payload's queue and hand-outs, if retryd holds it for delivery.
+    pub delivery: Option<super::DeliveryView>,
 }
 
 /// What a `ReportFailure` did.
@@ -243,4 +245,36 @@ pub struct Gauges {
     pub jobs: [(JobState, u64); 3],
     pub budgets: Vec<BudgetRow>,
     pub breakers: Vec<BreakerRow>,
+    /// Delivery: each queue's parked and leased jobs and oldest due time.
+    pub queues: Vec<super::QueueRow>,
+    pub parked_bytes: u64,
+}
+
+/// One target's budget, for `ListBudgets` and the metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetRow {
+    pub target_id: TargetId,
+    pub target: String,
+    pub tokens: f64,
+    pub max_tokens: u32,
+    pub retrying: u64,
+    pub max_retrying: u32,
+    pub exhausted_total: u64,
+}
+
+/// The states a breaker moved through with one call, for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    pub target: TargetId,
+    pub moves: Moves,
+}
+
+/// One target's breaker, for `ListBudgets` and the metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerRow {
+    pub target_id: TargetId,
+    pub target: String,
+    pub state: BreakerState,
+    /// While open: when it closes.
+    pub open_until: Option<Timestamp>,
 }

@@ -44,12 +44,20 @@ impl Harness {
     }
 }
 
-/// The in-process job store of a server on the default (memory) backend.
-pub fn store(app: &server::App) -> &retryd::state::memory::Store {
-    &app.state
-        .memory_backend()
+/// Jobs held by a server on the default (memory) backend.
+pub fn held(app: &server::App) -> usize {
+    app.state
+        .jobs_held()
         .expect("the default backend is memory")
-        .store
+}
+
+/// Whether a server holds job `id`.
+pub async fn holds(app: &server::App, id: &str) -> bool {
+    app.state
+        .get(&app.engine.load(), id)
+        .await
+        .expect("get")
+        .is_some()
 }
 
 /// gRPC and metrics listeners on ephemeral 127.0.0.1 ports.

@@ -36,6 +36,7 @@ pub(super) async fn worker(ch: Channel, target: Target, o: &LoadOpts, w: usize, 
                     job_id: job_id(i % o.jobs.max(1)),
                     job_type: "invoice".into(),
                     target: target_of(i, o.targets),
+                    lease_id: String::new(),
                 })
                 .await
                 .is_ok(),

@@ -85,6 +85,7 @@ impl Calls {
                         job_id: job_id(0),
                         job_type: "invoice".into(),
                         target: target_of(t, targets),
+                        lease_id: String::new(),
                     }
                     .encode_to_vec(),
                 )

@@ -9,43 +9,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use thiserror::Error;
 
+pub use crate::config::BatchLimits;
 use crate::engine::Timestamp;
-use crate::engine::batch::{Batch, EndOfPass, Outcome, PassError, PassStats};
-
-/// Most jobs one batch may hold.
-pub const MAX_BATCH_JOBS: usize = 100_000;
-pub const DEFAULT_MAX_PASSES: u32 = 3;
-pub const DEFAULT_PASS_DELAY: Duration = Duration::from_secs(30);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchLimits {
-    pub max_batches: usize,
-    /// A batch with no activity for this long is forgotten.
-    pub batch_ttl: Duration,
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        BatchLimits {
-            max_batches: 1000,
-            batch_ttl: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum BatchError {
-    #[error("no batch {0:?}")]
-    NotFound(String),
-    #[error("{0}")]
-    Pass(#[from] PassError),
-    #[error("job {job_id:?} already belongs to the open batch {batch_id:?}")]
-    JobInOtherBatch { job_id: String, batch_id: String },
-    #[error("the batch would hold {0} jobs; at most {MAX_BATCH_JOBS}")]
-    TooManyJobs(usize),
-}
+use crate::engine::batch::{Batch, EndOfPass, Outcome, PassStats};
+use crate::state::batch_rules::{
+    BatchError, DEFAULT_MAX_PASSES, DEFAULT_PASS_DELAY, MAX_BATCH_JOBS,
+};
 
 type Shared = Arc<Mutex<Batch>>;
 
@@ -75,11 +45,13 @@ impl Batches {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.batches.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.batches.is_empty()
     }
 
@@ -271,7 +243,7 @@ impl Batches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::batch::PassResult;
+    use crate::engine::batch::{PassError, PassResult};
 
     fn t(s: u64) -> Timestamp {
         Timestamp(1_000_000 + s * 1000)

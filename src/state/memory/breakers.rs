@@ -9,32 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use super::targets::TargetSlots;
 
-use crate::engine::breaker::Moves;
 use crate::engine::{
     Breaker, BreakerConfig, BreakerState, BreakerView, PerTarget, TargetId, Timestamp,
 };
 use crate::labels::{Labels, NONE};
+use crate::state::{BreakerRow, Moved};
 
 pub struct TargetBreaker {
     pub config: BreakerConfig,
     breaker: Mutex<Breaker>,
-}
-
-/// The states a breaker moved through with one call, for the metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Moved {
-    pub target: TargetId,
-    pub moves: Moves,
-}
-
-/// One target's breaker, for `ListBudgets` and the metrics.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BreakerRow {
-    pub target_id: TargetId,
-    pub target: String,
-    pub state: BreakerState,
-    /// While open: when it closes.
-    pub open_until: Option<Timestamp>,
 }
 
 impl TargetBreaker {

@@ -14,6 +14,7 @@ use super::targets::TargetSlots;
 
 use crate::engine::{BudgetConfig, BudgetConfigs, BudgetView, TargetId, budget::MILLI};
 use crate::labels::{LabelId, Labels, NONE};
+use crate::state::BudgetRow;
 
 pub struct TargetBudget {
     pub config: BudgetConfig,
@@ -42,13 +43,6 @@ impl TargetBudget {
             retrying: u64::try_from(self.retrying.load(Relaxed)).unwrap_or(0),
             job_counted,
         }
-    }
-
-    /// A failure: one token less (atomically; never below zero).
-    pub fn charge(&self) {
-        let _ = self
-            .tokens
-            .fetch_update(Relaxed, Relaxed, |t| Some(self.config.charge(t)));
     }
 
     /// The budget's take for one failure: the token is spent and the view
@@ -103,18 +97,6 @@ impl TargetBudget {
     pub fn tokens(&self) -> f64 {
         self.tokens.load(Relaxed) as f64 / MILLI as f64
     }
-}
-
-/// One target's budget, for `ListBudgets` and the metrics.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BudgetRow {
-    pub target_id: TargetId,
-    pub target: String,
-    pub tokens: f64,
-    pub max_tokens: u32,
-    pub retrying: u64,
-    pub max_retrying: u32,
-    pub exhausted_total: u64,
 }
 
 pub struct Budgets(TargetSlots<BudgetConfig, TargetBudget>);

@@ -12,6 +12,8 @@ pub mod batches;
 mod bounds;
 pub mod breakers;
 pub mod budgets;
+mod claims;
+mod delivery;
 mod le;
 mod names;
 pub mod record;
@@ -31,15 +33,16 @@ use tokio::sync::Notify;
 
 use super::step::{self, Counted, Event, Tally};
 use super::{
-    BatchLimits, Evictions, FailureCall, FailureOutcome, Filter, JobView, Limits, Page, StateError,
-    StatsRow, SuccessOutcome,
+    BatchLimits, BreakerRow, BudgetRow, Evictions, FailureCall, FailureOutcome, Filter, JobView,
+    Limits, Page, StateError, StatsRow, SuccessOutcome,
 };
+use crate::config::DeliverySettings;
 use crate::engine::batch::Outcome;
 use crate::engine::{Action, Engine, Job, JobState, TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
 use batches::Batches;
-use breakers::{BreakerRow, Breakers};
-use budgets::{BudgetRow, Budgets};
+use breakers::Breakers;
+use budgets::Budgets;
 use names::Names;
 use record::Record;
 pub use restore::{Dictionary, Remap};
@@ -77,11 +80,12 @@ impl Memory {
     pub fn new(
         limits: Limits,
         batch_limits: BatchLimits,
+        delivery: DeliverySettings,
         labels: Arc<Labels>,
         engine: &Engine,
     ) -> Memory {
         Memory {
-            store: Store::new(limits, labels, engine),
+            store: Store::new(limits, delivery, labels, engine),
             batches: Batches::new(batch_limits),
         }
     }
@@ -92,16 +96,16 @@ impl Memory {
         call: &FailureCall<'_>,
         now: Timestamp,
         rng: &mut R,
-    ) -> FailureOutcome {
-        let out = self.store.report_failure(engine, call, now, rng);
-        if !out.duplicate {
+    ) -> Result<FailureOutcome, StateError> {
+        let out = self.store.report_failure(engine, call, now, rng)?;
+        if !out.duplicate && !out.stale {
             let outcome = match out.decision.action {
                 Action::Retry => Outcome::FailedRetryable,
                 Action::GiveUp => Outcome::FailedNonRetryable,
             };
             self.batches.record(call.job_id, outcome, now);
         }
-        out
+        Ok(out)
     }
 
     pub fn report_success(
@@ -109,11 +113,14 @@ impl Memory {
         job_id: &str,
         job_type: &str,
         target: &str,
+        lease: Option<&str>,
         now: Timestamp,
-    ) -> SuccessOutcome {
-        let out = self.store.report_success(job_id, job_type, target, now);
+    ) -> Result<SuccessOutcome, StateError> {
+        let out = self
+            .store
+            .report_success(job_id, job_type, target, lease, now)?;
         self.batches.record(job_id, Outcome::Succeeded, now);
-        out
+        Ok(out)
     }
 
     /// Jobs and batches removed.
@@ -173,12 +180,20 @@ pub struct Store {
     deaths: Mutex<VecDeque<(Timestamp, Box<str>)>>,
     /// Wakes the sweeper when a bound is passed.
     pressure: Notify,
+    /// Due queues, leases and payload bytes (`[delivery]`).
+    delivery: delivery::Delivery,
 }
 
 impl Store {
     /// The budgets and breakers `engine` configures, over `labels`.
-    pub fn new(limits: Limits, labels: Arc<Labels>, engine: &Engine) -> Store {
+    pub fn new(
+        limits: Limits,
+        delivery: DeliverySettings,
+        labels: Arc<Labels>,
+        engine: &Engine,
+    ) -> Store {
         Store {
+            delivery: delivery::Delivery::new(delivery),
             table: Table::default(),
             types: (0..labels.job_types.capacity())
                 .map(|_| TypeStats::default())
@@ -237,6 +252,7 @@ impl Store {
             },
             job: head.job,
             last_error: self.stored_error(rec),
+            delivery: Self::delivery_view(rec),
         }
     }
 
@@ -296,6 +312,7 @@ impl Store {
         &self,
         job_id: &str,
         change: impl FnOnce(&Job) -> Result<(Job, Tally), StateError>,
+        parcel: impl FnOnce(&mut record::Parcel, &Job),
     ) -> Result<JobView, StateError> {
         self.table.entry(job_id, |entry| match entry {
             Entry::Vacant(_) => Err(StateError::NotFound(job_id.to_string())),
@@ -305,37 +322,51 @@ impl Store {
                 let (job, tally) = change(&head.job)?;
                 head.job = job;
                 rec.write_head(&head);
+                self.change_parcel(rec, |p| parcel(p, &job));
                 self.apply(head.label, &tally);
                 Ok(self.view(rec))
             }
         })
     }
 
-    /// Manual retry: the job is due now.
+    /// Manual retry: the job is due now (a job with a payload on its
+    /// queue: replay, its lease over).
     pub fn retry(
         &self,
         job_id: &str,
         reset_failures: bool,
         now: Timestamp,
     ) -> Result<JobView, StateError> {
-        self.modify(job_id, |job| {
-            Ok(step::manual_retry(job, reset_failures, now))
-        })
+        self.modify(
+            job_id,
+            |job| Ok(step::manual_retry(job, reset_failures, now)),
+            |p, job| *p = report::settled(*p, job),
+        )
     }
 
-    /// Cancel a retrying job (a cancelled one stays cancelled).
+    /// Cancel a retrying job (a cancelled one stays cancelled); a parked
+    /// one is due no more.
     pub fn cancel(&self, job_id: &str, now: Timestamp) -> Result<JobView, StateError> {
-        self.modify(job_id, |job| {
-            step::cancel(job, now).ok_or_else(|| StateError::Dead(job_id.to_string()))
-        })
+        self.modify(
+            job_id,
+            |job| step::cancel(job, now).ok_or_else(|| StateError::Dead(job_id.to_string())),
+            |p, _| p.index = record::Index::None,
+        )
     }
 
     pub fn delete(&self, job_id: &str) -> Result<(), StateError> {
         let rec = self
             .table
-            .remove(job_id)
+            .entry(job_id, |e| match e {
+                Entry::Occupied(o) => {
+                    let rec = o.remove().0;
+                    self.forget(&rec);
+                    Some(rec)
+                }
+                Entry::Vacant(_) => None,
+            })
             .ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
-        self.forget(&rec);
+        drop(rec);
         Ok(())
     }
 
@@ -423,10 +454,11 @@ impl Store {
         }
     }
 
-    /// A removed record's counts.
+    /// A removed record's counts, and its parcel out of the indexes.
     fn forget(&self, rec: &Record) {
         let head = rec.head();
         self.apply(head.label, &step::removal(&head.job));
+        self.drop_parcel(rec);
     }
 
     /// Every breaker configured or used, by target, as of `now`.

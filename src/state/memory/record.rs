@@ -21,13 +21,28 @@
 //! 42  u8  state:2 action:1 rebase:1 retryable:2 why_a:1 why_b:1
 //! 43  u8  reason:3 class:2 match kind:3
 //! 44  u8  grpc code
-//! 45  u8  why kind:4 why_c:1 job type inline:1
+//! 45  u8  why kind:4 why_c:1 job type inline:1 parcel:1
 //! 46  u16 budgeted target id (0xFFFF: none)
 //! 48  u16 id length
 //! 50  u16 error type: interned id | 0x8000, or inline length
 //! 52  u16 message length
-//! 54  id, [error type], [u8 length + job type], message
+//! 54  id, [error type], [u8 length + job type], message, [parcel]
 //! ```
+//!
+//! A job that retryd holds for delivery (`[delivery]`: a report gave it a
+//! payload) carries a parcel after its texts, flagged in byte 45:
+//!
+//! ```text
+//!  0  u32 payload length     4 u8 queue length    5 u8 index (0 none, 1 due, 2 lease)
+//!  6  u16 unsettled hand-outs (the delivery limit counts these)
+//!  8  u32 deliveries (every hand-out)      12 u32 reserved
+//! 16  u64 current lease (0: none)
+//! 24  u64 lease_until (ms)  32 u64 due_at (ms)  40 u64 the index key's sequence number
+//! 48  queue, payload
+//! ```
+//!
+//! The payload lives in the record itself: one allocation, no second copy
+//! of the id, and nothing at all for a job without one.
 //!
 //! This layout is also what a snapshot keeps of each job (`super::snapshot`,
 //! with the ids translated by name on load): changing it means a new
@@ -57,6 +72,10 @@ use crate::state::codes::{
 use crate::state::prefix;
 
 pub const HEADER: usize = 54;
+/// The fixed part of a parcel.
+pub const PARCEL: usize = 48;
+/// Byte 45's flag: the record carries a parcel.
+const HAS_PARCEL: u8 = 1 << 6;
 const INTERNED: u16 = 0x8000;
 const NO_RULE: u16 = u16::MAX;
 const NO_TARGET: u16 = u16::MAX;
@@ -69,6 +88,42 @@ pub struct Head {
     pub http_status: u16,
     pub grpc_code: u8,
     pub retryable: Option<bool>,
+}
+
+/// Which delivery index holds a parcel's job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Index {
+    /// Neither: the job is dead or cancelled (its payload kept).
+    #[default]
+    None,
+    /// Its queue's due index, keyed by `due_at`.
+    Due,
+    /// The lease index, keyed by `lease_until`.
+    Lease,
+}
+
+/// Where a job held for delivery stands (the parcel's fixed part).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parcel {
+    /// Hand-outs since the job was last settled.
+    pub unsettled: u16,
+    /// Every hand-out.
+    pub deliveries: u32,
+    /// The current lease; 0: none.
+    pub lease: u64,
+    pub lease_until: Timestamp,
+    pub due_at: Timestamp,
+    pub index: Index,
+    /// The second half of its key in `index` (the first is the time).
+    pub seq: u64,
+}
+
+/// A parcel with its texts, for a record being written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Carried<'a> {
+    pub parcel: Parcel,
+    pub queue: &'a str,
+    pub payload: &'a [u8],
 }
 
 /// Where a job's error type name is.
@@ -164,6 +219,10 @@ fn len_in(h: &[u8], byte_at: impl Fn(usize) -> u8) -> usize {
     if h[45] & (1 << 5) != 0 {
         len += 1 + usize::from(byte_at(HEADER + id + type_len));
     }
+    if h[45] & HAS_PARCEL != 0 {
+        let payload = u32::from_le_bytes([0, 1, 2, 3].map(|i| byte_at(len + i)));
+        len += PARCEL + usize::from(byte_at(len + 4)) + payload as usize;
+    }
     len
 }
 
@@ -194,7 +253,16 @@ fn texts_are_utf8(b: &[u8]) -> bool {
         }
         at += 1 + n;
     }
-    std::str::from_utf8(&b[at..]).is_ok()
+    let message = usize::from(u16_at(b, 52));
+    if !utf8(at, message) {
+        return false;
+    }
+    at += message;
+    if b[45] & HAS_PARCEL != 0 {
+        let queue = usize::from(b[at + 4]);
+        return b[at + 5] <= 2 && utf8(at + PARCEL, queue);
+    }
+    at == b.len()
 }
 
 /// Writes the fixed part of `h` into the first `HEADER` bytes of `b`.
@@ -230,8 +298,8 @@ fn write_head(b: &mut [u8], h: &Head) {
         | (u8::from(bb) << 7);
     b[43] = reason_code(d.reason) | (class_code(d.error_class) << 3) | (kind_code(d.matched) << 5);
     b[44] = h.grpc_code;
-    // Keep the job-type flag (bit 5), which belongs to the texts.
-    b[45] = (b[45] & (1 << 5)) | (kind & 0x0f) | (u8::from(c) << 4);
+    // Keep the job-type and parcel flags (bits 5, 6), which belong to the texts.
+    b[45] = (b[45] & ((1 << 5) | HAS_PARCEL)) | (kind & 0x0f) | (u8::from(c) << 4);
     b[46..48].copy_from_slice(&d.target.map_or(NO_TARGET, |t| t.0).to_le_bytes());
 }
 
@@ -249,6 +317,53 @@ const MAX_ID: usize = u16::MAX as usize;
 const MAX_INLINE_TYPE: usize = (INTERNED - 1) as usize;
 const MAX_JOB_TYPE: usize = u8::MAX as usize;
 const MAX_MESSAGE: usize = u16::MAX as usize;
+const MAX_QUEUE: usize = u8::MAX as usize;
+/// The largest payload a record takes: `[delivery] max_payload_bytes` is
+/// bounded well below it.
+pub const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+/// The largest record: every text and the parcel at their limits.
+pub const MAX_RECORD: usize = HEADER
+    + MAX_ID
+    + MAX_INLINE_TYPE
+    + 1
+    + MAX_JOB_TYPE
+    + MAX_MESSAGE
+    + PARCEL
+    + MAX_QUEUE
+    + MAX_PAYLOAD;
+
+/// Writes a parcel's changing fields (all but the two lengths) into its
+/// fixed part `b`.
+fn write_parcel(b: &mut [u8], p: &Parcel) {
+    b[5] = match p.index {
+        Index::None => 0,
+        Index::Due => 1,
+        Index::Lease => 2,
+    };
+    b[6..8].copy_from_slice(&p.unsettled.to_le_bytes());
+    b[8..12].copy_from_slice(&p.deliveries.to_le_bytes());
+    b[12..16].copy_from_slice(&[0; 4]);
+    b[16..24].copy_from_slice(&p.lease.to_le_bytes());
+    b[24..32].copy_from_slice(&p.lease_until.0.to_le_bytes());
+    b[32..40].copy_from_slice(&p.due_at.0.to_le_bytes());
+    b[40..48].copy_from_slice(&p.seq.to_le_bytes());
+}
+
+fn read_parcel(b: &[u8]) -> Parcel {
+    Parcel {
+        index: match b[5] {
+            1 => Index::Due,
+            2 => Index::Lease,
+            _ => Index::None,
+        },
+        unsettled: u16_at(b, 6),
+        deliveries: u32_at(b, 8),
+        lease: u64_at(b, 16),
+        lease_until: Timestamp(u64_at(b, 24)),
+        due_at: Timestamp(u64_at(b, 32)),
+        seq: u64_at(b, 40),
+    }
+}
 
 impl Texts<'_> {
     fn lengths(&self) -> [(&'static str, usize, usize); 4] {
@@ -266,25 +381,47 @@ impl Texts<'_> {
 }
 
 impl Record {
-    /// A record of `head` and `texts`, or which text is too long for it
-    /// (a snapshot's dictionary may name an error type of any length).
-    pub fn encode(head: &Head, texts: &Texts<'_>) -> Result<Record, TooLong> {
+    /// A record of `head`, `texts` and the parcel it carries, if any; or
+    /// which text is too long for it (a snapshot's dictionary may name an
+    /// error type of any length).
+    pub fn encode(
+        head: &Head,
+        texts: &Texts<'_>,
+        carried: Option<&Carried<'_>>,
+    ) -> Result<Record, TooLong> {
         for (field, len, max) in texts.lengths() {
             if len > max {
                 return Err(TooLong { field, len, max });
             }
         }
-        Ok(Self::build(head, texts))
+        if let Some(c) = carried {
+            for (field, len, max) in [
+                ("queue", c.queue.len(), MAX_QUEUE),
+                ("payload", c.payload.len(), MAX_PAYLOAD),
+            ] {
+                if len > max {
+                    return Err(TooLong { field, len, max });
+                }
+            }
+        }
+        Ok(Self::build(head, texts, carried))
     }
 
     /// A record of a live report, whose texts the API bounds well below the
     /// header's limits: any text past them is cut on a char boundary, so a
     /// bug upstream shortens a text instead of failing the report.
-    pub fn encode_clamped(head: &Head, texts: &Texts<'_>) -> Record {
+    /// (A payload the edge lets through is far below `MAX_PAYLOAD`; one
+    /// past it is cut too.)
+    pub fn encode_clamped(head: &Head, texts: &Texts<'_>, carried: Option<&Carried<'_>>) -> Record {
         let type_name = match texts.type_name {
             TypeRef::Inline(t) => TypeRef::Inline(prefix(t, MAX_INLINE_TYPE)),
             interned => interned,
         };
+        let carried = carried.map(|c| Carried {
+            queue: prefix(c.queue, MAX_QUEUE),
+            payload: &c.payload[..c.payload.len().min(MAX_PAYLOAD)],
+            ..*c
+        });
         Self::build(
             head,
             &Texts {
@@ -293,11 +430,12 @@ impl Record {
                 job_type: texts.job_type.map(|t| prefix(t, MAX_JOB_TYPE)),
                 message: prefix(texts.message, MAX_MESSAGE),
             },
+            carried.as_ref(),
         )
     }
 
     /// Texts within the header's limits (checked by both callers).
-    fn build(head: &Head, texts: &Texts<'_>) -> Record {
+    fn build(head: &Head, texts: &Texts<'_>, carried: Option<&Carried<'_>>) -> Record {
         let type_inline = match texts.type_name {
             TypeRef::Inline(t) => t.as_bytes(),
             TypeRef::Interned(_) => &[],
@@ -307,7 +445,8 @@ impl Record {
             + texts.id.len()
             + type_inline.len()
             + job_type.map_or(0, |t| 1 + t.len())
-            + texts.message.len();
+            + texts.message.len()
+            + carried.map_or(0, |c| PARCEL + c.queue.len() + c.payload.len());
         let mut h = [0u8; HEADER];
         write_head(&mut h, head);
         // One allocation of exactly the record's size: a shrink and a regrow
@@ -334,6 +473,16 @@ impl Record {
             b.extend_from_slice(t);
         }
         b.extend_from_slice(texts.message.as_bytes());
+        if let Some(c) = carried {
+            b[45] |= HAS_PARCEL;
+            let at = b.len();
+            b.resize(at + PARCEL, 0);
+            b[at..at + 4].copy_from_slice(&(c.payload.len() as u32).to_le_bytes());
+            b[at + 4] = u8::try_from(c.queue.len()).unwrap_or(u8::MAX);
+            write_parcel(&mut b[at..at + PARCEL], &c.parcel);
+            b.extend_from_slice(c.queue.as_bytes());
+            b.extend_from_slice(c.payload);
+        }
         Record::from_bytes(b.into_boxed_slice())
     }
 
@@ -363,7 +512,7 @@ impl Record {
     /// A record read back from a snapshot: `None` unless its header's
     /// lengths describe `b` exactly and every text is UTF-8.
     pub fn try_from_bytes(b: Box<[u8]>) -> Option<Record> {
-        if b.len() < HEADER || b.len() > u16::MAX as usize * 4 {
+        if b.len() < HEADER || b.len() > MAX_RECORD {
             return None;
         }
         // The job type's length byte, if any, lies inside `b`.
@@ -384,6 +533,46 @@ impl Record {
         // SAFETY: the allocation is `total_len` bytes, initialised by encode,
         // and lives as long as self.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.total_len()) }
+    }
+
+    /// Where the parcel's fixed part starts, if the record has one.
+    fn parcel_at(&self) -> Option<usize> {
+        let b = self.bytes();
+        if b[45] & HAS_PARCEL == 0 {
+            return None;
+        }
+        Some(self.layout().2.end)
+    }
+
+    /// Where the job stands for delivery, if retryd holds it for delivery.
+    pub fn parcel(&self) -> Option<Parcel> {
+        let at = self.parcel_at()?;
+        Some(read_parcel(&self.bytes()[at..at + PARCEL]))
+    }
+
+    /// The queue and payload of the parcel, if the record has one.
+    pub fn carried(&self) -> Option<Carried<'_>> {
+        let at = self.parcel_at()?;
+        let b = self.bytes();
+        let queue = usize::from(b[at + 4]);
+        let q = at + PARCEL;
+        Some(Carried {
+            parcel: read_parcel(&b[at..at + PARCEL]),
+            queue: text(&b[q..q + queue]),
+            payload: &b[q + queue..],
+        })
+    }
+
+    /// Rewrites the parcel's fixed part in place (its queue and payload
+    /// stay); a record without one is left as it is.
+    pub fn write_parcel(&mut self, p: &Parcel) {
+        if let Some(at) = self.parcel_at() {
+            // SAFETY: the parcel's fixed part lies inside the allocation
+            // (`parcel_at` found it from the record's own lengths), and
+            // &mut self is exclusive.
+            let b = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), at + PARCEL) };
+            write_parcel(&mut b[at..], p);
+        }
     }
 
     fn header_mut(&mut self) -> &mut [u8] {
@@ -549,10 +738,13 @@ impl Record {
     }
 
     /// Bytes on the heap (for tests and measurements).
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         self.total_len()
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

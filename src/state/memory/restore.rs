@@ -181,6 +181,17 @@ impl Store {
             TypeRef::Inline(s) => s.to_string(),
         };
         let own_name = job_type.is_empty() || self.label_name(head.label) == job_type;
+        // A parcel gets a fresh key in this process's indexes.
+        let mut carried = old.carried();
+        if let Some(c) = carried.as_mut() {
+            self.delivery.numbers_above(c.parcel.lease);
+            self.delivery.hold(c.payload.len());
+            let hash = self.table.hash(t.id);
+            let mut p = c.parcel;
+            self.delivery
+                .moved(hash, None, Some((c.queue, &mut p, c.payload.len())));
+            c.parcel = p;
+        }
         // Refused, not cut: a text the header cannot hold (an error type of
         // 32 KiB from the dictionary, say) is not a record this process wrote.
         let Ok(rec) = Record::encode(
@@ -191,13 +202,32 @@ impl Store {
                 job_type: (!own_name).then_some(job_type.as_str()),
                 message: t.message,
             },
+            carried.as_ref(),
         ) else {
+            self.undo_restored_parcel(t.id, carried.as_ref());
             return false;
         };
         if !self.table.insert_new(rec) {
+            self.undo_restored_parcel(t.id, carried.as_ref());
             return false;
         }
         self.apply(head.label, &Tally::of(None, Some(&head.job), None));
         true
+    }
+
+    /// A restored parcel whose record was refused: its key and bytes back.
+    fn undo_restored_parcel(&self, id: &str, carried: Option<&super::record::Carried<'_>>) {
+        if let Some(c) = carried {
+            self.delivery.moved(
+                self.table.hash(id),
+                Some(super::delivery::Place {
+                    queue: c.queue,
+                    parcel: &c.parcel,
+                    payload_len: c.payload.len(),
+                }),
+                None,
+            );
+            self.delivery.release(c.payload.len());
+        }
     }
 }

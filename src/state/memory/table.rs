@@ -50,7 +50,8 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Table {
-    fn hash(&self, id: &str) -> u64 {
+    /// The hash a job's id is kept under (the delivery indexes name jobs by it).
+    pub fn hash(&self, id: &str) -> u64 {
         use std::hash::BuildHasher;
         self.hasher.hash_one(id)
     }
@@ -80,16 +81,24 @@ impl Table {
         f(entry)
     }
 
+    /// Runs `f` on the record with hash `hash` for which `is` holds, if
+    /// any, under its shard's write lock (the delivery indexes find jobs so).
+    pub fn entry_by_hash<R>(
+        &self,
+        hash: u64,
+        is: impl Fn(&Record) -> bool,
+        f: impl FnOnce(&mut Record) -> R,
+    ) -> Option<R> {
+        let mut shard = write(self.shard(hash));
+        shard.find_mut(hash, |r| is(r)).map(f)
+    }
+
     /// Removes the record of `id` if `remove_if` holds for it.
     pub fn remove_if(&self, id: &str, remove_if: impl FnOnce(&Record) -> bool) -> Option<Record> {
         self.entry(id, |e| match e {
             Entry::Occupied(o) if remove_if(o.get()) => Some(o.remove().0),
             _ => None,
         })
-    }
-
-    pub fn remove(&self, id: &str) -> Option<Record> {
-        self.remove_if(id, |_| true)
     }
 
     /// Keeps the records for which `keep` holds, one shard at a time (each

@@ -34,7 +34,12 @@ impl Fixture {
         let engine = engine();
         let policy = engine.policies.get("default").expect("default").clone();
         Fixture {
-            store: Store::new(limits, Arc::new(Labels::new(["configured"], [])), &engine),
+            store: Store::new(
+                limits,
+                Default::default(),
+                Arc::new(Labels::new(["configured"], [])),
+                &engine,
+            ),
             engine,
             policy,
             rng: StdRng::seed_from_u64(3),
@@ -49,12 +54,14 @@ impl Fixture {
             },
             ..FailureReport::default()
         };
-        self.store.report_failure(
-            &self.engine,
-            &call(id, "jt", &self.policy, r),
-            now,
-            &mut self.rng,
-        )
+        self.store
+            .report_failure(
+                &self.engine,
+                &call(id, "jt", &self.policy, r),
+                now,
+                &mut self.rng,
+            )
+            .expect("recorded")
     }
 }
 
@@ -71,6 +78,7 @@ fn call<'a>(
         policy,
         report,
         pause: None,
+        carry: Default::default(),
     }
 }
 
@@ -92,7 +100,10 @@ fn counts_follow_every_transition() {
     );
     f.store.retry("b", true, at(2)).expect("retry");
     assert_eq!(state_counts(&f.store), [1, 0, 1]);
-    let s = f.store.report_success("b", "jt", "", at(3));
+    let s = f
+        .store
+        .report_success("b", "jt", "", None, at(3))
+        .expect("success");
     assert!(s.known);
     f.store.delete("a").expect("delete");
     assert_eq!(state_counts(&f.store), [0, 0, 0]);
@@ -108,8 +119,12 @@ fn stats_per_job_type() {
     let mut f = Fixture::new(Limits::default());
     f.fail("a", "Timeout", at(0));
     f.fail("b", "ValidationError", at(0));
-    f.store.report_success("a", "jt", "", at(3));
-    f.store.report_success("c", "jt", "", at(3));
+    f.store
+        .report_success("a", "jt", "", None, at(3))
+        .expect("success");
+    f.store
+        .report_success("c", "jt", "", None, at(3))
+        .expect("success");
     let (rows, total) = f.store.stats();
     let jt = rows.iter().find(|r| r.job_type == "jt").expect("row");
     assert_eq!(
@@ -138,12 +153,14 @@ fn a_job_view_has_its_texts() {
         },
         ..FailureReport::default()
     };
-    f.store.report_failure(
-        &f.engine,
-        &call("v", "mail", &f.policy, r),
-        at(0),
-        &mut f.rng,
-    );
+    f.store
+        .report_failure(
+            &f.engine,
+            &call("v", "mail", &f.policy, r),
+            at(0),
+            &mut f.rng,
+        )
+        .expect("recorded");
     let v = f.store.get("v").expect("job");
     assert_eq!((v.id.as_str(), v.job_type.as_str()), ("v", "mail"));
     assert_eq!(
@@ -178,12 +195,14 @@ fn job_types_past_the_label_bound_keep_their_own_name() {
     let r = FailureReport::default();
     for i in 0..150 {
         let jt = format!("type-{i}");
-        f.store.report_failure(
-            &f.engine,
-            &call(&format!("j{i}"), &jt, &f.policy, r),
-            at(0),
-            &mut f.rng,
-        );
+        f.store
+            .report_failure(
+                &f.engine,
+                &call(&format!("j{i}"), &jt, &f.policy, r),
+                at(0),
+                &mut f.rng,
+            )
+            .expect("recorded");
     }
     let v = f.store.get("j149").expect("job");
     assert_eq!(v.job_type, "type-149");
@@ -209,12 +228,14 @@ fn long_messages_are_kept_as_a_prefix_on_a_char_boundary() {
         },
         ..FailureReport::default()
     };
-    f.store.report_failure(
-        &f.engine,
-        &call("long", "", &f.policy, r),
-        at(0),
-        &mut f.rng,
-    );
+    f.store
+        .report_failure(
+            &f.engine,
+            &call("long", "", &f.policy, r),
+            at(0),
+            &mut f.rng,
+        )
+        .expect("recorded");
     let kept = f.store.get("long").expect("job").last_error.message;
     assert!(kept.len() <= MESSAGE_PREFIX && kept.len() >= MESSAGE_PREFIX - 1);
     assert!(msg.starts_with(&kept));
@@ -324,7 +345,8 @@ fn reports_and_sweeps_run_together_without_deadlock() {
                 };
                 let id = format!("t{t}-{}", i % 300);
                 f.store
-                    .report_failure(&f.engine, &call(&id, "jt", &f.policy, r), at(i), &mut rng);
+                    .report_failure(&f.engine, &call(&id, "jt", &f.policy, r), at(i), &mut rng)
+                    .expect("recorded");
                 if i % 7 == 0 {
                     let _ = f.store.retry(&id, true, at(i));
                 }
@@ -425,12 +447,9 @@ fn concurrent_reports_of_one_job_are_all_counted() {
                 let mut rng = StdRng::seed_from_u64(t);
                 for _ in 0..8 {
                     let r = FailureReport::default();
-                    f.store.report_failure(
-                        &engine,
-                        &call("same", "jt", &policy, r),
-                        at(0),
-                        &mut rng,
-                    );
+                    f.store
+                        .report_failure(&engine, &call("same", "jt", &policy, r), at(0), &mut rng)
+                        .expect("recorded");
                 }
             });
         }

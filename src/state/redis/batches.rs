@@ -14,17 +14,15 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use redis::Script;
 
+use super::cas::{Tried, until_applied};
 use super::keys::{PARTITIONS, partition};
 use super::{Op, Redis, ms};
 use crate::engine::Timestamp;
 use crate::engine::batch::{Batch, Book, EndOfPass, Member, Outcome, PassStats};
 use crate::state::StateError;
-use crate::state::memory::batches::{
+use crate::state::batch_rules::{
     BatchError, DEFAULT_MAX_PASSES, DEFAULT_PASS_DELAY, MAX_BATCH_JOBS,
 };
-
-/// Attempts at a book's compare-and-set before giving up.
-const MAX_CONFLICTS: usize = 32;
 
 pub struct Scripts {
     record: Script,
@@ -202,77 +200,83 @@ impl Redis {
         pass_delay: Option<Duration>,
         now: Timestamp,
     ) -> Result<PassStats, StateError> {
-        for _ in 0..MAX_CONFLICTS {
-            let loaded = self.load_batch(batch_id).await?;
-            let existed = loaded.is_some();
-            let (mut batch, version) = match loaded {
-                Some(l) => (l.batch, l.version),
-                None => (
-                    Batch::new(
-                        max_passes.unwrap_or(DEFAULT_MAX_PASSES),
-                        pass_delay.unwrap_or(DEFAULT_PASS_DELAY),
-                        now,
+        until_applied(
+            || format!("batch {batch_id:?}"),
+            (),
+            move |()| async move {
+                let loaded = self.load_batch(batch_id).await?;
+                let existed = loaded.is_some();
+                let (mut batch, version) = match loaded {
+                    Some(l) => (l.batch, l.version),
+                    None => (
+                        Batch::new(
+                            max_passes.unwrap_or(DEFAULT_MAX_PASSES),
+                            pass_delay.unwrap_or(DEFAULT_PASS_DELAY),
+                            now,
+                        ),
+                        String::new(),
                     ),
-                    String::new(),
-                ),
-            };
-            batch
-                .check_can_start()
-                .map_err(|e| StateError::Batch(e.into()))?;
-            let mut new: Vec<&str> = job_ids
-                .iter()
-                .map(String::as_str)
-                .filter(|id| !batch.contains(id))
-                .collect();
-            new.sort_unstable();
-            new.dedup();
-            if batch.len() + new.len() > MAX_BATCH_JOBS {
-                return Err(BatchError::TooManyJobs(batch.len() + new.len()).into());
-            }
-            self.index_jobs(batch_id, &new, true).await?;
-            if let Some(m) = max_passes {
-                batch.max_passes = m;
-            }
-            if let Some(d) = pass_delay {
-                batch.pass_delay = d;
-            }
-            batch.add_jobs(new.iter().copied());
-            let stats = batch
-                .start_pass(now)
-                .map_err(|e| StateError::Batch(e.into()))?;
-            if self.save_batch(batch_id, &version, &batch, &new).await? {
-                if !existed {
-                    self.bound_batches(Some(batch_id)).await?;
+                };
+                batch
+                    .check_can_start()
+                    .map_err(|e| StateError::Batch(e.into()))?;
+                let mut new: Vec<&str> = job_ids
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|id| !batch.contains(id))
+                    .collect();
+                new.sort_unstable();
+                new.dedup();
+                if batch.len() + new.len() > MAX_BATCH_JOBS {
+                    return Err(BatchError::TooManyJobs(batch.len() + new.len()).into());
                 }
-                return Ok(stats);
-            }
-            // Another sidecar changed the batch: its claims stand for the
-            // same batch; read again and retry.
-        }
-        Err(StateError::Unavailable(format!(
-            "batch {batch_id:?}: changed by other sidecars {MAX_CONFLICTS} times; try again"
-        )))
+                self.index_jobs(batch_id, &new, true).await?;
+                if let Some(m) = max_passes {
+                    batch.max_passes = m;
+                }
+                if let Some(d) = pass_delay {
+                    batch.pass_delay = d;
+                }
+                batch.add_jobs(new.iter().copied());
+                let stats = batch
+                    .start_pass(now)
+                    .map_err(|e| StateError::Batch(e.into()))?;
+                if self.save_batch(batch_id, &version, &batch, &new).await? {
+                    if !existed {
+                        self.bound_batches(Some(batch_id)).await?;
+                    }
+                    return Ok(Tried::Applied(stats));
+                }
+                // Another sidecar changed the batch: its claims stand for the
+                // same batch; read again and retry.
+                Ok(Tried::Conflict(()))
+            },
+        )
+        .await
     }
 
     pub async fn end_pass(&self, batch_id: &str, now: Timestamp) -> Result<EndOfPass, StateError> {
-        for _ in 0..MAX_CONFLICTS {
-            let Some(Loaded { mut batch, version }) = self.load_batch(batch_id).await? else {
-                return Err(BatchError::NotFound(batch_id.to_string()).into());
-            };
-            let end = batch
-                .end_pass(now)
-                .map_err(|e| StateError::Batch(e.into()))?;
-            if self.save_batch(batch_id, &version, &batch, &[]).await? {
-                if batch.finished().is_some() {
-                    let jobs: Vec<&str> = batch.job_ids().collect();
-                    self.index_jobs(batch_id, &jobs, false).await?;
+        until_applied(
+            || format!("batch {batch_id:?}"),
+            (),
+            move |()| async move {
+                let Some(Loaded { mut batch, version }) = self.load_batch(batch_id).await? else {
+                    return Err(BatchError::NotFound(batch_id.to_string()).into());
+                };
+                let end = batch
+                    .end_pass(now)
+                    .map_err(|e| StateError::Batch(e.into()))?;
+                if self.save_batch(batch_id, &version, &batch, &[]).await? {
+                    if batch.finished().is_some() {
+                        let jobs: Vec<&str> = batch.job_ids().collect();
+                        self.index_jobs(batch_id, &jobs, false).await?;
+                    }
+                    return Ok(Tried::Applied(end));
                 }
-                return Ok(end);
-            }
-        }
-        Err(StateError::Unavailable(format!(
-            "batch {batch_id:?}: changed by other sidecars {MAX_CONFLICTS} times; try again"
-        )))
+                Ok(Tried::Conflict(()))
+            },
+        )
+        .await
     }
 
     pub async fn get_batch(&self, batch_id: &str) -> Result<Batch, StateError> {

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{MAX_CONFLICTS, Op, Redis};
+use super::cas::{Tried, until_applied};
+use super::{Op, Redis};
 use crate::engine::breaker::{BUCKETS, Moves};
 use crate::engine::{Breaker, BreakerConfig, BreakerState, BreakerView, TargetId, Timestamp};
 use crate::state::StateError;
-use crate::state::memory::breakers::{BreakerRow, Moved};
+use crate::state::{BreakerRow, Moved};
 
 /// Bytes of an encoded breaker.
 const LEN: usize = 1 + 8 + 8 + 4 + 2 * 4 * BUCKETS;
@@ -108,50 +109,51 @@ impl Redis {
         let key = self.keys.breaker(&b.name);
         // Idle for this long, a breaker is a closed one: the key goes.
         let ttl = (b.config.window.max(b.config.open_for) * 4).max(Duration::from_secs(60));
-        let mut seen = self.breaker_seen.get(&b.name);
-        for _ in 0..MAX_CONFLICTS {
-            let mut breaker = decode(&seen).unwrap_or_default();
-            let (moves, said) = f(&mut breaker);
-            let new = encode(&breaker);
-            let reply: Vec<redis::Value> = self
-                .link
-                .invoke(
-                    Op::Budget,
-                    self.breaker_script
-                        .key(&key)
-                        .arg(&seen)
-                        .arg(&new)
-                        .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
-                )
-                .await?;
-            match (reply.first(), reply.get(1)) {
-                (Some(redis::Value::Int(1)), _) => {
-                    self.breaker_seen.set(&b.name, new);
-                    let moved = (!moves.is_empty()).then_some(Moved {
-                        target: b.id,
-                        moves,
-                    });
-                    return Ok((said, moved));
-                }
-                (Some(redis::Value::Int(0)), Some(redis::Value::BulkString(now))) => {
-                    seen = now.clone();
-                }
-                (Some(redis::Value::Int(0)), Some(redis::Value::SimpleString(now))) => {
-                    seen = now.clone().into_bytes();
-                }
-                _ => {
-                    return Err(StateError::Malformed(format!(
-                        "the circuit breaker of {}: unexpected answer from its script: {reply:?}",
-                        b.name
-                    )));
-                }
-            }
-            self.breaker_seen.set(&b.name, seen.clone());
-        }
-        Err(StateError::Unavailable(format!(
-            "the circuit breaker of {} changed {MAX_CONFLICTS} times while this sidecar tried to change it",
-            b.name
-        )))
+        let seen = self.breaker_seen.get(&b.name);
+        let (f, key) = (&f, &key);
+        until_applied(
+            || format!("the circuit breaker of {}", b.name),
+            seen,
+            move |seen| async move {
+                let mut breaker = decode(&seen).unwrap_or_default();
+                let (moves, said) = f(&mut breaker);
+                let new = encode(&breaker);
+                let reply: Vec<redis::Value> = self
+                    .link
+                    .invoke(
+                        Op::Budget,
+                        self.breaker_script
+                            .key(key)
+                            .arg(&seen)
+                            .arg(&new)
+                            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+                    )
+                    .await?;
+                let now = match (reply.first(), reply.get(1)) {
+                    (Some(redis::Value::Int(1)), _) => {
+                        self.breaker_seen.set(&b.name, new);
+                        let moved = (!moves.is_empty()).then_some(Moved {
+                            target: b.id,
+                            moves,
+                        });
+                        return Ok(Tried::Applied((said, moved)));
+                    }
+                    (Some(redis::Value::Int(0)), Some(redis::Value::BulkString(now))) => now.clone(),
+                    (Some(redis::Value::Int(0)), Some(redis::Value::SimpleString(now))) => {
+                        now.clone().into_bytes()
+                    }
+                    _ => {
+                        return Err(StateError::Malformed(format!(
+                            "the circuit breaker of {}: unexpected answer from its script: {reply:?}",
+                            b.name
+                        )));
+                    }
+                };
+                self.breaker_seen.set(&b.name, now.clone());
+                Ok(Tried::Conflict(now))
+            },
+        )
+        .await
     }
 
     /// A failure that counts, in the target's breaker (its retry claimed

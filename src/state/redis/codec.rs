@@ -57,6 +57,7 @@ impl Stored {
             job_type: self.job_type.clone(),
             job: self.job,
             last_error: self.error.clone(),
+            delivery: None,
         }
     }
 }
@@ -353,6 +354,11 @@ mod tests {
                 JobState::Cancelled,
                 Why::OperatorCancel,
                 Some(GiveUpReason::Cancelled),
+            ),
+            (
+                JobState::Dead,
+                Why::DeliveryLimit { max: 5 },
+                Some(GiveUpReason::DeliveryLimit),
             ),
             (
                 JobState::Retrying,

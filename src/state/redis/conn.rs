@@ -17,7 +17,7 @@ use redis::{
 use tokio::sync::watch;
 
 use crate::config::RedisSettings;
-use crate::state::StateError;
+use crate::state::{Observer, StateError};
 
 /// What a backend call was for (the `op` label of the backend metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,18 +101,6 @@ impl Outcome {
             Outcome::Error => "error",
         }
     }
-}
-
-/// Sees every backend call (the metrics implement it).
-pub trait Observer: Send + Sync {
-    fn backend_call(&self, op: Op, outcome: Outcome, took: Duration);
-}
-
-/// An observer that sees nothing (tools and tests without metrics).
-pub struct Unobserved;
-
-impl Observer for Unobserved {
-    fn backend_call(&self, _: Op, _: Outcome, _: Duration) {}
 }
 
 /// Either kind of connection, as one `ConnectionLike`.

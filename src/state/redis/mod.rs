@@ -22,9 +22,11 @@
 mod batches;
 mod breakers;
 mod budget;
+mod cas;
 pub mod codec;
 mod commit;
 pub mod conn;
+mod delivery;
 pub mod events;
 mod keys;
 mod labels;
@@ -48,13 +50,11 @@ use super::{BatchLimits, Limits, StateError};
 use crate::config::RedisSettings;
 use crate::engine::{BreakerConfig, BudgetConfigs, Engine, JobState, PerTarget, TargetId};
 use crate::labels::{LabelId, Labels};
-pub use conn::{Link, Observer, Op, Outcome, TlsFiles, Unobserved};
+use crate::state::Observer;
+pub use conn::{Link, Op, Outcome, TlsFiles};
+pub use delivery::{DUE_POLL, not_built as delivery_not_built};
 pub use keys::{Keys, PARTITIONS, Set};
 use records::{STRIPES, Stripe};
-
-/// Most times one report reads and tries to commit a job that other
-/// sidecars keep changing, before it answers `UNAVAILABLE`.
-const MAX_CONFLICTS: usize = 64;
 
 pub struct Redis {
     link: Arc<Link>,
@@ -239,14 +239,6 @@ pub fn set_of(state: JobState) -> Set {
         JobState::Retrying => Set::Retrying,
         JobState::Dead => Set::Dead,
         JobState::Cancelled => Set::Cancelled,
-    }
-}
-
-pub fn state_of(set: Set) -> JobState {
-    match set {
-        Set::Retrying => JobState::Retrying,
-        Set::Dead => JobState::Dead,
-        Set::Cancelled => JobState::Cancelled,
     }
 }
 

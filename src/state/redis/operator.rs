@@ -1,8 +1,9 @@
 //! Reads and operator calls on one job: get, retry, cancel, delete.
 
+use super::Redis;
+use super::cas::{Tried, until_applied};
 use super::codec::Stored;
 use super::commit::Committed;
-use super::{MAX_CONFLICTS, Redis};
 use crate::engine::{Engine, Job, Timestamp};
 use crate::state::step::{self, Tally};
 use crate::state::{JobView, StateError};
@@ -25,30 +26,36 @@ impl Redis {
         now: Timestamp,
         change: impl Fn(&Job) -> Result<(Job, Tally), StateError>,
     ) -> Result<JobView, StateError> {
-        let mut stripe = self.stripe(job_id).lock().await;
-        let mut found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
-        for _ in 0..MAX_CONFLICTS {
-            let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
-            let (job, tally) = change(&f.stored.job)?;
-            let new = Stored {
-                job,
-                ..f.stored.clone()
-            };
-            let (committed, set, member) = self
-                .commit_stored(engine, Some((f.set, &f.member)), &new, &tally, now)
-                .await?;
-            match committed {
-                Committed::Applied(_) => {
-                    stripe.set(job_id, Some((set, &member)));
-                    return Ok(new.view());
-                }
-                Committed::Conflict(now_there) => {
-                    stripe.saw(job_id, &now_there);
-                    found = self.current(engine, job_id, now_there)?;
-                }
-            }
-        }
-        Err(self.contended(job_id))
+        let stripe = self.stripe(job_id).lock().await;
+        let found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
+        let change = &change;
+        until_applied(
+            || format!("job {job_id:?}"),
+            (stripe, found),
+            move |(mut stripe, found)| async move {
+                let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+                let (job, tally) = change(&f.stored.job)?;
+                let new = Stored {
+                    job,
+                    ..f.stored.clone()
+                };
+                let (committed, set, member) = self
+                    .commit_stored(engine, Some((f.set, &f.member)), &new, &tally, now)
+                    .await?;
+                Ok(match committed {
+                    Committed::Applied(_) => {
+                        stripe.set(job_id, Some((set, &member)));
+                        Tried::Applied(new.view())
+                    }
+                    Committed::Conflict(now_there) => {
+                        stripe.saw(job_id, &now_there);
+                        let found = self.current(engine, job_id, now_there)?;
+                        Tried::Conflict((stripe, found))
+                    }
+                })
+            },
+        )
+        .await
     }
 
     pub async fn retry(
@@ -82,21 +89,26 @@ impl Redis {
         job_id: &str,
         now: Timestamp,
     ) -> Result<(), StateError> {
-        let mut stripe = self.stripe(job_id).lock().await;
-        let mut found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
-        for _ in 0..MAX_CONFLICTS {
-            let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
-            match self.remove(&f, now).await? {
-                Committed::Applied(_) => {
-                    stripe.set(job_id, None);
-                    return Ok(());
-                }
-                Committed::Conflict(now_there) => {
-                    stripe.saw(job_id, &now_there);
-                    found = self.current(engine, job_id, now_there)?;
-                }
-            }
-        }
-        Err(self.contended(job_id))
+        let stripe = self.stripe(job_id).lock().await;
+        let found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
+        until_applied(
+            || format!("job {job_id:?}"),
+            (stripe, found),
+            move |(mut stripe, found)| async move {
+                let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
+                Ok(match self.remove(&f, now).await? {
+                    Committed::Applied(_) => {
+                        stripe.set(job_id, None);
+                        Tried::Applied(())
+                    }
+                    Committed::Conflict(now_there) => {
+                        stripe.saw(job_id, &now_there);
+                        let found = self.current(engine, job_id, now_there)?;
+                        Tried::Conflict((stripe, found))
+                    }
+                })
+            },
+        )
+        .await
     }
 }

@@ -1,9 +1,10 @@
 //! Reports: a failure (read, decide, compare-and-set, again on a
 //! conflict), an explanation and a success.
 
+use super::cas::{Tried, until_applied};
 use super::codec::Stored;
 use super::commit::{Change, Committed};
-use super::{MAX_CONFLICTS, Op, Redis};
+use super::{Op, Redis};
 use crate::engine::{Decision, Engine, Gates, Job, Timestamp};
 use crate::state::step::{self, FailureStep};
 use crate::state::{FailureCall, FailureOutcome, StateError, StoredError, SuccessOutcome};
@@ -22,7 +23,7 @@ impl Redis {
         now: Timestamp,
     ) -> Result<(FailureOutcome, Option<String>), StateError> {
         let id = call.job_id;
-        let mut stripe = self.stripe(id).lock().await;
+        let stripe = self.stripe(id).lock().await;
         let label = self.job_type_label(call.job_type).await?;
         // A paused failure spends nothing and counts in no breaker.
         let (budget, breaker) = match call.pause {
@@ -54,109 +55,107 @@ impl Redis {
                 }
             }
         );
-        let mut found = found?;
+        let found = found?;
         let taken = taken?;
         let (breaker_view, moved) = counted?.unzip();
         let moved = moved.flatten();
         // Whether `found` was read from Redis by this call (not recalled).
-        let mut fresh = stripe.get(id).is_none();
-        for _ in 0..MAX_CONFLICTS {
-            let stored = found.as_ref().map(|f| &f.stored.job);
-            let take = |j: Option<&Job>| Gates {
-                budget: budget
-                    .as_ref()
-                    .zip(taken)
-                    .map(|(b, tokens)| self.view(b, tokens, j)),
-                breaker: breaker_view,
-                pause: None,
-            };
-            let step = step::failure(engine, call, stored, take, now, &mut rand::rng());
-            let (job, decision, tally, shadow) = match step {
-                // A duplicate only of what Redis holds now: a remembered
-                // record may be stale.
-                FailureStep::Duplicate(_) if !fresh => {
-                    found = self.read(engine, self.keys.of_job(id), id).await?;
-                    stripe.set(id, found.as_ref().map(|f| (f.set, f.member.as_slice())));
-                    fresh = true;
-                    continue;
-                }
-                FailureStep::Duplicate(decision) => {
-                    if let (Some(b), Some(before)) = (&budget, taken) {
-                        // Spent for nothing: give back what the take spent.
-                        let spent = before.clamp(0, crate::engine::budget::MILLI);
-                        self.budget_op(b, false, spent).await?;
+        let fresh = stripe.get(id).is_none();
+        let budget = &budget;
+        until_applied(
+            || format!("job {id:?}"),
+            (stripe, found, fresh),
+            move |(mut stripe, found, fresh)| async move {
+                let stored = found.as_ref().map(|f| &f.stored.job);
+                let take = |j: Option<&Job>| Gates {
+                    budget: budget
+                        .as_ref()
+                        .zip(taken)
+                        .map(|(b, tokens)| self.view(b, tokens, j)),
+                    breaker: breaker_view,
+                    pause: None,
+                };
+                let step = step::failure(engine, call, stored, take, now, &mut rand::rng());
+                let (job, decision, tally, shadow) = match step {
+                    // A duplicate only of what Redis holds now: a remembered
+                    // record may be stale.
+                    FailureStep::Duplicate(_) if !fresh => {
+                        let found = self.read(engine, self.keys.of_job(id), id).await?;
+                        stripe.set(id, found.as_ref().map(|f| (f.set, f.member.as_slice())));
+                        return Ok(Tried::Conflict((stripe, found, true)));
                     }
-                    let f = found.as_ref();
-                    let out = FailureOutcome::duplicate(
-                        decision,
-                        f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
-                        f.map(|f| f.stored.error.clone()),
-                    );
-                    return Ok((
-                        FailureOutcome {
-                            breaker: moved,
-                            ..out
-                        },
-                        None,
-                    ));
-                }
-                FailureStep::Recorded { job, tally, shadow } => {
-                    (job, job.last_decision, tally, shadow)
-                }
-            };
-            let new = match &found {
-                Some(f) => Stored {
-                    job,
-                    error: StoredError::of(&call.report.error),
-                    ..f.stored.clone()
-                },
-                None => Stored {
-                    id: id.to_string(),
-                    job_type: call.job_type.to_string(),
-                    label: self.labels.job_types.name(label).to_string(),
-                    job,
-                    error: StoredError::of(&call.report.error),
-                },
-            };
-            let old = found.as_ref().map(|f| (f.set, f.member.as_slice()));
-            let (committed, set, member) =
-                self.commit_stored(engine, old, &new, &tally, now).await?;
-            match committed {
-                Committed::Applied(batch) => {
-                    stripe.set(id, Some((set, &member)));
-                    if let Some(b) = &budget
-                        && step::budget_refused(&decision)
-                    {
-                        self.count_refusal(b).await;
+                    FailureStep::Duplicate(decision) => {
+                        if let (Some(b), Some(before)) = (budget, taken) {
+                            // Spent for nothing: give back what the take spent.
+                            let spent = before.clamp(0, crate::engine::budget::MILLI);
+                            self.budget_op(b, false, spent).await?;
+                        }
+                        let f = found.as_ref();
+                        let out = FailureOutcome::duplicate(
+                            decision,
+                            f.map_or(label, |f| self.labels.job_types.get(&f.stored.label)),
+                            f.map(|f| f.stored.error.clone()),
+                        );
+                        return Ok(Tried::Applied((
+                            FailureOutcome {
+                                breaker: moved,
+                                ..out
+                            },
+                            None,
+                        )));
                     }
-                    let out = FailureOutcome::recorded(
-                        decision,
-                        self.labels.job_types.get(&new.label),
-                        &tally,
-                    );
-                    return Ok((
-                        FailureOutcome {
-                            breaker: moved,
-                            shadow,
-                            ..out
-                        },
-                        batch,
-                    ));
+                    FailureStep::Recorded { job, tally, shadow } => {
+                        (job, job.last_decision, tally, shadow)
+                    }
+                };
+                let new = match &found {
+                    Some(f) => Stored {
+                        job,
+                        error: StoredError::of(&call.report.error),
+                        ..f.stored.clone()
+                    },
+                    None => Stored {
+                        id: id.to_string(),
+                        job_type: call.job_type.to_string(),
+                        label: self.labels.job_types.name(label).to_string(),
+                        job,
+                        error: StoredError::of(&call.report.error),
+                    },
+                };
+                let old = found.as_ref().map(|f| (f.set, f.member.as_slice()));
+                let (committed, set, member) =
+                    self.commit_stored(engine, old, &new, &tally, now).await?;
+                match committed {
+                    Committed::Applied(batch) => {
+                        stripe.set(id, Some((set, &member)));
+                        if let Some(b) = budget
+                            && step::budget_refused(&decision)
+                        {
+                            self.count_refusal(b).await;
+                        }
+                        let out = FailureOutcome::recorded(
+                            decision,
+                            self.labels.job_types.get(&new.label),
+                            &tally,
+                        );
+                        Ok(Tried::Applied((
+                            FailureOutcome {
+                                breaker: moved,
+                                shadow,
+                                ..out
+                            },
+                            batch,
+                        )))
+                    }
+                    Committed::Conflict(now_there) => {
+                        stripe.saw(id, &now_there);
+                        let found = self.current(engine, id, now_there)?;
+                        Ok(Tried::Conflict((stripe, found, true)))
+                    }
                 }
-                Committed::Conflict(now_there) => {
-                    stripe.saw(id, &now_there);
-                    found = self.current(engine, id, now_there)?;
-                    fresh = true;
-                }
-            }
-        }
-        Err(self.contended(id))
-    }
-
-    pub(super) fn contended(&self, job_id: &str) -> StateError {
-        StateError::Unavailable(format!(
-            "job {job_id:?}: changed by other sidecars {MAX_CONFLICTS} times while this report tried to commit; try again"
-        ))
+            },
+        )
+        .await
     }
 
     pub async fn explain(
@@ -214,76 +213,82 @@ impl Redis {
         target: &str,
         now: Timestamp,
     ) -> Result<(SuccessOutcome, Option<String>), StateError> {
-        let mut stripe = self.stripe(job_id).lock().await;
-        let mut found = self.recalled(engine, &stripe, job_id).await?;
-        for _ in 0..MAX_CONFLICTS {
-            let job = found.as_ref().map(|f| f.stored.job);
-            let tally = step::success(job.as_ref());
-            let label = match &found {
-                Some(f) => f.stored.label.clone(),
-                None => {
-                    let l = self.job_type_label(job_type).await?;
-                    self.labels.job_types.name(l).to_string()
-                }
-            };
-            let committed = self
-                .commit(
-                    job_id,
-                    found.as_ref().map(|f| (f.set, f.member.as_slice())),
-                    None,
-                    Change {
-                        label: &label,
-                        tally: &tally,
-                        job: None,
-                    },
-                    now,
-                )
-                .await?;
-            match committed {
-                Committed::Applied(batch) => {
-                    stripe.set(job_id, None);
-                    // The budget refilled: the target named, or the one the
-                    // job's failures were reported with.
-                    let refill = match (target, job.and_then(|j| j.last_decision.target)) {
-                        ("", Some(t)) => self.budgeted(self.target_name(t)).await?,
-                        ("", None) => None,
-                        _ => self.budgeted(target).await?,
-                    };
-                    if let Some(b) = &refill {
-                        let ratio = (b.config.token_ratio * crate::engine::budget::MILLI as f64)
-                            .round() as i64;
-                        self.budget_op(b, false, ratio).await?;
+        let stripe = self.stripe(job_id).lock().await;
+        let found = self.recalled(engine, &stripe, job_id).await?;
+        // The job forgotten, with its counts: what it was, its label, its batch.
+        let (job, label, batch) = until_applied(
+            || format!("job {job_id:?}"),
+            (stripe, found),
+            move |(mut stripe, found)| async move {
+                let job = found.as_ref().map(|f| f.stored.job);
+                let tally = step::success(job.as_ref());
+                let label = match &found {
+                    Some(f) => f.stored.label.clone(),
+                    None => {
+                        let l = self.job_type_label(job_type).await?;
+                        self.labels.job_types.name(l).to_string()
                     }
-                    // The breaker too, of the same target.
-                    let breaker = match (target, job.and_then(|j| j.last_decision.target)) {
-                        ("", Some(t)) => self.breakered(self.target_name(t)).await?,
-                        ("", None) => None,
-                        _ => self.breakered(target).await?,
-                    };
-                    let moved = match &breaker {
-                        Some(b) => {
-                            self.breaker_change(b, |br| (br.success(&b.config, now), ()))
-                                .await?
-                                .1
-                        }
-                        None => None,
-                    };
-                    return Ok((
-                        SuccessOutcome {
-                            known: job.is_some(),
-                            failures_before_success: job.map_or(0, |j| j.failure_count),
-                            label: self.labels.job_types.get(&label),
-                            breaker: moved,
+                };
+                let committed = self
+                    .commit(
+                        job_id,
+                        found.as_ref().map(|f| (f.set, f.member.as_slice())),
+                        None,
+                        Change {
+                            label: &label,
+                            tally: &tally,
+                            job: None,
                         },
-                        batch,
-                    ));
-                }
-                Committed::Conflict(now_there) => {
-                    stripe.saw(job_id, &now_there);
-                    found = self.current(engine, job_id, now_there)?;
-                }
-            }
+                        now,
+                    )
+                    .await?;
+                Ok(match committed {
+                    Committed::Applied(batch) => {
+                        stripe.set(job_id, None);
+                        Tried::Applied((job, label, batch))
+                    }
+                    Committed::Conflict(now_there) => {
+                        stripe.saw(job_id, &now_there);
+                        let found = self.current(engine, job_id, now_there)?;
+                        Tried::Conflict((stripe, found))
+                    }
+                })
+            },
+        )
+        .await?;
+        // The budget refilled: the target named, or the one the job's
+        // failures were reported with.
+        let refill = match (target, job.and_then(|j| j.last_decision.target)) {
+            ("", Some(t)) => self.budgeted(self.target_name(t)).await?,
+            ("", None) => None,
+            _ => self.budgeted(target).await?,
+        };
+        if let Some(b) = &refill {
+            let ratio = (b.config.token_ratio * crate::engine::budget::MILLI as f64).round() as i64;
+            self.budget_op(b, false, ratio).await?;
         }
-        Err(self.contended(job_id))
+        // The breaker too, of the same target.
+        let breaker = match (target, job.and_then(|j| j.last_decision.target)) {
+            ("", Some(t)) => self.breakered(self.target_name(t)).await?,
+            ("", None) => None,
+            _ => self.breakered(target).await?,
+        };
+        let moved = match &breaker {
+            Some(b) => {
+                self.breaker_change(b, |br| (br.success(&b.config, now), ()))
+                    .await?
+                    .1
+            }
+            None => None,
+        };
+        Ok((
+            SuccessOutcome {
+                known: job.is_some(),
+                failures_before_success: job.map_or(0, |j| j.failure_count),
+                label: self.labels.job_types.get(&label),
+                breaker: moved,
+            },
+            batch,
+        ))
     }
 }

@@ -204,6 +204,8 @@ impl Redis {
             jobs,
             budgets,
             breakers,
+            queues: Vec::new(),
+            parked_bytes: 0,
         })
     }
 }

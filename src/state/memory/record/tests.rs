@@ -126,7 +126,7 @@ fn every_why_round_trips() {
     };
     for (why, action) in whys {
         let h = head(why, action);
-        let r = Record::encode(&h, &texts).expect("fits");
+        let r = Record::encode(&h, &texts, None).expect("fits");
         assert_eq!(r.head(), h, "{why:?}");
         assert_eq!(r.texts(), texts);
         assert_eq!(r.id(), texts.id);
@@ -146,7 +146,7 @@ fn interned_type_and_label_job_type_cost_no_bytes() {
         job_type: None,
         message: "HTTPSConnectionPool(host='api.example.com', port=443): timeout",
     };
-    let r = Record::encode(&h, &texts).expect("fits");
+    let r = Record::encode(&h, &texts, None).expect("fits");
     assert_eq!(
         r.heap_bytes(),
         HEADER + texts.id.len() + texts.message.len()
@@ -164,7 +164,7 @@ fn rewriting_the_head_keeps_the_texts() {
         job_type: Some("jt"),
         message: "m",
     };
-    let mut r = Record::encode(&head(Why::Permanent, Action::GiveUp), &texts).expect("fits");
+    let mut r = Record::encode(&head(Why::Permanent, Action::GiveUp), &texts, None).expect("fits");
     let h2 = head(
         Why::Retry {
             jittered: false,
@@ -190,6 +190,7 @@ fn a_dead_job_may_have_failed_after_its_last_update() {
             job_type: None,
             message: "",
         },
+        None,
     )
     .expect("fits");
     assert_eq!(r.head(), h);
@@ -208,6 +209,7 @@ fn times_keep_whole_seconds_relative_to_the_last_failure() {
             job_type: None,
             message: "",
         },
+        None,
     )
     .expect("fits");
     assert_eq!(r.head().job.first_failure_at, Timestamp(T.0 - 1000));
@@ -225,7 +227,7 @@ fn texts_a_header_cannot_describe_are_refused_with_the_field_named() {
         job_type: Some(&long[..255]),
         message: &long[..65_535],
     };
-    let r = Record::encode(&h, &ok).expect("at every limit");
+    let r = Record::encode(&h, &ok, None).expect("at every limit");
     assert_eq!(r.texts(), ok);
     for (texts, field) in [
         (Texts { id: &long, ..ok }, "id"),
@@ -251,7 +253,7 @@ fn texts_a_header_cannot_describe_are_refused_with_the_field_named() {
             "message",
         ),
     ] {
-        let e = Record::encode(&h, &texts).expect_err(field);
+        let e = Record::encode(&h, &texts, None).expect_err(field);
         assert_eq!(e.field, field);
         assert!(e.to_string().contains(field), "{e}");
     }
@@ -271,6 +273,7 @@ fn a_live_report_past_the_limits_is_cut_on_a_char_boundary() {
             job_type: Some(&job_type),
             message: &message,
         },
+        None,
     );
     let t = r.texts();
     assert_eq!(t.message.len(), 65_534);

@@ -7,7 +7,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 8 | magic `RETRYDSN` |
-//! | 4 | format version (1) |
+//! | 4 | format version (2; 1 still loads) |
 //! | 4 | flags (0; reserved) |
 //! | 8 | number of jobs |
 //! | 8 | length of the records section |
@@ -38,11 +38,15 @@ use crate::engine::batch::Batch;
 use crate::engine::{Engine, Timestamp};
 
 pub const MAGIC: &[u8; 8] = b"RETRYDSN";
-pub const VERSION: u32 = 1;
+/// The version written. 2: records may carry a delivery parcel (payload,
+/// queue, lease). Every version down to `OLDEST` still loads.
+pub const VERSION: u32 = 2;
+pub const OLDEST: u32 = 1;
 pub const HEADER_LEN: usize = 44;
 
-/// No record is longer than this (the store bounds every text).
-const MAX_RECORD: u32 = 1 << 20;
+/// No record is longer than this: the store bounds every text (to well
+/// under 1 MiB in all) and a payload to `[delivery] max_payload_bytes`.
+const MAX_RECORD: u32 = (1 << 20) + crate::config::MAX_PAYLOAD_LIMIT as u32;
 
 #[derive(Debug, Error)]
 pub enum SnapshotError {
@@ -240,9 +244,9 @@ fn header(b: &[u8; HEADER_LEN], file_len: u64) -> Result<Header, String> {
         return Err("not a retryd snapshot (wrong magic number)".into());
     }
     let version = u32_at(b, 8);
-    if version != VERSION {
+    if !(OLDEST..=VERSION).contains(&version) {
         return Err(format!(
-            "format version {version} is not one this retryd reads (it reads {VERSION})"
+            "format version {version} is not one this retryd reads (it reads {OLDEST} to {VERSION})"
         ));
     }
     let h = Header {

@@ -41,8 +41,11 @@ fn snapshot_of_one_job(engine: &Engine, type_name: &str, name: &str) -> (Vec<u8>
         policy: &policy,
         report,
         pause: None,
+        carry: Default::default(),
     };
-    store.report_failure(engine, &call, NOW, &mut StdRng::seed_from_u64(1));
+    store
+        .report_failure(engine, &call, NOW, &mut StdRng::seed_from_u64(1))
+        .expect("recorded");
     let dir: PathBuf =
         std::env::temp_dir().join(format!("retryd-snapshot-{}-{name}", std::process::id()));
     fs::create_dir_all(&dir).expect("temporary directory");

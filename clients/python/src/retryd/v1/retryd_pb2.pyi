@@ -26,6 +26,7 @@ class GiveUpReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GIVE_UP_REASON_CANCELLED: _ClassVar[GiveUpReason]
     GIVE_UP_REASON_BUDGET_EXHAUSTED: _ClassVar[GiveUpReason]
     GIVE_UP_REASON_PUSHBACK: _ClassVar[GiveUpReason]
+    GIVE_UP_REASON_DELIVERY_LIMIT: _ClassVar[GiveUpReason]
 
 class ErrorClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -69,6 +70,8 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_BREAKER_CLOSED: _ClassVar[EventKind]
     EVENT_KIND_PAUSED: _ClassVar[EventKind]
     EVENT_KIND_RESUMED: _ClassVar[EventKind]
+    EVENT_KIND_DELIVERED: _ClassVar[EventKind]
+    EVENT_KIND_LEASE_EXPIRED: _ClassVar[EventKind]
 ACTION_UNSPECIFIED: Action
 ACTION_RETRY: Action
 ACTION_GIVE_UP: Action
@@ -79,6 +82,7 @@ GIVE_UP_REASON_DEADLINE_EXCEEDED: GiveUpReason
 GIVE_UP_REASON_CANCELLED: GiveUpReason
 GIVE_UP_REASON_BUDGET_EXHAUSTED: GiveUpReason
 GIVE_UP_REASON_PUSHBACK: GiveUpReason
+GIVE_UP_REASON_DELIVERY_LIMIT: GiveUpReason
 ERROR_CLASS_UNSPECIFIED: ErrorClass
 ERROR_CLASS_TRANSIENT: ErrorClass
 ERROR_CLASS_PERMANENT: ErrorClass
@@ -107,6 +111,8 @@ EVENT_KIND_BREAKER_OPENED: EventKind
 EVENT_KIND_BREAKER_CLOSED: EventKind
 EVENT_KIND_PAUSED: EventKind
 EVENT_KIND_RESUMED: EventKind
+EVENT_KIND_DELIVERED: EventKind
+EVENT_KIND_LEASE_EXPIRED: EventKind
 
 class ErrorInfo(_message.Message):
     __slots__ = ("type", "message", "http_status", "grpc_code", "retryable")
@@ -123,7 +129,7 @@ class ErrorInfo(_message.Message):
     def __init__(self, type: _Optional[str] = ..., message: _Optional[str] = ..., http_status: _Optional[int] = ..., grpc_code: _Optional[int] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class ReportFailureRequest(_message.Message):
-    __slots__ = ("job_id", "job_type", "policy", "priority", "error", "retry_after_hint", "attempt", "target", "retry_after_header", "retry_pushback_ms")
+    __slots__ = ("job_id", "job_type", "policy", "priority", "error", "retry_after_hint", "attempt", "target", "retry_after_header", "retry_pushback_ms", "payload", "queue", "lease_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +140,9 @@ class ReportFailureRequest(_message.Message):
     TARGET_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_HEADER_FIELD_NUMBER: _ClassVar[int]
     RETRY_PUSHBACK_MS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     policy: str
@@ -144,7 +153,10 @@ class ReportFailureRequest(_message.Message):
     target: str
     retry_after_header: str
     retry_pushback_ms: int
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., retry_after_header: _Optional[str] = ..., retry_pushback_ms: _Optional[int] = ...) -> None: ...
+    payload: bytes
+    queue: str
+    lease_id: str
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., priority: _Optional[int] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., retry_after_hint: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., attempt: _Optional[int] = ..., target: _Optional[str] = ..., retry_after_header: _Optional[str] = ..., retry_pushback_ms: _Optional[int] = ..., payload: _Optional[bytes] = ..., queue: _Optional[str] = ..., lease_id: _Optional[str] = ...) -> None: ...
 
 class ReportFailureResponse(_message.Message):
     __slots__ = ("decision",)
@@ -177,14 +189,16 @@ class Decision(_message.Message):
     def __init__(self, action: _Optional[_Union[Action, str]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_count: _Optional[int] = ..., max_attempts: _Optional[int] = ..., reason: _Optional[_Union[GiveUpReason, str]] = ..., error_class: _Optional[_Union[ErrorClass, str]] = ..., category: _Optional[str] = ..., policy: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class ReportSuccessRequest(_message.Message):
-    __slots__ = ("job_id", "job_type", "target")
+    __slots__ = ("job_id", "job_type", "target", "lease_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     target: str
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
+    lease_id: str
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., target: _Optional[str] = ..., lease_id: _Optional[str] = ...) -> None: ...
 
 class ReportSuccessResponse(_message.Message):
     __slots__ = ("failures_before_success", "known")
@@ -195,7 +209,7 @@ class ReportSuccessResponse(_message.Message):
     def __init__(self, failures_before_success: _Optional[int] = ..., known: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "job_type", "policy", "state", "failure_count", "first_failure_at", "last_failure_at", "next_retry_at", "last_error", "last_decision")
+    __slots__ = ("job_id", "job_type", "policy", "state", "failure_count", "first_failure_at", "last_failure_at", "next_retry_at", "last_error", "last_decision", "queue", "payload_bytes", "deliveries", "lease_until")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +220,10 @@ class Job(_message.Message):
     NEXT_RETRY_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_DECISION_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    LEASE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     policy: str
@@ -216,7 +234,11 @@ class Job(_message.Message):
     next_retry_at: _timestamp_pb2.Timestamp
     last_error: ErrorInfo
     last_decision: Decision
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., failure_count: _Optional[int] = ..., first_failure_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., last_decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
+    queue: str
+    payload_bytes: int
+    deliveries: int
+    lease_until: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., policy: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., failure_count: _Optional[int] = ..., first_failure_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., last_decision: _Optional[_Union[Decision, _Mapping]] = ..., queue: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., deliveries: _Optional[int] = ..., lease_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
@@ -543,3 +565,109 @@ class Event(_message.Message):
     decision: Decision
     dropped: int
     def __init__(self, kind: _Optional[_Union[EventKind, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., target: _Optional[str] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...
+
+class ClaimDueRequest(_message.Message):
+    __slots__ = ("queue", "max_jobs", "lease")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOBS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    max_jobs: int
+    lease: _duration_pb2.Duration
+    def __init__(self, queue: _Optional[str] = ..., max_jobs: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ClaimDueResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[DueJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[DueJob, _Mapping]]] = ...) -> None: ...
+
+class DueJob(_message.Message):
+    __slots__ = ("job_id", "job_type", "queue", "payload", "attempt", "last_error", "due_at", "lease_id", "lease_until", "deliveries")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    job_type: str
+    queue: str
+    payload: bytes
+    attempt: int
+    last_error: ErrorInfo
+    due_at: _timestamp_pb2.Timestamp
+    lease_id: str
+    lease_until: _timestamp_pb2.Timestamp
+    deliveries: int
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., attempt: _Optional[int] = ..., last_error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_id: _Optional[str] = ..., lease_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deliveries: _Optional[int] = ...) -> None: ...
+
+class WatchDueRequest(_message.Message):
+    __slots__ = ("queue", "max_in_flight", "lease")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    max_in_flight: int
+    lease: _duration_pb2.Duration
+    def __init__(self, queue: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ExtendLeaseRequest(_message.Message):
+    __slots__ = ("job_id", "lease_id", "lease")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    lease_id: str
+    lease: _duration_pb2.Duration
+    def __init__(self, job_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ExtendLeaseResponse(_message.Message):
+    __slots__ = ("lease_until",)
+    LEASE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    lease_until: _timestamp_pb2.Timestamp
+    def __init__(self, lease_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReleaseJobRequest(_message.Message):
+    __slots__ = ("job_id", "lease_id", "delay")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    lease_id: str
+    delay: _duration_pb2.Duration
+    def __init__(self, job_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ReleaseJobResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListQueuesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListQueuesResponse(_message.Message):
+    __slots__ = ("queues",)
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    queues: _containers.RepeatedCompositeFieldContainer[QueueStats]
+    def __init__(self, queues: _Optional[_Iterable[_Union[QueueStats, _Mapping]]] = ...) -> None: ...
+
+class QueueStats(_message.Message):
+    __slots__ = ("queue", "parked", "due", "leased", "parked_bytes", "oldest_due_at")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
+    DUE_FIELD_NUMBER: _ClassVar[int]
+    LEASED_FIELD_NUMBER: _ClassVar[int]
+    PARKED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    parked: int
+    due: int
+    leased: int
+    parked_bytes: int
+    oldest_due_at: _timestamp_pb2.Timestamp
+    def __init__(self, queue: _Optional[str] = ..., parked: _Optional[int] = ..., due: _Optional[int] = ..., leased: _Optional[int] = ..., parked_bytes: _Optional[int] = ..., oldest_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -120,6 +120,31 @@ class RetryCoordinatorStub:
                 request_serializer=retryd_dot_v1_dot_retryd__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=retryd_dot_v1_dot_retryd__pb2.Event.FromString,
                 _registered_method=True)
+        self.ClaimDue = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/ClaimDue',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.ClaimDueRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.ClaimDueResponse.FromString,
+                _registered_method=True)
+        self.WatchDue = channel.unary_stream(
+                '/retryd.v1.RetryCoordinator/WatchDue',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.WatchDueRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.DueJob.FromString,
+                _registered_method=True)
+        self.ExtendLease = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/ExtendLease',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.ExtendLeaseRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.ExtendLeaseResponse.FromString,
+                _registered_method=True)
+        self.ReleaseJob = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/ReleaseJob',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.ReleaseJobRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.ReleaseJobResponse.FromString,
+                _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/retryd.v1.RetryCoordinator/ListQueues',
+                request_serializer=retryd_dot_v1_dot_retryd__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=retryd_dot_v1_dot_retryd__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
 
 
 class RetryCoordinatorServicer:
@@ -251,6 +276,46 @@ class RetryCoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimDue(self, request, context):
+        """Delivery (docs/delivery.md): a report with a payload parks the job, and
+        retryd hands it back when it is due. Due jobs of a queue, oldest due
+        first, each leased to this claimer alone until it settles or its lease
+        runs out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchDue(self, request, context):
+        """The push form of ClaimDue: due jobs as they fall due, never more than
+        max_in_flight unsettled at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendLease(self, request, context):
+        """More time for a leased job: lease_until = now + lease.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseJob(self, request, context):
+        """Hand a leased job back unprocessed (no failure counted): due again
+        after delay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQueues(self, request, context):
+        """Each queue's parked, due and leased jobs, and its oldest due job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetryCoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -338,6 +403,31 @@ def add_RetryCoordinatorServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=retryd_dot_v1_dot_retryd__pb2.WatchEventsRequest.FromString,
                     response_serializer=retryd_dot_v1_dot_retryd__pb2.Event.SerializeToString,
+            ),
+            'ClaimDue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimDue,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.ClaimDueRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.ClaimDueResponse.SerializeToString,
+            ),
+            'WatchDue': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDue,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.WatchDueRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.DueJob.SerializeToString,
+            ),
+            'ExtendLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendLease,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.ExtendLeaseRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.ExtendLeaseResponse.SerializeToString,
+            ),
+            'ReleaseJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseJob,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.ReleaseJobRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.ReleaseJobResponse.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=retryd_dot_v1_dot_retryd__pb2.ListQueuesRequest.FromString,
+                    response_serializer=retryd_dot_v1_dot_retryd__pb2.ListQueuesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -800,6 +890,141 @@ class RetryCoordinator:
             '/retryd.v1.RetryCoordinator/WatchEvents',
             retryd_dot_v1_dot_retryd__pb2.WatchEventsRequest.SerializeToString,
             retryd_dot_v1_dot_retryd__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimDue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/ClaimDue',
+            retryd_dot_v1_dot_retryd__pb2.ClaimDueRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.ClaimDueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/WatchDue',
+            retryd_dot_v1_dot_retryd__pb2.WatchDueRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.DueJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/ExtendLease',
+            retryd_dot_v1_dot_retryd__pb2.ExtendLeaseRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.ExtendLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/ReleaseJob',
+            retryd_dot_v1_dot_retryd__pb2.ReleaseJobRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.ReleaseJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retryd.v1.RetryCoordinator/ListQueues',
+            retryd_dot_v1_dot_retryd__pb2.ListQueuesRequest.SerializeToString,
+            retryd_dot_v1_dot_retryd__pb2.ListQueuesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,371 @@
+//! Delivery at the edge: `ClaimDue`, the `WatchDue` stream, `ExtendLease`,
+//! `ReleaseJob`, `ListQueues`, the checks a report's payload passes first,
+//! and what the state's lease reaper tells the metrics and the events.
+//!
+//! A `WatchDue` stream claims for its watcher as jobs fall due, never more
+//! than `max_in_flight` unsettled at once. Its hand-outs are remembered here
+//! by lease (`Flights`): a settle through this sidecar (a report with the
+//! lease, a release) frees the slot at once; a lease that runs out frees it
+//! at its end.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::Notify;
+use tonic::Status;
+
+use super::convert;
+use super::service::{App, now};
+use super::validate;
+use crate::engine::Timestamp;
+use crate::pb::{self, EventKind};
+use crate::state::{Carry, DueJob, Expired};
+
+/// What `WatchDue` answers with.
+pub type DueStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::DueJob, Status>> + Send>>;
+
+/// The hand-outs of one `WatchDue` stream not yet settled, by lease id,
+/// with each lease's end.
+#[derive(Default)]
+pub struct Flight {
+    leases: Mutex<HashMap<String, Timestamp>>,
+    settled: Notify,
+}
+
+impl Flight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Unsettled hand-outs, the ones whose lease ran out by `now` dropped;
+    /// and when the first of the others runs out.
+    fn count(&self, now: Timestamp) -> (usize, Option<Timestamp>) {
+        let mut l = self.lock();
+        l.retain(|_, until| *until > now);
+        (l.len(), l.values().min().copied())
+    }
+}
+
+/// Every `WatchDue` stream's unsettled hand-outs, by lease id.
+#[derive(Default)]
+pub struct Flights(DashMap<String, Arc<Flight>>);
+
+impl Flights {
+    /// A lease was settled through this sidecar: its stream's slot is free.
+    pub fn settled(&self, lease: &str) {
+        if let Some((_, f)) = self.0.remove(lease) {
+            f.lock().remove(lease);
+            f.settled.notify_one();
+        }
+    }
+
+    /// A lease was extended through this sidecar.
+    pub fn extended(&self, lease: &str, until: Timestamp) {
+        if let Some(f) = self.0.get(lease)
+            && let Some(u) = f.lock().get_mut(lease)
+        {
+            *u = until;
+        }
+    }
+}
+
+impl App {
+    /// A report's delivery fields within `[delivery]`: refused whole, and
+    /// before anything changes, when delivery is off or the payload is too
+    /// large.
+    pub fn check_carry(&self, c: &Carry<'_>) -> Result<(), Status> {
+        if *c == Carry::default() {
+            return Ok(());
+        }
+        let d = &self.delivery;
+        if !d.enabled {
+            return Err(Status::failed_precondition(
+                "delivery is off ([delivery] enabled = false): payload, queue and lease_id must be empty",
+            ));
+        }
+        if let Some(p) = c.payload
+            && p.len() > d.max_payload_bytes
+        {
+            return Err(Status::resource_exhausted(format!(
+                "payload: {} bytes, more than [delivery] max_payload_bytes ({} bytes)",
+                p.len(),
+                d.max_payload_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn delivery_on(&self) -> Result<(), Status> {
+        if self.delivery.enabled {
+            Ok(())
+        } else {
+            Err(Status::failed_precondition(
+                "delivery is off ([delivery] enabled = false)",
+            ))
+        }
+    }
+
+    /// Due jobs handed out: counted, each an event.
+    fn delivered(&self, jobs: &[DueJob], at: Timestamp) {
+        for j in jobs {
+            self.metrics
+                .delivered(&j.queue, at.since(j.due_at).as_secs_f64());
+            if self.events.watched() {
+                self.emit(
+                    EventKind::Delivered,
+                    super::live::Of {
+                        job_id: &j.id,
+                        job_type: &j.job_type,
+                        target: "",
+                    },
+                    None,
+                );
+            }
+        }
+    }
+
+    pub async fn claim_due(&self, r: pb::ClaimDueRequest) -> Result<pb::ClaimDueResponse, Status> {
+        self.delivery_on()?;
+        let (max, lease) = validate::claim(&r.queue, "max_jobs", r.max_jobs, r.lease.as_ref())?;
+        let lease = lease.unwrap_or(self.delivery.default_lease);
+        let at = now();
+        let queue = &r.queue;
+        let jobs = self
+            .reloading(|engine| async move {
+                Ok(self.state.claim_due(&engine, queue, max, lease, at).await?)
+            })
+            .await?;
+        self.delivered(&jobs, at);
+        Ok(pb::ClaimDueResponse {
+            jobs: jobs.into_iter().map(convert::due_job).collect(),
+        })
+    }
+
+    pub async fn extend_lease(
+        &self,
+        r: pb::ExtendLeaseRequest,
+    ) -> Result<pb::ExtendLeaseResponse, Status> {
+        self.delivery_on()?;
+        let lease = validate::leased(&r.job_id, &r.lease_id, "lease", r.lease.as_ref())?
+            .unwrap_or(self.delivery.default_lease);
+        let until = self
+            .state
+            .extend_lease(&r.job_id, &r.lease_id, lease, now())
+            .await?;
+        self.flights.extended(&r.lease_id, until);
+        Ok(pb::ExtendLeaseResponse {
+            lease_until: Some(convert::timestamp(until)),
+        })
+    }
+
+    pub async fn release_job(
+        &self,
+        r: pb::ReleaseJobRequest,
+    ) -> Result<pb::ReleaseJobResponse, Status> {
+        self.delivery_on()?;
+        let delay = validate::leased(&r.job_id, &r.lease_id, "delay", r.delay.as_ref())?
+            .unwrap_or(Duration::ZERO);
+        self.state
+            .release_job(&r.job_id, &r.lease_id, delay, now())
+            .await?;
+        self.flights.settled(&r.lease_id);
+        Ok(pb::ReleaseJobResponse {})
+    }
+
+    pub async fn list_queues(&self) -> Result<pb::ListQueuesResponse, Status> {
+        let rows = self.state.queues(now()).await?;
+        Ok(pb::ListQueuesResponse {
+            queues: rows.iter().map(convert::queue_stats).collect(),
+        })
+    }
+
+    /// A watcher's stream of due jobs (validated), ended at shutdown.
+    pub fn watch_due(self: &Arc<App>, r: pb::WatchDueRequest) -> Result<DueStream, Status> {
+        self.delivery_on()?;
+        let (max, lease) =
+            validate::claim(&r.queue, "max_in_flight", r.max_in_flight, r.lease.as_ref())?;
+        let watch = Watch {
+            app: self.clone(),
+            queue: r.queue,
+            max,
+            lease: lease.unwrap_or(self.delivery.default_lease),
+            flight: Arc::default(),
+            pending: VecDeque::new(),
+        };
+        let stream = futures_util::stream::unfold(watch, |mut w| async move {
+            let job = w.next().await?;
+            Some((Ok(job), w))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// What the lease reaper found: counted, and each an event (a job dead
+    /// of the delivery limit also as a give-up).
+    pub fn leases_expired(&self, expired: &[Expired]) {
+        let engine = self.engine.load();
+        for e in expired {
+            self.metrics.lease_expired(&e.queue);
+            let of = || super::live::Of {
+                job_id: &e.job_id,
+                job_type: &e.job_type,
+                target: "",
+            };
+            self.emit(EventKind::LeaseExpired, of(), None);
+            if let Some((label, d)) = &e.died {
+                self.metrics.failure(&engine, &self.state, *label, d);
+                self.metrics
+                    .attempts(&self.state, *label, false, d.failure_count);
+                tracing::info!(
+                    job_id = e.job_id,
+                    queue = e.queue,
+                    "gave up on job: its deliveries kept running out unsettled (max_deliveries)"
+                );
+                if self.events.watched() {
+                    let error = crate::engine::ErrorReport::default();
+                    let decision = convert::decision(&engine, &self.state, d, &error);
+                    self.emit(EventKind::GaveUp, of(), Some(&decision));
+                }
+            }
+        }
+    }
+}
+
+/// One `WatchDue` stream's state.
+struct Watch {
+    app: Arc<App>,
+    queue: String,
+    max: usize,
+    lease: Duration,
+    flight: Arc<Flight>,
+    /// Claimed and not yet sent (a claim may take several at once).
+    pending: VecDeque<DueJob>,
+}
+
+impl Drop for Watch {
+    /// Jobs claimed for a watcher that went away before they were sent
+    /// are handed back at once, not left to their leases.
+    fn drop(&mut self) {
+        let pending: Vec<DueJob> = self.pending.drain(..).collect();
+        let flight = self.flight.lock().keys().cloned().collect::<Vec<_>>();
+        for lease in flight {
+            self.app.flights.0.remove(&lease);
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let app = self.app.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for j in pending {
+                    let _ = app
+                        .state
+                        .release_job(&j.id, &j.lease_id, Duration::ZERO, now())
+                        .await;
+                }
+            });
+        }
+    }
+}
+
+impl Watch {
+    /// The next due job for this watcher: waits for room (a settle, or a
+    /// lease running out) and for a job to fall due; `None` at shutdown.
+    async fn next(&mut self) -> Option<pb::DueJob> {
+        loop {
+            if let Some(job) = self.pending.pop_front() {
+                return Some(convert::due_job(job));
+            }
+            let app = self.app.clone();
+            let (in_flight, first_end) = self.flight.count(now());
+            if in_flight >= self.max {
+                let settled = self.flight.settled.notified();
+                let until = first_end.map_or(Duration::from_secs(1), |t| t.since(now()));
+                tokio::select! {
+                    _ = app.shutdown.cancelled() => return None,
+                    _ = settled => {}
+                    _ = tokio::time::sleep(until) => {}
+                }
+                continue;
+            }
+            let signal = app.state.due_signal(&self.queue);
+            let woken = signal.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let at = now();
+            let claimed = app
+                .reloading(|engine| {
+                    let queue = &self.queue;
+                    let room = self.max - in_flight;
+                    let lease = self.lease;
+                    let app = &app;
+                    async move { Ok(app.state.claim_due(&engine, queue, room, lease, at).await?) }
+                })
+                .await;
+            match claimed {
+                Ok(jobs) if !jobs.is_empty() => {
+                    app.delivered(&jobs, at);
+                    let mut f = self.flight.lock();
+                    for j in &jobs {
+                        f.insert(j.lease_id.clone(), j.lease_until);
+                        app.flights
+                            .0
+                            .insert(j.lease_id.clone(), self.flight.clone());
+                    }
+                    drop(f);
+                    self.pending.extend(jobs);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(queue = self.queue, error = %e, "a watcher's claim failed")
+                }
+            }
+            // Nothing due: wait for the first parked job's time, a park that
+            // comes sooner, or (fleet mode) the next look at the fleet's.
+            let next = app.state.next_due(&self.queue).await.ok().flatten();
+            let mut wait = next.map_or(Duration::from_secs(3600), |t| t.since(now()));
+            if let Some(poll) = app.state.due_poll() {
+                wait = wait.min(poll);
+            }
+            tokio::select! {
+                _ = app.shutdown.cancelled() => return None,
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// What the state's background work tells this sidecar: the metrics see
+/// sweeps and snapshots, the metrics and events leases that ran out.
+pub struct Background(pub Arc<App>);
+
+impl crate::state::Observer for Background {
+    fn backend_call(
+        &self,
+        op: crate::state::BackendOp,
+        outcome: crate::state::BackendOutcome,
+        took: Duration,
+    ) {
+        self.0.metrics.backend_call(op, outcome, took);
+    }
+
+    fn swept(&self, evictions: &crate::state::Evictions, batches: usize) {
+        self.0.metrics.swept(evictions, batches);
+    }
+
+    fn snapshot_written(
+        &self,
+        result: Result<&crate::state::SnapshotStats, &crate::state::SnapshotError>,
+        took: Duration,
+    ) {
+        self.0.metrics.snapshot_written(result, took);
+    }
+
+    fn leases_expired(&self, expired: &[Expired]) {
+        self.0.leases_expired(expired);
+    }
+}
