@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"retryd.dev/go/retryd"
 )
@@ -278,7 +278,7 @@ func provoke(t *testing.T, kind, via string, args map[string]json.RawMessage) pr
 			}
 			defer conn.Close()
 			var trailer metadata.MD
-			err = conn.Invoke(ctxT(t), "/downstream.v1.Orders/Place", &emptyMsg{}, &emptyMsg{}, grpc.Trailer(&trailer), grpc.ForceCodec(rawCodec{}))
+			err = conn.Invoke(ctxT(t), "/downstream.v1.Orders/Place", &emptypb.Empty{}, &emptypb.Empty{}, grpc.Trailer(&trailer))
 			if err == nil {
 				t.Fatal("the call succeeded")
 			}
@@ -380,30 +380,22 @@ func httpServer(t *testing.T, code int, headers map[string]string) string {
 
 // failingGRPCServer answers every call with code, message and trailers.
 func failingGRPCServer(t testing.TB, code codes.Code, message string, trailers metadata.MD) string {
+	return startGRPC(t, func(stream grpc.ServerStream) error {
+		stream.SetTrailer(trailers)
+		return status.Error(code, message)
+	})
+}
+
+// startGRPC serves every method with handle until the test ends.
+func startGRPC(t testing.TB, handle func(grpc.ServerStream) error) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(_ interface{}, stream grpc.ServerStream) error {
-		stream.SetTrailer(trailers)
-		return status.Error(code, message)
+		return handle(stream)
 	}))
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	return ln.Addr().String()
 }
-
-type emptyMsg struct{}
-
-// rawCodec sends and expects empty messages, so that no generated code of a
-// downstream service is needed.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(interface{}) ([]byte, error) { return nil, nil }
-func (rawCodec) Unmarshal(data []byte, _ interface{}) error {
-	if len(data) > 0 {
-		return errors.New("unexpected data")
-	}
-	return nil
-}
-func (rawCodec) Name() string { return "proto" }
