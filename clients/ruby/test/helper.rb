@@ -157,6 +157,32 @@ module Harness
     end
   end
 
+  # A retryd with +config+ shared by a test class, started on first use and
+  # stopped when the tests end; its address.
+  def shared_retryd(config = CONFIG)
+    @shared ||= {}
+    @shared[config] ||= begin
+      ready = Queue.new
+      done = Queue.new
+      thread = Thread.new do
+        with_retryd(config) do |addr|
+          ready << addr
+          done.pop
+        end
+      rescue StandardError => e
+        ready << e
+      end
+      addr = ready.pop
+      raise addr if addr.is_a?(Exception)
+
+      Minitest.after_run do
+        done << true
+        thread.join
+      end
+      addr
+    end
+  end
+
   def job_id(prefix = "job")
     "#{prefix}-#{Process.pid}-#{(Time.now.to_f * 1e6).to_i}-#{rand(1_000_000)}"
   end

@@ -17,31 +17,8 @@ class TestConformance < Minitest::Test
   TABLE_PATH = File.join(Harness::ROOT, "clients", "conformance", "cases.json")
   TABLE = JSON.parse(File.read(TABLE_PATH))
 
-  def self.sidecar
-    @sidecar ||= begin
-      ready = Queue.new
-      @done = Queue.new
-      @thread = Thread.new do
-        Harness.with_retryd(TABLE["config"]) do |addr|
-          ready << addr
-          @done.pop
-        end
-      rescue StandardError => e
-        ready << e
-      end
-      addr = ready.pop
-      raise addr if addr.is_a?(Exception)
-
-      Minitest.after_run do
-        @done << true
-        @thread.join
-      end
-      addr
-    end
-  end
-
   def client
-    @client ||= Retryd::Client.new(self.class.sidecar, timeout: 5)
+    @client ||= Retryd::Client.new(Harness.shared_retryd(TABLE["config"]), timeout: 5)
   end
 
   def teardown
