@@ -4,7 +4,6 @@ retryd started with the table's configuration."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import ssl
