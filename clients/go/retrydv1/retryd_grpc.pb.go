@@ -57,6 +57,21 @@ type RetryCoordinatorClient interface {
 	// Decisions and operator actions as they happen. A slow watcher never
 	// slows decisions: what it missed is counted in the next event's dropped.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (RetryCoordinator_WatchEventsClient, error)
+	// Delivery (docs/delivery.md): a report with a payload parks the job, and
+	// retryd hands it back when it is due. Due jobs of a queue, oldest due
+	// first, each leased to this claimer alone until it settles or its lease
+	// runs out.
+	ClaimDue(ctx context.Context, in *ClaimDueRequest, opts ...grpc.CallOption) (*ClaimDueResponse, error)
+	// The push form of ClaimDue: due jobs as they fall due, never more than
+	// max_in_flight unsettled at once.
+	WatchDue(ctx context.Context, in *WatchDueRequest, opts ...grpc.CallOption) (RetryCoordinator_WatchDueClient, error)
+	// More time for a leased job: lease_until = now + lease.
+	ExtendLease(ctx context.Context, in *ExtendLeaseRequest, opts ...grpc.CallOption) (*ExtendLeaseResponse, error)
+	// Hand a leased job back unprocessed (no failure counted): due again
+	// after delay.
+	ReleaseJob(ctx context.Context, in *ReleaseJobRequest, opts ...grpc.CallOption) (*ReleaseJobResponse, error)
+	// Each queue's parked, due and leased jobs, and its oldest due job.
+	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
 }
 
 type retryCoordinatorClient struct {
@@ -243,6 +258,74 @@ func (x *retryCoordinatorWatchEventsClient) Recv() (*Event, error) {
 	return m, nil
 }
 
+func (c *retryCoordinatorClient) ClaimDue(ctx context.Context, in *ClaimDueRequest, opts ...grpc.CallOption) (*ClaimDueResponse, error) {
+	out := new(ClaimDueResponse)
+	err := c.cc.Invoke(ctx, "/retryd.v1.RetryCoordinator/ClaimDue", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retryCoordinatorClient) WatchDue(ctx context.Context, in *WatchDueRequest, opts ...grpc.CallOption) (RetryCoordinator_WatchDueClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_RetryCoordinator_serviceDesc.Streams[1], "/retryd.v1.RetryCoordinator/WatchDue", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &retryCoordinatorWatchDueClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type RetryCoordinator_WatchDueClient interface {
+	Recv() (*DueJob, error)
+	grpc.ClientStream
+}
+
+type retryCoordinatorWatchDueClient struct {
+	grpc.ClientStream
+}
+
+func (x *retryCoordinatorWatchDueClient) Recv() (*DueJob, error) {
+	m := new(DueJob)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *retryCoordinatorClient) ExtendLease(ctx context.Context, in *ExtendLeaseRequest, opts ...grpc.CallOption) (*ExtendLeaseResponse, error) {
+	out := new(ExtendLeaseResponse)
+	err := c.cc.Invoke(ctx, "/retryd.v1.RetryCoordinator/ExtendLease", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retryCoordinatorClient) ReleaseJob(ctx context.Context, in *ReleaseJobRequest, opts ...grpc.CallOption) (*ReleaseJobResponse, error) {
+	out := new(ReleaseJobResponse)
+	err := c.cc.Invoke(ctx, "/retryd.v1.RetryCoordinator/ReleaseJob", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retryCoordinatorClient) ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error) {
+	out := new(ListQueuesResponse)
+	err := c.cc.Invoke(ctx, "/retryd.v1.RetryCoordinator/ListQueues", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RetryCoordinatorServer is the server API for RetryCoordinator service.
 // All implementations must embed UnimplementedRetryCoordinatorServer
 // for forward compatibility
@@ -287,6 +370,21 @@ type RetryCoordinatorServer interface {
 	// Decisions and operator actions as they happen. A slow watcher never
 	// slows decisions: what it missed is counted in the next event's dropped.
 	WatchEvents(*WatchEventsRequest, RetryCoordinator_WatchEventsServer) error
+	// Delivery (docs/delivery.md): a report with a payload parks the job, and
+	// retryd hands it back when it is due. Due jobs of a queue, oldest due
+	// first, each leased to this claimer alone until it settles or its lease
+	// runs out.
+	ClaimDue(context.Context, *ClaimDueRequest) (*ClaimDueResponse, error)
+	// The push form of ClaimDue: due jobs as they fall due, never more than
+	// max_in_flight unsettled at once.
+	WatchDue(*WatchDueRequest, RetryCoordinator_WatchDueServer) error
+	// More time for a leased job: lease_until = now + lease.
+	ExtendLease(context.Context, *ExtendLeaseRequest) (*ExtendLeaseResponse, error)
+	// Hand a leased job back unprocessed (no failure counted): due again
+	// after delay.
+	ReleaseJob(context.Context, *ReleaseJobRequest) (*ReleaseJobResponse, error)
+	// Each queue's parked, due and leased jobs, and its oldest due job.
+	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
 	mustEmbedUnimplementedRetryCoordinatorServer()
 }
 
@@ -344,6 +442,21 @@ func (UnimplementedRetryCoordinatorServer) ListPauses(context.Context, *ListPaus
 }
 func (UnimplementedRetryCoordinatorServer) WatchEvents(*WatchEventsRequest, RetryCoordinator_WatchEventsServer) error {
 	return status.Errorf(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedRetryCoordinatorServer) ClaimDue(context.Context, *ClaimDueRequest) (*ClaimDueResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ClaimDue not implemented")
+}
+func (UnimplementedRetryCoordinatorServer) WatchDue(*WatchDueRequest, RetryCoordinator_WatchDueServer) error {
+	return status.Errorf(codes.Unimplemented, "method WatchDue not implemented")
+}
+func (UnimplementedRetryCoordinatorServer) ExtendLease(context.Context, *ExtendLeaseRequest) (*ExtendLeaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ExtendLease not implemented")
+}
+func (UnimplementedRetryCoordinatorServer) ReleaseJob(context.Context, *ReleaseJobRequest) (*ReleaseJobResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReleaseJob not implemented")
+}
+func (UnimplementedRetryCoordinatorServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListQueues not implemented")
 }
 func (UnimplementedRetryCoordinatorServer) mustEmbedUnimplementedRetryCoordinatorServer() {}
 
@@ -667,6 +780,99 @@ func (x *retryCoordinatorWatchEventsServer) Send(m *Event) error {
 	return x.ServerStream.SendMsg(m)
 }
 
+func _RetryCoordinator_ClaimDue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimDueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetryCoordinatorServer).ClaimDue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/retryd.v1.RetryCoordinator/ClaimDue",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetryCoordinatorServer).ClaimDue(ctx, req.(*ClaimDueRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetryCoordinator_WatchDue_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchDueRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RetryCoordinatorServer).WatchDue(m, &retryCoordinatorWatchDueServer{stream})
+}
+
+type RetryCoordinator_WatchDueServer interface {
+	Send(*DueJob) error
+	grpc.ServerStream
+}
+
+type retryCoordinatorWatchDueServer struct {
+	grpc.ServerStream
+}
+
+func (x *retryCoordinatorWatchDueServer) Send(m *DueJob) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func _RetryCoordinator_ExtendLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExtendLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetryCoordinatorServer).ExtendLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/retryd.v1.RetryCoordinator/ExtendLease",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetryCoordinatorServer).ExtendLease(ctx, req.(*ExtendLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetryCoordinator_ReleaseJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetryCoordinatorServer).ReleaseJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/retryd.v1.RetryCoordinator/ReleaseJob",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetryCoordinatorServer).ReleaseJob(ctx, req.(*ReleaseJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetryCoordinator_ListQueues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQueuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetryCoordinatorServer).ListQueues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/retryd.v1.RetryCoordinator/ListQueues",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetryCoordinatorServer).ListQueues(ctx, req.(*ListQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _RetryCoordinator_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "retryd.v1.RetryCoordinator",
 	HandlerType: (*RetryCoordinatorServer)(nil),
@@ -735,11 +941,32 @@ var _RetryCoordinator_serviceDesc = grpc.ServiceDesc{
 			MethodName: "ListPauses",
 			Handler:    _RetryCoordinator_ListPauses_Handler,
 		},
+		{
+			MethodName: "ClaimDue",
+			Handler:    _RetryCoordinator_ClaimDue_Handler,
+		},
+		{
+			MethodName: "ExtendLease",
+			Handler:    _RetryCoordinator_ExtendLease_Handler,
+		},
+		{
+			MethodName: "ReleaseJob",
+			Handler:    _RetryCoordinator_ReleaseJob_Handler,
+		},
+		{
+			MethodName: "ListQueues",
+			Handler:    _RetryCoordinator_ListQueues_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchEvents",
 			Handler:       _RetryCoordinator_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchDue",
+			Handler:       _RetryCoordinator_WatchDue_Handler,
 			ServerStreams: true,
 		},
 	},

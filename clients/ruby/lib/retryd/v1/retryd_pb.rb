@@ -26,6 +26,9 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       optional :target, :string, 8
       optional :retry_after_header, :string, 9
       proto3_optional :retry_pushback_ms, :int64, 10
+      optional :payload, :bytes, 11
+      optional :queue, :string, 12
+      optional :lease_id, :string, 13
     end
     add_message "retryd.v1.ReportFailureResponse" do
       optional :decision, :message, 1, "retryd.v1.Decision"
@@ -46,6 +49,7 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       optional :job_id, :string, 1
       optional :job_type, :string, 2
       optional :target, :string, 3
+      optional :lease_id, :string, 4
     end
     add_message "retryd.v1.ReportSuccessResponse" do
       optional :failures_before_success, :uint32, 1
@@ -62,6 +66,10 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       optional :next_retry_at, :message, 8, "google.protobuf.Timestamp"
       optional :last_error, :message, 9, "retryd.v1.ErrorInfo"
       optional :last_decision, :message, 10, "retryd.v1.Decision"
+      optional :queue, :string, 11
+      optional :payload_bytes, :uint32, 12
+      optional :deliveries, :uint32, 13
+      optional :lease_until, :message, 14, "google.protobuf.Timestamp"
     end
     add_message "retryd.v1.GetJobRequest" do
       optional :job_id, :string, 1
@@ -226,6 +234,59 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       optional :decision, :message, 6, "retryd.v1.Decision"
       optional :dropped, :uint64, 7
     end
+    add_message "retryd.v1.ClaimDueRequest" do
+      optional :queue, :string, 1
+      optional :max_jobs, :uint32, 2
+      optional :lease, :message, 3, "google.protobuf.Duration"
+    end
+    add_message "retryd.v1.ClaimDueResponse" do
+      repeated :jobs, :message, 1, "retryd.v1.DueJob"
+    end
+    add_message "retryd.v1.DueJob" do
+      optional :job_id, :string, 1
+      optional :job_type, :string, 2
+      optional :queue, :string, 3
+      optional :payload, :bytes, 4
+      optional :attempt, :uint32, 5
+      optional :last_error, :message, 6, "retryd.v1.ErrorInfo"
+      optional :due_at, :message, 7, "google.protobuf.Timestamp"
+      optional :lease_id, :string, 8
+      optional :lease_until, :message, 9, "google.protobuf.Timestamp"
+      optional :deliveries, :uint32, 10
+    end
+    add_message "retryd.v1.WatchDueRequest" do
+      optional :queue, :string, 1
+      optional :max_in_flight, :uint32, 2
+      optional :lease, :message, 3, "google.protobuf.Duration"
+    end
+    add_message "retryd.v1.ExtendLeaseRequest" do
+      optional :job_id, :string, 1
+      optional :lease_id, :string, 2
+      optional :lease, :message, 3, "google.protobuf.Duration"
+    end
+    add_message "retryd.v1.ExtendLeaseResponse" do
+      optional :lease_until, :message, 1, "google.protobuf.Timestamp"
+    end
+    add_message "retryd.v1.ReleaseJobRequest" do
+      optional :job_id, :string, 1
+      optional :lease_id, :string, 2
+      optional :delay, :message, 3, "google.protobuf.Duration"
+    end
+    add_message "retryd.v1.ReleaseJobResponse" do
+    end
+    add_message "retryd.v1.ListQueuesRequest" do
+    end
+    add_message "retryd.v1.ListQueuesResponse" do
+      repeated :queues, :message, 1, "retryd.v1.QueueStats"
+    end
+    add_message "retryd.v1.QueueStats" do
+      optional :queue, :string, 1
+      optional :parked, :uint64, 2
+      optional :due, :uint64, 3
+      optional :leased, :uint64, 4
+      optional :parked_bytes, :uint64, 5
+      optional :oldest_due_at, :message, 6, "google.protobuf.Timestamp"
+    end
     add_enum "retryd.v1.Action" do
       value :ACTION_UNSPECIFIED, 0
       value :ACTION_RETRY, 1
@@ -239,6 +300,7 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       value :GIVE_UP_REASON_CANCELLED, 4
       value :GIVE_UP_REASON_BUDGET_EXHAUSTED, 5
       value :GIVE_UP_REASON_PUSHBACK, 6
+      value :GIVE_UP_REASON_DELIVERY_LIMIT, 7
     end
     add_enum "retryd.v1.ErrorClass" do
       value :ERROR_CLASS_UNSPECIFIED, 0
@@ -277,6 +339,8 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       value :EVENT_KIND_BREAKER_CLOSED, 8
       value :EVENT_KIND_PAUSED, 9
       value :EVENT_KIND_RESUMED, 10
+      value :EVENT_KIND_DELIVERED, 11
+      value :EVENT_KIND_LEASE_EXPIRED, 12
     end
   end
 end
@@ -324,6 +388,17 @@ module Retryd
     Pause = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.Pause").msgclass
     WatchEventsRequest = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.WatchEventsRequest").msgclass
     Event = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.Event").msgclass
+    ClaimDueRequest = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ClaimDueRequest").msgclass
+    ClaimDueResponse = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ClaimDueResponse").msgclass
+    DueJob = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.DueJob").msgclass
+    WatchDueRequest = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.WatchDueRequest").msgclass
+    ExtendLeaseRequest = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ExtendLeaseRequest").msgclass
+    ExtendLeaseResponse = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ExtendLeaseResponse").msgclass
+    ReleaseJobRequest = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ReleaseJobRequest").msgclass
+    ReleaseJobResponse = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ReleaseJobResponse").msgclass
+    ListQueuesRequest = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ListQueuesRequest").msgclass
+    ListQueuesResponse = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ListQueuesResponse").msgclass
+    QueueStats = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.QueueStats").msgclass
     Action = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.Action").enummodule
     GiveUpReason = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.GiveUpReason").enummodule
     ErrorClass = ::Google::Protobuf::DescriptorPool.generated_pool.lookup("retryd.v1.ErrorClass").enummodule

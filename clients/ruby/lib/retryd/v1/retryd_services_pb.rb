@@ -63,6 +63,21 @@ module Retryd
         # Decisions and operator actions as they happen. A slow watcher never
         # slows decisions: what it missed is counted in the next event's dropped.
         rpc :WatchEvents, ::Retryd::V1::WatchEventsRequest, stream(::Retryd::V1::Event)
+        # Delivery (docs/delivery.md): a report with a payload parks the job, and
+        # retryd hands it back when it is due. Due jobs of a queue, oldest due
+        # first, each leased to this claimer alone until it settles or its lease
+        # runs out.
+        rpc :ClaimDue, ::Retryd::V1::ClaimDueRequest, ::Retryd::V1::ClaimDueResponse
+        # The push form of ClaimDue: due jobs as they fall due, never more than
+        # max_in_flight unsettled at once.
+        rpc :WatchDue, ::Retryd::V1::WatchDueRequest, stream(::Retryd::V1::DueJob)
+        # More time for a leased job: lease_until = now + lease.
+        rpc :ExtendLease, ::Retryd::V1::ExtendLeaseRequest, ::Retryd::V1::ExtendLeaseResponse
+        # Hand a leased job back unprocessed (no failure counted): due again
+        # after delay.
+        rpc :ReleaseJob, ::Retryd::V1::ReleaseJobRequest, ::Retryd::V1::ReleaseJobResponse
+        # Each queue's parked, due and leased jobs, and its oldest due job.
+        rpc :ListQueues, ::Retryd::V1::ListQueuesRequest, ::Retryd::V1::ListQueuesResponse
       end
 
       Stub = Service.rpc_stub_class

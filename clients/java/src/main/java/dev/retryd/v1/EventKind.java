@@ -92,6 +92,23 @@ public enum EventKind
    * <code>EVENT_KIND_RESUMED = 10;</code>
    */
   EVENT_KIND_RESUMED(10),
+  /**
+   * <pre>
+   * A due job was handed to a claimer (ClaimDue, WatchDue).
+   * </pre>
+   *
+   * <code>EVENT_KIND_DELIVERED = 11;</code>
+   */
+  EVENT_KIND_DELIVERED(11),
+  /**
+   * <pre>
+   * A claimed job's lease ran out unsettled: it is due again (or, at the
+   * delivery limit, dead).
+   * </pre>
+   *
+   * <code>EVENT_KIND_LEASE_EXPIRED = 12;</code>
+   */
+  EVENT_KIND_LEASE_EXPIRED(12),
   UNRECOGNIZED(-1),
   ;
 
@@ -179,6 +196,23 @@ public enum EventKind
    * <code>EVENT_KIND_RESUMED = 10;</code>
    */
   public static final int EVENT_KIND_RESUMED_VALUE = 10;
+  /**
+   * <pre>
+   * A due job was handed to a claimer (ClaimDue, WatchDue).
+   * </pre>
+   *
+   * <code>EVENT_KIND_DELIVERED = 11;</code>
+   */
+  public static final int EVENT_KIND_DELIVERED_VALUE = 11;
+  /**
+   * <pre>
+   * A claimed job's lease ran out unsettled: it is due again (or, at the
+   * delivery limit, dead).
+   * </pre>
+   *
+   * <code>EVENT_KIND_LEASE_EXPIRED = 12;</code>
+   */
+  public static final int EVENT_KIND_LEASE_EXPIRED_VALUE = 12;
 
 
   public final int getNumber() {
@@ -216,6 +250,8 @@ public enum EventKind
       case 8: return EVENT_KIND_BREAKER_CLOSED;
       case 9: return EVENT_KIND_PAUSED;
       case 10: return EVENT_KIND_RESUMED;
+      case 11: return EVENT_KIND_DELIVERED;
+      case 12: return EVENT_KIND_LEASE_EXPIRED;
       default: return null;
     }
   }

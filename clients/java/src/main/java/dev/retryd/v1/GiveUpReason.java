@@ -40,6 +40,15 @@ public enum GiveUpReason
    * <code>GIVE_UP_REASON_PUSHBACK = 6;</code>
    */
   GIVE_UP_REASON_PUSHBACK(6),
+  /**
+   * <pre>
+   * Delivery: the lease of the job's max_deliveries-th unsettled hand-out
+   * ran out (a poison job that kills its worker).
+   * </pre>
+   *
+   * <code>GIVE_UP_REASON_DELIVERY_LIMIT = 7;</code>
+   */
+  GIVE_UP_REASON_DELIVERY_LIMIT(7),
   UNRECOGNIZED(-1),
   ;
 
@@ -75,6 +84,15 @@ public enum GiveUpReason
    * <code>GIVE_UP_REASON_PUSHBACK = 6;</code>
    */
   public static final int GIVE_UP_REASON_PUSHBACK_VALUE = 6;
+  /**
+   * <pre>
+   * Delivery: the lease of the job's max_deliveries-th unsettled hand-out
+   * ran out (a poison job that kills its worker).
+   * </pre>
+   *
+   * <code>GIVE_UP_REASON_DELIVERY_LIMIT = 7;</code>
+   */
+  public static final int GIVE_UP_REASON_DELIVERY_LIMIT_VALUE = 7;
 
 
   public final int getNumber() {
@@ -108,6 +126,7 @@ public enum GiveUpReason
       case 4: return GIVE_UP_REASON_CANCELLED;
       case 5: return GIVE_UP_REASON_BUDGET_EXHAUSTED;
       case 6: return GIVE_UP_REASON_PUSHBACK;
+      case 7: return GIVE_UP_REASON_DELIVERY_LIMIT;
       default: return null;
     }
   }

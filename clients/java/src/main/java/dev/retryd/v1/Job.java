@@ -20,6 +20,7 @@ private static final long serialVersionUID = 0L;
     jobType_ = "";
     policy_ = "";
     state_ = 0;
+    queue_ = "";
   }
 
   @java.lang.Override
@@ -347,6 +348,121 @@ private static final long serialVersionUID = 0L;
     return lastDecision_ == null ? dev.retryd.v1.Decision.getDefaultInstance() : lastDecision_;
   }
 
+  public static final int QUEUE_FIELD_NUMBER = 11;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object queue_ = "";
+  /**
+   * <pre>
+   * Delivery: the queue the job is due on (empty: retryd holds no payload).
+   * </pre>
+   *
+   * <code>string queue = 11;</code>
+   * @return The queue.
+   */
+  @java.lang.Override
+  public java.lang.String getQueue() {
+    java.lang.Object ref = queue_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      queue_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Delivery: the queue the job is due on (empty: retryd holds no payload).
+   * </pre>
+   *
+   * <code>string queue = 11;</code>
+   * @return The bytes for queue.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getQueueBytes() {
+    java.lang.Object ref = queue_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      queue_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int PAYLOAD_BYTES_FIELD_NUMBER = 12;
+  private int payloadBytes_ = 0;
+  /**
+   * <pre>
+   * Delivery: the size of the payload retryd holds.
+   * </pre>
+   *
+   * <code>uint32 payload_bytes = 12;</code>
+   * @return The payloadBytes.
+   */
+  @java.lang.Override
+  public int getPayloadBytes() {
+    return payloadBytes_;
+  }
+
+  public static final int DELIVERIES_FIELD_NUMBER = 13;
+  private int deliveries_ = 0;
+  /**
+   * <pre>
+   * Delivery: times the job was handed out (ClaimDue, WatchDue).
+   * </pre>
+   *
+   * <code>uint32 deliveries = 13;</code>
+   * @return The deliveries.
+   */
+  @java.lang.Override
+  public int getDeliveries() {
+    return deliveries_;
+  }
+
+  public static final int LEASE_UNTIL_FIELD_NUMBER = 14;
+  private com.google.protobuf.Timestamp leaseUntil_;
+  /**
+   * <pre>
+   * Delivery: until when its current lease runs (unset: not leased).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+   * @return Whether the leaseUntil field is set.
+   */
+  @java.lang.Override
+  public boolean hasLeaseUntil() {
+    return leaseUntil_ != null;
+  }
+  /**
+   * <pre>
+   * Delivery: until when its current lease runs (unset: not leased).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+   * @return The leaseUntil.
+   */
+  @java.lang.Override
+  public com.google.protobuf.Timestamp getLeaseUntil() {
+    return leaseUntil_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : leaseUntil_;
+  }
+  /**
+   * <pre>
+   * Delivery: until when its current lease runs (unset: not leased).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+   */
+  @java.lang.Override
+  public com.google.protobuf.TimestampOrBuilder getLeaseUntilOrBuilder() {
+    return leaseUntil_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : leaseUntil_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -390,6 +506,18 @@ private static final long serialVersionUID = 0L;
     }
     if (lastDecision_ != null) {
       output.writeMessage(10, getLastDecision());
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(queue_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 11, queue_);
+    }
+    if (payloadBytes_ != 0) {
+      output.writeUInt32(12, payloadBytes_);
+    }
+    if (deliveries_ != 0) {
+      output.writeUInt32(13, deliveries_);
+    }
+    if (leaseUntil_ != null) {
+      output.writeMessage(14, getLeaseUntil());
     }
     getUnknownFields().writeTo(output);
   }
@@ -436,6 +564,21 @@ private static final long serialVersionUID = 0L;
     if (lastDecision_ != null) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(10, getLastDecision());
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(queue_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(11, queue_);
+    }
+    if (payloadBytes_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(12, payloadBytes_);
+    }
+    if (deliveries_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(13, deliveries_);
+    }
+    if (leaseUntil_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(14, getLeaseUntil());
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -486,6 +629,17 @@ private static final long serialVersionUID = 0L;
       if (!getLastDecision()
           .equals(other.getLastDecision())) return false;
     }
+    if (!getQueue()
+        .equals(other.getQueue())) return false;
+    if (getPayloadBytes()
+        != other.getPayloadBytes()) return false;
+    if (getDeliveries()
+        != other.getDeliveries()) return false;
+    if (hasLeaseUntil() != other.hasLeaseUntil()) return false;
+    if (hasLeaseUntil()) {
+      if (!getLeaseUntil()
+          .equals(other.getLeaseUntil())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -526,6 +680,16 @@ private static final long serialVersionUID = 0L;
     if (hasLastDecision()) {
       hash = (37 * hash) + LAST_DECISION_FIELD_NUMBER;
       hash = (53 * hash) + getLastDecision().hashCode();
+    }
+    hash = (37 * hash) + QUEUE_FIELD_NUMBER;
+    hash = (53 * hash) + getQueue().hashCode();
+    hash = (37 * hash) + PAYLOAD_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + getPayloadBytes();
+    hash = (37 * hash) + DELIVERIES_FIELD_NUMBER;
+    hash = (53 * hash) + getDeliveries();
+    if (hasLeaseUntil()) {
+      hash = (37 * hash) + LEASE_UNTIL_FIELD_NUMBER;
+      hash = (53 * hash) + getLeaseUntil().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -686,6 +850,14 @@ private static final long serialVersionUID = 0L;
         lastDecisionBuilder_.dispose();
         lastDecisionBuilder_ = null;
       }
+      queue_ = "";
+      payloadBytes_ = 0;
+      deliveries_ = 0;
+      leaseUntil_ = null;
+      if (leaseUntilBuilder_ != null) {
+        leaseUntilBuilder_.dispose();
+        leaseUntilBuilder_ = null;
+      }
       return this;
     }
 
@@ -758,6 +930,20 @@ private static final long serialVersionUID = 0L;
         result.lastDecision_ = lastDecisionBuilder_ == null
             ? lastDecision_
             : lastDecisionBuilder_.build();
+      }
+      if (((from_bitField0_ & 0x00000400) != 0)) {
+        result.queue_ = queue_;
+      }
+      if (((from_bitField0_ & 0x00000800) != 0)) {
+        result.payloadBytes_ = payloadBytes_;
+      }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.deliveries_ = deliveries_;
+      }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.leaseUntil_ = leaseUntilBuilder_ == null
+            ? leaseUntil_
+            : leaseUntilBuilder_.build();
       }
     }
 
@@ -840,6 +1026,20 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasLastDecision()) {
         mergeLastDecision(other.getLastDecision());
+      }
+      if (!other.getQueue().isEmpty()) {
+        queue_ = other.queue_;
+        bitField0_ |= 0x00000400;
+        onChanged();
+      }
+      if (other.getPayloadBytes() != 0) {
+        setPayloadBytes(other.getPayloadBytes());
+      }
+      if (other.getDeliveries() != 0) {
+        setDeliveries(other.getDeliveries());
+      }
+      if (other.hasLeaseUntil()) {
+        mergeLeaseUntil(other.getLeaseUntil());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -927,6 +1127,28 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000200;
               break;
             } // case 82
+            case 90: {
+              queue_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000400;
+              break;
+            } // case 90
+            case 96: {
+              payloadBytes_ = input.readUInt32();
+              bitField0_ |= 0x00000800;
+              break;
+            } // case 96
+            case 104: {
+              deliveries_ = input.readUInt32();
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 104
+            case 114: {
+              input.readMessage(
+                  getLeaseUntilFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 114
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1910,6 +2132,341 @@ private static final long serialVersionUID = 0L;
         lastDecision_ = null;
       }
       return lastDecisionBuilder_;
+    }
+
+    private java.lang.Object queue_ = "";
+    /**
+     * <pre>
+     * Delivery: the queue the job is due on (empty: retryd holds no payload).
+     * </pre>
+     *
+     * <code>string queue = 11;</code>
+     * @return The queue.
+     */
+    public java.lang.String getQueue() {
+      java.lang.Object ref = queue_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        queue_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the queue the job is due on (empty: retryd holds no payload).
+     * </pre>
+     *
+     * <code>string queue = 11;</code>
+     * @return The bytes for queue.
+     */
+    public com.google.protobuf.ByteString
+        getQueueBytes() {
+      java.lang.Object ref = queue_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        queue_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the queue the job is due on (empty: retryd holds no payload).
+     * </pre>
+     *
+     * <code>string queue = 11;</code>
+     * @param value The queue to set.
+     * @return This builder for chaining.
+     */
+    public Builder setQueue(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      queue_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the queue the job is due on (empty: retryd holds no payload).
+     * </pre>
+     *
+     * <code>string queue = 11;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearQueue() {
+      queue_ = getDefaultInstance().getQueue();
+      bitField0_ = (bitField0_ & ~0x00000400);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the queue the job is due on (empty: retryd holds no payload).
+     * </pre>
+     *
+     * <code>string queue = 11;</code>
+     * @param value The bytes for queue to set.
+     * @return This builder for chaining.
+     */
+    public Builder setQueueBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      queue_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+
+    private int payloadBytes_ ;
+    /**
+     * <pre>
+     * Delivery: the size of the payload retryd holds.
+     * </pre>
+     *
+     * <code>uint32 payload_bytes = 12;</code>
+     * @return The payloadBytes.
+     */
+    @java.lang.Override
+    public int getPayloadBytes() {
+      return payloadBytes_;
+    }
+    /**
+     * <pre>
+     * Delivery: the size of the payload retryd holds.
+     * </pre>
+     *
+     * <code>uint32 payload_bytes = 12;</code>
+     * @param value The payloadBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPayloadBytes(int value) {
+      
+      payloadBytes_ = value;
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the size of the payload retryd holds.
+     * </pre>
+     *
+     * <code>uint32 payload_bytes = 12;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPayloadBytes() {
+      bitField0_ = (bitField0_ & ~0x00000800);
+      payloadBytes_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int deliveries_ ;
+    /**
+     * <pre>
+     * Delivery: times the job was handed out (ClaimDue, WatchDue).
+     * </pre>
+     *
+     * <code>uint32 deliveries = 13;</code>
+     * @return The deliveries.
+     */
+    @java.lang.Override
+    public int getDeliveries() {
+      return deliveries_;
+    }
+    /**
+     * <pre>
+     * Delivery: times the job was handed out (ClaimDue, WatchDue).
+     * </pre>
+     *
+     * <code>uint32 deliveries = 13;</code>
+     * @param value The deliveries to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDeliveries(int value) {
+      
+      deliveries_ = value;
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: times the job was handed out (ClaimDue, WatchDue).
+     * </pre>
+     *
+     * <code>uint32 deliveries = 13;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDeliveries() {
+      bitField0_ = (bitField0_ & ~0x00001000);
+      deliveries_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.Timestamp leaseUntil_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> leaseUntilBuilder_;
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     * @return Whether the leaseUntil field is set.
+     */
+    public boolean hasLeaseUntil() {
+      return ((bitField0_ & 0x00002000) != 0);
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     * @return The leaseUntil.
+     */
+    public com.google.protobuf.Timestamp getLeaseUntil() {
+      if (leaseUntilBuilder_ == null) {
+        return leaseUntil_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : leaseUntil_;
+      } else {
+        return leaseUntilBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    public Builder setLeaseUntil(com.google.protobuf.Timestamp value) {
+      if (leaseUntilBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        leaseUntil_ = value;
+      } else {
+        leaseUntilBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    public Builder setLeaseUntil(
+        com.google.protobuf.Timestamp.Builder builderForValue) {
+      if (leaseUntilBuilder_ == null) {
+        leaseUntil_ = builderForValue.build();
+      } else {
+        leaseUntilBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    public Builder mergeLeaseUntil(com.google.protobuf.Timestamp value) {
+      if (leaseUntilBuilder_ == null) {
+        if (((bitField0_ & 0x00002000) != 0) &&
+          leaseUntil_ != null &&
+          leaseUntil_ != com.google.protobuf.Timestamp.getDefaultInstance()) {
+          getLeaseUntilBuilder().mergeFrom(value);
+        } else {
+          leaseUntil_ = value;
+        }
+      } else {
+        leaseUntilBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    public Builder clearLeaseUntil() {
+      bitField0_ = (bitField0_ & ~0x00002000);
+      leaseUntil_ = null;
+      if (leaseUntilBuilder_ != null) {
+        leaseUntilBuilder_.dispose();
+        leaseUntilBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    public com.google.protobuf.Timestamp.Builder getLeaseUntilBuilder() {
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return getLeaseUntilFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    public com.google.protobuf.TimestampOrBuilder getLeaseUntilOrBuilder() {
+      if (leaseUntilBuilder_ != null) {
+        return leaseUntilBuilder_.getMessageOrBuilder();
+      } else {
+        return leaseUntil_ == null ?
+            com.google.protobuf.Timestamp.getDefaultInstance() : leaseUntil_;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: until when its current lease runs (unset: not leased).
+     * </pre>
+     *
+     * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder> 
+        getLeaseUntilFieldBuilder() {
+      if (leaseUntilBuilder_ == null) {
+        leaseUntilBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.google.protobuf.Timestamp, com.google.protobuf.Timestamp.Builder, com.google.protobuf.TimestampOrBuilder>(
+                getLeaseUntil(),
+                getParentForChildren(),
+                isClean());
+        leaseUntil_ = null;
+      }
+      return leaseUntilBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

@@ -158,4 +158,71 @@ public interface JobOrBuilder extends
    * <code>.retryd.v1.Decision last_decision = 10;</code>
    */
   dev.retryd.v1.DecisionOrBuilder getLastDecisionOrBuilder();
+
+  /**
+   * <pre>
+   * Delivery: the queue the job is due on (empty: retryd holds no payload).
+   * </pre>
+   *
+   * <code>string queue = 11;</code>
+   * @return The queue.
+   */
+  java.lang.String getQueue();
+  /**
+   * <pre>
+   * Delivery: the queue the job is due on (empty: retryd holds no payload).
+   * </pre>
+   *
+   * <code>string queue = 11;</code>
+   * @return The bytes for queue.
+   */
+  com.google.protobuf.ByteString
+      getQueueBytes();
+
+  /**
+   * <pre>
+   * Delivery: the size of the payload retryd holds.
+   * </pre>
+   *
+   * <code>uint32 payload_bytes = 12;</code>
+   * @return The payloadBytes.
+   */
+  int getPayloadBytes();
+
+  /**
+   * <pre>
+   * Delivery: times the job was handed out (ClaimDue, WatchDue).
+   * </pre>
+   *
+   * <code>uint32 deliveries = 13;</code>
+   * @return The deliveries.
+   */
+  int getDeliveries();
+
+  /**
+   * <pre>
+   * Delivery: until when its current lease runs (unset: not leased).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+   * @return Whether the leaseUntil field is set.
+   */
+  boolean hasLeaseUntil();
+  /**
+   * <pre>
+   * Delivery: until when its current lease runs (unset: not leased).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+   * @return The leaseUntil.
+   */
+  com.google.protobuf.Timestamp getLeaseUntil();
+  /**
+   * <pre>
+   * Delivery: until when its current lease runs (unset: not leased).
+   * </pre>
+   *
+   * <code>.google.protobuf.Timestamp lease_until = 14;</code>
+   */
+  com.google.protobuf.TimestampOrBuilder getLeaseUntilOrBuilder();
 }

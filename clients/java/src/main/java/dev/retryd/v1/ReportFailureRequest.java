@@ -21,6 +21,9 @@ private static final long serialVersionUID = 0L;
     policy_ = "";
     target_ = "";
     retryAfterHeader_ = "";
+    payload_ = com.google.protobuf.ByteString.EMPTY;
+    queue_ = "";
+    leaseId_ = "";
   }
 
   @java.lang.Override
@@ -426,6 +429,120 @@ private static final long serialVersionUID = 0L;
     return retryPushbackMs_;
   }
 
+  public static final int PAYLOAD_FIELD_NUMBER = 11;
+  private com.google.protobuf.ByteString payload_ = com.google.protobuf.ByteString.EMPTY;
+  /**
+   * <pre>
+   * Delivery: the job itself (at most [delivery] max_payload_bytes). A RETRY
+   * parks it, due at retry_at on its queue; empty keeps the job's payload.
+   * </pre>
+   *
+   * <code>bytes payload = 11;</code>
+   * @return The payload.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString getPayload() {
+    return payload_;
+  }
+
+  public static final int QUEUE_FIELD_NUMBER = 12;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object queue_ = "";
+  /**
+   * <pre>
+   * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+   * else "default"); empty keeps the job's queue.
+   * </pre>
+   *
+   * <code>string queue = 12;</code>
+   * @return The queue.
+   */
+  @java.lang.Override
+  public java.lang.String getQueue() {
+    java.lang.Object ref = queue_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      queue_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+   * else "default"); empty keeps the job's queue.
+   * </pre>
+   *
+   * <code>string queue = 12;</code>
+   * @return The bytes for queue.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getQueueBytes() {
+    java.lang.Object ref = queue_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      queue_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int LEASE_ID_FIELD_NUMBER = 13;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object leaseId_ = "";
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under. A leased job's report
+   * must carry its current lease (FAILED_PRECONDITION otherwise).
+   * </pre>
+   *
+   * <code>string lease_id = 13;</code>
+   * @return The leaseId.
+   */
+  @java.lang.Override
+  public java.lang.String getLeaseId() {
+    java.lang.Object ref = leaseId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      leaseId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under. A leased job's report
+   * must carry its current lease (FAILED_PRECONDITION otherwise).
+   * </pre>
+   *
+   * <code>string lease_id = 13;</code>
+   * @return The bytes for leaseId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getLeaseIdBytes() {
+    java.lang.Object ref = leaseId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      leaseId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -470,6 +587,15 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000002) != 0)) {
       output.writeInt64(10, retryPushbackMs_);
     }
+    if (!payload_.isEmpty()) {
+      output.writeBytes(11, payload_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(queue_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 12, queue_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(leaseId_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 13, leaseId_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -513,6 +639,16 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000002) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt64Size(10, retryPushbackMs_);
+    }
+    if (!payload_.isEmpty()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBytesSize(11, payload_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(queue_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(12, queue_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(leaseId_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(13, leaseId_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -561,6 +697,12 @@ private static final long serialVersionUID = 0L;
       if (getRetryPushbackMs()
           != other.getRetryPushbackMs()) return false;
     }
+    if (!getPayload()
+        .equals(other.getPayload())) return false;
+    if (!getQueue()
+        .equals(other.getQueue())) return false;
+    if (!getLeaseId()
+        .equals(other.getLeaseId())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -601,6 +743,12 @@ private static final long serialVersionUID = 0L;
       hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
           getRetryPushbackMs());
     }
+    hash = (37 * hash) + PAYLOAD_FIELD_NUMBER;
+    hash = (53 * hash) + getPayload().hashCode();
+    hash = (37 * hash) + QUEUE_FIELD_NUMBER;
+    hash = (53 * hash) + getQueue().hashCode();
+    hash = (37 * hash) + LEASE_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getLeaseId().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -748,6 +896,9 @@ private static final long serialVersionUID = 0L;
       target_ = "";
       retryAfterHeader_ = "";
       retryPushbackMs_ = 0L;
+      payload_ = com.google.protobuf.ByteString.EMPTY;
+      queue_ = "";
+      leaseId_ = "";
       return this;
     }
 
@@ -817,6 +968,15 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000200) != 0)) {
         result.retryPushbackMs_ = retryPushbackMs_;
         to_bitField0_ |= 0x00000002;
+      }
+      if (((from_bitField0_ & 0x00000400) != 0)) {
+        result.payload_ = payload_;
+      }
+      if (((from_bitField0_ & 0x00000800) != 0)) {
+        result.queue_ = queue_;
+      }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.leaseId_ = leaseId_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -905,6 +1065,19 @@ private static final long serialVersionUID = 0L;
       if (other.hasRetryPushbackMs()) {
         setRetryPushbackMs(other.getRetryPushbackMs());
       }
+      if (other.getPayload() != com.google.protobuf.ByteString.EMPTY) {
+        setPayload(other.getPayload());
+      }
+      if (!other.getQueue().isEmpty()) {
+        queue_ = other.queue_;
+        bitField0_ |= 0x00000800;
+        onChanged();
+      }
+      if (!other.getLeaseId().isEmpty()) {
+        leaseId_ = other.leaseId_;
+        bitField0_ |= 0x00001000;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -985,6 +1158,21 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000200;
               break;
             } // case 80
+            case 90: {
+              payload_ = input.readBytes();
+              bitField0_ |= 0x00000400;
+              break;
+            } // case 90
+            case 98: {
+              queue_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000800;
+              break;
+            } // case 98
+            case 106: {
+              leaseId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 106
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1911,6 +2099,247 @@ private static final long serialVersionUID = 0L;
     public Builder clearRetryPushbackMs() {
       bitField0_ = (bitField0_ & ~0x00000200);
       retryPushbackMs_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.ByteString payload_ = com.google.protobuf.ByteString.EMPTY;
+    /**
+     * <pre>
+     * Delivery: the job itself (at most [delivery] max_payload_bytes). A RETRY
+     * parks it, due at retry_at on its queue; empty keeps the job's payload.
+     * </pre>
+     *
+     * <code>bytes payload = 11;</code>
+     * @return The payload.
+     */
+    @java.lang.Override
+    public com.google.protobuf.ByteString getPayload() {
+      return payload_;
+    }
+    /**
+     * <pre>
+     * Delivery: the job itself (at most [delivery] max_payload_bytes). A RETRY
+     * parks it, due at retry_at on its queue; empty keeps the job's payload.
+     * </pre>
+     *
+     * <code>bytes payload = 11;</code>
+     * @param value The payload to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPayload(com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      payload_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the job itself (at most [delivery] max_payload_bytes). A RETRY
+     * parks it, due at retry_at on its queue; empty keeps the job's payload.
+     * </pre>
+     *
+     * <code>bytes payload = 11;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPayload() {
+      bitField0_ = (bitField0_ & ~0x00000400);
+      payload_ = getDefaultInstance().getPayload();
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object queue_ = "";
+    /**
+     * <pre>
+     * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+     * else "default"); empty keeps the job's queue.
+     * </pre>
+     *
+     * <code>string queue = 12;</code>
+     * @return The queue.
+     */
+    public java.lang.String getQueue() {
+      java.lang.Object ref = queue_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        queue_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+     * else "default"); empty keeps the job's queue.
+     * </pre>
+     *
+     * <code>string queue = 12;</code>
+     * @return The bytes for queue.
+     */
+    public com.google.protobuf.ByteString
+        getQueueBytes() {
+      java.lang.Object ref = queue_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        queue_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+     * else "default"); empty keeps the job's queue.
+     * </pre>
+     *
+     * <code>string queue = 12;</code>
+     * @param value The queue to set.
+     * @return This builder for chaining.
+     */
+    public Builder setQueue(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      queue_ = value;
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+     * else "default"); empty keeps the job's queue.
+     * </pre>
+     *
+     * <code>string queue = 12;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearQueue() {
+      queue_ = getDefaultInstance().getQueue();
+      bitField0_ = (bitField0_ & ~0x00000800);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+     * else "default"); empty keeps the job's queue.
+     * </pre>
+     *
+     * <code>string queue = 12;</code>
+     * @param value The bytes for queue to set.
+     * @return This builder for chaining.
+     */
+    public Builder setQueueBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      queue_ = value;
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object leaseId_ = "";
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under. A leased job's report
+     * must carry its current lease (FAILED_PRECONDITION otherwise).
+     * </pre>
+     *
+     * <code>string lease_id = 13;</code>
+     * @return The leaseId.
+     */
+    public java.lang.String getLeaseId() {
+      java.lang.Object ref = leaseId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        leaseId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under. A leased job's report
+     * must carry its current lease (FAILED_PRECONDITION otherwise).
+     * </pre>
+     *
+     * <code>string lease_id = 13;</code>
+     * @return The bytes for leaseId.
+     */
+    public com.google.protobuf.ByteString
+        getLeaseIdBytes() {
+      java.lang.Object ref = leaseId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        leaseId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under. A leased job's report
+     * must carry its current lease (FAILED_PRECONDITION otherwise).
+     * </pre>
+     *
+     * <code>string lease_id = 13;</code>
+     * @param value The leaseId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setLeaseId(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      leaseId_ = value;
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under. A leased job's report
+     * must carry its current lease (FAILED_PRECONDITION otherwise).
+     * </pre>
+     *
+     * <code>string lease_id = 13;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearLeaseId() {
+      leaseId_ = getDefaultInstance().getLeaseId();
+      bitField0_ = (bitField0_ & ~0x00001000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under. A leased job's report
+     * must carry its current lease (FAILED_PRECONDITION otherwise).
+     * </pre>
+     *
+     * <code>string lease_id = 13;</code>
+     * @param value The bytes for leaseId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setLeaseIdBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      leaseId_ = value;
+      bitField0_ |= 0x00001000;
       onChanged();
       return this;
     }

@@ -205,4 +205,59 @@ public interface ReportFailureRequestOrBuilder extends
    * @return The retryPushbackMs.
    */
   long getRetryPushbackMs();
+
+  /**
+   * <pre>
+   * Delivery: the job itself (at most [delivery] max_payload_bytes). A RETRY
+   * parks it, due at retry_at on its queue; empty keeps the job's payload.
+   * </pre>
+   *
+   * <code>bytes payload = 11;</code>
+   * @return The payload.
+   */
+  com.google.protobuf.ByteString getPayload();
+
+  /**
+   * <pre>
+   * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+   * else "default"); empty keeps the job's queue.
+   * </pre>
+   *
+   * <code>string queue = 12;</code>
+   * @return The queue.
+   */
+  java.lang.String getQueue();
+  /**
+   * <pre>
+   * Delivery: the queue it is due on (1..=128 bytes; default: the job type,
+   * else "default"); empty keeps the job's queue.
+   * </pre>
+   *
+   * <code>string queue = 12;</code>
+   * @return The bytes for queue.
+   */
+  com.google.protobuf.ByteString
+      getQueueBytes();
+
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under. A leased job's report
+   * must carry its current lease (FAILED_PRECONDITION otherwise).
+   * </pre>
+   *
+   * <code>string lease_id = 13;</code>
+   * @return The leaseId.
+   */
+  java.lang.String getLeaseId();
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under. A leased job's report
+   * must carry its current lease (FAILED_PRECONDITION otherwise).
+   * </pre>
+   *
+   * <code>string lease_id = 13;</code>
+   * @return The bytes for leaseId.
+   */
+  com.google.protobuf.ByteString
+      getLeaseIdBytes();
 }

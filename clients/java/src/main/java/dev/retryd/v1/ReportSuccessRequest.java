@@ -19,6 +19,7 @@ private static final long serialVersionUID = 0L;
     jobId_ = "";
     jobType_ = "";
     target_ = "";
+    leaseId_ = "";
   }
 
   @java.lang.Override
@@ -163,6 +164,53 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int LEASE_ID_FIELD_NUMBER = 4;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object leaseId_ = "";
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under (required for a leased job).
+   * </pre>
+   *
+   * <code>string lease_id = 4;</code>
+   * @return The leaseId.
+   */
+  @java.lang.Override
+  public java.lang.String getLeaseId() {
+    java.lang.Object ref = leaseId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      leaseId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under (required for a leased job).
+   * </pre>
+   *
+   * <code>string lease_id = 4;</code>
+   * @return The bytes for leaseId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getLeaseIdBytes() {
+    java.lang.Object ref = leaseId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      leaseId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -186,6 +234,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(target_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 3, target_);
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(leaseId_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 4, leaseId_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -203,6 +254,9 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(target_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(3, target_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(leaseId_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(4, leaseId_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -225,6 +279,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getJobType())) return false;
     if (!getTarget()
         .equals(other.getTarget())) return false;
+    if (!getLeaseId()
+        .equals(other.getLeaseId())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -242,6 +298,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getJobType().hashCode();
     hash = (37 * hash) + TARGET_FIELD_NUMBER;
     hash = (53 * hash) + getTarget().hashCode();
+    hash = (37 * hash) + LEASE_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getLeaseId().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -374,6 +432,7 @@ private static final long serialVersionUID = 0L;
       jobId_ = "";
       jobType_ = "";
       target_ = "";
+      leaseId_ = "";
       return this;
     }
 
@@ -415,6 +474,9 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000004) != 0)) {
         result.target_ = target_;
+      }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.leaseId_ = leaseId_;
       }
     }
 
@@ -477,6 +539,11 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00000004;
         onChanged();
       }
+      if (!other.getLeaseId().isEmpty()) {
+        leaseId_ = other.leaseId_;
+        bitField0_ |= 0x00000008;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -518,6 +585,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000004;
               break;
             } // case 26
+            case 34: {
+              leaseId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -747,6 +819,98 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       target_ = value;
       bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object leaseId_ = "";
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under (required for a leased job).
+     * </pre>
+     *
+     * <code>string lease_id = 4;</code>
+     * @return The leaseId.
+     */
+    public java.lang.String getLeaseId() {
+      java.lang.Object ref = leaseId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        leaseId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under (required for a leased job).
+     * </pre>
+     *
+     * <code>string lease_id = 4;</code>
+     * @return The bytes for leaseId.
+     */
+    public com.google.protobuf.ByteString
+        getLeaseIdBytes() {
+      java.lang.Object ref = leaseId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        leaseId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under (required for a leased job).
+     * </pre>
+     *
+     * <code>string lease_id = 4;</code>
+     * @param value The leaseId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setLeaseId(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      leaseId_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under (required for a leased job).
+     * </pre>
+     *
+     * <code>string lease_id = 4;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearLeaseId() {
+      leaseId_ = getDefaultInstance().getLeaseId();
+      bitField0_ = (bitField0_ & ~0x00000008);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Delivery: the lease this job was claimed under (required for a leased job).
+     * </pre>
+     *
+     * <code>string lease_id = 4;</code>
+     * @param value The bytes for leaseId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setLeaseIdBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      leaseId_ = value;
+      bitField0_ |= 0x00000008;
       onChanged();
       return this;
     }

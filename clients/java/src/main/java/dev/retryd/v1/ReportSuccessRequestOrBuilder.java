@@ -42,4 +42,24 @@ public interface ReportSuccessRequestOrBuilder extends
    */
   com.google.protobuf.ByteString
       getTargetBytes();
+
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under (required for a leased job).
+   * </pre>
+   *
+   * <code>string lease_id = 4;</code>
+   * @return The leaseId.
+   */
+  java.lang.String getLeaseId();
+  /**
+   * <pre>
+   * Delivery: the lease this job was claimed under (required for a leased job).
+   * </pre>
+   *
+   * <code>string lease_id = 4;</code>
+   * @return The bytes for leaseId.
+   */
+  com.google.protobuf.ByteString
+      getLeaseIdBytes();
 }

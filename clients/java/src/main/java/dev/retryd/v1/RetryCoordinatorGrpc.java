@@ -545,6 +545,161 @@ public final class RetryCoordinatorGrpc {
     return getWatchEventsMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.retryd.v1.ClaimDueRequest,
+      dev.retryd.v1.ClaimDueResponse> getClaimDueMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ClaimDue",
+      requestType = dev.retryd.v1.ClaimDueRequest.class,
+      responseType = dev.retryd.v1.ClaimDueResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.retryd.v1.ClaimDueRequest,
+      dev.retryd.v1.ClaimDueResponse> getClaimDueMethod() {
+    io.grpc.MethodDescriptor<dev.retryd.v1.ClaimDueRequest, dev.retryd.v1.ClaimDueResponse> getClaimDueMethod;
+    if ((getClaimDueMethod = RetryCoordinatorGrpc.getClaimDueMethod) == null) {
+      synchronized (RetryCoordinatorGrpc.class) {
+        if ((getClaimDueMethod = RetryCoordinatorGrpc.getClaimDueMethod) == null) {
+          RetryCoordinatorGrpc.getClaimDueMethod = getClaimDueMethod =
+              io.grpc.MethodDescriptor.<dev.retryd.v1.ClaimDueRequest, dev.retryd.v1.ClaimDueResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ClaimDue"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ClaimDueRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ClaimDueResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new RetryCoordinatorMethodDescriptorSupplier("ClaimDue"))
+              .build();
+        }
+      }
+    }
+    return getClaimDueMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.retryd.v1.WatchDueRequest,
+      dev.retryd.v1.DueJob> getWatchDueMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "WatchDue",
+      requestType = dev.retryd.v1.WatchDueRequest.class,
+      responseType = dev.retryd.v1.DueJob.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.SERVER_STREAMING)
+  public static io.grpc.MethodDescriptor<dev.retryd.v1.WatchDueRequest,
+      dev.retryd.v1.DueJob> getWatchDueMethod() {
+    io.grpc.MethodDescriptor<dev.retryd.v1.WatchDueRequest, dev.retryd.v1.DueJob> getWatchDueMethod;
+    if ((getWatchDueMethod = RetryCoordinatorGrpc.getWatchDueMethod) == null) {
+      synchronized (RetryCoordinatorGrpc.class) {
+        if ((getWatchDueMethod = RetryCoordinatorGrpc.getWatchDueMethod) == null) {
+          RetryCoordinatorGrpc.getWatchDueMethod = getWatchDueMethod =
+              io.grpc.MethodDescriptor.<dev.retryd.v1.WatchDueRequest, dev.retryd.v1.DueJob>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.SERVER_STREAMING)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "WatchDue"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.WatchDueRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.DueJob.getDefaultInstance()))
+              .setSchemaDescriptor(new RetryCoordinatorMethodDescriptorSupplier("WatchDue"))
+              .build();
+        }
+      }
+    }
+    return getWatchDueMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.retryd.v1.ExtendLeaseRequest,
+      dev.retryd.v1.ExtendLeaseResponse> getExtendLeaseMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ExtendLease",
+      requestType = dev.retryd.v1.ExtendLeaseRequest.class,
+      responseType = dev.retryd.v1.ExtendLeaseResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.retryd.v1.ExtendLeaseRequest,
+      dev.retryd.v1.ExtendLeaseResponse> getExtendLeaseMethod() {
+    io.grpc.MethodDescriptor<dev.retryd.v1.ExtendLeaseRequest, dev.retryd.v1.ExtendLeaseResponse> getExtendLeaseMethod;
+    if ((getExtendLeaseMethod = RetryCoordinatorGrpc.getExtendLeaseMethod) == null) {
+      synchronized (RetryCoordinatorGrpc.class) {
+        if ((getExtendLeaseMethod = RetryCoordinatorGrpc.getExtendLeaseMethod) == null) {
+          RetryCoordinatorGrpc.getExtendLeaseMethod = getExtendLeaseMethod =
+              io.grpc.MethodDescriptor.<dev.retryd.v1.ExtendLeaseRequest, dev.retryd.v1.ExtendLeaseResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ExtendLease"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ExtendLeaseRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ExtendLeaseResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new RetryCoordinatorMethodDescriptorSupplier("ExtendLease"))
+              .build();
+        }
+      }
+    }
+    return getExtendLeaseMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.retryd.v1.ReleaseJobRequest,
+      dev.retryd.v1.ReleaseJobResponse> getReleaseJobMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ReleaseJob",
+      requestType = dev.retryd.v1.ReleaseJobRequest.class,
+      responseType = dev.retryd.v1.ReleaseJobResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.retryd.v1.ReleaseJobRequest,
+      dev.retryd.v1.ReleaseJobResponse> getReleaseJobMethod() {
+    io.grpc.MethodDescriptor<dev.retryd.v1.ReleaseJobRequest, dev.retryd.v1.ReleaseJobResponse> getReleaseJobMethod;
+    if ((getReleaseJobMethod = RetryCoordinatorGrpc.getReleaseJobMethod) == null) {
+      synchronized (RetryCoordinatorGrpc.class) {
+        if ((getReleaseJobMethod = RetryCoordinatorGrpc.getReleaseJobMethod) == null) {
+          RetryCoordinatorGrpc.getReleaseJobMethod = getReleaseJobMethod =
+              io.grpc.MethodDescriptor.<dev.retryd.v1.ReleaseJobRequest, dev.retryd.v1.ReleaseJobResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ReleaseJob"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ReleaseJobRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ReleaseJobResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new RetryCoordinatorMethodDescriptorSupplier("ReleaseJob"))
+              .build();
+        }
+      }
+    }
+    return getReleaseJobMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.retryd.v1.ListQueuesRequest,
+      dev.retryd.v1.ListQueuesResponse> getListQueuesMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ListQueues",
+      requestType = dev.retryd.v1.ListQueuesRequest.class,
+      responseType = dev.retryd.v1.ListQueuesResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.retryd.v1.ListQueuesRequest,
+      dev.retryd.v1.ListQueuesResponse> getListQueuesMethod() {
+    io.grpc.MethodDescriptor<dev.retryd.v1.ListQueuesRequest, dev.retryd.v1.ListQueuesResponse> getListQueuesMethod;
+    if ((getListQueuesMethod = RetryCoordinatorGrpc.getListQueuesMethod) == null) {
+      synchronized (RetryCoordinatorGrpc.class) {
+        if ((getListQueuesMethod = RetryCoordinatorGrpc.getListQueuesMethod) == null) {
+          RetryCoordinatorGrpc.getListQueuesMethod = getListQueuesMethod =
+              io.grpc.MethodDescriptor.<dev.retryd.v1.ListQueuesRequest, dev.retryd.v1.ListQueuesResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ListQueues"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ListQueuesRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.retryd.v1.ListQueuesResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new RetryCoordinatorMethodDescriptorSupplier("ListQueues"))
+              .build();
+        }
+      }
+    }
+    return getListQueuesMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -772,6 +927,61 @@ public final class RetryCoordinatorGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getWatchEventsMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * Delivery (docs/delivery.md): a report with a payload parks the job, and
+     * retryd hands it back when it is due. Due jobs of a queue, oldest due
+     * first, each leased to this claimer alone until it settles or its lease
+     * runs out.
+     * </pre>
+     */
+    public void claimDue(dev.retryd.v1.ClaimDueRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ClaimDueResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getClaimDueMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The push form of ClaimDue: due jobs as they fall due, never more than
+     * max_in_flight unsettled at once.
+     * </pre>
+     */
+    public void watchDue(dev.retryd.v1.WatchDueRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.DueJob> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getWatchDueMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * More time for a leased job: lease_until = now + lease.
+     * </pre>
+     */
+    public void extendLease(dev.retryd.v1.ExtendLeaseRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ExtendLeaseResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getExtendLeaseMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Hand a leased job back unprocessed (no failure counted): due again
+     * after delay.
+     * </pre>
+     */
+    public void releaseJob(dev.retryd.v1.ReleaseJobRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ReleaseJobResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getReleaseJobMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Each queue's parked, due and leased jobs, and its oldest due job.
+     * </pre>
+     */
+    public void listQueues(dev.retryd.v1.ListQueuesRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ListQueuesResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListQueuesMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -893,6 +1103,41 @@ public final class RetryCoordinatorGrpc {
                 dev.retryd.v1.WatchEventsRequest,
                 dev.retryd.v1.Event>(
                   this, METHODID_WATCH_EVENTS)))
+          .addMethod(
+            getClaimDueMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.retryd.v1.ClaimDueRequest,
+                dev.retryd.v1.ClaimDueResponse>(
+                  this, METHODID_CLAIM_DUE)))
+          .addMethod(
+            getWatchDueMethod(),
+            io.grpc.stub.ServerCalls.asyncServerStreamingCall(
+              new MethodHandlers<
+                dev.retryd.v1.WatchDueRequest,
+                dev.retryd.v1.DueJob>(
+                  this, METHODID_WATCH_DUE)))
+          .addMethod(
+            getExtendLeaseMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.retryd.v1.ExtendLeaseRequest,
+                dev.retryd.v1.ExtendLeaseResponse>(
+                  this, METHODID_EXTEND_LEASE)))
+          .addMethod(
+            getReleaseJobMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.retryd.v1.ReleaseJobRequest,
+                dev.retryd.v1.ReleaseJobResponse>(
+                  this, METHODID_RELEASE_JOB)))
+          .addMethod(
+            getListQueuesMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.retryd.v1.ListQueuesRequest,
+                dev.retryd.v1.ListQueuesResponse>(
+                  this, METHODID_LIST_QUEUES)))
           .build();
     }
   }
@@ -1106,6 +1351,66 @@ public final class RetryCoordinatorGrpc {
       io.grpc.stub.ClientCalls.asyncServerStreamingCall(
           getChannel().newCall(getWatchEventsMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Delivery (docs/delivery.md): a report with a payload parks the job, and
+     * retryd hands it back when it is due. Due jobs of a queue, oldest due
+     * first, each leased to this claimer alone until it settles or its lease
+     * runs out.
+     * </pre>
+     */
+    public void claimDue(dev.retryd.v1.ClaimDueRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ClaimDueResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getClaimDueMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The push form of ClaimDue: due jobs as they fall due, never more than
+     * max_in_flight unsettled at once.
+     * </pre>
+     */
+    public void watchDue(dev.retryd.v1.WatchDueRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.DueJob> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncServerStreamingCall(
+          getChannel().newCall(getWatchDueMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * More time for a leased job: lease_until = now + lease.
+     * </pre>
+     */
+    public void extendLease(dev.retryd.v1.ExtendLeaseRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ExtendLeaseResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getExtendLeaseMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Hand a leased job back unprocessed (no failure counted): due again
+     * after delay.
+     * </pre>
+     */
+    public void releaseJob(dev.retryd.v1.ReleaseJobRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ReleaseJobResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getReleaseJobMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Each queue's parked, due and leased jobs, and its oldest due job.
+     * </pre>
+     */
+    public void listQueues(dev.retryd.v1.ListQueuesRequest request,
+        io.grpc.stub.StreamObserver<dev.retryd.v1.ListQueuesResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getListQueuesMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -1300,6 +1605,62 @@ public final class RetryCoordinatorGrpc {
         dev.retryd.v1.WatchEventsRequest request) {
       return io.grpc.stub.ClientCalls.blockingServerStreamingCall(
           getChannel(), getWatchEventsMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Delivery (docs/delivery.md): a report with a payload parks the job, and
+     * retryd hands it back when it is due. Due jobs of a queue, oldest due
+     * first, each leased to this claimer alone until it settles or its lease
+     * runs out.
+     * </pre>
+     */
+    public dev.retryd.v1.ClaimDueResponse claimDue(dev.retryd.v1.ClaimDueRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getClaimDueMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The push form of ClaimDue: due jobs as they fall due, never more than
+     * max_in_flight unsettled at once.
+     * </pre>
+     */
+    public java.util.Iterator<dev.retryd.v1.DueJob> watchDue(
+        dev.retryd.v1.WatchDueRequest request) {
+      return io.grpc.stub.ClientCalls.blockingServerStreamingCall(
+          getChannel(), getWatchDueMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * More time for a leased job: lease_until = now + lease.
+     * </pre>
+     */
+    public dev.retryd.v1.ExtendLeaseResponse extendLease(dev.retryd.v1.ExtendLeaseRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getExtendLeaseMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Hand a leased job back unprocessed (no failure counted): due again
+     * after delay.
+     * </pre>
+     */
+    public dev.retryd.v1.ReleaseJobResponse releaseJob(dev.retryd.v1.ReleaseJobRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getReleaseJobMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Each queue's parked, due and leased jobs, and its oldest due job.
+     * </pre>
+     */
+    public dev.retryd.v1.ListQueuesResponse listQueues(dev.retryd.v1.ListQueuesRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getListQueuesMethod(), getCallOptions(), request);
     }
   }
 
@@ -1500,6 +1861,54 @@ public final class RetryCoordinatorGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getListPausesMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Delivery (docs/delivery.md): a report with a payload parks the job, and
+     * retryd hands it back when it is due. Due jobs of a queue, oldest due
+     * first, each leased to this claimer alone until it settles or its lease
+     * runs out.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.retryd.v1.ClaimDueResponse> claimDue(
+        dev.retryd.v1.ClaimDueRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getClaimDueMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * More time for a leased job: lease_until = now + lease.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.retryd.v1.ExtendLeaseResponse> extendLease(
+        dev.retryd.v1.ExtendLeaseRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getExtendLeaseMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Hand a leased job back unprocessed (no failure counted): due again
+     * after delay.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.retryd.v1.ReleaseJobResponse> releaseJob(
+        dev.retryd.v1.ReleaseJobRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getReleaseJobMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Each queue's parked, due and leased jobs, and its oldest due job.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.retryd.v1.ListQueuesResponse> listQueues(
+        dev.retryd.v1.ListQueuesRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getListQueuesMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_REPORT_FAILURE = 0;
@@ -1519,6 +1928,11 @@ public final class RetryCoordinatorGrpc {
   private static final int METHODID_RESUME_RETRIES = 14;
   private static final int METHODID_LIST_PAUSES = 15;
   private static final int METHODID_WATCH_EVENTS = 16;
+  private static final int METHODID_CLAIM_DUE = 17;
+  private static final int METHODID_WATCH_DUE = 18;
+  private static final int METHODID_EXTEND_LEASE = 19;
+  private static final int METHODID_RELEASE_JOB = 20;
+  private static final int METHODID_LIST_QUEUES = 21;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1605,6 +2019,26 @@ public final class RetryCoordinatorGrpc {
           serviceImpl.watchEvents((dev.retryd.v1.WatchEventsRequest) request,
               (io.grpc.stub.StreamObserver<dev.retryd.v1.Event>) responseObserver);
           break;
+        case METHODID_CLAIM_DUE:
+          serviceImpl.claimDue((dev.retryd.v1.ClaimDueRequest) request,
+              (io.grpc.stub.StreamObserver<dev.retryd.v1.ClaimDueResponse>) responseObserver);
+          break;
+        case METHODID_WATCH_DUE:
+          serviceImpl.watchDue((dev.retryd.v1.WatchDueRequest) request,
+              (io.grpc.stub.StreamObserver<dev.retryd.v1.DueJob>) responseObserver);
+          break;
+        case METHODID_EXTEND_LEASE:
+          serviceImpl.extendLease((dev.retryd.v1.ExtendLeaseRequest) request,
+              (io.grpc.stub.StreamObserver<dev.retryd.v1.ExtendLeaseResponse>) responseObserver);
+          break;
+        case METHODID_RELEASE_JOB:
+          serviceImpl.releaseJob((dev.retryd.v1.ReleaseJobRequest) request,
+              (io.grpc.stub.StreamObserver<dev.retryd.v1.ReleaseJobResponse>) responseObserver);
+          break;
+        case METHODID_LIST_QUEUES:
+          serviceImpl.listQueues((dev.retryd.v1.ListQueuesRequest) request,
+              (io.grpc.stub.StreamObserver<dev.retryd.v1.ListQueuesResponse>) responseObserver);
+          break;
         default:
           throw new AssertionError();
       }
@@ -1683,6 +2117,11 @@ public final class RetryCoordinatorGrpc {
               .addMethod(getResumeRetriesMethod())
               .addMethod(getListPausesMethod())
               .addMethod(getWatchEventsMethod())
+              .addMethod(getClaimDueMethod())
+              .addMethod(getWatchDueMethod())
+              .addMethod(getExtendLeaseMethod())
+              .addMethod(getReleaseJobMethod())
+              .addMethod(getListQueuesMethod())
               .build();
         }
       }

@@ -219,6 +219,61 @@ public final class Retryd {
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_retryd_v1_Event_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ClaimDueRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ClaimDueRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ClaimDueResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ClaimDueResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_DueJob_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_DueJob_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_WatchDueRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_WatchDueRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ExtendLeaseRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ExtendLeaseRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ExtendLeaseResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ExtendLeaseResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ReleaseJobRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ReleaseJobRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ReleaseJobResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ReleaseJobResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ListQueuesRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ListQueuesRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_ListQueuesResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_ListQueuesResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_retryd_v1_QueueStats_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_retryd_v1_QueueStats_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -233,184 +288,225 @@ public final class Retryd {
       "obuf/timestamp.proto\"x\n\tErrorInfo\022\014\n\004typ" +
       "e\030\001 \001(\t\022\017\n\007message\030\002 \001(\t\022\023\n\013http_status\030" +
       "\003 \001(\r\022\021\n\tgrpc_code\030\004 \001(\005\022\026\n\tretryable\030\005 " +
-      "\001(\010H\000\210\001\001B\014\n\n_retryable\"\271\002\n\024ReportFailure" +
+      "\001(\010H\000\210\001\001B\014\n\n_retryable\"\353\002\n\024ReportFailure" +
       "Request\022\016\n\006job_id\030\001 \001(\t\022\020\n\010job_type\030\002 \001(" +
       "\t\022\016\n\006policy\030\003 \001(\t\022\025\n\010priority\030\004 \001(\rH\000\210\001\001" +
       "\022#\n\005error\030\005 \001(\0132\024.retryd.v1.ErrorInfo\0223\n" +
       "\020retry_after_hint\030\006 \001(\0132\031.google.protobu" +
       "f.Duration\022\017\n\007attempt\030\007 \001(\r\022\016\n\006target\030\010 " +
       "\001(\t\022\032\n\022retry_after_header\030\t \001(\t\022\036\n\021retry" +
-      "_pushback_ms\030\n \001(\003H\001\210\001\001B\013\n\t_priorityB\024\n\022" +
-      "_retry_pushback_ms\">\n\025ReportFailureRespo" +
-      "nse\022%\n\010decision\030\001 \001(\0132\023.retryd.v1.Decisi" +
-      "on\"\304\002\n\010Decision\022!\n\006action\030\001 \001(\0162\021.retryd" +
-      ".v1.Action\022.\n\013retry_after\030\002 \001(\0132\031.google" +
-      ".protobuf.Duration\022,\n\010retry_at\030\003 \001(\0132\032.g" +
-      "oogle.protobuf.Timestamp\022\025\n\rfailure_coun" +
-      "t\030\004 \001(\r\022\024\n\014max_attempts\030\005 \001(\r\022\'\n\006reason\030" +
-      "\006 \001(\0162\027.retryd.v1.GiveUpReason\022*\n\013error_" +
-      "class\030\007 \001(\0162\025.retryd.v1.ErrorClass\022\020\n\010ca" +
-      "tegory\030\010 \001(\t\022\016\n\006policy\030\t \001(\t\022\023\n\013explanat" +
-      "ion\030\n \001(\t\"H\n\024ReportSuccessRequest\022\016\n\006job" +
-      "_id\030\001 \001(\t\022\020\n\010job_type\030\002 \001(\t\022\016\n\006target\030\003 " +
-      "\001(\t\"G\n\025ReportSuccessResponse\022\037\n\027failures" +
-      "_before_success\030\001 \001(\r\022\r\n\005known\030\002 \001(\010\"\346\002\n" +
-      "\003Job\022\016\n\006job_id\030\001 \001(\t\022\020\n\010job_type\030\002 \001(\t\022\016" +
-      "\n\006policy\030\003 \001(\t\022\"\n\005state\030\004 \001(\0162\023.retryd.v" +
-      "1.JobState\022\025\n\rfailure_count\030\005 \001(\r\0224\n\020fir" +
-      "st_failure_at\030\006 \001(\0132\032.google.protobuf.Ti" +
-      "mestamp\0223\n\017last_failure_at\030\007 \001(\0132\032.googl" +
-      "e.protobuf.Timestamp\0221\n\rnext_retry_at\030\010 " +
-      "\001(\0132\032.google.protobuf.Timestamp\022(\n\nlast_" +
-      "error\030\t \001(\0132\024.retryd.v1.ErrorInfo\022*\n\rlas" +
-      "t_decision\030\n \001(\0132\023.retryd.v1.Decision\"\037\n" +
-      "\rGetJobRequest\022\016\n\006job_id\030\001 \001(\t\"-\n\016GetJob" +
-      "Response\022\033\n\003job\030\001 \001(\0132\016.retryd.v1.Job\"n\n" +
-      "\017ListJobsRequest\022\"\n\005state\030\001 \001(\0162\023.retryd" +
-      ".v1.JobState\022\020\n\010job_type\030\002 \001(\t\022\021\n\tpage_s" +
-      "ize\030\003 \001(\005\022\022\n\npage_token\030\004 \001(\t\"]\n\020ListJob" +
-      "sResponse\022\034\n\004jobs\030\001 \003(\0132\016.retryd.v1.Job\022" +
-      "\027\n\017next_page_token\030\002 \001(\t\022\022\n\ntotal_size\030\003" +
-      " \001(\005\"Q\n\017RetryJobRequest\022\016\n\006job_id\030\001 \001(\t\022" +
-      "\033\n\016reset_failures\030\002 \001(\010H\000\210\001\001B\021\n\017_reset_f" +
-      "ailures\"/\n\020RetryJobResponse\022\033\n\003job\030\001 \001(\013" +
-      "2\016.retryd.v1.Job\"\"\n\020CancelJobRequest\022\016\n\006" +
-      "job_id\030\001 \001(\t\"0\n\021CancelJobResponse\022\033\n\003job" +
-      "\030\001 \001(\0132\016.retryd.v1.Job\"\"\n\020DeleteJobReque" +
-      "st\022\016\n\006job_id\030\001 \001(\t\"\023\n\021DeleteJobResponse\"" +
-      "\021\n\017GetStatsRequest\"\275\001\n\014JobTypeStats\022\020\n\010j" +
-      "ob_type\030\001 \001(\t\022\020\n\010retrying\030\002 \001(\004\022\014\n\004dead\030" +
-      "\003 \001(\004\022\021\n\tcancelled\030\004 \001(\004\022\033\n\023first_try_su" +
-      "ccesses\030\005 \001(\004\022\035\n\025successes_after_retry\030\006" +
-      " \001(\004\022\020\n\010give_ups\030\007 \001(\004\022\032\n\022retry_success_" +
-      "rate\030\010 \001(\001\"f\n\020GetStatsResponse\022*\n\tjob_ty" +
-      "pes\030\001 \003(\0132\027.retryd.v1.JobTypeStats\022&\n\005to" +
-      "tal\030\002 \001(\0132\027.retryd.v1.JobTypeStats\"\263\002\n\016E" +
-      "xplainRequest\022\016\n\006job_id\030\001 \001(\t\022\020\n\010job_typ" +
-      "e\030\002 \001(\t\022\016\n\006policy\030\003 \001(\t\022\025\n\010priority\030\004 \001(" +
-      "\rH\000\210\001\001\022#\n\005error\030\005 \001(\0132\024.retryd.v1.ErrorI" +
-      "nfo\0223\n\020retry_after_hint\030\006 \001(\0132\031.google.p" +
-      "rotobuf.Duration\022\017\n\007attempt\030\007 \001(\r\022\016\n\006tar" +
-      "get\030\010 \001(\t\022\032\n\022retry_after_header\030\t \001(\t\022\036\n" +
-      "\021retry_pushback_ms\030\n \001(\003H\001\210\001\001B\013\n\t_priori" +
-      "tyB\024\n\022_retry_pushback_ms\"]\n\017ExplainRespo" +
-      "nse\022%\n\010decision\030\001 \001(\0132\023.retryd.v1.Decisi" +
-      "on\022#\n\006shadow\030\002 \001(\0132\023.retryd.v1.Decision\"" +
-      "\311\002\n\tPassStats\022\023\n\013pass_number\030\001 \001(\r\022.\n\nst" +
-      "arted_at\030\002 \001(\0132\032.google.protobuf.Timesta" +
-      "mp\022\024\n\014jobs_pending\030\003 \001(\r\022\026\n\016jobs_attempt" +
-      "ed\030\004 \001(\r\022\026\n\016jobs_succeeded\030\005 \001(\r\022\035\n\025jobs" +
-      "_failed_retryable\030\006 \001(\r\022!\n\031jobs_failed_n" +
-      "on_retryable\030\007 \001(\r\022\024\n\014success_rate\030\010 \001(\001" +
-      "\022+\n\010duration\030\t \001(\0132\031.google.protobuf.Dur" +
-      "ation\022,\n\010ended_at\030\n \001(\0132\032.google.protobu" +
-      "f.Timestamp\"\214\001\n\020StartPassRequest\022\020\n\010batc" +
-      "h_id\030\001 \001(\t\022\017\n\007job_ids\030\002 \003(\t\022\027\n\nmax_passe" +
-      "s\030\003 \001(\rH\000\210\001\001\022-\n\npass_delay\030\004 \001(\0132\031.googl" +
-      "e.protobuf.DurationB\r\n\013_max_passes\"8\n\021St" +
-      "artPassResponse\022#\n\005stats\030\001 \001(\0132\024.retryd." +
-      "v1.PassStats\"\"\n\016EndPassRequest\022\020\n\010batch_" +
-      "id\030\001 \001(\t\"\250\001\n\017EndPassResponse\022%\n\006result\030\001" +
-      " \001(\0162\025.retryd.v1.PassResult\022#\n\005stats\030\002 \001" +
-      "(\0132\024.retryd.v1.PassStats\022\025\n\rretry_job_id" +
-      "s\030\003 \003(\t\0222\n\017next_pass_delay\030\004 \001(\0132\031.googl" +
-      "e.protobuf.Duration\"#\n\017GetBatchRequest\022\020" +
-      "\n\010batch_id\030\001 \001(\t\"\326\001\n\020GetBatchResponse\022\020\n" +
-      "\010batch_id\030\001 \001(\t\022$\n\006passes\030\002 \003(\0132\024.retryd" +
-      ".v1.PassStats\022\027\n\017total_attempted\030\003 \001(\004\022\027" +
-      "\n\017total_succeeded\030\004 \001(\004\022\036\n\026total_failed_" +
-      "retryable\030\005 \001(\004\022\"\n\032total_failed_non_retr" +
-      "yable\030\006 \001(\004\022\024\n\014success_rate\030\007 \001(\001\"\024\n\022Lis" +
-      "tBudgetsRequest\"\345\001\n\006Budget\022\016\n\006target\030\001 \001" +
-      "(\t\022\016\n\006tokens\030\002 \001(\001\022\022\n\nmax_tokens\030\003 \001(\r\022\020" +
-      "\n\010retrying\030\004 \001(\004\022\027\n\017exhausted_total\030\005 \001(" +
-      "\004\022\024\n\014max_retrying\030\006 \001(\r\022.\n\rbreaker_state" +
-      "\030\007 \001(\0162\027.retryd.v1.BreakerState\0226\n\022break" +
-      "er_open_until\030\010 \001(\0132\032.google.protobuf.Ti" +
-      "mestamp\"9\n\023ListBudgetsResponse\022\"\n\007budget" +
-      "s\030\001 \003(\0132\021.retryd.v1.Budget\"d\n\023PauseRetri" +
-      "esRequest\022\020\n\010job_type\030\001 \001(\t\022\016\n\006target\030\002 " +
-      "\001(\t\022+\n\010duration\030\003 \001(\0132\031.google.protobuf." +
-      "Duration\"7\n\024PauseRetriesResponse\022\037\n\005paus" +
-      "e\030\001 \001(\0132\020.retryd.v1.Pause\"8\n\024ResumeRetri" +
-      "esRequest\022\020\n\010job_type\030\001 \001(\t\022\016\n\006target\030\002 " +
-      "\001(\t\"\027\n\025ResumeRetriesResponse\"\023\n\021ListPaus" +
-      "esRequest\"6\n\022ListPausesResponse\022 \n\006pause" +
-      "s\030\001 \003(\0132\020.retryd.v1.Pause\"\204\001\n\005Pause\022\020\n\010j" +
-      "ob_type\030\001 \001(\t\022\016\n\006target\030\002 \001(\t\022)\n\005until\030\003" +
-      " \001(\0132\032.google.protobuf.Timestamp\022.\n\ncrea" +
-      "ted_at\030\004 \001(\0132\032.google.protobuf.Timestamp" +
-      "\"[\n\022WatchEventsRequest\022\020\n\010job_type\030\001 \001(\t" +
-      "\022\016\n\006target\030\002 \001(\t\022#\n\005kinds\030\003 \003(\0162\024.retryd" +
-      ".v1.EventKind\"\275\001\n\005Event\022\"\n\004kind\030\001 \001(\0162\024." +
-      "retryd.v1.EventKind\022&\n\002at\030\002 \001(\0132\032.google" +
-      ".protobuf.Timestamp\022\016\n\006job_id\030\003 \001(\t\022\020\n\010j" +
-      "ob_type\030\004 \001(\t\022\016\n\006target\030\005 \001(\t\022%\n\010decisio" +
-      "n\030\006 \001(\0132\023.retryd.v1.Decision\022\017\n\007dropped\030" +
-      "\007 \001(\004*F\n\006Action\022\026\n\022ACTION_UNSPECIFIED\020\000\022" +
-      "\020\n\014ACTION_RETRY\020\001\022\022\n\016ACTION_GIVE_UP\020\002*\376\001" +
-      "\n\014GiveUpReason\022\036\n\032GIVE_UP_REASON_UNSPECI" +
-      "FIED\020\000\022\"\n\036GIVE_UP_REASON_PERMANENT_ERROR" +
-      "\020\001\022$\n GIVE_UP_REASON_RETRIES_EXHAUSTED\020\002" +
-      "\022$\n GIVE_UP_REASON_DEADLINE_EXCEEDED\020\003\022\034" +
-      "\n\030GIVE_UP_REASON_CANCELLED\020\004\022#\n\037GIVE_UP_" +
-      "REASON_BUDGET_EXHAUSTED\020\005\022\033\n\027GIVE_UP_REA" +
-      "SON_PUSHBACK\020\006*x\n\nErrorClass\022\033\n\027ERROR_CL" +
-      "ASS_UNSPECIFIED\020\000\022\031\n\025ERROR_CLASS_TRANSIE" +
-      "NT\020\001\022\031\n\025ERROR_CLASS_PERMANENT\020\002\022\027\n\023ERROR" +
-      "_CLASS_UNKNOWN\020\003*j\n\010JobState\022\031\n\025JOB_STAT" +
-      "E_UNSPECIFIED\020\000\022\026\n\022JOB_STATE_RETRYING\020\001\022" +
-      "\022\n\016JOB_STATE_DEAD\020\002\022\027\n\023JOB_STATE_CANCELL" +
-      "ED\020\003*\264\001\n\nPassResult\022\033\n\027PASS_RESULT_UNSPE" +
-      "CIFIED\020\000\022\034\n\030PASS_RESULT_ALL_COMPLETE\020\001\022\"" +
-      "\n\036PASS_RESULT_ONLY_NON_RETRYABLE\020\002\022\"\n\036PA" +
-      "SS_RESULT_MAX_PASSES_REACHED\020\003\022#\n\037PASS_R" +
-      "ESULT_RETRYABLE_REMAINING\020\004*|\n\014BreakerSt" +
-      "ate\022\035\n\031BREAKER_STATE_UNSPECIFIED\020\000\022\030\n\024BR" +
-      "EAKER_STATE_CLOSED\020\001\022\026\n\022BREAKER_STATE_OP" +
-      "EN\020\002\022\033\n\027BREAKER_STATE_HALF_OPEN\020\003*\312\002\n\tEv" +
-      "entKind\022\032\n\026EVENT_KIND_UNSPECIFIED\020\000\022\036\n\032E" +
-      "VENT_KIND_RETRY_SCHEDULED\020\001\022\026\n\022EVENT_KIN" +
-      "D_GAVE_UP\020\002\022$\n EVENT_KIND_SUCCEEDED_AFTE" +
-      "R_RETRY\020\003\022\030\n\024EVENT_KIND_CANCELLED\020\004\022\033\n\027E" +
-      "VENT_KIND_MANUAL_RETRY\020\005\022\037\n\033EVENT_KIND_B" +
-      "UDGET_EXHAUSTED\020\006\022\035\n\031EVENT_KIND_BREAKER_" +
-      "OPENED\020\007\022\035\n\031EVENT_KIND_BREAKER_CLOSED\020\010\022" +
-      "\025\n\021EVENT_KIND_PAUSED\020\t\022\026\n\022EVENT_KIND_RES" +
-      "UMED\020\n2\351\t\n\020RetryCoordinator\022R\n\rReportFai" +
-      "lure\022\037.retryd.v1.ReportFailureRequest\032 ." +
-      "retryd.v1.ReportFailureResponse\022R\n\rRepor" +
-      "tSuccess\022\037.retryd.v1.ReportSuccessReques" +
-      "t\032 .retryd.v1.ReportSuccessResponse\022=\n\006G" +
-      "etJob\022\030.retryd.v1.GetJobRequest\032\031.retryd" +
-      ".v1.GetJobResponse\022C\n\010ListJobs\022\032.retryd." +
-      "v1.ListJobsRequest\032\033.retryd.v1.ListJobsR" +
-      "esponse\022C\n\010RetryJob\022\032.retryd.v1.RetryJob" +
-      "Request\032\033.retryd.v1.RetryJobResponse\022F\n\t" +
-      "CancelJob\022\033.retryd.v1.CancelJobRequest\032\034" +
-      ".retryd.v1.CancelJobResponse\022F\n\tDeleteJo" +
-      "b\022\033.retryd.v1.DeleteJobRequest\032\034.retryd." +
-      "v1.DeleteJobResponse\022C\n\010GetStats\022\032.retry" +
-      "d.v1.GetStatsRequest\032\033.retryd.v1.GetStat" +
-      "sResponse\022@\n\007Explain\022\031.retryd.v1.Explain" +
-      "Request\032\032.retryd.v1.ExplainResponse\022F\n\tS" +
-      "tartPass\022\033.retryd.v1.StartPassRequest\032\034." +
-      "retryd.v1.StartPassResponse\022@\n\007EndPass\022\031" +
-      ".retryd.v1.EndPassRequest\032\032.retryd.v1.En" +
-      "dPassResponse\022C\n\010GetBatch\022\032.retryd.v1.Ge" +
-      "tBatchRequest\032\033.retryd.v1.GetBatchRespon" +
-      "se\022L\n\013ListBudgets\022\035.retryd.v1.ListBudget" +
-      "sRequest\032\036.retryd.v1.ListBudgetsResponse" +
-      "\022O\n\014PauseRetries\022\036.retryd.v1.PauseRetrie" +
-      "sRequest\032\037.retryd.v1.PauseRetriesRespons" +
-      "e\022R\n\rResumeRetries\022\037.retryd.v1.ResumeRet" +
-      "riesRequest\032 .retryd.v1.ResumeRetriesRes" +
-      "ponse\022I\n\nListPauses\022\034.retryd.v1.ListPaus" +
-      "esRequest\032\035.retryd.v1.ListPausesResponse" +
-      "\022@\n\013WatchEvents\022\035.retryd.v1.WatchEventsR" +
-      "equest\032\020.retryd.v1.Event0\001B3\n\rdev.retryd" +
-      ".v1P\001Z retryd/gen/go/retryd/v1;retrydv1b" +
-      "\006proto3"
+      "_pushback_ms\030\n \001(\003H\001\210\001\001\022\017\n\007payload\030\013 \001(\014" +
+      "\022\r\n\005queue\030\014 \001(\t\022\020\n\010lease_id\030\r \001(\tB\013\n\t_pr" +
+      "iorityB\024\n\022_retry_pushback_ms\">\n\025ReportFa" +
+      "ilureResponse\022%\n\010decision\030\001 \001(\0132\023.retryd" +
+      ".v1.Decision\"\304\002\n\010Decision\022!\n\006action\030\001 \001(" +
+      "\0162\021.retryd.v1.Action\022.\n\013retry_after\030\002 \001(" +
+      "\0132\031.google.protobuf.Duration\022,\n\010retry_at" +
+      "\030\003 \001(\0132\032.google.protobuf.Timestamp\022\025\n\rfa" +
+      "ilure_count\030\004 \001(\r\022\024\n\014max_attempts\030\005 \001(\r\022" +
+      "\'\n\006reason\030\006 \001(\0162\027.retryd.v1.GiveUpReason" +
+      "\022*\n\013error_class\030\007 \001(\0162\025.retryd.v1.ErrorC" +
+      "lass\022\020\n\010category\030\010 \001(\t\022\016\n\006policy\030\t \001(\t\022\023" +
+      "\n\013explanation\030\n \001(\t\"Z\n\024ReportSuccessRequ" +
+      "est\022\016\n\006job_id\030\001 \001(\t\022\020\n\010job_type\030\002 \001(\t\022\016\n" +
+      "\006target\030\003 \001(\t\022\020\n\010lease_id\030\004 \001(\t\"G\n\025Repor" +
+      "tSuccessResponse\022\037\n\027failures_before_succ" +
+      "ess\030\001 \001(\r\022\r\n\005known\030\002 \001(\010\"\321\003\n\003Job\022\016\n\006job_" +
+      "id\030\001 \001(\t\022\020\n\010job_type\030\002 \001(\t\022\016\n\006policy\030\003 \001" +
+      "(\t\022\"\n\005state\030\004 \001(\0162\023.retryd.v1.JobState\022\025" +
+      "\n\rfailure_count\030\005 \001(\r\0224\n\020first_failure_a" +
+      "t\030\006 \001(\0132\032.google.protobuf.Timestamp\0223\n\017l" +
+      "ast_failure_at\030\007 \001(\0132\032.google.protobuf.T" +
+      "imestamp\0221\n\rnext_retry_at\030\010 \001(\0132\032.google" +
+      ".protobuf.Timestamp\022(\n\nlast_error\030\t \001(\0132" +
+      "\024.retryd.v1.ErrorInfo\022*\n\rlast_decision\030\n" +
+      " \001(\0132\023.retryd.v1.Decision\022\r\n\005queue\030\013 \001(\t" +
+      "\022\025\n\rpayload_bytes\030\014 \001(\r\022\022\n\ndeliveries\030\r " +
+      "\001(\r\022/\n\013lease_until\030\016 \001(\0132\032.google.protob" +
+      "uf.Timestamp\"\037\n\rGetJobRequest\022\016\n\006job_id\030" +
+      "\001 \001(\t\"-\n\016GetJobResponse\022\033\n\003job\030\001 \001(\0132\016.r" +
+      "etryd.v1.Job\"n\n\017ListJobsRequest\022\"\n\005state" +
+      "\030\001 \001(\0162\023.retryd.v1.JobState\022\020\n\010job_type\030" +
+      "\002 \001(\t\022\021\n\tpage_size\030\003 \001(\005\022\022\n\npage_token\030\004" +
+      " \001(\t\"]\n\020ListJobsResponse\022\034\n\004jobs\030\001 \003(\0132\016" +
+      ".retryd.v1.Job\022\027\n\017next_page_token\030\002 \001(\t\022" +
+      "\022\n\ntotal_size\030\003 \001(\005\"Q\n\017RetryJobRequest\022\016" +
+      "\n\006job_id\030\001 \001(\t\022\033\n\016reset_failures\030\002 \001(\010H\000" +
+      "\210\001\001B\021\n\017_reset_failures\"/\n\020RetryJobRespon" +
+      "se\022\033\n\003job\030\001 \001(\0132\016.retryd.v1.Job\"\"\n\020Cance" +
+      "lJobRequest\022\016\n\006job_id\030\001 \001(\t\"0\n\021CancelJob" +
+      "Response\022\033\n\003job\030\001 \001(\0132\016.retryd.v1.Job\"\"\n" +
+      "\020DeleteJobRequest\022\016\n\006job_id\030\001 \001(\t\"\023\n\021Del" +
+      "eteJobResponse\"\021\n\017GetStatsRequest\"\275\001\n\014Jo" +
+      "bTypeStats\022\020\n\010job_type\030\001 \001(\t\022\020\n\010retrying" +
+      "\030\002 \001(\004\022\014\n\004dead\030\003 \001(\004\022\021\n\tcancelled\030\004 \001(\004\022" +
+      "\033\n\023first_try_successes\030\005 \001(\004\022\035\n\025successe" +
+      "s_after_retry\030\006 \001(\004\022\020\n\010give_ups\030\007 \001(\004\022\032\n" +
+      "\022retry_success_rate\030\010 \001(\001\"f\n\020GetStatsRes" +
+      "ponse\022*\n\tjob_types\030\001 \003(\0132\027.retryd.v1.Job" +
+      "TypeStats\022&\n\005total\030\002 \001(\0132\027.retryd.v1.Job" +
+      "TypeStats\"\263\002\n\016ExplainRequest\022\016\n\006job_id\030\001" +
+      " \001(\t\022\020\n\010job_type\030\002 \001(\t\022\016\n\006policy\030\003 \001(\t\022\025" +
+      "\n\010priority\030\004 \001(\rH\000\210\001\001\022#\n\005error\030\005 \001(\0132\024.r" +
+      "etryd.v1.ErrorInfo\0223\n\020retry_after_hint\030\006" +
+      " \001(\0132\031.google.protobuf.Duration\022\017\n\007attem" +
+      "pt\030\007 \001(\r\022\016\n\006target\030\010 \001(\t\022\032\n\022retry_after_" +
+      "header\030\t \001(\t\022\036\n\021retry_pushback_ms\030\n \001(\003H" +
+      "\001\210\001\001B\013\n\t_priorityB\024\n\022_retry_pushback_ms\"" +
+      "]\n\017ExplainResponse\022%\n\010decision\030\001 \001(\0132\023.r" +
+      "etryd.v1.Decision\022#\n\006shadow\030\002 \001(\0132\023.retr" +
+      "yd.v1.Decision\"\311\002\n\tPassStats\022\023\n\013pass_num" +
+      "ber\030\001 \001(\r\022.\n\nstarted_at\030\002 \001(\0132\032.google.p" +
+      "rotobuf.Timestamp\022\024\n\014jobs_pending\030\003 \001(\r\022" +
+      "\026\n\016jobs_attempted\030\004 \001(\r\022\026\n\016jobs_succeede" +
+      "d\030\005 \001(\r\022\035\n\025jobs_failed_retryable\030\006 \001(\r\022!" +
+      "\n\031jobs_failed_non_retryable\030\007 \001(\r\022\024\n\014suc" +
+      "cess_rate\030\010 \001(\001\022+\n\010duration\030\t \001(\0132\031.goog" +
+      "le.protobuf.Duration\022,\n\010ended_at\030\n \001(\0132\032" +
+      ".google.protobuf.Timestamp\"\214\001\n\020StartPass" +
+      "Request\022\020\n\010batch_id\030\001 \001(\t\022\017\n\007job_ids\030\002 \003" +
+      "(\t\022\027\n\nmax_passes\030\003 \001(\rH\000\210\001\001\022-\n\npass_dela" +
+      "y\030\004 \001(\0132\031.google.protobuf.DurationB\r\n\013_m" +
+      "ax_passes\"8\n\021StartPassResponse\022#\n\005stats\030" +
+      "\001 \001(\0132\024.retryd.v1.PassStats\"\"\n\016EndPassRe" +
+      "quest\022\020\n\010batch_id\030\001 \001(\t\"\250\001\n\017EndPassRespo" +
+      "nse\022%\n\006result\030\001 \001(\0162\025.retryd.v1.PassResu" +
+      "lt\022#\n\005stats\030\002 \001(\0132\024.retryd.v1.PassStats\022" +
+      "\025\n\rretry_job_ids\030\003 \003(\t\0222\n\017next_pass_dela" +
+      "y\030\004 \001(\0132\031.google.protobuf.Duration\"#\n\017Ge" +
+      "tBatchRequest\022\020\n\010batch_id\030\001 \001(\t\"\326\001\n\020GetB" +
+      "atchResponse\022\020\n\010batch_id\030\001 \001(\t\022$\n\006passes" +
+      "\030\002 \003(\0132\024.retryd.v1.PassStats\022\027\n\017total_at" +
+      "tempted\030\003 \001(\004\022\027\n\017total_succeeded\030\004 \001(\004\022\036" +
+      "\n\026total_failed_retryable\030\005 \001(\004\022\"\n\032total_" +
+      "failed_non_retryable\030\006 \001(\004\022\024\n\014success_ra" +
+      "te\030\007 \001(\001\"\024\n\022ListBudgetsRequest\"\345\001\n\006Budge" +
+      "t\022\016\n\006target\030\001 \001(\t\022\016\n\006tokens\030\002 \001(\001\022\022\n\nmax" +
+      "_tokens\030\003 \001(\r\022\020\n\010retrying\030\004 \001(\004\022\027\n\017exhau" +
+      "sted_total\030\005 \001(\004\022\024\n\014max_retrying\030\006 \001(\r\022." +
+      "\n\rbreaker_state\030\007 \001(\0162\027.retryd.v1.Breake" +
+      "rState\0226\n\022breaker_open_until\030\010 \001(\0132\032.goo" +
+      "gle.protobuf.Timestamp\"9\n\023ListBudgetsRes" +
+      "ponse\022\"\n\007budgets\030\001 \003(\0132\021.retryd.v1.Budge" +
+      "t\"d\n\023PauseRetriesRequest\022\020\n\010job_type\030\001 \001" +
+      "(\t\022\016\n\006target\030\002 \001(\t\022+\n\010duration\030\003 \001(\0132\031.g" +
+      "oogle.protobuf.Duration\"7\n\024PauseRetriesR" +
+      "esponse\022\037\n\005pause\030\001 \001(\0132\020.retryd.v1.Pause" +
+      "\"8\n\024ResumeRetriesRequest\022\020\n\010job_type\030\001 \001" +
+      "(\t\022\016\n\006target\030\002 \001(\t\"\027\n\025ResumeRetriesRespo" +
+      "nse\"\023\n\021ListPausesRequest\"6\n\022ListPausesRe" +
+      "sponse\022 \n\006pauses\030\001 \003(\0132\020.retryd.v1.Pause" +
+      "\"\204\001\n\005Pause\022\020\n\010job_type\030\001 \001(\t\022\016\n\006target\030\002" +
+      " \001(\t\022)\n\005until\030\003 \001(\0132\032.google.protobuf.Ti" +
+      "mestamp\022.\n\ncreated_at\030\004 \001(\0132\032.google.pro" +
+      "tobuf.Timestamp\"[\n\022WatchEventsRequest\022\020\n" +
+      "\010job_type\030\001 \001(\t\022\016\n\006target\030\002 \001(\t\022#\n\005kinds" +
+      "\030\003 \003(\0162\024.retryd.v1.EventKind\"\275\001\n\005Event\022\"" +
+      "\n\004kind\030\001 \001(\0162\024.retryd.v1.EventKind\022&\n\002at" +
+      "\030\002 \001(\0132\032.google.protobuf.Timestamp\022\016\n\006jo" +
+      "b_id\030\003 \001(\t\022\020\n\010job_type\030\004 \001(\t\022\016\n\006target\030\005" +
+      " \001(\t\022%\n\010decision\030\006 \001(\0132\023.retryd.v1.Decis" +
+      "ion\022\017\n\007dropped\030\007 \001(\004\"\\\n\017ClaimDueRequest\022" +
+      "\r\n\005queue\030\001 \001(\t\022\020\n\010max_jobs\030\002 \001(\r\022(\n\005leas" +
+      "e\030\003 \001(\0132\031.google.protobuf.Duration\"3\n\020Cl" +
+      "aimDueResponse\022\037\n\004jobs\030\001 \003(\0132\021.retryd.v1" +
+      ".DueJob\"\210\002\n\006DueJob\022\016\n\006job_id\030\001 \001(\t\022\020\n\010jo" +
+      "b_type\030\002 \001(\t\022\r\n\005queue\030\003 \001(\t\022\017\n\007payload\030\004" +
+      " \001(\014\022\017\n\007attempt\030\005 \001(\r\022(\n\nlast_error\030\006 \001(" +
+      "\0132\024.retryd.v1.ErrorInfo\022*\n\006due_at\030\007 \001(\0132" +
+      "\032.google.protobuf.Timestamp\022\020\n\010lease_id\030" +
+      "\010 \001(\t\022/\n\013lease_until\030\t \001(\0132\032.google.prot" +
+      "obuf.Timestamp\022\022\n\ndeliveries\030\n \001(\r\"a\n\017Wa" +
+      "tchDueRequest\022\r\n\005queue\030\001 \001(\t\022\025\n\rmax_in_f" +
+      "light\030\002 \001(\r\022(\n\005lease\030\003 \001(\0132\031.google.prot" +
+      "obuf.Duration\"`\n\022ExtendLeaseRequest\022\016\n\006j" +
+      "ob_id\030\001 \001(\t\022\020\n\010lease_id\030\002 \001(\t\022(\n\005lease\030\003" +
+      " \001(\0132\031.google.protobuf.Duration\"F\n\023Exten" +
+      "dLeaseResponse\022/\n\013lease_until\030\001 \001(\0132\032.go" +
+      "ogle.protobuf.Timestamp\"_\n\021ReleaseJobReq" +
+      "uest\022\016\n\006job_id\030\001 \001(\t\022\020\n\010lease_id\030\002 \001(\t\022(" +
+      "\n\005delay\030\003 \001(\0132\031.google.protobuf.Duration" +
+      "\"\024\n\022ReleaseJobResponse\"\023\n\021ListQueuesRequ" +
+      "est\";\n\022ListQueuesResponse\022%\n\006queues\030\001 \003(" +
+      "\0132\025.retryd.v1.QueueStats\"\221\001\n\nQueueStats\022" +
+      "\r\n\005queue\030\001 \001(\t\022\016\n\006parked\030\002 \001(\004\022\013\n\003due\030\003 " +
+      "\001(\004\022\016\n\006leased\030\004 \001(\004\022\024\n\014parked_bytes\030\005 \001(" +
+      "\004\0221\n\roldest_due_at\030\006 \001(\0132\032.google.protob" +
+      "uf.Timestamp*F\n\006Action\022\026\n\022ACTION_UNSPECI" +
+      "FIED\020\000\022\020\n\014ACTION_RETRY\020\001\022\022\n\016ACTION_GIVE_" +
+      "UP\020\002*\241\002\n\014GiveUpReason\022\036\n\032GIVE_UP_REASON_" +
+      "UNSPECIFIED\020\000\022\"\n\036GIVE_UP_REASON_PERMANEN" +
+      "T_ERROR\020\001\022$\n GIVE_UP_REASON_RETRIES_EXHA" +
+      "USTED\020\002\022$\n GIVE_UP_REASON_DEADLINE_EXCEE" +
+      "DED\020\003\022\034\n\030GIVE_UP_REASON_CANCELLED\020\004\022#\n\037G" +
+      "IVE_UP_REASON_BUDGET_EXHAUSTED\020\005\022\033\n\027GIVE" +
+      "_UP_REASON_PUSHBACK\020\006\022!\n\035GIVE_UP_REASON_" +
+      "DELIVERY_LIMIT\020\007*x\n\nErrorClass\022\033\n\027ERROR_" +
+      "CLASS_UNSPECIFIED\020\000\022\031\n\025ERROR_CLASS_TRANS" +
+      "IENT\020\001\022\031\n\025ERROR_CLASS_PERMANENT\020\002\022\027\n\023ERR" +
+      "OR_CLASS_UNKNOWN\020\003*j\n\010JobState\022\031\n\025JOB_ST" +
+      "ATE_UNSPECIFIED\020\000\022\026\n\022JOB_STATE_RETRYING\020" +
+      "\001\022\022\n\016JOB_STATE_DEAD\020\002\022\027\n\023JOB_STATE_CANCE" +
+      "LLED\020\003*\264\001\n\nPassResult\022\033\n\027PASS_RESULT_UNS" +
+      "PECIFIED\020\000\022\034\n\030PASS_RESULT_ALL_COMPLETE\020\001" +
+      "\022\"\n\036PASS_RESULT_ONLY_NON_RETRYABLE\020\002\022\"\n\036" +
+      "PASS_RESULT_MAX_PASSES_REACHED\020\003\022#\n\037PASS" +
+      "_RESULT_RETRYABLE_REMAINING\020\004*|\n\014Breaker" +
+      "State\022\035\n\031BREAKER_STATE_UNSPECIFIED\020\000\022\030\n\024" +
+      "BREAKER_STATE_CLOSED\020\001\022\026\n\022BREAKER_STATE_" +
+      "OPEN\020\002\022\033\n\027BREAKER_STATE_HALF_OPEN\020\003*\202\003\n\t" +
+      "EventKind\022\032\n\026EVENT_KIND_UNSPECIFIED\020\000\022\036\n" +
+      "\032EVENT_KIND_RETRY_SCHEDULED\020\001\022\026\n\022EVENT_K" +
+      "IND_GAVE_UP\020\002\022$\n EVENT_KIND_SUCCEEDED_AF" +
+      "TER_RETRY\020\003\022\030\n\024EVENT_KIND_CANCELLED\020\004\022\033\n" +
+      "\027EVENT_KIND_MANUAL_RETRY\020\005\022\037\n\033EVENT_KIND" +
+      "_BUDGET_EXHAUSTED\020\006\022\035\n\031EVENT_KIND_BREAKE" +
+      "R_OPENED\020\007\022\035\n\031EVENT_KIND_BREAKER_CLOSED\020" +
+      "\010\022\025\n\021EVENT_KIND_PAUSED\020\t\022\026\n\022EVENT_KIND_R" +
+      "ESUMED\020\n\022\030\n\024EVENT_KIND_DELIVERED\020\013\022\034\n\030EV" +
+      "ENT_KIND_LEASE_EXPIRED\020\0142\317\014\n\020RetryCoordi" +
+      "nator\022R\n\rReportFailure\022\037.retryd.v1.Repor" +
+      "tFailureRequest\032 .retryd.v1.ReportFailur" +
+      "eResponse\022R\n\rReportSuccess\022\037.retryd.v1.R" +
+      "eportSuccessRequest\032 .retryd.v1.ReportSu" +
+      "ccessResponse\022=\n\006GetJob\022\030.retryd.v1.GetJ" +
+      "obRequest\032\031.retryd.v1.GetJobResponse\022C\n\010" +
+      "ListJobs\022\032.retryd.v1.ListJobsRequest\032\033.r" +
+      "etryd.v1.ListJobsResponse\022C\n\010RetryJob\022\032." +
+      "retryd.v1.RetryJobRequest\032\033.retryd.v1.Re" +
+      "tryJobResponse\022F\n\tCancelJob\022\033.retryd.v1." +
+      "CancelJobRequest\032\034.retryd.v1.CancelJobRe" +
+      "sponse\022F\n\tDeleteJob\022\033.retryd.v1.DeleteJo" +
+      "bRequest\032\034.retryd.v1.DeleteJobResponse\022C" +
+      "\n\010GetStats\022\032.retryd.v1.GetStatsRequest\032\033" +
+      ".retryd.v1.GetStatsResponse\022@\n\007Explain\022\031" +
+      ".retryd.v1.ExplainRequest\032\032.retryd.v1.Ex" +
+      "plainResponse\022F\n\tStartPass\022\033.retryd.v1.S" +
+      "tartPassRequest\032\034.retryd.v1.StartPassRes" +
+      "ponse\022@\n\007EndPass\022\031.retryd.v1.EndPassRequ" +
+      "est\032\032.retryd.v1.EndPassResponse\022C\n\010GetBa" +
+      "tch\022\032.retryd.v1.GetBatchRequest\032\033.retryd" +
+      ".v1.GetBatchResponse\022L\n\013ListBudgets\022\035.re" +
+      "tryd.v1.ListBudgetsRequest\032\036.retryd.v1.L" +
+      "istBudgetsResponse\022O\n\014PauseRetries\022\036.ret" +
+      "ryd.v1.PauseRetriesRequest\032\037.retryd.v1.P" +
+      "auseRetriesResponse\022R\n\rResumeRetries\022\037.r" +
+      "etryd.v1.ResumeRetriesRequest\032 .retryd.v" +
+      "1.ResumeRetriesResponse\022I\n\nListPauses\022\034." +
+      "retryd.v1.ListPausesRequest\032\035.retryd.v1." +
+      "ListPausesResponse\022@\n\013WatchEvents\022\035.retr" +
+      "yd.v1.WatchEventsRequest\032\020.retryd.v1.Eve" +
+      "nt0\001\022C\n\010ClaimDue\022\032.retryd.v1.ClaimDueReq" +
+      "uest\032\033.retryd.v1.ClaimDueResponse\022;\n\010Wat" +
+      "chDue\022\032.retryd.v1.WatchDueRequest\032\021.retr" +
+      "yd.v1.DueJob0\001\022L\n\013ExtendLease\022\035.retryd.v" +
+      "1.ExtendLeaseRequest\032\036.retryd.v1.ExtendL" +
+      "easeResponse\022I\n\nReleaseJob\022\034.retryd.v1.R" +
+      "eleaseJobRequest\032\035.retryd.v1.ReleaseJobR" +
+      "esponse\022I\n\nListQueues\022\034.retryd.v1.ListQu" +
+      "euesRequest\032\035.retryd.v1.ListQueuesRespon" +
+      "seB3\n\rdev.retryd.v1P\001Z retryd/gen/go/ret" +
+      "ryd/v1;retrydv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -429,7 +525,7 @@ public final class Retryd {
     internal_static_retryd_v1_ReportFailureRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_retryd_v1_ReportFailureRequest_descriptor,
-        new java.lang.String[] { "JobId", "JobType", "Policy", "Priority", "Error", "RetryAfterHint", "Attempt", "Target", "RetryAfterHeader", "RetryPushbackMs", "Priority", "RetryPushbackMs", });
+        new java.lang.String[] { "JobId", "JobType", "Policy", "Priority", "Error", "RetryAfterHint", "Attempt", "Target", "RetryAfterHeader", "RetryPushbackMs", "Payload", "Queue", "LeaseId", "Priority", "RetryPushbackMs", });
     internal_static_retryd_v1_ReportFailureResponse_descriptor =
       getDescriptor().getMessageTypes().get(2);
     internal_static_retryd_v1_ReportFailureResponse_fieldAccessorTable = new
@@ -447,7 +543,7 @@ public final class Retryd {
     internal_static_retryd_v1_ReportSuccessRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_retryd_v1_ReportSuccessRequest_descriptor,
-        new java.lang.String[] { "JobId", "JobType", "Target", });
+        new java.lang.String[] { "JobId", "JobType", "Target", "LeaseId", });
     internal_static_retryd_v1_ReportSuccessResponse_descriptor =
       getDescriptor().getMessageTypes().get(5);
     internal_static_retryd_v1_ReportSuccessResponse_fieldAccessorTable = new
@@ -459,7 +555,7 @@ public final class Retryd {
     internal_static_retryd_v1_Job_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_retryd_v1_Job_descriptor,
-        new java.lang.String[] { "JobId", "JobType", "Policy", "State", "FailureCount", "FirstFailureAt", "LastFailureAt", "NextRetryAt", "LastError", "LastDecision", });
+        new java.lang.String[] { "JobId", "JobType", "Policy", "State", "FailureCount", "FirstFailureAt", "LastFailureAt", "NextRetryAt", "LastError", "LastDecision", "Queue", "PayloadBytes", "Deliveries", "LeaseUntil", });
     internal_static_retryd_v1_GetJobRequest_descriptor =
       getDescriptor().getMessageTypes().get(7);
     internal_static_retryd_v1_GetJobRequest_fieldAccessorTable = new
@@ -664,6 +760,72 @@ public final class Retryd {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_retryd_v1_Event_descriptor,
         new java.lang.String[] { "Kind", "At", "JobId", "JobType", "Target", "Decision", "Dropped", });
+    internal_static_retryd_v1_ClaimDueRequest_descriptor =
+      getDescriptor().getMessageTypes().get(41);
+    internal_static_retryd_v1_ClaimDueRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ClaimDueRequest_descriptor,
+        new java.lang.String[] { "Queue", "MaxJobs", "Lease", });
+    internal_static_retryd_v1_ClaimDueResponse_descriptor =
+      getDescriptor().getMessageTypes().get(42);
+    internal_static_retryd_v1_ClaimDueResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ClaimDueResponse_descriptor,
+        new java.lang.String[] { "Jobs", });
+    internal_static_retryd_v1_DueJob_descriptor =
+      getDescriptor().getMessageTypes().get(43);
+    internal_static_retryd_v1_DueJob_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_DueJob_descriptor,
+        new java.lang.String[] { "JobId", "JobType", "Queue", "Payload", "Attempt", "LastError", "DueAt", "LeaseId", "LeaseUntil", "Deliveries", });
+    internal_static_retryd_v1_WatchDueRequest_descriptor =
+      getDescriptor().getMessageTypes().get(44);
+    internal_static_retryd_v1_WatchDueRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_WatchDueRequest_descriptor,
+        new java.lang.String[] { "Queue", "MaxInFlight", "Lease", });
+    internal_static_retryd_v1_ExtendLeaseRequest_descriptor =
+      getDescriptor().getMessageTypes().get(45);
+    internal_static_retryd_v1_ExtendLeaseRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ExtendLeaseRequest_descriptor,
+        new java.lang.String[] { "JobId", "LeaseId", "Lease", });
+    internal_static_retryd_v1_ExtendLeaseResponse_descriptor =
+      getDescriptor().getMessageTypes().get(46);
+    internal_static_retryd_v1_ExtendLeaseResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ExtendLeaseResponse_descriptor,
+        new java.lang.String[] { "LeaseUntil", });
+    internal_static_retryd_v1_ReleaseJobRequest_descriptor =
+      getDescriptor().getMessageTypes().get(47);
+    internal_static_retryd_v1_ReleaseJobRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ReleaseJobRequest_descriptor,
+        new java.lang.String[] { "JobId", "LeaseId", "Delay", });
+    internal_static_retryd_v1_ReleaseJobResponse_descriptor =
+      getDescriptor().getMessageTypes().get(48);
+    internal_static_retryd_v1_ReleaseJobResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ReleaseJobResponse_descriptor,
+        new java.lang.String[] { });
+    internal_static_retryd_v1_ListQueuesRequest_descriptor =
+      getDescriptor().getMessageTypes().get(49);
+    internal_static_retryd_v1_ListQueuesRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ListQueuesRequest_descriptor,
+        new java.lang.String[] { });
+    internal_static_retryd_v1_ListQueuesResponse_descriptor =
+      getDescriptor().getMessageTypes().get(50);
+    internal_static_retryd_v1_ListQueuesResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_ListQueuesResponse_descriptor,
+        new java.lang.String[] { "Queues", });
+    internal_static_retryd_v1_QueueStats_descriptor =
+      getDescriptor().getMessageTypes().get(51);
+    internal_static_retryd_v1_QueueStats_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_retryd_v1_QueueStats_descriptor,
+        new java.lang.String[] { "Queue", "Parked", "Due", "Leased", "ParkedBytes", "OldestDueAt", });
     com.google.protobuf.DurationProto.getDescriptor();
     com.google.protobuf.TimestampProto.getDescriptor();
   }
