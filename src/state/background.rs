@@ -295,7 +295,7 @@ async fn reaper(w: Worker) {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        match w.state.expire_leases(now()).await {
+        match w.state.expire_leases(&w.engine.load_full(), now()).await {
             Ok(expired) if !expired.is_empty() => {
                 w.state.changed();
                 w.observer.leases_expired(&expired);

@@ -140,9 +140,6 @@ impl Fleet {
         call: &FailureCall<'_>,
         now: Timestamp,
     ) -> Result<FailureOutcome, StateError> {
-        if call.carry != super::Carry::default() {
-            return Err(redis::delivery_not_built());
-        }
         match self
             .and_ready(self.redis.report_failure(engine, call, now))
             .await
@@ -160,15 +157,17 @@ impl Fleet {
                 }
                 Ok(out)
             }
+            // A job held for delivery lives in the fleet's state: its
+            // report waits for it (no local decision could park it there).
             Err(StateError::Unavailable(why)) => match &self.local {
-                Some(local) => {
+                Some(local) if call.carry == super::Carry::default() => {
                     tracing::debug!(error = %why, "fleet state unavailable: deciding locally");
                     let mut out =
                         super::fresh(local.report_failure(engine, call, now, &mut rand::rng())?)?;
                     out.local = true;
                     Ok(out)
                 }
-                None => Err(StateError::Unavailable(why)),
+                _ => Err(StateError::Unavailable(why)),
             },
             Err(e) => Err(e),
         }
@@ -202,13 +201,10 @@ impl Fleet {
         lease: Option<&str>,
         now: Timestamp,
     ) -> Result<SuccessOutcome, StateError> {
-        if lease.is_some() {
-            return Err(redis::delivery_not_built());
-        }
         let done = self
             .and_ready(
                 self.redis
-                    .report_success(engine, job_id, job_type, target, now),
+                    .report_success(engine, job_id, job_type, target, lease, now),
             )
             .await;
         match done {
@@ -220,8 +216,10 @@ impl Fleet {
                 Ok(out)
             }
             Err(StateError::Unavailable(why)) => match &self.local {
-                Some(local) => local.report_success(job_id, job_type, target, lease, now),
-                None => Err(StateError::Unavailable(why)),
+                Some(local) if lease.is_none() => {
+                    local.report_success(job_id, job_type, target, None, now)
+                }
+                _ => Err(StateError::Unavailable(why)),
             },
             Err(e) => Err(e),
         }

@@ -220,6 +220,7 @@ impl State {
             tls,
             limits,
             batch_limits,
+            delivery,
             labels.clone(),
             engine,
             job_types,
@@ -459,7 +460,7 @@ impl State {
     pub async fn next_lease_expiry(&self) -> Result<Option<Timestamp>, StateError> {
         match &self.backend {
             Backend::Memory(m) => Ok(m.store.next_expiry()),
-            Backend::Redis(_) => Ok(None),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.next_lease_expiry())).await,
         }
     }
 
@@ -468,13 +469,17 @@ impl State {
     pub fn lease_signal(&self) -> Arc<tokio::sync::Notify> {
         match &self.backend {
             Backend::Memory(m) => m.store.lease_signal(),
-            Backend::Redis(f) => f.redis.due_signal(""),
+            Backend::Redis(f) => f.redis.lease_signal(),
         }
     }
 
     /// The leases that ran out by `now`: each job due again, or dead at
     /// the delivery limit.
-    async fn expire_leases(&self, now: Timestamp) -> Result<Vec<Expired>, StateError> {
+    async fn expire_leases(
+        &self,
+        engine: &Engine,
+        now: Timestamp,
+    ) -> Result<Vec<Expired>, StateError> {
         match &self.backend {
             Backend::Memory(m) => {
                 let mut all = Vec::new();
@@ -487,7 +492,10 @@ impl State {
                     }
                 }
             }
-            Backend::Redis(_) => Ok(Vec::new()),
+            Backend::Redis(f) => {
+                let max = f.redis.max_deliveries();
+                Box::pin(f.and_ready(f.redis.expire_leases(engine, max, now))).await
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! A real retryd server on ephemeral 127.0.0.1 ports, and clients for it.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod pki;
 pub mod redis;
 pub mod sidecar;

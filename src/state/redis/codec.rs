@@ -16,7 +16,9 @@
 //! Ids and job types have no control characters, so the members sort by job
 //! id, and the scripts read `updated_at` (idle expiry) and the job type
 //! (`ListJobs` filters) without decoding the body. The body is postcard of
-//! `Wire`, with a version byte first.
+//! `Wire`, with a version byte first: 1, or 2 for a job that carries a
+//! delivery parcel (its payload and lease live beside it, in the
+//! partition's `dv` hash: `super::parcel`).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -33,6 +35,8 @@ use crate::state::codes::{
 use crate::state::{JobView, StoredError};
 
 const VERSION: u8 = 1;
+/// The version byte of a job that carries a parcel.
+const WITH_PARCEL: u8 = 2;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("malformed job record in Redis: {0}")]
@@ -48,6 +52,8 @@ pub struct Stored {
     pub label: String,
     pub job: Job,
     pub error: StoredError,
+    /// Retryd holds a delivery parcel for it (`P:{pNN}:dv`).
+    pub parcel: bool,
 }
 
 impl Stored {
@@ -162,7 +168,7 @@ pub fn encode(s: &Stored, engine: &Engine, labels: &Labels) -> Vec<u8> {
     out.extend_from_slice(format!("{:013}", j.updated_at.0.min(9_999_999_999_999)).as_bytes());
     out.extend_from_slice(s.job_type.as_bytes());
     out.push(0);
-    out.push(VERSION);
+    out.push(if s.parcel { WITH_PARCEL } else { VERSION });
     // Serialising plain fields into a Vec cannot fail.
     if let Ok(body) = postcard::to_stdvec(&wire) {
         out.extend_from_slice(&body);
@@ -199,10 +205,11 @@ pub fn decode(member: &[u8], engine: &Engine, labels: &Labels) -> Result<Stored,
         .ok_or(CodecError("no job type"))?;
     let job_type = std::str::from_utf8(&rest[..jt_end]).map_err(|_| CodecError("job type"))?;
     let body = &rest[jt_end + 1..];
-    match body.first() {
-        Some(&VERSION) => {}
+    let parcel = match body.first() {
+        Some(&VERSION) => false,
+        Some(&WITH_PARCEL) => true,
         _ => return Err(CodecError("unknown record version")),
-    }
+    };
     let w: Wire<'_> = postcard::from_bytes(&body[1..]).map_err(|_| CodecError("body"))?;
     let updated_at = Timestamp(updated);
     let last_failure_at = plus(updated_at, w.last_failure);
@@ -262,6 +269,7 @@ pub fn decode(member: &[u8], engine: &Engine, labels: &Labels) -> Result<Stored,
                 _ => None,
             },
         },
+        parcel,
     })
 }
 
@@ -313,7 +321,21 @@ mod tests {
             label: "invoice".into(),
             job,
             error: StoredError::of(&r.error),
+            parcel: false,
         }
+    }
+
+    #[test]
+    fn a_parcel_is_flagged_in_the_version_byte() {
+        let e = engine();
+        let labels = Labels::new([], []);
+        let mut s = stored(&e);
+        let plain = encode(&s, &e, &labels);
+        assert!(!decode(&plain, &e, &labels).expect("decodes").parcel);
+        s.parcel = true;
+        let m = encode(&s, &e, &labels);
+        assert_ne!(m, plain);
+        assert_eq!(decode(&m, &e, &labels).expect("decodes"), s);
     }
 
     #[test]

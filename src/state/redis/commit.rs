@@ -17,16 +17,53 @@ pub(super) enum Committed {
     Applied(Option<String>),
     /// The job was not as expected: what it is now (`None`: gone).
     Conflict(Option<(Set, Vec<u8>)>),
+    /// Delivery's fence refused: the lease is not the job's current one
+    /// (`held`: the job is handed out under another). Nothing changed.
+    Fenced { held: bool },
+}
+
+/// What a commit does to the job's delivery parcel (`super::parcel`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum ParcelOp<'a> {
+    /// The job has no parcel and gets none: a plain commit.
+    #[default]
+    None,
+    /// A decided report or a manual retry: no lease, parked until `due`
+    /// (`None`: due nowhere, dead or cancelled); a new queue or payload if given.
+    Settle {
+        due: Option<Timestamp>,
+        queue: Option<&'a str>,
+        payload: Option<&'a [u8]>,
+    },
+    /// Cancelled: due nowhere, its lease kept.
+    Unindex,
+    /// Dead of the delivery limit: only while the lease of the fence ran out by `now`.
+    Kill,
+    /// The job is removed.
+    Remove,
+}
+
+/// Delivery's fence: which lease the job must hold for the commit to apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Fence<'a> {
+    #[default]
+    Unchecked,
+    /// It must not be handed out.
+    Free,
+    Lease(&'a str),
 }
 
 /// What a commit changes besides the record: the counts of the job's
-/// `label` that `tally` moves, and (from `job`'s time) the dead-time index.
+/// `label` that `tally` moves, (from `job`'s time) the dead-time index,
+/// and the parcel.
 #[derive(Clone, Copy)]
 pub(super) struct Change<'a> {
     pub label: &'a str,
     pub tally: &'a Tally,
     /// The job as written (`None`: removed).
     pub job: Option<&'a Job>,
+    pub parcel: ParcelOp<'a>,
+    pub fence: Fence<'a>,
 }
 
 /// What a commit does to the dead-time index.
@@ -127,7 +164,12 @@ impl Redis {
         let dead = DeadTime::of(change.tally, change.job);
         let p = keys::partition(job_id);
         let pk = self.keys.partition(p);
-        let mut inv = self.commit_script.prepare_invoke();
+        let carry = change.parcel != ParcelOp::None;
+        let mut inv = if carry {
+            self.parcels.carry.prepare_invoke()
+        } else {
+            self.commit_script.prepare_invoke()
+        };
         for k in pk.all() {
             inv.key(k);
         }
@@ -138,6 +180,9 @@ impl Redis {
             .arg(new.map_or(&[][..], |(_, m)| m))
             .arg(dead.arg())
             .arg(self.keep_ms(p, now));
+        if carry {
+            super::parcel::carry_args(&mut inv, pk, change.parcel, change.fence, now);
+        }
         for (key, field, n) in &counters {
             inv.arg(*key).arg(field).arg(*n);
         }
@@ -149,9 +194,20 @@ impl Redis {
             _ => None,
         };
         match reply.first() {
-            Some(redis::Value::Int(1)) => Ok(Committed::Applied(
-                text(reply.get(1)).map(|b| String::from_utf8_lossy(&b).into_owned()),
-            )),
+            Some(redis::Value::Int(1)) => {
+                if carry && let (Some(queue), Some(due)) = (text(reply.get(2)), text(reply.get(3)))
+                {
+                    let queue = String::from_utf8_lossy(&queue).into_owned();
+                    let due = String::from_utf8_lossy(&due).parse().unwrap_or(now.0);
+                    self.parked(&queue, p, due).await;
+                }
+                Ok(Committed::Applied(
+                    text(reply.get(1)).map(|b| String::from_utf8_lossy(&b).into_owned()),
+                ))
+            }
+            Some(redis::Value::Int(2)) => Ok(Committed::Fenced {
+                held: text(reply.get(1)).is_some_and(|w| w == b"other" || w == b"held"),
+            }),
             Some(redis::Value::Int(0)) => {
                 self.link.conflict(started.elapsed());
                 let letter = text(reply.get(2)).map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -178,6 +234,7 @@ impl Redis {
         old: Option<(Set, &[u8])>,
         new: &super::codec::Stored,
         tally: &Tally,
+        (parcel, fence): (ParcelOp<'_>, Fence<'_>),
         now: Timestamp,
     ) -> Result<(Committed, Set, Vec<u8>), StateError> {
         let member = super::codec::encode(new, engine, &self.labels);
@@ -186,6 +243,8 @@ impl Redis {
             label: &new.label,
             tally,
             job: Some(&new.job),
+            parcel,
+            fence,
         };
         let committed = self
             .commit(&new.id, old, Some((set, &member)), change, now)
@@ -210,6 +269,12 @@ impl Redis {
                 label: &found.stored.label,
                 tally: &tally,
                 job: None,
+                parcel: if found.stored.parcel {
+                    ParcelOp::Remove
+                } else {
+                    ParcelOp::None
+                },
+                fence: Fence::Unchecked,
             },
             now,
         )

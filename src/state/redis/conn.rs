@@ -42,10 +42,12 @@ pub enum Op {
     Ping,
     /// Operators' pauses, and the fleet's event stream.
     Live,
+    /// Delivery: claims, leases, their expiry, the due hints.
+    Delivery,
 }
 
 impl Op {
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 11] = [
         Op::Read,
         Op::Commit,
         Op::Budget,
@@ -56,6 +58,7 @@ impl Op {
         Op::Sweep,
         Op::Ping,
         Op::Live,
+        Op::Delivery,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl Op {
             Op::Sweep => "sweep",
             Op::Ping => "ping",
             Op::Live => "live",
+            Op::Delivery => "delivery",
         }
     }
 }

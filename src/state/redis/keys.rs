@@ -13,6 +13,15 @@
 //! | `P:{pNN}:g` | hash | gauges: jobs by job-type label and state; jobs waiting in backoff by target |
 //! | `P:{pNN}:n` | hash | counters that only grow: first-try successes, successes after retry, give-ups by job-type label |
 //! | `P:{pNN}:jb` | hash | job id → the open batch it belongs to |
+//! | `P:{pNN}:dv` | hash | delivery: job id → its parcel (where it stands, its queue, its payload; `parcel`) |
+//! | `P:{pNN}:q:<queue>` | sorted set | delivery: the queue's parked jobs of the partition, scored by due time |
+//! | `P:{pNN}:ls` | sorted set | delivery: handed-out jobs, scored by the end of their lease |
+//! | `P:{pNN}:qn` | hash | delivery: per queue, handed-out jobs and payload bytes; all payload bytes |
+//!
+//! Delivery's hints, outside the partitions: `P:{q:<queue>}:due` (per
+//! queue: partition → a time by which it may have a due job; never later
+//! than its first), `P:leases` (the same for leases) and `P:queues` (every
+//! queue a job was parked on). A claimer reads a hint, not 64 partitions.
 //!
 //! Outside the partitions: `P:{b:<batch>}:*` (one batch, its own slot),
 //! `P:{t:<target>}:b` (one target's budget), `P:batches` (batches by last
@@ -81,9 +90,19 @@ pub struct PartitionKeys {
     pub gauges: String,
     pub counters: String,
     pub batch_index: String,
+    pub parcels: String,
+    pub leases: String,
+    pub queue_counts: String,
+    /// `P:{pNN}:q:`, the start of the partition's queue keys.
+    pub queue_prefix: String,
 }
 
 impl PartitionKeys {
+    /// The partition's due index of `queue`.
+    pub fn queue(&self, queue: &str) -> String {
+        format!("{}{queue}", self.queue_prefix)
+    }
+
     pub fn set(&self, s: Set) -> &str {
         match s {
             Set::Retrying => &self.retrying,
@@ -119,6 +138,10 @@ impl Keys {
                     gauges: k("g"),
                     counters: k("n"),
                     batch_index: k("jb"),
+                    parcels: k("dv"),
+                    leases: k("ls"),
+                    queue_counts: k("qn"),
+                    queue_prefix: k("q:"),
                 }
             })
             .collect();
@@ -169,6 +192,21 @@ impl Keys {
 
     pub fn target_labels(&self) -> String {
         format!("{}:labels:targets", self.prefix)
+    }
+
+    /// Delivery: which partitions may have a due job of `queue`, by when.
+    pub fn queue_hint(&self, queue: &str) -> String {
+        format!("{}:{{q:{queue}}}:due", self.prefix)
+    }
+
+    /// Delivery: which partitions may have a lease ending, by when.
+    pub fn lease_hint(&self) -> String {
+        format!("{}:leases", self.prefix)
+    }
+
+    /// Delivery: every queue a job was parked on.
+    pub fn queues(&self) -> String {
+        format!("{}:queues", self.prefix)
     }
 
     pub fn layout(&self) -> String {

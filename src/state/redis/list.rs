@@ -53,14 +53,15 @@ impl Redis {
         members.sort_by(|a, b| codec::id_of(a).cmp(&codec::id_of(b)));
         let more = members.len() > page_size;
         members.truncate(page_size);
-        let jobs = members
+        let stored = members
             .iter()
             .map(|m| {
                 codec::decode(m, engine, &self.labels)
-                    .map(|s| s.view())
                     .map_err(|e| StateError::Malformed(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let jobs =
+            futures_util::future::try_join_all(stored.iter().map(|s| self.view_of(s))).await?;
         let next_after = if more {
             jobs.last().map(|j| j.id.clone())
         } else {

@@ -26,12 +26,12 @@ mod cas;
 pub mod codec;
 mod commit;
 pub mod conn;
-mod delivery;
 pub mod events;
 mod keys;
 mod labels;
 mod list;
 mod operator;
+mod parcel;
 mod pauses;
 mod records;
 mod report;
@@ -52,8 +52,8 @@ use crate::engine::{BreakerConfig, BudgetConfigs, Engine, JobState, PerTarget, T
 use crate::labels::{LabelId, Labels};
 use crate::state::Observer;
 pub use conn::{Link, Op, Outcome, TlsFiles};
-pub use delivery::{DUE_POLL, not_built as delivery_not_built};
 pub use keys::{Keys, PARTITIONS, Set};
+pub use parcel::DUE_POLL;
 use records::{STRIPES, Stripe};
 
 pub struct Redis {
@@ -73,6 +73,9 @@ pub struct Redis {
     budget_script: Script,
     breaker_script: Script,
     batches: batches::Scripts,
+    parcels: parcel::Scripts,
+    delivery: parcel::Local,
+    delivery_settings: crate::config::DeliverySettings,
     stripes: Box<[tokio::sync::Mutex<Stripe>]>,
     /// When this sidecar last pushed back each partition's expiry (ms).
     kept_until: Box<[AtomicU64]>,
@@ -112,6 +115,7 @@ impl Redis {
         tls: &TlsFiles,
         limits: Limits,
         batch_limits: BatchLimits,
+        delivery: crate::config::DeliverySettings,
         labels: Arc<Labels>,
         engine: &Engine,
         job_types: impl IntoIterator<Item = String>,
@@ -132,6 +136,15 @@ impl Redis {
             configs.clone(),
             stop.clone(),
         ));
+        let delivery_local = parcel::Local::default();
+        let (held, active) = delivery_local.held_parts();
+        tokio::spawn(parcel::refresh_held(
+            link.clone(),
+            keys.clone(),
+            held,
+            active,
+            stop.clone(),
+        ));
         Ok(Redis {
             job_types: labels::Registry::new(keys.job_type_labels()),
             targets: labels::Registry::new(keys.target_labels()),
@@ -148,6 +161,9 @@ impl Redis {
             budget_script: Script::new(include_str!("lua/budget.lua")),
             breaker_script: Script::new(include_str!("lua/breaker.lua")),
             batches: batches::Scripts::default(),
+            parcels: parcel::Scripts::default(),
+            delivery: delivery_local,
+            delivery_settings: delivery,
             stripes: (0..STRIPES)
                 .map(|_| tokio::sync::Mutex::new(Stripe::default()))
                 .collect(),
@@ -171,6 +187,10 @@ impl Redis {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn max_deliveries(&self) -> u32 {
+        self.delivery_settings.max_deliveries
     }
 
     /// Whether this fleet's keys hold this layout: checked (and claimed, if

@@ -3,7 +3,7 @@
 use super::Redis;
 use super::cas::{Tried, until_applied};
 use super::codec::Stored;
-use super::commit::Committed;
+use super::commit::{Committed, Fence, ParcelOp};
 use crate::engine::{Engine, Job, Timestamp};
 use crate::state::step::{self, Tally};
 use crate::state::{JobView, StateError};
@@ -11,10 +11,10 @@ use crate::state::{JobView, StateError};
 impl Redis {
     pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
         let pk = self.keys.of_job(job_id);
-        Ok(self
-            .read(engine, pk, job_id)
-            .await?
-            .map(|f| f.stored.view()))
+        match self.read(engine, pk, job_id).await? {
+            Some(f) => Ok(Some(self.view_of(&f.stored).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Applies `change` to an existing job and returns it. (Operator calls
@@ -25,11 +25,12 @@ impl Redis {
         job_id: &str,
         now: Timestamp,
         change: impl Fn(&Job) -> Result<(Job, Tally), StateError>,
+        parcel: ParcelOp<'_>,
     ) -> Result<JobView, StateError> {
         let stripe = self.stripe(job_id).lock().await;
         let found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
         let change = &change;
-        until_applied(
+        let stored = until_applied(
             || format!("job {job_id:?}"),
             (stripe, found),
             move |(mut stripe, found)| async move {
@@ -39,14 +40,27 @@ impl Redis {
                     job,
                     ..f.stored.clone()
                 };
+                let parcel = if f.stored.parcel {
+                    parcel
+                } else {
+                    ParcelOp::None
+                };
                 let (committed, set, member) = self
-                    .commit_stored(engine, Some((f.set, &f.member)), &new, &tally, now)
+                    .commit_stored(
+                        engine,
+                        Some((f.set, &f.member)),
+                        &new,
+                        &tally,
+                        (parcel, Fence::Unchecked),
+                        now,
+                    )
                     .await?;
                 Ok(match committed {
                     Committed::Applied(_) => {
                         stripe.set(job_id, Some((set, &member)));
-                        Tried::Applied(new.view())
+                        Tried::Applied(new)
                     }
+                    Committed::Fenced { .. } => Tried::Applied(new),
                     Committed::Conflict(now_there) => {
                         stripe.saw(job_id, &now_there);
                         let found = self.current(engine, job_id, now_there)?;
@@ -55,7 +69,8 @@ impl Redis {
                 })
             },
         )
-        .await
+        .await?;
+        self.view_of(&stored).await
     }
 
     pub async fn retry(
@@ -65,9 +80,19 @@ impl Redis {
         reset_failures: bool,
         now: Timestamp,
     ) -> Result<JobView, StateError> {
-        self.modify(engine, job_id, now, |job| {
-            Ok(step::manual_retry(job, reset_failures, now))
-        })
+        // A job with a payload is due now on its queue (a dead one replayed).
+        let replay = ParcelOp::Settle {
+            due: Some(now),
+            queue: None,
+            payload: None,
+        };
+        self.modify(
+            engine,
+            job_id,
+            now,
+            |job| Ok(step::manual_retry(job, reset_failures, now)),
+            replay,
+        )
         .await
     }
 
@@ -77,9 +102,13 @@ impl Redis {
         job_id: &str,
         now: Timestamp,
     ) -> Result<JobView, StateError> {
-        self.modify(engine, job_id, now, |job| {
-            step::cancel(job, now).ok_or_else(|| StateError::Dead(job_id.to_string()))
-        })
+        self.modify(
+            engine,
+            job_id,
+            now,
+            |job| step::cancel(job, now).ok_or_else(|| StateError::Dead(job_id.to_string())),
+            ParcelOp::Unindex,
+        )
         .await
     }
 
@@ -97,7 +126,7 @@ impl Redis {
             move |(mut stripe, found)| async move {
                 let f = found.ok_or_else(|| StateError::NotFound(job_id.to_string()))?;
                 Ok(match self.remove(&f, now).await? {
-                    Committed::Applied(_) => {
+                    Committed::Applied(_) | Committed::Fenced { .. } => {
                         stripe.set(job_id, None);
                         Tried::Applied(())
                     }

@@ -3,9 +3,10 @@
 
 use super::cas::{Tried, until_applied};
 use super::codec::Stored;
-use super::commit::{Change, Committed};
+use super::commit::{Change, Committed, Fence, ParcelOp};
 use super::{Op, Redis};
 use crate::engine::{Decision, Engine, Gates, Job, Timestamp};
+use crate::state::delivery::{default_queue, not_current};
 use crate::state::step::{self, FailureStep};
 use crate::state::{FailureCall, FailureOutcome, StateError, StoredError, SuccessOutcome};
 
@@ -23,6 +24,18 @@ impl Redis {
         now: Timestamp,
     ) -> Result<(FailureOutcome, Option<String>), StateError> {
         let id = call.job_id;
+        let carry = &call.carry;
+        // The fleet's payload bytes, as of the last look: a report past the
+        // bound changes nothing.
+        if let Some(p) = carry.payload {
+            let (held, max) = (self.held_bytes(), self.delivery_settings.max_parked_bytes);
+            if held.saturating_add(p.len() as u64) > max {
+                return Err(StateError::Full(format!(
+                    "payload: {} more bytes would pass [delivery] max_parked_bytes ({max} bytes; the fleet holds {held})",
+                    p.len()
+                )));
+            }
+        }
         let stripe = self.stripe(id).lock().await;
         let label = self.job_type_label(call.job_type).await?;
         // A paused failure spends nothing and counts in no breaker.
@@ -85,10 +98,15 @@ impl Redis {
                         return Ok(Tried::Conflict((stripe, found, true)));
                     }
                     FailureStep::Duplicate(decision) => {
-                        if let (Some(b), Some(before)) = (budget, taken) {
-                            // Spent for nothing: give back what the take spent.
-                            let spent = before.clamp(0, crate::engine::budget::MILLI);
-                            self.budget_op(b, false, spent).await?;
+                        self.give_back(budget, taken).await?;
+                        // Fencing first, as for any report: a duplicate
+                        // under a lost lease is refused too.
+                        let has = found.as_ref().is_some_and(|f| f.stored.parcel);
+                        if has || carry.lease.is_some() {
+                            let held = self.lease_of(id).await?;
+                            if held.as_deref() != carry.lease {
+                                return Err(not_current(id, carry.lease, held.is_some()));
+                            }
                         }
                         let f = found.as_ref();
                         let out = FailureOutcome::duplicate(
@@ -108,10 +126,34 @@ impl Redis {
                         (job, job.last_decision, tally, shadow)
                     }
                 };
+                // Delivery: the parcel settled, under its lease's fence.
+                let has = found.as_ref().is_some_and(|f| f.stored.parcel);
+                if !has && carry.lease.is_some() {
+                    self.give_back(budget, taken).await?;
+                    return Err(not_current(id, carry.lease, false));
+                }
+                let carrying = has || carry.payload.is_some();
+                let parcel = if carrying {
+                    ParcelOp::Settle {
+                        due: job.next_retry_at(),
+                        queue: carry
+                            .queue
+                            .or_else(|| (!has).then(|| default_queue(call.job_type))),
+                        payload: carry.payload,
+                    }
+                } else {
+                    ParcelOp::None
+                };
+                let fence = match (has, carry.lease) {
+                    (false, _) => Fence::Unchecked,
+                    (true, Some(l)) => Fence::Lease(l),
+                    (true, None) => Fence::Free,
+                };
                 let new = match &found {
                     Some(f) => Stored {
                         job,
                         error: StoredError::of(&call.report.error),
+                        parcel: carrying,
                         ..f.stored.clone()
                     },
                     None => Stored {
@@ -120,12 +162,18 @@ impl Redis {
                         label: self.labels.job_types.name(label).to_string(),
                         job,
                         error: StoredError::of(&call.report.error),
+                        parcel: carrying,
                     },
                 };
                 let old = found.as_ref().map(|f| (f.set, f.member.as_slice()));
-                let (committed, set, member) =
-                    self.commit_stored(engine, old, &new, &tally, now).await?;
+                let (committed, set, member) = self
+                    .commit_stored(engine, old, &new, &tally, (parcel, fence), now)
+                    .await?;
                 match committed {
+                    Committed::Fenced { held } => {
+                        self.give_back(budget, taken).await?;
+                        Err(not_current(id, carry.lease, held))
+                    }
                     Committed::Applied(batch) => {
                         stripe.set(id, Some((set, &member)));
                         if let Some(b) = budget
@@ -156,6 +204,20 @@ impl Redis {
             },
         )
         .await
+    }
+
+    /// What a report's budget take spent, given back: the report changed
+    /// nothing (a duplicate, or a refusal).
+    async fn give_back(
+        &self,
+        budget: &Option<super::budget::Budgeted>,
+        taken: Option<i64>,
+    ) -> Result<(), StateError> {
+        if let (Some(b), Some(before)) = (budget, taken) {
+            let spent = before.clamp(0, crate::engine::budget::MILLI);
+            self.budget_op(b, false, spent).await?;
+        }
+        Ok(())
     }
 
     pub async fn explain(
@@ -211,6 +273,7 @@ impl Redis {
         job_id: &str,
         job_type: &str,
         target: &str,
+        lease: Option<&str>,
         now: Timestamp,
     ) -> Result<(SuccessOutcome, Option<String>), StateError> {
         let stripe = self.stripe(job_id).lock().await;
@@ -221,6 +284,16 @@ impl Redis {
             (stripe, found),
             move |(mut stripe, found)| async move {
                 let job = found.as_ref().map(|f| f.stored.job);
+                // Delivery: removed only under its current lease.
+                let has = found.as_ref().is_some_and(|f| f.stored.parcel);
+                if !has && lease.is_some() {
+                    return Err(not_current(job_id, lease, false));
+                }
+                let (parcel, fence) = match (has, lease) {
+                    (false, _) => (ParcelOp::None, Fence::Unchecked),
+                    (true, Some(l)) => (ParcelOp::Remove, Fence::Lease(l)),
+                    (true, None) => (ParcelOp::Remove, Fence::Free),
+                };
                 let tally = step::success(job.as_ref());
                 let label = match &found {
                     Some(f) => f.stored.label.clone(),
@@ -238,6 +311,8 @@ impl Redis {
                             label: &label,
                             tally: &tally,
                             job: None,
+                            parcel,
+                            fence,
                         },
                         now,
                     )
@@ -247,6 +322,7 @@ impl Redis {
                         stripe.set(job_id, None);
                         Tried::Applied((job, label, batch))
                     }
+                    Committed::Fenced { held } => return Err(not_current(job_id, lease, held)),
                     Committed::Conflict(now_there) => {
                         stripe.saw(job_id, &now_there);
                         let found = self.current(engine, job_id, now_there)?;

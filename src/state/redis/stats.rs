@@ -198,14 +198,18 @@ impl Redis {
 
     pub async fn gauges(&self) -> Result<Gauges, StateError> {
         let now = Timestamp::from_system_time(std::time::SystemTime::now());
-        let (jobs, budgets, breakers) =
-            tokio::try_join!(self.counts(), self.budgets(), self.breaker_rows(now))?;
+        let (jobs, budgets, breakers, (queues, parked_bytes)) = tokio::try_join!(
+            self.counts(),
+            self.budgets(),
+            self.breaker_rows(now),
+            self.queue_rows(now, false)
+        )?;
         Ok(Gauges {
             jobs,
             budgets,
             breakers,
-            queues: Vec::new(),
-            parked_bytes: 0,
+            queues,
+            parked_bytes,
         })
     }
 }

@@ -99,6 +99,8 @@ impl Redis {
         }
         ev.dead_limit += self.bound_dead(engine, now).await?;
         ev.capacity += self.bound_jobs(engine, now).await?;
+        // Delivery's hints made whole again (see `parcel`).
+        self.reconcile(now).await?;
         Ok(ev)
     }
 
