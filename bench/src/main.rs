@@ -8,6 +8,7 @@
 //! retryd-bench memory --sizes 10000,1000000,5000000            # in-process store
 //! retryd-bench memory --server --sizes 10000,1000000,5000000   # a real retryd over gRPC
 //! retryd-bench fleet --sidecars 3 --rounds 3 --memory-jobs 1000000  # fleet mode on Redis
+//! retryd-bench delivery --rounds 3 --parked 1000000             # delivery, and BullMQ beside it
 //! ```
 //!
 //! Load goes only to the address given or to servers this tool starts on
@@ -23,6 +24,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod callgrind;
+mod delivery;
 mod fleet;
 mod load;
 mod memory;
@@ -143,6 +145,48 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Delivery side by side: the park → due → claim → success cycle
+    /// through WatchDue (memory, a fleet on a redis-server started here,
+    /// and BullMQ's delayed jobs on the same Redis, rounds alternating);
+    /// then lag and bytes per parked job with `--parked` jobs in the index.
+    /// Run from the repository root (BullMQ comes from clients/node).
+    Delivery {
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "8s")]
+        duration: Duration,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        warmup: Duration,
+        /// Producers (ReportFailure calls in flight), and the jobs in flight to consumers.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// WatchDue streams the consumers share the in-flight jobs over.
+        #[arg(long, default_value_t = 4)]
+        streams: usize,
+        /// Payload bytes per job.
+        #[arg(long, default_value_t = 1024)]
+        payload: usize,
+        /// Most jobs parked and not yet completed (the producers wait beyond it).
+        #[arg(long, default_value_t = 10_000)]
+        backlog: u64,
+        /// Sidecars of the fleet.
+        #[arg(long, default_value_t = 1)]
+        sidecars: usize,
+        /// Jobs parked an hour ahead for the lag and bytes-per-job figures (0: skip).
+        #[arg(long, default_value_t = 0)]
+        parked: usize,
+        /// Only the lag and bytes figures.
+        #[arg(long)]
+        skip_cycle: bool,
+        #[arg(long, default_value = "redis-server")]
+        redis_server: PathBuf,
+        #[arg(long, default_value = "node")]
+        node: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        spawn: SpawnOpts,
+    },
     /// Memory per tracked job and store throughput at each N, each N in a fresh process.
     Memory {
         /// Numbers of tracked jobs to measure at.
@@ -255,6 +299,42 @@ fn main() -> ExitCode {
             } => baseline_cmd(load, spawn, rounds, &concurrencies).await,
             Cmd::Callgrind { opts, load, spawn } => callgrind::run(opts, load, spawn).await,
             Cmd::EchoServer { addr } => echo_server(addr).await,
+            Cmd::Delivery {
+                rounds,
+                duration,
+                warmup,
+                concurrency,
+                streams,
+                payload,
+                backlog,
+                sidecars,
+                parked,
+                skip_cycle,
+                redis_server,
+                node,
+                json,
+                spawn,
+            } => {
+                delivery::run(
+                    spawn,
+                    delivery::Opts {
+                        rounds,
+                        duration,
+                        warmup,
+                        concurrency,
+                        streams,
+                        payload,
+                        backlog,
+                        sidecars,
+                        parked,
+                        skip_cycle,
+                        redis_server,
+                        node,
+                        json,
+                    },
+                )
+                .await
+            }
             Cmd::Snapshot { sizes, dir, json } => sizes
                 .iter()
                 .try_for_each(|&n| snapshot_one(n, dir.clone(), json)),
