@@ -119,6 +119,61 @@ pub fn report_failure(data: &[u8]) {
     }
 }
 
+/// The delivery calls' requests as bytes off the wire (the first byte
+/// picks the message): decoded, validated as the server validates them,
+/// and applied to the store (jobs parked by the `report_failure` target's
+/// inputs, or none).
+pub fn delivery(data: &[u8]) {
+    let Some((kind, rest)) = data.split_first() else {
+        return;
+    };
+    let w = world();
+    let now = Timestamp(1_800_000_000_000);
+    match kind % 4 {
+        0 => {
+            let Ok(r) = pb::ClaimDueRequest::decode(rest) else {
+                return;
+            };
+            if let Ok((max, lease)) =
+                validate::claim(&r.queue, "max_jobs", r.max_jobs, r.lease.as_ref())
+            {
+                let lease = lease.unwrap_or(std::time::Duration::from_secs(30));
+                for j in w.store.claim(&r.queue, max, lease, now) {
+                    let _ = w.store.release(&j.id, &j.lease_id, lease, now);
+                }
+            }
+        }
+        1 => {
+            let Ok(r) = pb::WatchDueRequest::decode(rest) else {
+                return;
+            };
+            let _ = validate::claim(&r.queue, "max_in_flight", r.max_in_flight, r.lease.as_ref());
+            let _ = w.store.next_due(&r.queue);
+        }
+        2 => {
+            let Ok(r) = pb::ExtendLeaseRequest::decode(rest) else {
+                return;
+            };
+            if let Ok(lease) = validate::leased(&r.job_id, &r.lease_id, "lease", r.lease.as_ref()) {
+                let lease = lease.unwrap_or(std::time::Duration::from_secs(30));
+                let _ = w.store.extend(&r.job_id, &r.lease_id, lease, now);
+            }
+        }
+        _ => {
+            let Ok(r) = pb::ReleaseJobRequest::decode(rest) else {
+                return;
+            };
+            if let Ok(delay) = validate::leased(&r.job_id, &r.lease_id, "delay", r.delay.as_ref()) {
+                let _ = w
+                    .store
+                    .release(&r.job_id, &r.lease_id, delay.unwrap_or_default(), now);
+            }
+        }
+    }
+    let _ = w.store.expire(now);
+    let _ = w.store.queues(now);
+}
+
 /// A snapshot file loaded into a fresh store (see `state::fuzz::snapshot`).
 pub fn snapshot(data: &[u8]) {
     crate::state::fuzz::snapshot(data, &world().engine);
@@ -153,6 +208,11 @@ mod corpus {
     #[test]
     fn report_failure_corpus() {
         assert!(replay("report_failure", super::report_failure) > 10);
+    }
+
+    #[test]
+    fn delivery_corpus() {
+        assert!(replay("delivery", super::delivery) >= 4);
     }
 
     #[test]
