@@ -16,19 +16,30 @@
 
 ``retryd.aio.Client`` is the same for asyncio; ``retryd.tenacity`` and
 ``retryd.celery`` plug retryd into those libraries.
+
+Delivery (docs/delivery.md): a failure reported with its ``payload`` is held
+by retryd, which hands the job back when it is due to ``claim_due`` or
+``watch_due``.
 """
 
-from ._types import Decision, ErrorInfo, Fallback, Job, RetrydError, Success, Unavailable
-from .client import Client
+from ._types import (
+    Decision, DueJob, ErrorInfo, Fallback, Job, LeaseLost, QueueStats, RetrydError, Seconds, Success, Unavailable,
+)
+from .client import Client, DueStream
 from . import fallback
 
 __all__ = [
     "Client",
     "Decision",
+    "DueJob",
+    "DueStream",
     "ErrorInfo",
     "Fallback",
     "Job",
+    "LeaseLost",
+    "QueueStats",
     "RetrydError",
+    "Seconds",
     "Success",
     "Unavailable",
     "fallback",
