@@ -4,6 +4,8 @@ The same methods as :class:`retryd.Client`, as coroutines::
 
     client = retryd.aio.Client()
     decision = await client.report_failure("job-1", exc, attempt=1)
+
+and delivery's :class:`Worker` and :func:`relay` for asyncio.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .client import CHANNEL_OPTIONS, _Settings
 from .v1 import retryd_pb2 as pb
 from .v1 import retryd_pb2_grpc as pb_grpc
 
-__all__ = ["Client", "DueStream"]
+__all__ = ["Client", "DueStream", "Relay", "Worker", "relay"]
 
 
 class Client(_Settings):
@@ -228,3 +230,5 @@ class DueStream(AsyncIterator[DueJob]):
     async def __aexit__(self, *exc: object) -> None:
         self.cancel()
 
+
+from ._aio_worker import Relay, Worker, relay  # noqa: E402  (they use the Client above)
