@@ -453,3 +453,22 @@ def test_sigterm_stops_a_worker_cleanly(dclient: retryd.Client, tmp_path: Path) 
     assert (stats["received"], stats["succeeded"], stats["unsettled"]) == (1, 1, 0)
     assert dclient.get_job(j) is None
     assert "SIGTERM: stopping" in err
+
+
+def test_a_sidecar_without_delivery_ends_the_worker_with_its_error(retryd_bin: str, tmp_path: Path) -> None:
+    addr = f"127.0.0.1:{free_port()}"
+    with running_retryd(retryd_bin, tmp_path, addr, DELIVERY_CONFIG.replace("[delivery]", "[delivery]\nenabled = false")):
+        start = time.monotonic()
+        with pytest.raises(retryd.RetrydError) as e:
+            retryd.Worker(name("q"), print, addr=addr).run()
+        assert e.value.code == "FAILED_PRECONDITION" and not isinstance(e.value, retryd.LeaseLost)
+        # Started in the background, the error is kept and stop() raises it.
+        w = retryd.relay(name("q"), print, addr=addr).start()
+        wait_until("the relay ended", lambda: w.error is not None)
+        with pytest.raises(retryd.RetrydError):
+            w.stop()
+        assert time.monotonic() - start < 5
+    never = retryd.Worker(name("q"), print, addr=addr)
+    assert never.stop() == retryd.WorkerStats()
+    with pytest.raises(RuntimeError):
+        never.run()
