@@ -1,9 +1,11 @@
-"""Fixtures: a retryd sidecar, a Redis server, an HTTP server and a black hole,
-each started by the tests on free 127.0.0.1 ports and stopped after them.
+"""Fixtures: a retryd sidecar, a Redis server, a RabbitMQ broker, an HTTP
+server and a black hole, each started by the tests on free 127.0.0.1 ports and
+stopped after them.
 
 retryd is ``$RETRYD_BIN`` (default: the repository's ``target/debug/retryd``,
 which ``cargo test`` and ``cargo build`` make); Redis is ``redis-server``
-from ``PATH``.
+from ``PATH``; RabbitMQ is Debian's ``rabbitmq-server`` (``$RABBITMQ_SERVER``
+names another start script).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +37,14 @@ backoff = { kind = "constant", delay = "100ms" }
 """
 MAX_ATTEMPTS = 4
 DELAY = 0.1
+
+# Delivery's tests: the same policy, and a poison job dead after two
+# hand-outs whose leases ran out.
+DELIVERY_CONFIG = CONFIG + """
+[delivery]
+max_deliveries = 2
+"""
+MAX_DELIVERIES = 2
 
 
 def free_port() -> int:
@@ -71,22 +83,42 @@ def retryd_bin() -> str:
 
 
 @contextlib.contextmanager
-def running_retryd(binary: str, directory: Path, addr: str):
-    """Runs ``binary`` serving on ``addr`` with CONFIG until the block ends."""
-    config = directory / "retryd.toml"
-    config.write_text(CONFIG)
-    log = directory / f"retryd-{addr.rsplit(':', 1)[1]}.log"
-    with open(log, "wb") as out:
+def running_retryd(binary: str, directory: Path, addr: str, config_text: str = CONFIG):
+    """Runs ``binary`` serving on ``addr`` with ``config_text`` (CONFIG) until the block ends."""
+    port = addr.rsplit(':', 1)[1]
+    config = directory / f"retryd-{port}.toml"
+    config.write_text(config_text)
+    log = directory / f"retryd-{port}.log"
+    with open(log, "ab") as out:
+        start = out.tell()
         proc = subprocess.Popen(
             [binary, "--grpc-addr", addr, "--metrics-addr", f"127.0.0.1:{free_port()}",
              "--config", str(config)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
-        _wait_for("retryd", lambda: "retryd serving" in log.read_text(errors="replace"), proc, log)
+        _wait_for("retryd", lambda: b"retryd serving" in log.read_bytes()[start:], proc, log)
         yield addr
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def delivery_addr(retryd_bin: str, tmp_path_factory: pytest.TempPathFactory):
+    """The sidecar delivery's end-to-end tests run against (DELIVERY_CONFIG);
+    its address. Made here alone, so that a fleet variant (sidecars on a
+    Redis Cluster) is a change of this fixture only."""
+    with running_retryd(retryd_bin, tmp_path_factory.mktemp("delivery"), f"127.0.0.1:{free_port()}",
+                        DELIVERY_CONFIG) as addr:
+        yield addr
+
+
+@pytest.fixture
+def dclient(delivery_addr: str):
+    """A client of the delivery sidecar."""
+    c = retryd.Client(delivery_addr, timeout=2.0)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")
@@ -196,3 +228,150 @@ def black_hole():
 def closed_port() -> str:
     """An address where nothing listens."""
     return f"127.0.0.1:{free_port()}"
+
+
+# --- RabbitMQ -------------------------------------------------------------------
+# One broker for the whole session: it takes about ten seconds to boot, so it
+# is started as soon as collection shows a test that needs it, and boots while
+# the tests before that one run. Its node name, ports, epmd port, database and
+# logs are its own, in a temporary directory removed at the end.
+
+
+class RabbitMQ:
+    def __init__(self) -> None:
+        self.proc: "subprocess.Popen[bytes] | None" = None
+        self.epmd: "subprocess.Popen[bytes] | None" = None
+        self.directory = ""
+        self.port = 0
+        self.started_at = 0.0
+        self.ready_after: "float | None" = None
+
+    @staticmethod
+    def script() -> str:
+        # Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user when
+        # run as root; the script it calls runs the broker as whoever we are.
+        path = os.environ.get("RABBITMQ_SERVER") or "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        if not os.access(path, os.X_OK):
+            raise RuntimeError(f"no RabbitMQ at {path} (Debian: apt-get install rabbitmq-server; "
+                               "or set RABBITMQ_SERVER to its rabbitmq-server script)")
+        return path
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        script = self.script()
+        epmd = shutil.which("epmd") or next(iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), None)
+        if epmd is None:
+            raise RuntimeError("no epmd (Erlang's port mapper) next to RabbitMQ's Erlang")
+        self.directory = tempfile.mkdtemp(prefix="retryd-rabbitmq-")
+        d = Path(self.directory)
+        self.port, dist, epmd_port = free_port(), free_port(), free_port()
+        (d / "enabled_plugins").write_text("[].\n")
+        env = dict(
+            os.environ,
+            HOME=str(d),  # its .erlang.cookie
+            RABBITMQ_NODENAME=f"retryd-test-{os.getpid()}@localhost",
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(dist),
+            ERL_EPMD_PORT=str(epmd_port),
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            RABBITMQ_MNESIA_BASE=str(d / "mnesia"),
+            RABBITMQ_LOG_BASE=str(d / "log"),
+            RABBITMQ_LOGS="-",
+            RABBITMQ_CONFIG_FILE=str(d / "rabbitmq"),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(d / "advanced.config"),
+            RABBITMQ_CONF_ENV_FILE=str(d / "rabbitmq-env.conf"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
+            RABBITMQ_PID_FILE=str(d / "rabbitmq.pid"),
+        )
+        self.started_at = time.monotonic()
+        with open(d / "rabbitmq.log", "wb") as out:
+            # Erlang's port mapper, ours on its own port and in the
+            # foreground: the broker finds it instead of starting a daemon
+            # that would outlive the tests.
+            self.epmd = subprocess.Popen([epmd, "-port", str(epmd_port)], env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen([script], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def wait(self, timeout: float = 60.0) -> str:
+        """Waits until it takes an AMQP connection; its URL."""
+        import pika
+
+        assert self.proc is not None
+        log = Path(self.directory) / "rabbitmq.log"
+
+        def connects() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    pass
+                params = pika.URLParameters(self.url + "?connection_attempts=1&socket_timeout=2")
+                pika.BlockingConnection(params).close()
+                return True
+            except Exception:  # noqa: BLE001 - not up yet
+                return False
+
+        if self.ready_after is None:
+            _wait_for("rabbitmq-server", connects, self.proc, log, timeout=timeout)
+            self.ready_after = time.monotonic() - self.started_at
+        return self.url
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            # The start script stops the broker on SIGTERM and waits for it
+            # (about two seconds): then no process of it is left behind.
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        epmd, self.epmd = self.epmd, None
+        if epmd is not None:
+            _stop(epmd)
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = ""
+
+
+_RABBITMQ = RabbitMQ()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    # trylast: after -k and -m have deselected what they deselect.
+    if any("rabbitmq_url" in getattr(item, "fixturenames", ()) for item in items):
+        _RABBITMQ.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _RABBITMQ.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url():
+    """A RabbitMQ broker of our own; its amqp:// URL (user guest)."""
+    _RABBITMQ.start()
+    try:
+        yield _RABBITMQ.wait()
+    finally:
+        _RABBITMQ.stop()
+
+
+def wait_until(what: str, predicate, timeout: float = 10.0, every: float = 0.02):
+    """Polls ``predicate`` until it returns something true (which is returned),
+    failing the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(every)

@@ -7,20 +7,28 @@ import email.utils
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 import grpc
 
-from ._types import Decision, ErrorInfo, Job, RetrydError, Success, Unavailable
+from ._types import (
+    Decision, DueJob, ErrorInfo, Job, LeaseLost, QueueStats, RetrydError, Seconds, Success, Unavailable,
+)
 from .v1 import retryd_pb2 as pb
 
 # retryd's bounds on what a caller sends (longer is INVALID_ARGUMENT).
 MAX_MESSAGE = 64 * 1024
 MAX_TYPE = 1024
 MAX_JOB_TYPE = 128
+MAX_JOB_ID = 512
 # A Retry-After longer than this is a mistake, not advice: retryd refuses it,
 # so one read from a response is dropped rather than sent.
 MAX_HINT = 366 * 24 * 3600.0
+# Delivery's bounds (docs/api.md, Validation).
+MAX_QUEUE = 128
+MAX_LEASE_ID = 128
+MAX_CLAIM = 1000
+MAX_LEASE = 12 * 3600.0
 
 # Status codes that mean "retryd did not answer", not "retryd said no".
 _UNAVAILABLE_CODES = {
@@ -225,8 +233,12 @@ def failure_request(
     policy: Optional[str],
     priority: Optional[int],
     retry_after: Optional[float],
+    payload: Optional[bytes] = None,
+    queue: Optional[str] = None,
+    lease_id: Optional[str] = None,
 ) -> Any:
-    """A ``ReportFailureRequest`` or ``ExplainRequest`` (``cls``)."""
+    """A ``ReportFailureRequest`` or ``ExplainRequest`` (``cls``); ``payload``,
+    ``queue`` and ``lease_id`` only for the former."""
     info = to_error_info(error)
     e = pb.ErrorInfo(
         type=cut_utf8(info.type, MAX_TYPE),
@@ -246,6 +258,12 @@ def failure_request(
     )
     if priority is not None:
         req.priority = priority
+    if payload is not None:
+        req.payload = payload_of(payload)
+    if queue is not None:
+        req.queue = text("queue", queue, MAX_QUEUE, required=False)
+    if lease_id is not None:
+        req.lease_id = text("lease_id", lease_id, MAX_LEASE_ID, required=False)
     if isinstance(error, BaseException):
         ms = pushback_ms_of(error)
         if ms is not None and ms < 0:
@@ -298,7 +316,6 @@ def success_from_pb(r: Any) -> Success:
 
 
 def job_from_pb(j: Any) -> Job:
-    e = j.last_error
     return Job(
         job_id=j.job_id,
         job_type=j.job_type,
@@ -308,24 +325,138 @@ def job_from_pb(j: Any) -> Job:
         first_failure_at=_time(j.first_failure_at, j.HasField("first_failure_at")),
         last_failure_at=_time(j.last_failure_at, j.HasField("last_failure_at")),
         next_retry_at=_time(j.next_retry_at, j.HasField("next_retry_at")),
-        last_error=ErrorInfo(
-            type=e.type,
-            message=e.message,
-            http_status=e.http_status,
-            grpc_code=e.grpc_code,
-            retryable=e.retryable if e.HasField("retryable") else None,
-        ),
+        last_error=_error_info_from_pb(j.last_error),
         last_decision=decision_from_pb(j.last_decision) if j.HasField("last_decision") else None,
+        queue=j.queue,
+        payload_bytes=j.payload_bytes,
+        deliveries=j.deliveries,
+        lease_until=_time(j.lease_until, j.HasField("lease_until")),
     )
 
 
-def rpc_error(exc: grpc.RpcError, addr: str, timeout: float) -> RetrydError:
-    """A ``grpc.RpcError`` from retryd as ``Unavailable`` or ``RetrydError``."""
+def _error_info_from_pb(e: Any) -> ErrorInfo:
+    return ErrorInfo(
+        type=e.type,
+        message=e.message,
+        http_status=e.http_status,
+        grpc_code=e.grpc_code,
+        retryable=e.retryable if e.HasField("retryable") else None,
+    )
+
+
+def due_job_from_pb(j: Any) -> DueJob:
+    return DueJob(
+        job_id=j.job_id,
+        job_type=j.job_type,
+        queue=j.queue,
+        payload=bytes(j.payload),
+        attempt=j.attempt,
+        last_error=_error_info_from_pb(j.last_error),
+        due_at=_time(j.due_at, j.HasField("due_at")),
+        lease_id=j.lease_id,
+        lease_until=_time(j.lease_until, j.HasField("lease_until")),
+        deliveries=j.deliveries,
+    )
+
+
+def queue_stats_from_pb(q: Any) -> QueueStats:
+    return QueueStats(
+        queue=q.queue,
+        parked=q.parked,
+        due=q.due,
+        leased=q.leased,
+        parked_bytes=q.parked_bytes,
+        oldest_due_at=_time(q.oldest_due_at, q.HasField("oldest_due_at")),
+    )
+
+
+def time_from_pb(ts: Any) -> _dt.datetime:
+    t = _time(ts, True)
+    assert t is not None
+    return t
+
+
+# --- arguments of the delivery calls, checked before anything is sent --------
+# Each error names the argument, as retryd's own INVALID_ARGUMENT does.
+
+
+def text(name: str, value: Any, limit: int, *, required: bool = True) -> str:
+    """A text argument: a ``str`` of at most ``limit`` bytes, not empty if ``required``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: must be a str, got {type(value).__name__}")
+    if required and not value:
+        raise ValueError(f"{name}: must not be empty")
+    if len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise ValueError(f"{name}: must be at most {limit} bytes")
+    return value
+
+
+def count(name: str, value: Any, high: int = MAX_CLAIM) -> int:
+    """An ``int`` from 1 to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: must be an int, got {type(value).__name__}")
+    if not 1 <= value <= high:
+        raise ValueError(f"{name}: must be 1-{high}, got {value}")
+    return value
+
+
+def seconds(name: str, value: Seconds, *, allow_zero: bool = False, high: Optional[float] = MAX_LEASE) -> float:
+    """Seconds (a number or a ``timedelta``): more than 0 (or at least 0 with
+    ``allow_zero``) and at most ``high``."""
+    if isinstance(value, _dt.timedelta):
+        n = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        n = float(value)
+    else:
+        raise TypeError(f"{name}: must be seconds (a number or a datetime.timedelta), got {type(value).__name__}")
+    if n != n or n in (float("inf"), float("-inf")):
+        raise ValueError(f"{name}: must be a finite number of seconds, got {n}")
+    if n < 0 or (n == 0 and not allow_zero):
+        raise ValueError(f"{name}: must be {'at least' if allow_zero else 'more than'} 0 seconds, got {n:g}")
+    if high is not None and n > high:
+        raise ValueError(f"{name}: must be at most {high:g} seconds ({high / 3600:g}h), got {n:g}")
+    return n
+
+
+def payload_of(value: Any) -> bytes:
+    """The payload: ``bytes``, ``bytearray`` or ``memoryview``; text is refused
+    rather than guessed at (encode it yourself)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"payload: must be bytes, got {type(value).__name__} (encode text yourself, e.g. .encode())")
+
+
+def set_duration(d: Any, value: float) -> None:
+    _set_duration(d, value)
+
+
+def due_requests_lease(req: Any, lease: Optional[Seconds]) -> None:
+    """Sets ``req.lease`` when ``lease`` is given (unset: retryd's default_lease)."""
+    if lease is not None:
+        _set_duration(req.lease, seconds("lease", lease))
+
+
+def due_jobs(resp: Any) -> List[DueJob]:
+    return [due_job_from_pb(j) for j in resp.jobs]
+
+
+def rpc_error(
+    exc: grpc.RpcError, addr: str, timeout: float, *, job_id: str = "", lease_id: str = ""
+) -> RetrydError:
+    """A ``grpc.RpcError`` from retryd as ``Unavailable``, ``LeaseLost`` or
+    ``RetrydError`` (``job_id`` and ``lease_id``: the call's, for ``LeaseLost``)."""
     code = exc.code() if callable(getattr(exc, "code", None)) else None
     details = ""
     if callable(getattr(exc, "details", None)):
         details = exc.details() or ""
     name = code.name if code is not None else "UNKNOWN"
+    if code == grpc.StatusCode.FAILED_PRECONDITION and details.startswith("lease_id:"):
+        return LeaseLost(f"retryd: lease lost: {details}", code=name, details=details, job_id=job_id,
+                         lease_id=lease_id)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and details.startswith("payload:"):
+        # Too large a payload, or past max_parked_bytes: asking again will not
+        # help, and no fallback may pretend the job was parked.
+        return RetrydError(f"retryd: {name}: {details}", code=name, details=details)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return Unavailable(
             f"retryd at {addr} did not answer within {timeout:g}s", code=name, details=details

@@ -1,10 +1,13 @@
-"""The values the client hands back and takes: decisions, errors, jobs."""
+"""The values the client hands back and takes: decisions, errors, jobs, due jobs."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
+
+#: A length of time: seconds (``1.5``) or a ``datetime.timedelta``.
+Seconds = Union[float, _dt.timedelta]
 
 
 class RetrydError(Exception):
@@ -28,6 +31,24 @@ class Unavailable(RetrydError):
     (``RESOURCE_EXHAUSTED``). A client made with ``fallback=`` returns the
     fallback's decision instead.
     """
+
+
+class LeaseLost(RetrydError):
+    """Delivery's fencing: the lease given is not the job's current one.
+
+    The job was handed out again after this lease ran out, or it was already
+    settled or released (``FAILED_PRECONDITION``, retryd's message starting
+    ``lease_id:``). Nothing was changed. A worker that gets it must drop the
+    job, not retry the call: another claimer holds it now, or nobody needs to.
+    ``job_id`` and ``lease_id`` are the call's.
+    """
+
+    def __init__(
+        self, message: str, code: Optional[str] = None, details: str = "", *, job_id: str = "", lease_id: str = ""
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.job_id = job_id
+        self.lease_id = lease_id
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,8 @@ class Decision:
       on give-up.
     - ``reason``: why retryd gave up (``"permanent_error"``,
       ``"retries_exhausted"``, ``"deadline_exceeded"``, ``"cancelled"``,
-      ``"budget_exhausted"``, ``"pushback"``), ``None`` on retry.
+      ``"budget_exhausted"``, ``"pushback"``, ``"delivery_limit"``), ``None``
+      on retry.
     - ``failure_count``: failed attempts recorded for the job, this one included.
     - ``max_attempts``: attempts the applied limit allows in all; 0 when unlimited.
     - ``error_class``: ``"transient"``, ``"permanent"`` or ``"unknown"``.
@@ -110,7 +132,11 @@ class Success:
 class Job:
     """The state retryd holds for one job (``Client.get_job``).
 
-    ``state`` is ``"retrying"``, ``"dead"`` or ``"cancelled"``.
+    ``state`` is ``"retrying"``, ``"dead"`` or ``"cancelled"``. Delivery:
+    ``queue`` is the queue the job is due on (empty when retryd holds no
+    payload for it), ``payload_bytes`` the size of the payload it holds,
+    ``deliveries`` how many times it was handed out, ``lease_until`` until when
+    its current lease runs (``None`` unless it is handed out and unsettled).
     """
 
     job_id: str
@@ -123,6 +149,53 @@ class Job:
     next_retry_at: Optional[_dt.datetime] = None
     last_error: ErrorInfo = field(default_factory=ErrorInfo)
     last_decision: Optional[Decision] = None
+    queue: str = ""
+    payload_bytes: int = 0
+    deliveries: int = 0
+    lease_until: Optional[_dt.datetime] = None
+
+
+@dataclass(frozen=True)
+class DueJob:
+    """A due job handed to this claimer (``claim_due``, ``watch_due``, a Worker).
+
+    - ``payload``: what the job's last report parked (``report_failure(payload=...)``).
+    - ``attempt``: the attempt number this run is: report a failure of it with
+      ``attempt=job.attempt``.
+    - ``last_error``: why its last attempt failed.
+    - ``due_at``: when it fell due.
+    - ``lease_id``: settle with it (``report_success``, ``report_failure``,
+      ``extend_lease``, ``release_job``); ``lease_until``: unsettled by then, the
+      job is due again and goes to the next claimer (at-least-once).
+    - ``deliveries``: times it has been handed out, this time included.
+    """
+
+    job_id: str
+    job_type: str = ""
+    queue: str = ""
+    payload: bytes = b""
+    attempt: int = 0
+    last_error: ErrorInfo = field(default_factory=ErrorInfo)
+    due_at: Optional[_dt.datetime] = None
+    lease_id: str = ""
+    lease_until: Optional[_dt.datetime] = None
+    deliveries: int = 0
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One delivery queue (``Client.list_queues``): jobs waiting on it (due or
+    not yet; handed-out ones not counted) as ``parked``, of those the ones due
+    now as ``due``, handed out and unsettled as ``leased``, the payload bytes of
+    its parked and leased jobs, and the oldest unclaimed due job's due time
+    (``None`` when none is due)."""
+
+    queue: str
+    parked: int = 0
+    due: int = 0
+    leased: int = 0
+    parked_bytes: int = 0
+    oldest_due_at: Optional[_dt.datetime] = None
 
 
 #: A local decision for when retryd is unavailable:
