@@ -103,14 +103,150 @@ def running_retryd(binary: str, directory: Path, addr: str, config_text: str = C
         _stop(proc)
 
 
-@pytest.fixture(scope="session")
-def delivery_addr(retryd_bin: str, tmp_path_factory: pytest.TempPathFactory):
-    """The sidecar delivery's end-to-end tests run against (DELIVERY_CONFIG);
-    its address. Made here alone, so that a fleet variant (sidecars on a
-    Redis Cluster) is a change of this fixture only."""
-    with running_retryd(retryd_bin, tmp_path_factory.mktemp("delivery"), f"127.0.0.1:{free_port()}",
-                        DELIVERY_CONFIG) as addr:
-        yield addr
+@contextlib.contextmanager
+def redis_cluster(directory: Path):
+    """A Redis Cluster of 3 primaries and 3 replicas on free ports; its seed URLs."""
+    exe = shutil.which("redis-server")
+    cli = shutil.which("redis-cli")
+    if exe is None or cli is None:
+        raise RuntimeError("redis-server / redis-cli are not on PATH (Debian: apt-get install redis-server redis-tools)")
+    ports = [cluster_port() for _ in range(6)]
+    procs = []
+    try:
+        for port in ports:
+            d = directory / f"node-{port}"
+            d.mkdir()
+            log = open(d / "redis.log", "wb")
+            procs.append(subprocess.Popen(
+                [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--cluster-enabled", "yes", "--cluster-config-file", str(d / "nodes.conf"),
+                 "--cluster-node-timeout", "2000", "--dir", str(d)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            ))
+        for port in ports:
+            wait_until(f"redis node {port}", lambda: _pong(port), timeout=20)
+        subprocess.run(
+            [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+             "--cluster-replicas", "1", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+
+        def ok() -> bool:
+            out = subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"],
+                                 capture_output=True, text=True, timeout=5).stdout
+            return "cluster_state:ok" in out
+
+        wait_until("the cluster", ok, timeout=30)
+        yield [f"redis://127.0.0.1:{p}" for p in ports]
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
+def cluster_port() -> int:
+    """A free port a cluster node can take: its bus port (port + 10000) must
+    exist and be free too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _pong(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def round_robin(backends: list):
+    """A TCP proxy on a free port handing each new connection to the next of
+    ``backends`` in turn: each client (each gRPC channel) of a test talks to
+    another sidecar of the fleet. Its address."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    stop = threading.Event()
+    turn = [0]
+
+    def pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            host, port = backends[turn[0] % len(backends)].rsplit(":", 1)
+            turn[0] += 1
+            try:
+                up = socket.create_connection((host, int(port)), timeout=5)
+            except OSError:
+                conn.close()
+                continue
+            for s in (conn, up):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.settimeout(None)
+            threading.Thread(target=pump, args=(conn, up), daemon=True).start()
+            threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        t.join(2)
+        listener.close()
+
+
+@pytest.fixture(scope="session", params=["one-sidecar", "fleet-on-a-redis-cluster"])
+def delivery_addr(request: pytest.FixtureRequest, retryd_bin: str,
+                  tmp_path_factory: pytest.TempPathFactory):
+    """The sidecar delivery's end-to-end tests run against (DELIVERY_CONFIG),
+    twice: one sidecar in memory, and three sidecars sharing a Redis Cluster
+    behind a round-robin proxy (each client of a test reaches another
+    sidecar). Its address."""
+    d = tmp_path_factory.mktemp("delivery")
+    if request.param == "one-sidecar":
+        with running_retryd(retryd_bin, d, f"127.0.0.1:{free_port()}", DELIVERY_CONFIG) as addr:
+            yield addr
+        return
+    with contextlib.ExitStack() as stack:
+        nodes = stack.enter_context(redis_cluster(d))
+        fleet = DELIVERY_CONFIG + (
+            "[state]\nbackend = \"redis\"\n[state.redis]\n"
+            f"cluster_nodes = [{', '.join(repr(n).replace(chr(39), chr(34)) for n in nodes)}]\n"
+            f"key_prefix = \"py{os.getpid()}\"\ntimeout = \"2s\"\n"
+        )
+        addrs = [
+            stack.enter_context(running_retryd(retryd_bin, d, f"127.0.0.1:{free_port()}", fleet))
+            for _ in range(3)
+        ]
+        yield stack.enter_context(round_robin(addrs))
 
 
 @pytest.fixture
