@@ -2,15 +2,16 @@
 
 // What the tests start, each on free 127.0.0.1 ports, and stop after them:
 // a retryd sidecar ($RETRYD_BIN, default the repository's
-// target/debug/retryd), a redis-server from PATH, a black hole (a TCP server
-// that never answers) and an HTTP server answering any status.
+// target/debug/retryd), a redis-server from PATH, a RabbitMQ broker of its
+// own (Debian's rabbitmq-server), a black hole (a TCP server that never
+// answers) and an HTTP server answering any status.
 
 const fs = require('fs');
 const http = require('http');
 const net = require('net');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { execFile, spawn } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -40,9 +41,9 @@ function sleep(ms) {
 }
 
 /** Starts `cmd args`, its output to a log file; resolves once `ready()` says so. */
-async function startProcess(what, cmd, args, logFile, ready, timeoutMs = 30000) {
+async function startProcess(what, cmd, args, logFile, ready, timeoutMs = 30000, env = process.env) {
   const out = fs.openSync(logFile, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env });
   fs.closeSync(out);
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
@@ -81,9 +82,14 @@ function tmpDir(prefix) {
  * A retryd sidecar with CONFIG (or `config`; '' for the built-in policies);
  * `{ address, stop }`. `address` may be given (a restart).
  */
-async function startRetryd(address, config = CONFIG) {
+function retrydBin() {
   const bin = process.env.RETRYD_BIN || path.join(ROOT, 'target', 'debug', 'retryd');
   if (!fs.existsSync(bin)) throw new Error(`no retryd binary at ${bin}: run \`cargo build\` or set RETRYD_BIN`);
+  return bin;
+}
+
+async function startRetryd(address, config = CONFIG) {
+  const bin = retrydBin();
   const dir = tmpDir('retryd-node-');
   const file = path.join(dir, 'retryd.toml');
   fs.writeFileSync(file, config);
@@ -149,6 +155,134 @@ async function httpServer() {
   };
 }
 
+// Delivery: a constant 300 ms backoff, 4 attempts, and a job dead after 2
+// hand-outs in a row whose leases ran out unsettled.
+const DELIVERY_CONFIG = `
+[policies.default]
+max_attempts = 4
+backoff = { kind = "constant", delay = "300ms" }
+
+[delivery]
+max_deliveries = 2
+`;
+const DELIVERY_DELAY_MS = 300;
+const MAX_DELIVERIES = 2;
+
+/**
+ * The sidecar(s) the delivery tests run against, the one place that makes
+ * them: `{ address, addresses, restart(), stop() }`. Now one sidecar with the
+ * memory backend; a fleet variant (sidecars on a Redis Cluster, `addresses`
+ * all of them) changes only this function.
+ */
+async function startDeliverySidecars(config = DELIVERY_CONFIG) {
+  let sidecar = await startRetryd(undefined, config);
+  const { address } = sidecar;
+  return {
+    address,
+    addresses: [address],
+    /** Stops the sidecar and starts it again on the same address (its memory state is lost). */
+    async restart() {
+      await sidecar.stop();
+      sidecar = await startRetryd(address, config);
+    },
+    stop: () => sidecar.stop(),
+  };
+}
+
+/** Runs the retryd CLI (`$RETRYD_BIN args...`); resolves to its stdout. */
+function retrydCli(cliArgs) {
+  return new Promise((resolve, reject) => {
+    execFile(retrydBin(), cliArgs, { timeout: 20000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`retryd ${cliArgs.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+// Debian's /usr/sbin/rabbitmq-server runs the broker as the rabbitmq user in
+// /var/lib/rabbitmq; the script behind it runs it as we are, where we say.
+function rabbitmqServer() {
+  const candidates = [process.env.RABBITMQ_SERVER, '/usr/lib/rabbitmq/bin/rabbitmq-server'].filter(Boolean);
+  for (const c of candidates) if (fs.existsSync(c)) return c;
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const c = path.join(dir, 'rabbitmq-server');
+    if (dir && fs.existsSync(c)) return c;
+  }
+  throw new Error('rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)');
+}
+
+function amqpReady(url) {
+  const amqplib = require('amqplib');
+  return amqplib.connect(url).then((c) => c.close().then(() => true), () => false);
+}
+
+/**
+ * A RabbitMQ broker of our own: its node name, AMQP, distribution and epmd
+ * ports unique, its data and logs in a temporary folder, no plugins;
+ * `{ url, port, stop }`. stop() stops the broker and the epmd it started.
+ */
+async function startRabbitMQ() {
+  const server = rabbitmqServer();
+  const dir = tmpDir('retryd-node-rabbitmq-');
+  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
+  fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
+  const env = {
+    ...process.env,
+    HOME: dir, // its Erlang cookie
+    RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+    RABBITMQ_NODENAME: `retryd-node-${process.pid}-${port}@localhost`,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    ERL_EPMD_PORT: String(epmdPort),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_PID_FILE: path.join(dir, 'rabbitmq.pid'),
+    RABBITMQ_LOGS: '-', // to the log file below
+  };
+  const url = `amqp://guest:guest@127.0.0.1:${port}`;
+  const killEpmd = () => new Promise((r) => execFile('epmd', ['-port', String(epmdPort), '-kill'], { env, timeout: 5000 }, () => r()));
+  let started;
+  try {
+    started = await startProcess('rabbitmq-server', server, [], path.join(dir, 'rabbitmq.log'), () => amqpReady(url), 90000, env);
+  } catch (e) {
+    await killEpmd();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    url,
+    port,
+    stop: async () => {
+      // The script stops the Erlang VM on SIGTERM and waits for it.
+      await started.stop();
+      await killEpmd();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check()` until it returns a truthy value; fails after `timeoutMs` saying `what`. */
+async function eventually(what, check, timeoutMs = 10000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs}ms: ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(everyMs);
+  }
+}
+
 let n = 0;
 function uniqueId(prefix = 'job') {
   n += 1;
@@ -156,6 +290,7 @@ function uniqueId(prefix = 'job') {
 }
 
 module.exports = {
-  CONFIG, DELAY_MS, MAX_ATTEMPTS, ROOT,
-  blackHole, freePort, httpServer, sleep, startRedis, startRetryd, uniqueId,
+  CONFIG, DELAY_MS, DELIVERY_CONFIG, DELIVERY_DELAY_MS, MAX_ATTEMPTS, MAX_DELIVERIES, ROOT,
+  blackHole, eventually, freePort, httpServer, retrydBin, retrydCli, sleep, startDeliverySidecars, startRabbitMQ, startRedis,
+  startRetryd, uniqueId,
 };
