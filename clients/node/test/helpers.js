@@ -283,6 +283,101 @@ async function eventually(what, check, timeoutMs = 10000, everyMs = 50) {
   }
 }
 
+/**
+ * The ```js blocks of this package's README.md under the heading `title`
+ * (a `## ` or `### ` line), up to the next heading of that level or higher.
+ */
+function readmeSnippets(title) {
+  const text = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => /^#{2,3} /.test(l) && l.replace(/^#+ /, '') === title);
+  if (at < 0) throw new Error(`README.md has no heading "${title}"`);
+  const level = lines[at].match(/^#+/)[0].length;
+  const out = [];
+  let block = null;
+  for (const l of lines.slice(at + 1)) {
+    if (block === null && new RegExp(`^#{1,${level}} `).test(l)) break;
+    if (block === null && l === '```js') block = [];
+    else if (block !== null && l === '```') { out.push(block.join('\n')); block = null; } else if (block !== null) block.push(l);
+  }
+  return out;
+}
+
+/**
+ * Runs `code` as an application's file would run: in a folder of its own
+ * whose node_modules has `retryd` (this package) and amqplib. Resolves at
+ * once to `{ lines, waitFor(re, ms), stop() }`; stop() sends SIGTERM and
+ * resolves to the exit code.
+ */
+function runSnippet(code, env) {
+  const dir = tmpDir('retryd-snippet-');
+  const modules = path.join(dir, 'node_modules');
+  fs.mkdirSync(modules);
+  const pkg = path.resolve(__dirname, '..');
+  fs.symlinkSync(pkg, path.join(modules, 'retryd'), 'dir');
+  fs.symlinkSync(path.join(pkg, 'node_modules', 'amqplib'), path.join(modules, 'amqplib'), 'dir');
+  const file = path.join(dir, 'app.js');
+  fs.writeFileSync(file, code);
+  const child = spawn(process.execPath, [file], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  let stderr = '';
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop();
+    lines.push(...parts);
+  });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code === null ? signal : code)));
+  return {
+    lines,
+    async waitFor(re, timeoutMs = 15000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!lines.some((l) => re.test(l))) {
+        if (child.exitCode !== null) throw new Error(`the snippet exited (${child.exitCode}): ${lines.join('\n')}\n${stderr}`);
+        if (Date.now() > deadline) throw new Error(`no line ${re} within ${timeoutMs} ms: ${lines.join('\n')}\n${stderr}`);
+        await sleep(25);
+      }
+    },
+    async stop(timeoutMs = 10000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(t);
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (code !== 0) throw new Error(`the snippet exited with ${code} after SIGTERM:\n${lines.join('\n')}\n${stderr}`);
+      return code;
+    },
+  };
+}
+
+/**
+ * An HTTP server that answers each path's requests with the next status of
+ * `script[path]` (the last one repeating); `{ url, requests, close }`.
+ */
+async function scriptedServer(script) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const url = new URL(req.url, 'http://x');
+      const statuses = script[url.pathname] || [404];
+      const n = requests.filter((r) => r.path === url.pathname).length;
+      requests.push({ method: req.method, path: url.pathname, body });
+      res.writeHead(statuses[Math.min(n, statuses.length - 1)], { 'content-length': '0' });
+      res.end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+  };
+}
+
 let n = 0;
 function uniqueId(prefix = 'job') {
   n += 1;
@@ -291,6 +386,6 @@ function uniqueId(prefix = 'job') {
 
 module.exports = {
   CONFIG, DELAY_MS, DELIVERY_CONFIG, DELIVERY_DELAY_MS, MAX_ATTEMPTS, MAX_DELIVERIES, ROOT,
-  blackHole, eventually, freePort, httpServer, retrydBin, retrydCli, sleep, startDeliverySidecars, startRabbitMQ, startRedis,
-  startRetryd, uniqueId,
+  blackHole, eventually, freePort, httpServer, readmeSnippets, retrydBin, retrydCli, runSnippet, scriptedServer, sleep,
+  startDeliverySidecars, startRabbitMQ, startRedis, startRetryd, uniqueId,
 };

@@ -202,3 +202,28 @@ test('consume: a success with no retryd headers is reported without lease; the h
   assert.throws(() => confirmPublisher(channel), /^TypeError: channel must be an amqplib ConfirmChannel/);
   assert.throws(() => consume(channel, queue, async () => {}, {}), /options.client must be a retryd Client/);
 });
+
+test("README's RabbitMQ snippet, as written: a failing order is retried through the relay until it is charged", async () => {
+  const [snippet] = h.readmeSnippets('Relay: RabbitMQ (amqplib)');
+  assert.match(snippet, /relay\('orders'/);
+  const payments = await h.scriptedServer({ '/pay': [503, 503, 200] });
+  let app;
+  try {
+    app = h.runSnippet(snippet, { RETRYD_ADDR: sidecars.address, AMQP_URL: rabbit.url });
+    await channel.assertQueue('orders');
+    channel.sendToQueue('orders', Buffer.from(JSON.stringify({ id: 7, paymentUrl: `${payments.url}/pay` })), { messageId: 'order-7' });
+    await app.waitFor(/order-7: success/);
+    await app.stop();
+    assert.deepEqual(app.lines, [
+      'order-7: failure, retry in 300 ms',
+      'order-7: failure, retry in 300 ms',
+      'order-7: success',
+    ]);
+    assert.equal(payments.requests.length, 3);
+    assert.equal(await client.getJob('order-7'), null);
+    assert.equal((await channel.checkQueue('orders')).messageCount, 0);
+  } finally {
+    if (app) await app.stop().catch(() => {});
+    await payments.close();
+  }
+});
