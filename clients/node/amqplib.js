@@ -190,6 +190,25 @@ function consume(channel, queue, handler, options = {}) {
     }
     : args.fn('onError', options.onError);
   const consumeOptions = { ...(options.consumeOptions || {}), noAck: false };
+  // An ack or nack on a channel that closed throws: RabbitMQ then redelivers
+  // the unacked message by itself.
+  const settle = (fn) => {
+    try {
+      const r = fn();
+      if (r && typeof r.catch === 'function') r.catch(() => {});
+      return true;
+    } catch (_) {
+      return false;
+    }
+  };
+  // The application's callbacks never throw into amqplib's delivery event.
+  const tell = (fn, ...rest) => {
+    try {
+      fn(...rest);
+    } catch (e) {
+      if (logger) logger.warn(`retryd consumer (${queue}): a callback threw: ${e && e.stack ? e.stack : e}`);
+    }
+  };
 
   return channel.consume(queue, async (message) => {
     if (message === null) return; // the consumer was cancelled by RabbitMQ
@@ -199,27 +218,25 @@ function consume(channel, queue, handler, options = {}) {
     } catch (thrown) {
       error = thrown === undefined || thrown === null ? new Error(String(thrown)) : thrown;
     }
+    let report;
     try {
-      const report = await reportMessage(client, message, error, settings);
-      channel.ack(message);
-      if (onReport) onReport(report, message);
+      report = await reportMessage(client, message, error, settings);
     } catch (err) {
-      try {
+      settle(() => {
         if (err instanceof LeaseLost || error === null || leaseOf(message)) {
           // Lost: another delivery of the job is on its way. A success not
           // reported: the work is done. A failure with a lease: retryd still
           // holds the job and hands it out again when the lease runs out.
           channel.ack(message);
-        } else {
-          // A first failure retryd did not record: RabbitMQ keeps the message.
-          if (requeueDelayMs > 0) await new Promise((r) => setTimeout(r, requeueDelayMs));
-          channel.nack(message, false, true);
+          return undefined;
         }
-      } catch (_) {
-        // The channel closed: RabbitMQ redelivers the unacked message.
-      }
-      onError(err, message);
+        // A first failure retryd did not record: RabbitMQ keeps the message.
+        return new Promise((r) => setTimeout(r, requeueDelayMs)).then(() => settle(() => channel.nack(message, false, true)));
+      });
+      tell(onError, err, message);
+      return;
     }
+    if (settle(() => channel.ack(message)) && onReport) tell(onReport, report, message);
   }, consumeOptions);
 }
 

@@ -219,9 +219,14 @@ export class Client {
   readonly fallback: Fallback | null;
   /** The raw gRPC client (callback API), for the RPCs this client does not wrap. */
   readonly stub: GrpcClient & Record<string, (...args: any[]) => any>;
-  /** Records a failed attempt; resolves to retryd's decision. */
+  /**
+   * Records a failed attempt; resolves to retryd's decision. With a payload
+   * (delivery) a retry parks the job. A report with a payload or a lease is
+   * never decided by the fallback (it rejects with Unavailable), and one with
+   * a lease that is no longer the job's rejects with LeaseLost.
+   */
   reportFailure(jobId: string, error: ErrorLike, options?: FailureOptions): Promise<Decision>;
-  /** The job succeeded: retryd forgets it. */
+  /** The job succeeded: retryd forgets it. With a lease: as reportFailure, no fallback, LeaseLost. */
   reportSuccess(jobId: string, options?: SuccessOptions): Promise<Success>;
   /** The decision reportFailure would give, changing nothing (never the fallback's). */
   explain(jobId: string, error: ErrorLike, options?: FailureOptions): Promise<Decision>;

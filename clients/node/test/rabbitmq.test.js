@@ -10,7 +10,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const amqplib = require('amqplib');
 
-const { Client, relay } = require('..');
+const { Client, Unavailable, relay } = require('..');
 const { HEADER, confirmPublisher, consume, leaseOf, reportMessage } = require('../amqplib');
 const h = require('./helpers');
 
@@ -201,6 +201,26 @@ test('consume: a success with no retryd headers is reported without lease; the h
   assert.deepEqual(Object.values(HEADER), ['retryd-job-id', 'retryd-lease-id', 'retryd-attempt', 'retryd-job-type']);
   assert.throws(() => confirmPublisher(channel), /^TypeError: channel must be an amqplib ConfirmChannel/);
   assert.throws(() => consume(channel, queue, async () => {}, {}), /options.client must be a retryd Client/);
+});
+
+test('consume: a first failure retryd did not record goes back to RabbitMQ (nacked), and comes again', async () => {
+  const queue = await newQueue('down');
+  const down = new Client({ address: `127.0.0.1:${await h.freePort()}`, timeoutMs: 300 });
+  const runs = [];
+  const errors = [];
+  const { consumerTag } = await consume(channel, queue, async (message) => {
+    runs.push(message.fields.redelivered);
+    throw econnreset();
+  }, { client: down, requeueDelayMs: 100, onError: (err) => errors.push(err) });
+  try {
+    channel.sendToQueue(queue, Buffer.from('x'), { messageId: h.uniqueId('down') });
+    await h.eventually('delivered again', () => runs.length >= 2);
+    assert.deepEqual(runs.slice(0, 2), [false, true]);
+    assert.ok(errors[0] instanceof Unavailable, String(errors[0]));
+  } finally {
+    await channel.cancel(consumerTag);
+    down.close();
+  }
 });
 
 test("README's RabbitMQ snippet, as written: a failing order is retried through the relay until it is charged", async () => {
