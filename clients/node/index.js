@@ -36,10 +36,14 @@ const {
   cutUtf8, errorInfo, isErrorInfo, parseRetryAfter, pushbackMsOf, retryAfterMsOf,
 } = require('./lib/errors');
 const fallback = require('./lib/fallback');
+const args = require('./lib/args');
 
 const PROTO = path.join(__dirname, 'proto', 'retryd', 'v1', 'retryd.proto');
 const DEFAULT_ADDRESS = '127.0.0.1:50051';
 const MAX_JOB_TYPE = 128;
+// A job a closed stream received and never handed over is due again after
+// this long (see DueStream.cancel).
+const RELEASE_AFTER_CANCEL_MS = 200;
 
 let loaded;
 /** The generated service definition, loaded once (the package's own options). */
@@ -81,6 +85,21 @@ class Unavailable extends RetrydError {
   constructor(message, code, details) {
     super(message, code, details);
     this.name = 'Unavailable';
+  }
+}
+
+/**
+ * Delivery's fencing: the lease a report, an extension or a release carried is
+ * not the job's current one (it ran out and the job went to another claimer,
+ * or the job was settled). The job is no longer this caller's: drop it, do not
+ * retry the call.
+ */
+class LeaseLost extends RetrydError {
+  constructor(message, details, jobId, leaseId) {
+    super(message, 'FAILED_PRECONDITION', details);
+    this.name = 'LeaseLost';
+    this.jobId = jobId;
+    this.leaseId = leaseId;
   }
 }
 
@@ -130,14 +149,50 @@ function jobOf(j) {
     firstFailureAt: timeOf(j.first_failure_at),
     lastFailureAt: timeOf(j.last_failure_at),
     nextRetryAt: timeOf(j.next_retry_at),
-    lastError: {
-      type: e.type || '',
-      message: e.message || '',
-      httpStatus: e.http_status || 0,
-      grpcCode: e.grpc_code || 0,
-      retryable: e.retryable === undefined || e.retryable === null ? undefined : e.retryable,
-    },
+    lastError: errorInfoOf(e),
     lastDecision: j.last_decision ? decisionOf(j.last_decision) : null,
+    queue: j.queue || '',
+    payloadBytes: j.payload_bytes || 0,
+    deliveries: j.deliveries || 0,
+    leaseUntil: timeOf(j.lease_until),
+  };
+}
+
+function errorInfoOf(e = {}) {
+  e = e || {};
+  return {
+    type: e.type || '',
+    message: e.message || '',
+    httpStatus: e.http_status || 0,
+    grpcCode: e.grpc_code || 0,
+    retryable: e.retryable === undefined || e.retryable === null ? undefined : e.retryable,
+  };
+}
+
+/** A DueJob as the client hands it over. */
+function dueJobOf(j) {
+  return {
+    jobId: j.job_id,
+    jobType: j.job_type,
+    queue: j.queue,
+    payload: Buffer.isBuffer(j.payload) ? j.payload : Buffer.from(j.payload || []),
+    attempt: j.attempt,
+    lastError: errorInfoOf(j.last_error),
+    dueAt: timeOf(j.due_at),
+    leaseId: j.lease_id,
+    leaseUntil: timeOf(j.lease_until),
+    deliveries: j.deliveries,
+  };
+}
+
+function queueStatsOf(q) {
+  return {
+    queue: q.queue,
+    parked: Number(q.parked),
+    due: Number(q.due),
+    leased: Number(q.leased),
+    parkedBytes: Number(q.parked_bytes),
+    oldestDueAt: timeOf(q.oldest_due_at),
   };
 }
 
@@ -222,16 +277,29 @@ class Client {
           resolve(response);
           return;
         }
-        const name = codeName(err.code);
-        if (err.code === grpc.status.DEADLINE_EXCEEDED) {
-          reject(new Unavailable(`retryd at ${this.address} did not answer within ${this.timeoutMs}ms`, name, err.details));
-        } else if (UNAVAILABLE_CODES.has(err.code)) {
-          reject(new Unavailable(`retryd at ${this.address} is unavailable: ${name}: ${err.details}`, name, err.details));
-        } else {
-          reject(new RetrydError(`retryd: ${name}: ${err.details}`, name, err.details));
-        }
+        reject(this._error(err, request));
       });
     });
+  }
+
+  /** The client's error for a gRPC error of a call made with `request`. */
+  _error(err, request = {}) {
+    const name = codeName(err.code);
+    const details = err.details || '';
+    if (err.code === grpc.status.FAILED_PRECONDITION && details.startsWith('lease_id:')) {
+      return new LeaseLost(`retryd: lease lost: ${details}`, details, request.job_id || '', request.lease_id || '');
+    }
+    // A payload over retryd's bounds: retrying the same report cannot help.
+    if (err.code === grpc.status.RESOURCE_EXHAUSTED && details.startsWith('payload')) {
+      return new RetrydError(`retryd: ${name}: ${details}`, name, details);
+    }
+    if (err.code === grpc.status.DEADLINE_EXCEEDED) {
+      return new Unavailable(`retryd at ${this.address} did not answer within ${this.timeoutMs}ms`, name, details);
+    }
+    if (UNAVAILABLE_CODES.has(err.code)) {
+      return new Unavailable(`retryd at ${this.address} is unavailable: ${name}: ${details}`, name, details);
+    }
+    return new RetrydError(`retryd: ${name}: ${details}`, name, details);
   }
 
   _countFailure(jobId) {
@@ -251,30 +319,45 @@ class Client {
     return local;
   }
 
-  /** Records a failed attempt; resolves to retryd's Decision. */
+  /**
+   * Records a failed attempt; resolves to retryd's Decision. With `payload`
+   * (delivery) retryd holds the job: a retry parks it on `queue`. A report
+   * that carries a payload or a lease is never decided by the fallback: a
+   * local decision would not hold the job, so it rejects with Unavailable.
+   */
   async reportFailure(jobId, error, options = {}) {
     const req = failureRequest(jobId, error, options);
+    const body = args.payload('payload', options.payload);
+    if (body !== undefined) req.payload = body;
+    req.queue = args.optionalString('queue', options.queue);
+    req.lease_id = args.optionalString('leaseId', options.leaseId);
+    const delivery = body !== undefined || req.lease_id !== '';
     // The failure's number for the fallback: the caller's attempt, else this
     // client's count of the job's failures since its last success.
-    const n = options.attempt || (this.fallback ? this._countFailure(jobId) : 0);
+    const n = options.attempt || (this.fallback && !delivery ? this._countFailure(jobId) : 0);
     let resp;
     try {
       resp = await this._call('ReportFailure', req);
     } catch (why) {
+      if (delivery) throw why;
       return this._local(n, jobId, error, why);
     }
     return decisionOf(resp.decision);
   }
 
-  /** The job succeeded: retryd forgets it. */
+  /**
+   * The job succeeded: retryd forgets it. With `leaseId`, the run of a claimed
+   * job (never answered by the fallback).
+   */
   async reportSuccess(jobId, options = {}) {
     this._counts.delete(jobId);
-    const req = { job_id: jobId, job_type: options.jobType || '', target: options.target || '' };
+    const leaseId = args.optionalString('leaseId', options.leaseId);
+    const req = { job_id: jobId, job_type: options.jobType || '', target: options.target || '', lease_id: leaseId };
     try {
       const r = await this._call('ReportSuccess', req);
       return { failuresBeforeSuccess: r.failures_before_success, known: r.known, local: false };
     } catch (why) {
-      if (!this.fallback || !(why instanceof Unavailable)) throw why;
+      if (!this.fallback || !(why instanceof Unavailable) || leaseId) throw why;
       if (this.logger) this.logger.warn(`retryd unavailable, success of job ${jobId} not reported: ${why.message}`);
       return { failuresBeforeSuccess: 0, known: false, local: true };
     }
@@ -284,6 +367,65 @@ class Client {
   async explain(jobId, error, options = {}) {
     const resp = await this._call('Explain', failureRequest(jobId, error, options));
     return decisionOf(resp.decision);
+  }
+
+  /**
+   * Delivery: up to `maxJobs` (1..1000, default 1) due jobs of `queue`, oldest
+   * due first, each leased to this caller for `leaseMs` (default retryd's
+   * `[delivery] default_lease`).
+   */
+  async claimDue(queue, options = {}) {
+    const req = {
+      queue: args.requiredString('queue', queue),
+      max_jobs: args.integerIn('maxJobs', options.maxJobs, 1, args.MAX_BATCH, 1),
+    };
+    const lease = args.leaseMs('leaseMs', options.leaseMs);
+    if (lease !== undefined) req.lease = args.duration(lease);
+    const resp = await this._call('ClaimDue', req);
+    return (resp.jobs || []).map(dueJobOf);
+  }
+
+  /**
+   * Delivery: the due jobs of `queue` as they fall due, an async iterator
+   * (`for await`), never more than `maxInFlight` (1..1000, default 1) handed
+   * out and unsettled. Ends on `break`, `cancel()` or `signal`'s abort; jobs
+   * received and not yet taken from it are then released.
+   */
+  watchDue(queue, options = {}) {
+    const req = {
+      queue: args.requiredString('queue', queue),
+      max_in_flight: args.integerIn('maxInFlight', options.maxInFlight, 1, args.MAX_BATCH, 1),
+    };
+    const lease = args.leaseMs('leaseMs', options.leaseMs);
+    if (lease !== undefined) req.lease = args.duration(lease);
+    const signal = options.signal;
+    if (signal !== undefined && signal !== null && !(typeof signal === 'object' && typeof signal.aborted === 'boolean')) {
+      throw new TypeError(`signal must be an AbortSignal, got ${args.describe(signal)}`);
+    }
+    return new DueStream(this, req, signal || null);
+  }
+
+  /** Delivery: the claimed job's lease runs `leaseMs` from now; resolves to the new leaseUntil. */
+  async extendLease(jobId, leaseId, options = {}) {
+    const req = { job_id: args.requiredString('jobId', jobId), lease_id: args.requiredString('leaseId', leaseId) };
+    const lease = args.leaseMs('leaseMs', options.leaseMs);
+    if (lease !== undefined) req.lease = args.duration(lease);
+    const resp = await this._call('ExtendLease', req);
+    return timeOf(resp.lease_until);
+  }
+
+  /** Delivery: hands a claimed job back unprocessed, due again after `delayMs` (default 0); no failure counted. */
+  async releaseJob(jobId, leaseId, options = {}) {
+    const req = { job_id: args.requiredString('jobId', jobId), lease_id: args.requiredString('leaseId', leaseId) };
+    const delay = args.delayMs('delayMs', options.delayMs);
+    if (delay !== undefined) req.delay = args.duration(delay);
+    await this._call('ReleaseJob', req);
+  }
+
+  /** Delivery: each queue with a parked or leased job, by name. */
+  async listQueues() {
+    const resp = await this._call('ListQueues', {});
+    return (resp.queues || []).map(queueStatsOf);
   }
 
   /** The state retryd holds for the job, or null if it holds none. */
@@ -298,8 +440,131 @@ class Client {
   }
 }
 
+/**
+ * The stream of WatchDue as an async iterator of DueJobs. The call starts
+ * with the first `next()`. Jobs arrive at most max_in_flight at a time, so
+ * what it buffers is bounded by that.
+ */
+class DueStream {
+  constructor(client, request, signal) {
+    this._client = client;
+    this._request = request;
+    this._signal = signal;
+    this._call = null;
+    this._buffer = [];
+    this._waiting = null; // { resolve, reject } of a pending next()
+    this._error = null;
+    this._ended = false;
+    this._cancelled = false;
+    this._onAbort = () => { this.cancel(); };
+    if (signal) {
+      if (signal.aborted) this._cancelled = this._ended = true;
+      else signal.addEventListener('abort', this._onAbort, { once: true });
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  _start() {
+    const call = this._client.stub.WatchDue(this._request);
+    this._call = call;
+    call.on('data', (j) => {
+      if (this._ended) {
+        // Arrived after cancel(): leased to us, given to nobody.
+        this._release([dueJobOf(j)]);
+        return;
+      }
+      this._push({ value: dueJobOf(j), done: false });
+    });
+    call.on('error', (err) => {
+      if (this._ended) return;
+      this._ended = true;
+      this._error = this._cancelled && err.code === grpc.status.CANCELLED ? null : this._client._error(err, this._request);
+      this._flush();
+    });
+    call.on('end', () => {
+      if (this._ended) return;
+      this._ended = true;
+      this._flush();
+    });
+  }
+
+  _push(item) {
+    if (this._waiting) {
+      const { resolve } = this._waiting;
+      this._waiting = null;
+      resolve(item);
+    } else {
+      this._buffer.push(item);
+    }
+  }
+
+  _flush() {
+    if (!this._waiting || this._buffer.length) return;
+    const { resolve, reject } = this._waiting;
+    this._waiting = null;
+    if (this._error) {
+      const e = this._error;
+      this._error = null;
+      reject(e);
+    } else {
+      resolve({ value: undefined, done: true });
+    }
+  }
+
+  next() {
+    if (this._buffer.length) return Promise.resolve(this._buffer.shift());
+    if (this._ended) {
+      if (this._error) {
+        const e = this._error;
+        this._error = null;
+        return Promise.reject(e);
+      }
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    if (this._waiting) return Promise.reject(new Error('watchDue: next() called again before the previous one resolved'));
+    if (!this._call) this._start();
+    return new Promise((resolve, reject) => { this._waiting = { resolve, reject }; });
+  }
+
+  async return() {
+    await this.cancel();
+    return { value: undefined, done: true };
+  }
+
+  /** Ends the stream; jobs received and not taken are released (due again at once). */
+  async cancel() {
+    const was = this._ended;
+    this._cancelled = true;
+    this._ended = true;
+    if (this._signal) this._signal.removeEventListener('abort', this._onAbort);
+    if (this._call && !was) this._call.cancel();
+    const left = this._buffer.map((item) => item.value);
+    this._buffer = [];
+    this._error = null;
+    this._flush();
+    if (left.length) {
+      // Released once retryd has seen the stream end: a job due again at
+      // once could otherwise be handed to the stream that is going away, and
+      // wait there for its lease to run out.
+      await new Promise((r) => setTimeout(r, 10));
+      await this._release(left);
+    }
+  }
+
+  _release(jobs) {
+    return Promise.all(jobs.map((j) => this._client.releaseJob(j.jobId, j.leaseId, { delayMs: RELEASE_AFTER_CANCEL_MS }).catch(() => {
+      // Its lease runs out instead.
+    })));
+  }
+}
+
 module.exports = {
   Client,
+  DueStream,
+  LeaseLost,
   RetrydError,
   Unavailable,
   errorInfo,
@@ -309,3 +574,6 @@ module.exports = {
   MAX_JOB_TYPE,
   cutUtf8,
 };
+
+// After module.exports: lib/worker.js reads the Client from it.
+Object.assign(module.exports, require('./lib/worker'));

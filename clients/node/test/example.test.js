@@ -2,7 +2,9 @@
 
 // examples/node/worker.js, a BullMQ worker on the package, against a live
 // sidecar with the built-in policies and a real redis-server: every decision
-// it logs is the one retryd gives.
+// it logs is the one retryd gives. And README.md's Worker snippet, as
+// written, against a sidecar with delivery's short backoff (its RabbitMQ
+// snippet runs in rabbitmq.test.js, on that file's broker).
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -61,5 +63,34 @@ test('the example worker follows the decisions', async () => {
     for (const id of ['invoice-3', 'invoice-4']) assert.equal((await c.getJob(`invoices-test:${id}`)).state, 'dead');
   } finally {
     c.close();
+  }
+});
+
+test("README's Worker snippet: the first attempt parks the webhook, the worker retries it until it is delivered", async () => {
+  const [snippet] = h.readmeSnippets('Worker: retryd as the retry queue');
+  assert.match(snippet, /new Worker\('webhook'/);
+  const sidecars = await h.startDeliverySidecars();
+  const hooks = await h.scriptedServer({ '/hook': [503, 503, 200] });
+  let app;
+  try {
+    app = h.runSnippet(snippet, { RETRYD_ADDR: sidecars.address, HOOK_URL: `${hooks.url}/hook` });
+    await app.waitFor(/delivered/);
+    await app.stop();
+    assert.deepEqual(app.lines, [
+      'hook-1: attempt 1 failed, retry in 300 ms',
+      'hook-1: attempt 2 failed, retry in 300 ms',
+      'hook-1: delivered at attempt 3',
+    ]);
+    assert.deepEqual(hooks.requests.map((r) => [r.method, r.body]), Array(3).fill(['POST', '{"type":"invoice.paid"}']));
+    const c = new Client({ address: sidecars.address });
+    try {
+      assert.equal(await c.getJob('hook-1'), null);
+    } finally {
+      c.close();
+    }
+  } finally {
+    if (app) await app.stop().catch(() => {});
+    await hooks.close();
+    await sidecars.stop();
   }
 });

@@ -2,15 +2,16 @@
 
 // What the tests start, each on free 127.0.0.1 ports, and stop after them:
 // a retryd sidecar ($RETRYD_BIN, default the repository's
-// target/debug/retryd), a redis-server from PATH, a black hole (a TCP server
-// that never answers) and an HTTP server answering any status.
+// target/debug/retryd), a redis-server from PATH, a RabbitMQ broker of its
+// own (Debian's rabbitmq-server), a black hole (a TCP server that never
+// answers) and an HTTP server answering any status.
 
 const fs = require('fs');
 const http = require('http');
 const net = require('net');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { execFile, spawn } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -40,9 +41,9 @@ function sleep(ms) {
 }
 
 /** Starts `cmd args`, its output to a log file; resolves once `ready()` says so. */
-async function startProcess(what, cmd, args, logFile, ready, timeoutMs = 30000) {
+async function startProcess(what, cmd, args, logFile, ready, timeoutMs = 30000, env = process.env) {
   const out = fs.openSync(logFile, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env });
   fs.closeSync(out);
   let exited = null;
   child.on('exit', (code, signal) => { exited = { code, signal }; });
@@ -81,9 +82,14 @@ function tmpDir(prefix) {
  * A retryd sidecar with CONFIG (or `config`; '' for the built-in policies);
  * `{ address, stop }`. `address` may be given (a restart).
  */
-async function startRetryd(address, config = CONFIG) {
+function retrydBin() {
   const bin = process.env.RETRYD_BIN || path.join(ROOT, 'target', 'debug', 'retryd');
   if (!fs.existsSync(bin)) throw new Error(`no retryd binary at ${bin}: run \`cargo build\` or set RETRYD_BIN`);
+  return bin;
+}
+
+async function startRetryd(address, config = CONFIG) {
+  const bin = retrydBin();
   const dir = tmpDir('retryd-node-');
   const file = path.join(dir, 'retryd.toml');
   fs.writeFileSync(file, config);
@@ -149,6 +155,229 @@ async function httpServer() {
   };
 }
 
+// Delivery: a constant 300 ms backoff, 4 attempts, and a job dead after 2
+// hand-outs in a row whose leases ran out unsettled.
+const DELIVERY_CONFIG = `
+[policies.default]
+max_attempts = 4
+backoff = { kind = "constant", delay = "300ms" }
+
+[delivery]
+max_deliveries = 2
+`;
+const DELIVERY_DELAY_MS = 300;
+const MAX_DELIVERIES = 2;
+
+/**
+ * The sidecar(s) the delivery tests run against, the one place that makes
+ * them: `{ address, addresses, restart(), stop() }`. Now one sidecar with the
+ * memory backend; a fleet variant (sidecars on a Redis Cluster, `addresses`
+ * all of them) changes only this function.
+ */
+async function startDeliverySidecars(config = DELIVERY_CONFIG) {
+  let sidecar = await startRetryd(undefined, config);
+  const { address } = sidecar;
+  return {
+    address,
+    addresses: [address],
+    /** Stops the sidecar and starts it again on the same address (its memory state is lost). */
+    async restart() {
+      await sidecar.stop();
+      sidecar = await startRetryd(address, config);
+    },
+    stop: () => sidecar.stop(),
+  };
+}
+
+/** Runs the retryd CLI (`$RETRYD_BIN args...`); resolves to its stdout. */
+function retrydCli(cliArgs) {
+  return new Promise((resolve, reject) => {
+    execFile(retrydBin(), cliArgs, { timeout: 20000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`retryd ${cliArgs.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+// Debian's /usr/sbin/rabbitmq-server runs the broker as the rabbitmq user in
+// /var/lib/rabbitmq; the script behind it runs it as we are, where we say.
+function rabbitmqServer() {
+  const candidates = [process.env.RABBITMQ_SERVER, '/usr/lib/rabbitmq/bin/rabbitmq-server'].filter(Boolean);
+  for (const c of candidates) if (fs.existsSync(c)) return c;
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const c = path.join(dir, 'rabbitmq-server');
+    if (dir && fs.existsSync(c)) return c;
+  }
+  throw new Error('rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)');
+}
+
+function amqpReady(url) {
+  const amqplib = require('amqplib');
+  return amqplib.connect(url).then((c) => c.close().then(() => true), () => false);
+}
+
+/**
+ * A RabbitMQ broker of our own: its node name, AMQP, distribution and epmd
+ * ports unique, its data and logs in a temporary folder, no plugins;
+ * `{ url, port, stop }`. stop() stops the broker and the epmd it started.
+ */
+async function startRabbitMQ() {
+  const server = rabbitmqServer();
+  const dir = tmpDir('retryd-node-rabbitmq-');
+  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
+  fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
+  const env = {
+    ...process.env,
+    HOME: dir, // its Erlang cookie
+    RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+    RABBITMQ_NODENAME: `retryd-node-${process.pid}-${port}@localhost`,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    ERL_EPMD_PORT: String(epmdPort),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_PID_FILE: path.join(dir, 'rabbitmq.pid'),
+    RABBITMQ_LOGS: '-', // to the log file below
+  };
+  const url = `amqp://guest:guest@127.0.0.1:${port}`;
+  const killEpmd = () => new Promise((r) => execFile('epmd', ['-port', String(epmdPort), '-kill'], { env, timeout: 5000 }, () => r()));
+  let started;
+  try {
+    started = await startProcess('rabbitmq-server', server, [], path.join(dir, 'rabbitmq.log'), () => amqpReady(url), 90000, env);
+  } catch (e) {
+    await killEpmd();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    url,
+    port,
+    stop: async () => {
+      // The script stops the Erlang VM on SIGTERM and waits for it.
+      await started.stop();
+      await killEpmd();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check()` until it returns a truthy value; fails after `timeoutMs` saying `what`. */
+async function eventually(what, check, timeoutMs = 10000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs}ms: ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * The ```js blocks of this package's README.md under the heading `title`
+ * (a `## ` or `### ` line), up to the next heading of that level or higher.
+ */
+function readmeSnippets(title) {
+  const text = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => /^#{2,3} /.test(l) && l.replace(/^#+ /, '') === title);
+  if (at < 0) throw new Error(`README.md has no heading "${title}"`);
+  const level = lines[at].match(/^#+/)[0].length;
+  const out = [];
+  let block = null;
+  for (const l of lines.slice(at + 1)) {
+    if (block === null && new RegExp(`^#{1,${level}} `).test(l)) break;
+    if (block === null && l === '```js') block = [];
+    else if (block !== null && l === '```') { out.push(block.join('\n')); block = null; } else if (block !== null) block.push(l);
+  }
+  return out;
+}
+
+/**
+ * Runs `code` as an application's file would run: in a folder of its own
+ * whose node_modules has `retryd` (this package) and amqplib. Resolves at
+ * once to `{ lines, waitFor(re, ms), stop() }`; stop() sends SIGTERM and
+ * resolves to the exit code.
+ */
+function runSnippet(code, env) {
+  const dir = tmpDir('retryd-snippet-');
+  const modules = path.join(dir, 'node_modules');
+  fs.mkdirSync(modules);
+  const pkg = path.resolve(__dirname, '..');
+  fs.symlinkSync(pkg, path.join(modules, 'retryd'), 'dir');
+  fs.symlinkSync(path.join(pkg, 'node_modules', 'amqplib'), path.join(modules, 'amqplib'), 'dir');
+  const file = path.join(dir, 'app.js');
+  fs.writeFileSync(file, code);
+  const child = spawn(process.execPath, [file], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  let stderr = '';
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop();
+    lines.push(...parts);
+  });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code === null ? signal : code)));
+  return {
+    lines,
+    async waitFor(re, timeoutMs = 15000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!lines.some((l) => re.test(l))) {
+        if (child.exitCode !== null) throw new Error(`the snippet exited (${child.exitCode}): ${lines.join('\n')}\n${stderr}`);
+        if (Date.now() > deadline) throw new Error(`no line ${re} within ${timeoutMs} ms: ${lines.join('\n')}\n${stderr}`);
+        await sleep(25);
+      }
+    },
+    async stop(timeoutMs = 10000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(t);
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (code !== 0) throw new Error(`the snippet exited with ${code} after SIGTERM:\n${lines.join('\n')}\n${stderr}`);
+      return code;
+    },
+  };
+}
+
+/**
+ * An HTTP server that answers each path's requests with the next status of
+ * `script[path]` (the last one repeating); `{ url, requests, close }`.
+ */
+async function scriptedServer(script) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const url = new URL(req.url, 'http://x');
+      const statuses = script[url.pathname] || [404];
+      const n = requests.filter((r) => r.path === url.pathname).length;
+      requests.push({ method: req.method, path: url.pathname, body });
+      res.writeHead(statuses[Math.min(n, statuses.length - 1)], { 'content-length': '0' });
+      res.end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+  };
+}
+
 let n = 0;
 function uniqueId(prefix = 'job') {
   n += 1;
@@ -156,6 +385,7 @@ function uniqueId(prefix = 'job') {
 }
 
 module.exports = {
-  CONFIG, DELAY_MS, MAX_ATTEMPTS, ROOT,
-  blackHole, freePort, httpServer, sleep, startRedis, startRetryd, uniqueId,
+  CONFIG, DELAY_MS, DELIVERY_CONFIG, DELIVERY_DELAY_MS, MAX_ATTEMPTS, MAX_DELIVERIES, ROOT,
+  blackHole, eventually, freePort, httpServer, readmeSnippets, retrydBin, retrydCli, runSnippet, scriptedServer, sleep,
+  startDeliverySidecars, startRabbitMQ, startRedis, startRetryd, uniqueId,
 };

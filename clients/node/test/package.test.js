@@ -23,7 +23,8 @@ test('npm pack ships the code, the types and the proto', () => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: PKG, encoding: 'utf8' });
   const files = JSON.parse(out)[0].files.map((f) => f.path).sort();
   for (const f of [
-    'README.md', 'bullmq.d.ts', 'bullmq.js', 'index.d.ts', 'index.js', 'lib/errors.js', 'lib/fallback.js',
+    'README.md', 'amqplib.d.ts', 'amqplib.js', 'bullmq.d.ts', 'bullmq.js', 'index.d.ts', 'index.js', 'lib/args.js',
+    'lib/errors.js', 'lib/fallback.js', 'lib/worker.js',
     'package.json', 'proto/retryd/v1/retryd.proto',
   ]) {
     assert.ok(files.includes(f), `${f} is not packed: ${files.join(', ')}`);
@@ -51,6 +52,7 @@ test('npm install --install-links: an application elsewhere gets a working clien
     const out = execFileSync(process.execPath, ['-e', `
       const { Client, Unavailable } = require('retryd');
       require('retryd/bullmq');
+      require('retryd/amqplib');
       const c = new Client({ address: '127.0.0.1:1', timeoutMs: 500 });
       c.reportFailure('j', new Error('x')).then(() => process.exit(1), (e) => {
         c.close();

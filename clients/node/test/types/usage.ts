@@ -42,3 +42,65 @@ async function main(): Promise<void> {
 }
 
 void main;
+
+// Delivery: the client's calls, Worker, relay and retryd/amqplib (with amqplib's own types).
+import * as amqplib from 'amqplib';
+import { DueJob, DueStream, LeaseLost, QueueStats, Relay, Worker as RetrydWorker, WorkerJob, relay } from '../..';
+import { HEADER, MessageLease, confirmPublisher, consume, leaseOf, reportMessage } from '../../amqplib';
+
+async function delivery(client: Client): Promise<void> {
+  const d: Decision = await client.reportFailure('mail-1', new Error('x'), {
+    jobType: 'mail', attempt: 1, payload: Buffer.from('{}'), queue: 'mail',
+  });
+  await client.reportFailure('mail-2', 'x', { payload: '{"to":"a@b"}' });
+  const jobs: DueJob[] = await client.claimDue('mail', { maxJobs: 10, leaseMs: 30000 });
+  for (const j of jobs) {
+    const body: Buffer = j.payload;
+    const due: Date | null = j.dueAt;
+    const until: Date | null = await client.extendLease(j.jobId, j.leaseId, { leaseMs: 60000 });
+    try {
+      await client.reportSuccess(j.jobId, { jobType: j.jobType, leaseId: j.leaseId });
+    } catch (e) {
+      if (e instanceof LeaseLost) console.log(e.jobId, e.leaseId, e.code);
+    }
+    await client.releaseJob(j.jobId, j.leaseId, { delayMs: 1000 });
+    console.log(body.length, due, until, j.attempt, j.deliveries, j.leaseUntil, j.lastError.type);
+  }
+  const ac = new AbortController();
+  const stream: DueStream = client.watchDue('mail', { maxInFlight: 4, leaseMs: 30000, signal: ac.signal });
+  for await (const j of stream) {
+    await client.reportFailure(j.jobId, new Error('x'), { attempt: j.attempt, leaseId: j.leaseId, jobType: j.jobType });
+    break;
+  }
+  await stream.cancel();
+  const queues: QueueStats[] = await client.listQueues();
+  console.log(d.reason === 'delivery_limit', queues[0]?.oldestDueAt, (await client.getJob('mail-1'))?.payloadBytes);
+
+  const worker = new RetrydWorker('mail', async (job: WorkerJob) => {
+    if (job.signal.aborted) return 0;
+    return JSON.parse(job.payload.toString()).n as number;
+  }, { client, concurrency: 4, leaseMs: 30000, target: 'smtp' });
+  worker.on('completed', (job: WorkerJob, n: number) => console.log(job.jobId, n));
+  worker.on('failed', (job, err, decision) => console.log(job.attempt, err, decision.retryAfterMs));
+  worker.on('leaseLost', (job, err: LeaseLost) => console.log(job.jobId, err.leaseId));
+  worker.on('error', (err) => console.log(err));
+  await worker.close();
+  new RetrydWorker('other', () => undefined, { address: '127.0.0.1:50051', logger: null });
+
+  const connection = await amqplib.connect('amqp://127.0.0.1');
+  const confirms = await connection.createConfirmChannel();
+  const channel = await connection.createChannel();
+  const r: Relay = relay('orders', confirmPublisher(confirms, { routingKey: (j) => j.queue }), { client, leaseMs: 300000, releaseDelayMs: 500 });
+  r.on('publishFailed', (job: DueJob, err) => console.log(job.jobId, err));
+  const { consumerTag } = await consume(channel, 'orders', async (msg: amqplib.ConsumeMessage) => {
+    const lease: MessageLease | null = leaseOf(msg);
+    console.log(lease?.attempt, msg.content.length, HEADER.leaseId);
+  }, { client, jobType: 'order', onReport: (report) => console.log(report.outcome, report.decision?.retry) });
+  await channel.consume('raw', async (msg) => {
+    if (msg) await reportMessage(client, msg, new Error('x'), { jobType: 'order', queue: 'raw' });
+  });
+  await r.close();
+  console.log(consumerTag);
+}
+
+void delivery;
