@@ -209,7 +209,11 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	err := f(ctx)
+	return c.mapErr(f(ctx))
+}
+
+// mapErr is retryd's status as an *UnavailableError or an *Error.
+func (c *Client) mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -218,6 +222,10 @@ func (c *Client) call(ctx context.Context, f func(ctx context.Context) error) er
 	case codes.DeadlineExceeded:
 		return &UnavailableError{Addr: c.addr, Code: codes.DeadlineExceeded, Detail: s.Message(), Timeout: c.timeout}
 	case codes.Unavailable, codes.ResourceExhausted, codes.Canceled:
+		if s.Code() == codes.ResourceExhausted && isPayloadBound(s.Message()) {
+			// A payload past [delivery]'s bounds: waiting will not help.
+			return &Error{Code: s.Code(), Detail: s.Message()}
+		}
 		return &UnavailableError{Addr: c.addr, Code: s.Code(), Detail: s.Message(), Timeout: c.timeout}
 	}
 	return &Error{Code: s.Code(), Detail: s.Message()}
@@ -235,6 +243,10 @@ type callConfig struct {
 	retryAfter   *time.Duration
 	trailer      []string
 	retryable    *bool
+	payload      []byte
+	queue        string
+	leaseID      string
+	lease        *time.Duration
 	jobTypeGiven bool
 	targetGiven  bool
 	invalid      []string
@@ -350,6 +362,9 @@ const (
 	ReasonCancelled        = "cancelled"
 	ReasonBudgetExhausted  = "budget_exhausted"
 	ReasonPushback         = "pushback"
+	// ReasonDeliveryLimit: delivery handed the job out [delivery]
+	// max_deliveries times in a row, and each lease ran out unsettled.
+	ReasonDeliveryLimit = "delivery_limit"
 )
 
 // Success is retryd's answer to ReportSuccess.
@@ -373,6 +388,13 @@ type Job struct {
 	NextRetryAt    time.Time
 	LastError      ErrorInfo
 	LastDecision   *Decision
+	// Delivery: the queue the job is due on ("" when retryd holds no
+	// payload for it), the payload's size, the times it was handed out, and
+	// until when its current lease runs (zero unless handed out).
+	Queue        string
+	PayloadBytes int
+	Deliveries   int
+	LeaseUntil   time.Time
 }
 
 func (c *Client) request(method, jobID string, err error, opts []Option) (*pb.ReportFailureRequest, ErrorInfo, callConfig, error) {
@@ -398,6 +420,9 @@ func (c *Client) request(method, jobID string, err error, opts []Option) (*pb.Re
 			Retryable:  info.Retryable,
 		},
 		Priority: cc.priority,
+		Payload:  cc.payload,
+		Queue:    cc.queue,
+		LeaseId:  cc.leaseID,
 	}
 	if info.HasRetryAfter {
 		req.RetryAfterHint = durationpb.New(info.RetryAfter)
@@ -415,6 +440,12 @@ func (c *Client) request(method, jobID string, err error, opts []Option) (*pb.Re
 // sent). When retryd is unavailable the error is an *UnavailableError
 // (errors.Is(err, ErrUnavailable)), or, with WithFallback, the decision is
 // the fallback's, marked Local.
+//
+// Delivery: WithPayload (and WithQueue) make retryd hold the job and hand
+// it back when due; a claimed job is reported WithLease(job.LeaseID) and
+// WithAttempt(job.Attempt), and a lease that is no longer the job's is an
+// error matching ErrLeaseLost. A Local decision changed nothing in retryd:
+// no payload was parked.
 func (c *Client) ReportFailure(ctx context.Context, jobID string, err error, opts ...Option) (Decision, error) {
 	req, info, cc, e := c.request("ReportFailure", jobID, err, opts)
 	if e != nil {
@@ -466,7 +497,9 @@ func (c *Client) Explain(ctx context.Context, jobID string, err error, opts ...O
 }
 
 // ReportSuccess says the job succeeded: retryd forgets it. With a fallback
-// set, an unavailable retryd is not an error (Success.Local is true).
+// set, an unavailable retryd is not an error (Success.Local is true). A
+// claimed job is reported WithLease(job.LeaseID); a lease that is no longer
+// the job's is an error matching ErrLeaseLost.
 func (c *Client) ReportSuccess(ctx context.Context, jobID string, opts ...Option) (Success, error) {
 	cc := configure(opts)
 	if e := cc.err("ReportSuccess"); e != nil {
@@ -476,7 +509,7 @@ func (c *Client) ReportSuccess(ctx context.Context, jobID string, opts ...Option
 	var resp *pb.ReportSuccessResponse
 	e := c.call(ctx, func(ctx context.Context) error {
 		var err error
-		resp, err = c.stub.ReportSuccess(ctx, &pb.ReportSuccessRequest{JobId: jobID, JobType: cc.jobType, Target: cc.target})
+		resp, err = c.stub.ReportSuccess(ctx, &pb.ReportSuccessRequest{JobId: jobID, JobType: cc.jobType, Target: cc.target, LeaseId: cc.leaseID})
 		return err
 	})
 	if e != nil {
@@ -552,10 +585,11 @@ func jobOf(j *pb.Job) *Job {
 		Policy:       j.GetPolicy(),
 		State:        enumName(j.GetState().String(), "JOB_STATE_"),
 		FailureCount: int(j.GetFailureCount()),
-		LastError: ErrorInfo{
-			Type: e.GetType(), Message: e.GetMessage(), HTTPStatus: int(e.GetHttpStatus()),
-			GRPCCode: codes.Code(e.GetGrpcCode()), Retryable: e.Retryable,
-		},
+		LastError:    errorInfoOfPB(e),
+		Queue:        j.GetQueue(),
+		PayloadBytes: int(j.GetPayloadBytes()),
+		Deliveries:   int(j.GetDeliveries()),
+		LeaseUntil:   timeOf(j.GetLeaseUntil()),
 	}
 	if t := j.GetFirstFailureAt(); t != nil {
 		out.FirstFailureAt = t.AsTime()

@@ -12,4 +12,14 @@
 // returned (ErrorInfoOf). BackOff is a github.com/cenkalti/backoff/v4
 // BackOff answered by retryd; UnaryClientInterceptor retries gRPC calls as
 // retryd decides.
+//
+// With delivery, a report carries the job (WithPayload) and retryd holds it
+// until it is due; a Worker runs the due jobs of a queue, settling each with
+// its lease:
+//
+//	w, err := retryd.NewWorker(client, "mail", func(ctx context.Context, job retryd.DueJob) error {
+//		return send(ctx, job.Payload) // nil: a success; an error: this attempt's failure
+//	}, retryd.WithConcurrency(4))
+//	...
+//	err = w.Run(ctx) // until ctx is done
 package retryd

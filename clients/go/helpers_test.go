@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -183,7 +184,86 @@ func TestMain(m *testing.M) {
 	if sharedStop != nil {
 		sharedStop()
 	}
+	if deliveryStop != nil {
+		deliveryStop()
+	}
 	os.Exit(code)
+}
+
+// Delivery's tests: a 300 ms backoff (a reported job is due 300 ms later),
+// five attempts, and a job dead after two unsettled hand-outs in a row.
+const deliveryConfig = `
+[policies.default]
+max_attempts = 5
+backoff = { kind = "constant", delay = "300ms" }
+
+[delivery]
+max_deliveries = 2
+`
+
+const deliveryDelay = 300 * time.Millisecond
+
+// deliveryRetryd is what delivery's tests run against, made here alone:
+// one memory sidecar with deliveryConfig, shared by the tests (each on
+// queues of its own), stopped by TestMain. A fleet variant (sidecars on a
+// Redis Cluster) is a change of this function and of ownDeliveryRetryd.
+func deliveryRetryd(t testing.TB) string {
+	deliveryOnce.Do(func() {
+		ft := &fakeT{TB: t}
+		delivery = startRetryd(ft, deliveryConfig, "127.0.0.1:0")
+		deliveryStop = ft.cleanup
+	})
+	if delivery == nil {
+		t.Fatal("the delivery retryd did not start")
+	}
+	return delivery.Addr
+}
+
+var (
+	deliveryOnce sync.Once
+	delivery     *sidecar
+	deliveryStop func()
+)
+
+// restartable is a sidecar of a test's own that the test can stop and
+// start again at the same address.
+type restartable struct {
+	t      testing.TB
+	config string
+	s      *sidecar
+	Addr   string
+}
+
+// ownDeliveryRetryd is a delivery sidecar of the test's own (extra is
+// appended to deliveryConfig), stopped when the test ends.
+func ownDeliveryRetryd(t testing.TB, extra string) *restartable {
+	r := &restartable{t: t, config: deliveryConfig + extra}
+	r.s = startRetryd(t, r.config, "127.0.0.1:0")
+	r.Addr = r.s.Addr
+	return r
+}
+
+func (r *restartable) stop() { r.s.stop() }
+
+func (r *restartable) start() { r.s = startRetryd(r.t, r.config, r.Addr) }
+
+var queues int64
+
+// queueName is a queue no other test uses.
+func queueName(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, atomic.AddInt64(&queues, 1))
+}
+
+// eventually waits (at most within) until cond holds.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func newClient(t testing.TB, addr string, opts ...retryd.ClientOption) *retryd.Client {
@@ -196,11 +276,11 @@ func newClient(t testing.TB, addr string, opts ...retryd.ClientOption) *retryd.C
 	return c
 }
 
-var jobs int
+var jobs int64
 
 func jobID(prefix string) string {
-	jobs++
-	return fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano(), jobs)
+	n := atomic.AddInt64(&jobs, 1)
+	return fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano(), n)
 }
 
 // blackHole accepts connections and never answers: a hung sidecar.

@@ -4,13 +4,19 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
+import com.google.protobuf.ByteString;
 import com.google.protobuf.Timestamp;
 import dev.retryd.v1.Action;
+import dev.retryd.v1.ClaimDueRequest;
 import dev.retryd.v1.ExplainRequest;
+import dev.retryd.v1.ExtendLeaseRequest;
 import dev.retryd.v1.GetJobRequest;
+import dev.retryd.v1.ListQueuesRequest;
+import dev.retryd.v1.ReleaseJobRequest;
 import dev.retryd.v1.ReportFailureRequest;
 import dev.retryd.v1.ReportSuccessRequest;
 import dev.retryd.v1.RetryCoordinatorGrpc;
+import dev.retryd.v1.WatchDueRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
@@ -18,6 +24,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -55,6 +62,9 @@ public final class RetrydClient implements AutoCloseable {
     } else {
       this.channel = ManagedChannelBuilder.forTarget(b.address).usePlaintext().build();
       this.ownsChannel = true;
+      // Connect now, in the background, as grpc-go does: the first call then
+      // does not spend its timeout on the connection.
+      this.channel.getState(true);
     }
     this.stub = RetryCoordinatorGrpc.newFutureStub(channel);
   }
@@ -154,6 +164,8 @@ public final class RetrydClient implements AutoCloseable {
    * @throws UnavailableException retryd did not answer within the timeout (unless a fallback is
    *     set: then its decision, {@code local})
    * @throws RetrydException retryd refused the call (e.g. an empty job id)
+   * @throws LeaseLostException delivery: {@code options.leaseId} is not the job's current lease
+   *     (or none was given for a job handed out under one); nothing changed
    */
   public Decision reportFailure(String jobId, Throwable error, Options options) {
     return join(reportFailureAsync(jobId, error, options));
@@ -231,7 +243,12 @@ public final class RetrydClient implements AutoCloseable {
     return call(s -> s.explain(req.build()), resp -> decisionOf(resp.getDecision()));
   }
 
-  /** The job succeeded: retryd forgets it. With a fallback, an unavailable retryd is no error. */
+  /**
+   * The job succeeded: retryd forgets it. With a fallback, an unavailable retryd is no error. A
+   * claimed job is reported with its lease ({@code Options.of().leaseId(job.leaseId())}).
+   *
+   * @throws LeaseLostException the lease is not the job's current one
+   */
   public Success reportSuccess(String jobId, Options options) {
     return join(reportSuccessAsync(jobId, options));
   }
@@ -245,7 +262,8 @@ public final class RetrydClient implements AutoCloseable {
       counts.remove(jobId);
     }
     ReportSuccessRequest req = ReportSuccessRequest.newBuilder().setJobId(nonNull(jobId))
-        .setJobType(nonNull(options.jobType)).setTarget(nonNull(options.target)).build();
+        .setJobType(nonNull(options.jobType)).setTarget(nonNull(options.target))
+        .setLeaseId(nonNull(options.leaseId)).build();
     return call(s -> s.reportSuccess(req),
         r -> new Success(r.getFailuresBeforeSuccess(), r.getKnown(), false))
         .exceptionallyCompose(e -> {
@@ -280,6 +298,132 @@ public final class RetrydClient implements AutoCloseable {
    */
   public RetrydPolicy policy(String jobId, Options options) {
     return new RetrydPolicy(this, jobId, options);
+  }
+
+  // --- Delivery -----------------------------------------------------------------------------
+
+  /**
+   * Takes up to {@code maxJobs} (1 to 1000) due jobs of the queue, oldest due first, each leased
+   * to this caller for {@code lease} ({@code null}: the sidecar's {@code [delivery]
+   * default_lease}, 30 s); none when none is due.
+   */
+  public List<DueJob> claimDue(String queue, int maxJobs, Duration lease) {
+    return join(claimDueAsync(queue, maxJobs, lease));
+  }
+
+  public List<DueJob> claimDue(String queue, int maxJobs) {
+    return claimDue(queue, maxJobs, null);
+  }
+
+  public CompletableFuture<List<DueJob>> claimDueAsync(String queue, int maxJobs, Duration lease) {
+    checkClaim(queue, "maxJobs", maxJobs, lease);
+    ClaimDueRequest.Builder req = ClaimDueRequest.newBuilder().setQueue(queue).setMaxJobs(maxJobs);
+    if (lease != null) {
+      req.setLease(duration(lease));
+    }
+    return call(s -> s.claimDue(req.build()),
+        r -> r.getJobsList().stream().map(RetrydClient::dueJobOf).toList());
+  }
+
+  /**
+   * A stream of the queue's due jobs as they fall due, each leased to this caller for {@code
+   * lease} ({@code null}: the sidecar's default), never more than {@code maxInFlight} (1 to 1000)
+   * handed out on it and unsettled at once: settling a job with its lease, through the same
+   * sidecar, frees its slot. The stream lasts until {@link DueStream#close()} or the sidecar stops
+   * it; opening it is bounded by the timeout.
+   *
+   * @throws UnavailableException retryd did not take the stream within the timeout
+   * @throws RetrydException retryd refused it (a bad argument, delivery off)
+   */
+  public DueStream watchDue(String queue, int maxInFlight, Duration lease) {
+    checkClaim(queue, "maxInFlight", maxInFlight, lease);
+    WatchDueRequest.Builder req = WatchDueRequest.newBuilder().setQueue(queue).setMaxInFlight(maxInFlight);
+    if (lease != null) {
+      req.setLease(duration(lease));
+    }
+    return DueStream.open(this, channel, req.build(), timeout);
+  }
+
+  /**
+   * Keeps a long run: the job's lease then runs until now + {@code lease} ({@code null}: the
+   * sidecar's default), returned.
+   *
+   * @throws LeaseLostException the lease is not the job's current one
+   */
+  public Instant extendLease(String jobId, String leaseId, Duration lease) {
+    return join(extendLeaseAsync(jobId, leaseId, lease));
+  }
+
+  public CompletableFuture<Instant> extendLeaseAsync(String jobId, String leaseId, Duration lease) {
+    if (lease != null && (lease.isNegative() || lease.isZero() || lease.compareTo(MAX_LEASE) > 0)) {
+      throw new IllegalArgumentException("lease must be more than 0 and at most 12h, got " + lease);
+    }
+    ExtendLeaseRequest.Builder req = ExtendLeaseRequest.newBuilder().setJobId(nonNull(jobId))
+        .setLeaseId(nonNull(leaseId));
+    if (lease != null) {
+      req.setLease(duration(lease));
+    }
+    return call(s -> s.extendLease(req.build()), r -> instant(true, r.getLeaseUntil()));
+  }
+
+  /**
+   * Hands a claimed job back unprocessed: due again after {@code delay} ({@code null} or zero:
+   * now), no failure counted, its lease over.
+   *
+   * @throws LeaseLostException the lease is not the job's current one
+   */
+  public void releaseJob(String jobId, String leaseId, Duration delay) {
+    join(releaseJobAsync(jobId, leaseId, delay));
+  }
+
+  public CompletableFuture<Void> releaseJobAsync(String jobId, String leaseId, Duration delay) {
+    if (delay != null && delay.isNegative()) {
+      throw new IllegalArgumentException("delay must not be negative, got " + delay);
+    }
+    ReleaseJobRequest.Builder req = ReleaseJobRequest.newBuilder().setJobId(nonNull(jobId))
+        .setLeaseId(nonNull(leaseId));
+    if (delay != null && !delay.isZero()) {
+      req.setDelay(duration(delay));
+    }
+    return call(s -> s.releaseJob(req.build()), r -> null);
+  }
+
+  /** Each queue with a parked or leased job, by name. */
+  public List<QueueStats> listQueues() {
+    return join(listQueuesAsync());
+  }
+
+  public CompletableFuture<List<QueueStats>> listQueuesAsync() {
+    return call(s -> s.listQueues(ListQueuesRequest.getDefaultInstance()),
+        r -> r.getQueuesList().stream().map(q -> new QueueStats(q.getQueue(), q.getParked(), q.getDue(),
+            q.getLeased(), q.getParkedBytes(), instant(q.hasOldestDueAt(), q.getOldestDueAt()))).toList());
+  }
+
+  /** The most a lease may be (retryd refuses more). */
+  static final Duration MAX_LEASE = Duration.ofHours(12);
+
+  static void checkClaim(String queue, String what, int n, Duration lease) {
+    if (queue == null || queue.isEmpty()) {
+      throw new IllegalArgumentException("queue must not be empty");
+    }
+    if (Options.utf8Length(queue) > Options.MAX_QUEUE) {
+      throw new IllegalArgumentException(
+          "queue must be at most " + Options.MAX_QUEUE + " bytes, got " + Options.utf8Length(queue));
+    }
+    if (n < 1 || n > 1000) {
+      throw new IllegalArgumentException(what + " must be 1 to 1000, got " + n);
+    }
+    if (lease != null && (lease.isNegative() || lease.isZero() || lease.compareTo(MAX_LEASE) > 0)) {
+      throw new IllegalArgumentException("lease must be more than 0 and at most 12h, got " + lease);
+    }
+  }
+
+  private static com.google.protobuf.Duration duration(Duration d) {
+    return com.google.protobuf.Duration.newBuilder().setSeconds(d.getSeconds()).setNanos(d.getNano()).build();
+  }
+
+  Duration timeout() {
+    return timeout;
   }
 
   // --- plumbing ------------------------------------------------------------------------------
@@ -320,7 +464,7 @@ public final class RetrydClient implements AutoCloseable {
         });
   }
 
-  private RetrydException mapped(Throwable t) {
+  RetrydException mapped(Throwable t) {
     if (t instanceof RetrydException r) {
       return r;
     }
@@ -336,7 +480,18 @@ public final class RetrydClient implements AutoCloseable {
         channel.resetConnectBackoff();
         return new UnavailableException("retryd at " + address + " is unavailable: " + name + ": "
             + details, name, details, t);
+      case FAILED_PRECONDITION:
+        if (details.startsWith("lease_id:")) {
+          return new LeaseLostException("retryd: " + name + ": " + details, name, details, t);
+        }
+        return new RetrydException("retryd: " + name + ": " + details, name, details, t);
       case RESOURCE_EXHAUSTED:
+        if (details.startsWith("payload:")) {
+          // A payload past [delivery]'s bounds: waiting will not help.
+          return new RetrydException("retryd: " + name + ": " + details, name, details, t);
+        }
+        return new UnavailableException("retryd at " + address + " is unavailable: " + name + ": "
+            + details, name, details, t);
       case CANCELLED:
         return new UnavailableException("retryd at " + address + " is unavailable: " + name + ": "
             + details, name, details, t);
@@ -398,7 +553,11 @@ public final class RetrydClient implements AutoCloseable {
     }
     ReportFailureRequest.Builder req = ReportFailureRequest.newBuilder().setJobId(nonNull(jobId))
         .setJobType(nonNull(o.jobType)).setPolicy(nonNull(o.policy)).setTarget(nonNull(o.target))
-        .setAttempt(o.attempt).setError(error);
+        .setAttempt(o.attempt).setError(error).setQueue(nonNull(o.queue))
+        .setLeaseId(nonNull(o.leaseId));
+    if (o.payload != null) {
+      req.setPayload(ByteString.copyFrom(o.payload));
+    }
     if (o.priority != null) {
       req.setPriority(o.priority);
     }
@@ -439,8 +598,18 @@ public final class RetrydClient implements AutoCloseable {
         j.getFailureCount(), instant(j.hasFirstFailureAt(), j.getFirstFailureAt()),
         instant(j.hasLastFailureAt(), j.getLastFailureAt()),
         instant(j.hasNextRetryAt(), j.getNextRetryAt()),
-        new ErrorInfo(e.getType(), e.getMessage(), e.getHttpStatus(), e.getGrpcCode(),
-            e.hasRetryable() ? e.getRetryable() : null, null, null),
-        j.hasLastDecision() ? decisionOf(j.getLastDecision()) : null);
+        errorInfoOf(e), j.hasLastDecision() ? decisionOf(j.getLastDecision()) : null,
+        j.getQueue(), j.getPayloadBytes(), j.getDeliveries(), instant(j.hasLeaseUntil(), j.getLeaseUntil()));
+  }
+
+  static ErrorInfo errorInfoOf(dev.retryd.v1.ErrorInfo e) {
+    return new ErrorInfo(e.getType(), e.getMessage(), e.getHttpStatus(), e.getGrpcCode(),
+        e.hasRetryable() ? e.getRetryable() : null, null, null);
+  }
+
+  static DueJob dueJobOf(dev.retryd.v1.DueJob j) {
+    return new DueJob(j.getJobId(), j.getJobType(), j.getQueue(), j.getPayload().toByteArray(),
+        j.getAttempt(), errorInfoOf(j.getLastError()), instant(j.hasDueAt(), j.getDueAt()),
+        j.getLeaseId(), instant(j.hasLeaseUntil(), j.getLeaseUntil()), j.getDeliveries());
   }
 }

@@ -28,7 +28,55 @@ final class Harness {
   static final int MAX_ATTEMPTS = 4;
   static final long DELAY_MS = 100;
 
+  /**
+   * Delivery's tests: a 300 ms backoff (a reported job is due 300 ms later), five attempts, and a
+   * job dead after two unsettled hand-outs in a row.
+   */
+  static final String DELIVERY_CONFIG = """
+      [policies.default]
+      max_attempts = 5
+      backoff = { kind = "constant", delay = "300ms" }
+
+      [delivery]
+      max_deliveries = 2
+      """;
+  static final long DELIVERY_DELAY_MS = 300;
+
   private Harness() {}
+
+  /**
+   * What delivery's tests run against, made here alone: a memory sidecar with DELIVERY_CONFIG
+   * ({@code extra} appended, in its [delivery] table). A fleet variant (sidecars on a Redis
+   * Cluster) is a change of this method and of {@link #restart}.
+   */
+  static Sidecar deliverySidecar(String extra) throws IOException, InterruptedException {
+    return new Sidecar(DELIVERY_CONFIG + extra, "127.0.0.1:0");
+  }
+
+  /** The sidecar stopped, and one with the same configuration started at its address. */
+  static Sidecar restart(Sidecar s, String extra) throws IOException, InterruptedException {
+    s.close();
+    return new Sidecar(DELIVERY_CONFIG + extra, s.address);
+  }
+
+  private static int queues;
+
+  /** A queue no other test uses. */
+  static synchronized String queue(String prefix) {
+    return prefix + "-" + (++queues);
+  }
+
+  /** Waits (at most {@code withinMs}) until {@code cond} holds. */
+  static void eventually(long withinMs, String what, java.util.function.BooleanSupplier cond)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(withinMs);
+    while (!cond.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("not within " + withinMs + " ms: " + what);
+      }
+      Thread.sleep(20);
+    }
+  }
 
   /** The repository's root: the tests run in clients/java. */
   static Path root() {
