@@ -175,6 +175,7 @@ const MAX_DELIVERIES = 2;
  * all of them) changes only this function.
  */
 async function startDeliverySidecars(config = DELIVERY_CONFIG) {
+  if (process.env.RETRYD_DELIVERY_FLEET) return startDeliveryFleet(config);
   let sidecar = await startRetryd(undefined, config);
   const { address } = sidecar;
   return {
@@ -186,6 +187,124 @@ async function startDeliverySidecars(config = DELIVERY_CONFIG) {
       sidecar = await startRetryd(address, config);
     },
     stop: () => sidecar.stop(),
+  };
+}
+
+/** A free port a Redis Cluster node can take (its bus port, +10000, too). */
+async function clusterPort() {
+  for (;;) {
+    const port = await freePort();
+    if (port > 55535) continue;
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 10000, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+/** A Redis Cluster of 3 primaries and 3 replicas; `{ urls, stop }`. */
+async function startRedisCluster() {
+  const dir = tmpDir('retryd-node-cluster-');
+  const ports = [];
+  for (let i = 0; i < 6; i += 1) ports.push(await clusterPort());
+  const nodes = [];
+  try {
+    for (const port of ports) {
+      const d = path.join(dir, String(port));
+      fs.mkdirSync(d);
+      nodes.push(await startProcess(
+        'redis-server', 'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+          '--cluster-enabled', 'yes', '--cluster-config-file', path.join(d, 'nodes.conf'),
+          '--cluster-node-timeout', '2000', '--dir', d],
+        path.join(d, 'redis.log'),
+        () => ping(port),
+      ));
+    }
+    await new Promise((resolve, reject) => execFile('redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'],
+      { timeout: 60000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out))));
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const info = await new Promise((resolve) => execFile('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'],
+        (err, out) => resolve(err ? '' : out)));
+      if (info.includes('cluster_state:ok')) break;
+      if (Date.now() > deadline) throw new Error('the Redis Cluster did not come up');
+      await sleep(100);
+    }
+  } catch (e) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw e;
+  }
+  return {
+    urls: ports.map((p) => `redis://127.0.0.1:${p}`),
+    stop: async () => { await Promise.all(nodes.map((n) => n.stop())); fs.rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+/** A TCP proxy handing each new connection to the next of `backends` in turn. */
+async function roundRobin(backends) {
+  let turn = 0;
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const [host, port] = backends[turn % backends.length].split(':');
+    turn += 1;
+    const up = net.connect(Number(port), host);
+    for (const s of [client, up]) {
+      s.setNoDelay(true);
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { client.destroy(); up.destroy(); });
+    }
+    client.pipe(up);
+    up.pipe(client);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${server.address().port}`,
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }),
+  };
+}
+
+/** Delivery's sidecars in fleet mode (RETRYD_DELIVERY_FLEET): three on a
+ * Redis Cluster behind a round-robin proxy, so that each client of a test
+ * reaches another sidecar. `restart()` restarts every sidecar on its
+ * address (the fleet's state, in Redis, stays). */
+async function startDeliveryFleet(config) {
+  const cluster = await startRedisCluster();
+  const fleet = `${config}
+[state]
+backend = "redis"
+[state.redis]
+cluster_nodes = [${cluster.urls.map((u) => `"${u}"`).join(', ')}]
+key_prefix = "node${process.pid}${uniqueId('')}"
+timeout = "2s"
+`;
+  let sidecars = [];
+  try {
+    for (let i = 0; i < 3; i += 1) sidecars.push(await startRetryd(undefined, fleet));
+  } catch (e) {
+    await Promise.all(sidecars.map((s) => s.stop()));
+    await cluster.stop();
+    throw e;
+  }
+  const addresses = sidecars.map((s) => s.address);
+  const proxy = await roundRobin(addresses);
+  return {
+    address: proxy.address,
+    addresses,
+    async restart() {
+      await Promise.all(sidecars.map((s) => s.stop()));
+      sidecars = [];
+      for (const a of addresses) sidecars.push(await startRetryd(a, fleet));
+    },
+    async stop() {
+      await proxy.close();
+      await Promise.all(sidecars.map((s) => s.stop()));
+      await cluster.stop();
+    },
   };
 }
 
