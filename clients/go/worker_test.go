@@ -494,6 +494,9 @@ func TestWorkerReconnectsWhenTheSidecarRestarts(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("no job within 3s")
 	}
+	// Settled before the stop: a success still on its way when the sidecar
+	// goes would find the restarted (empty) sidecar without its lease.
+	eventually(t, 5*time.Second, "the first success reported", func() bool { return w.Stats().Succeeded == 1 })
 	side.stop()
 	time.Sleep(300 * time.Millisecond)
 	side.start() // in memory: it holds nothing now
@@ -511,7 +514,7 @@ func TestWorkerReconnectsWhenTheSidecarRestarts(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no job after the restart within 5s; logs:\n%s", logs)
 	}
-	eventually(t, 3*time.Second, "the success reported", func() bool { return w.Stats().Succeeded == 2 })
+	eventually(t, 5*time.Second, "the success reported", func() bool { return w.Stats().Succeeded == 2 })
 	if s := w.Stats(); s.Reconnects < 1 {
 		t.Fatalf("%+v", s)
 	}

@@ -23,6 +23,10 @@ use crate::engine::Timestamp;
 use crate::pb::{self, EventKind};
 use crate::state::{Carry, DueJob, Expired};
 
+/// How long a fleet-mode watcher with most of its slots busy waits for
+/// more to settle before it claims.
+const COALESCE: Duration = Duration::from_millis(2);
+
 /// What `WatchDue` answers with.
 pub type DueStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::DueJob, Status>> + Send>>;
@@ -290,10 +294,21 @@ impl Watch {
                 }
                 continue;
             }
+            // In fleet mode each claim is round trips to Redis: with most
+            // slots busy, a moment's wait lets more settle and one claim
+            // take several jobs.
+            let room = self.max - in_flight;
+            if app.state.due_poll().is_some() && in_flight > 0 && room < (self.max / 4).max(1) {
+                tokio::select! {
+                    _ = app.shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(COALESCE) => {}
+                }
+            }
             let signal = app.state.due_signal(&self.queue);
             let woken = signal.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            let (in_flight, _) = self.flight.count(now());
             let at = now();
             let claimed = app
                 .reloading(|engine| {

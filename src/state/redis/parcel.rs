@@ -234,19 +234,24 @@ fn lease_prefix() -> String {
 impl Redis {
     /// After a commit parked a job on `queue` in partition `p`, due at
     /// `due`: the queue's hint lowered, the queue named, local waiters woken.
+    ///
+    /// The hint is set off the caller's path (the report has its answer;
+    /// what a crash loses of it, the reconcile puts back), and this
+    /// sidecar's waiters are woken once it is set.
     pub(super) async fn parked(&self, queue: &str, p: usize, due: u64) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZADD")
-            .arg(self.keys.queue_hint(queue))
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.keys.queue_hint(queue))
             .arg("LT")
             .arg(due)
-            .arg(p)
-            .ignore();
-        let new = !self.delivery.known.contains_key(queue);
-        if let Err(e) = self.link.pipeline::<()>(Op::Delivery, &pipe).await {
-            tracing::debug!(queue, error = %e, "a due hint was not set; the sweeper's reconcile sets it");
-        }
-        if new {
+            .arg(p);
+        let (link, signal, name) = (self.link.clone(), self.due_signal(queue), queue.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = link.query::<i64>(Op::Delivery, &cmd).await {
+                tracing::debug!(queue = name, error = %e, "a due hint was not set; the sweeper's reconcile sets it");
+            }
+            signal.notify_waiters();
+        });
+        if !self.delivery.known.contains_key(queue) {
             let added = self
                 .link
                 .query::<i64>(
@@ -258,7 +263,6 @@ impl Redis {
                 self.delivery.known.insert(queue.to_string(), ());
             }
         }
-        self.due_signal(queue).notify_waiters();
     }
 
     /// What wakes this sidecar's waiters of `queue`.
@@ -357,8 +361,11 @@ impl Redis {
                 }
             }
         }
-        self.put_back(&hint, &back).await;
-        self.put_back(&self.keys.lease_hint(), &leases).await;
+        let lease_hint = self.keys.lease_hint();
+        tokio::join!(
+            self.put_back(&hint, &back),
+            self.put_back(&lease_hint, &leases)
+        );
         if !leases.is_empty() {
             self.delivery.reaper.notify_one();
         }

@@ -49,9 +49,19 @@ impl Redis {
         // The job (unless the stripe remembers it), the budget's take and
         // the breaker's count beside it: one round trip. What a duplicate
         // took from the budget is given back; its count in the breaker
-        // stays (one more failure seen in the window).
+        // stays (one more failure seen in the window). A first attempt the
+        // stripe does not know is taken for a new job without reading: its
+        // commit expects no record, and if one is there after all, the
+        // commit refuses and returns it, and the step runs again on that.
+        let first = call.report.attempt == 1 && stripe.get(id).is_none();
         let (found, taken, counted) = tokio::join!(
-            self.recalled(engine, &stripe, id),
+            async {
+                if first {
+                    Ok(None)
+                } else {
+                    self.recalled(engine, &stripe, id).await
+                }
+            },
             async {
                 match &budget {
                     Some(b) => self
