@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use retryd::config::Config;
 use retryd::{cli, server};
@@ -22,12 +22,18 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "A retry-coordinator sidecar: services in any language ask it over gRPC whether and when to retry a failed job."
 )]
-#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     serve: ServeArgs,
+    /// The client commands' options, accepted before the command as well
+    /// as after it (`retryd --addr H:P jobs get ID`).
+    #[command(
+        flatten,
+        next_help_heading = "Client options (jobs, batches, stats, explain, ...)"
+    )]
+    client: cli::ClientArgs,
 }
 
 #[derive(Subcommand)]
@@ -43,69 +49,46 @@ enum Command {
     Jobs {
         #[command(subcommand)]
         command: cli::JobsCommand,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
     /// Inspect the batches of a running sidecar.
     Batches {
         #[command(subcommand)]
         command: cli::BatchesCommand,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
     /// The retry budgets of a running sidecar, per target.
-    Budgets {
-        #[command(flatten)]
-        client: cli::ClientArgs,
-    },
+    Budgets,
     /// Delivery: each queue's parked, due and handed-out jobs, and its
     /// oldest due job.
     Due {
         /// Only this queue.
         #[arg(long)]
         queue: Option<String>,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
     /// Counts per job type of a running sidecar.
-    Stats {
-        #[command(flatten)]
-        client: cli::ClientArgs,
-    },
+    Stats,
     /// The decision a failure would get from a running sidecar, changing nothing.
     Explain {
         #[command(flatten)]
         explain: cli::ExplainArgs,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
     /// Pause the retries of a job type or a target (failures then retry
     /// after the pause, and use up none of their retries).
     Pause {
         #[command(flatten)]
         pause: cli::PauseArgs,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
     /// End a pause.
     Resume {
         #[command(flatten)]
         scope: cli::ScopeArgs,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
     /// The pauses in force.
-    Pauses {
-        #[command(flatten)]
-        client: cli::ClientArgs,
-    },
+    Pauses,
     /// Watch decisions and operators' actions as they happen (one line per
     /// event; `--output json` for JSON lines).
     Events {
         #[command(flatten)]
         events: cli::EventsArgs,
-        #[command(flatten)]
-        client: cli::ClientArgs,
     },
 }
 
@@ -178,36 +161,88 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Some((name, _)), Some(id)) = (matches.subcommand(), given(&matches, &serve_ids())) {
+        // Without this, `retryd --grpc-addr X jobs list` would drop the flag unseen.
+        eprintln!(
+            "retryd: --{} is an option of the sidecar itself; give it without a command \
+             or after `serve`, not before `{name}`",
+            id.replace('_', "-")
+        );
+        return ExitCode::from(2);
+    }
+    let client = cli.client;
     match cli.command {
-        Some(Command::CheckConfig { path }) => check_config(&path),
-        Some(Command::Serve(args)) => serve(args),
-        Some(Command::Jobs { command, client }) => {
+        Some(Command::CheckConfig { path }) => {
+            client_option_refused(&matches).unwrap_or_else(|| check_config(&path))
+        }
+        Some(Command::Serve(args)) => {
+            client_option_refused(&matches).unwrap_or_else(|| serve(args))
+        }
+        Some(Command::Jobs { command }) => {
             client_command(async { cli::jobs(&client, command).await })
         }
-        Some(Command::Batches { command, client }) => {
+        Some(Command::Batches { command }) => {
             client_command(async { cli::batches(&client, command).await })
         }
-        Some(Command::Budgets { client }) => client_command(async { cli::budgets(&client).await }),
-        Some(Command::Stats { client }) => client_command(async { cli::stats(&client).await }),
-        Some(Command::Due { queue, client }) => {
-            client_command(async { cli::due(&client, queue).await })
-        }
-        Some(Command::Explain { explain, client }) => {
+        Some(Command::Budgets) => client_command(async { cli::budgets(&client).await }),
+        Some(Command::Stats) => client_command(async { cli::stats(&client).await }),
+        Some(Command::Due { queue }) => client_command(async { cli::due(&client, queue).await }),
+        Some(Command::Explain { explain }) => {
             client_command(async { cli::explain(&client, explain).await })
         }
-        Some(Command::Pause { pause, client }) => {
+        Some(Command::Pause { pause }) => {
             client_command(async { cli::pause(&client, pause).await })
         }
-        Some(Command::Resume { scope, client }) => {
+        Some(Command::Resume { scope }) => {
             client_command(async { cli::resume(&client, scope).await })
         }
-        Some(Command::Pauses { client }) => client_command(async { cli::pauses(&client).await }),
-        Some(Command::Events { events, client }) => {
+        Some(Command::Pauses) => client_command(async { cli::pauses(&client).await }),
+        Some(Command::Events { events }) => {
             client_command(async { cli::events(&client, events).await })
         }
-        None => serve(cli.serve),
+        None => client_option_refused(&matches).unwrap_or_else(|| serve(cli.serve)),
     }
+}
+
+/// Exit code 2 if a client command's option was given on the command line
+/// to `serve` or `check-config`: `retryd --addr H:P` alone most likely
+/// meant `--grpc-addr`, and silently listening elsewhere would hide that.
+fn client_option_refused(matches: &clap::ArgMatches) -> Option<ExitCode> {
+    let ids = arg_ids(cli::ClientArgs::augment_args(clap::Command::new("client")));
+    let found = given(matches, &ids).or_else(|| {
+        let (_, sub) = matches.subcommand()?;
+        given(sub, &ids)
+    })?;
+    eprintln!(
+        "retryd: --{} is an option of the client commands (jobs, stats, ...); \
+         the sidecar itself listens on --grpc-addr (see retryd --help)",
+        found.replace('_', "-")
+    );
+    Some(ExitCode::from(2))
+}
+
+fn arg_ids(command: clap::Command) -> Vec<String> {
+    command
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
+fn serve_ids() -> Vec<String> {
+    arg_ids(ServeArgs::augment_args(clap::Command::new("serve")))
+}
+
+/// The first of `ids` typed on the command line (not from the environment
+/// or a default).
+fn given(matches: &clap::ArgMatches, ids: &[String]) -> Option<String> {
+    ids.iter()
+        .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .cloned()
 }
 
 /// Runs one client command: its output on stdout, or one line on stderr and exit 1.

@@ -418,3 +418,94 @@ async fn explain_shows_the_server_hints_and_the_shadow() {
         out.stdout
     );
 }
+
+/// Runs the CLI with exactly `args` (no RETRYD_ADDR from the harness).
+async fn bare(args: &[&str]) -> Out {
+    let out = tokio::process::Command::new(BIN)
+        .args(args)
+        .env_remove("RETRYD_ADDR")
+        .output()
+        .await
+        .expect("run");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn client_options_work_before_the_command_as_well_as_after() {
+    let mut h = Harness::builtin().await;
+    seed(&mut h).await;
+    let addr = h.running.grpc_addr.to_string();
+    let before = bare(&["--addr", &addr, "-o", "json", "jobs", "get", "j1"]).await;
+    let after = bare(&["jobs", "get", "j1", "--addr", &addr, "-o", "json"]).await;
+    let between = bare(&["jobs", "--addr", &addr, "--output", "json", "get", "j1"]).await;
+    for out in [&before, &after, &between] {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let v: Value = serde_json::from_str(&before.stdout).expect("json");
+    assert_eq!(v["job_id"], "j1");
+    assert_eq!(before.stdout, after.stdout);
+    assert_eq!(before.stdout, between.stdout);
+    let stats = bare(&["-o", "json", "--addr", &addr, "stats"]).await;
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    let v: Value = serde_json::from_str(&stats.stdout).expect("json");
+    assert_eq!(v["total"]["give_ups"], 2);
+}
+
+#[tokio::test]
+async fn the_top_level_help_lists_the_client_options() {
+    let out = bare(&["--help"]).await;
+    assert_eq!(out.code, 0);
+    let heading = out
+        .stdout
+        .find("Client options")
+        .unwrap_or_else(|| panic!("no client options heading: {}", out.stdout));
+    let client_part = &out.stdout[heading..];
+    for flag in [
+        "--addr",
+        "--output",
+        "-o",
+        "--token",
+        "--tls-ca",
+        "--timeout",
+    ] {
+        assert!(client_part.contains(flag), "{flag} missing: {client_part}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_option_without_a_client_command_is_refused_not_ignored() {
+    for args in [
+        &["--addr", "127.0.0.1:1"][..],
+        &["serve", "-o", "json"][..],
+        &["check-config", "retryd.toml", "--addr", "127.0.0.1:1"][..],
+    ] {
+        let out = bare(args).await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("client commands"), "{}", out.stderr);
+        assert!(out.stderr.contains("--grpc-addr"), "{}", out.stderr);
+    }
+}
+
+#[tokio::test]
+async fn a_sidecar_option_before_a_client_command_is_refused_not_ignored() {
+    let out = bare(&["--grpc-addr", "127.0.0.1:1", "jobs", "list"]).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--grpc-addr"), "{}", out.stderr);
+    assert!(out.stderr.contains("`jobs`"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn explain_without_a_failure_says_what_to_give() {
+    let h = Harness::builtin().await;
+    let out = retryd(&h, &["explain", "--job-id", "x"]).await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    for flag in ["--error-type", "--message", "--http-status", "--grpc-code"] {
+        assert!(out.stderr.contains(flag), "{flag}: {}", out.stderr);
+    }
+    assert!(out.stdout.is_empty());
+}

@@ -505,7 +505,12 @@ fn every_flag_variable_and_command_is_documented() {
 
     // The server's flags and variables: in the flags table of configuration.md.
     let top = help(&[]);
-    let serve_flags = flags(&top);
+    // The top-level help lists the client commands' options too, under
+    // their own heading; those are checked with the client commands.
+    let (serve_part, client_part) = top
+        .split_once("Client options")
+        .expect("a `Client options` heading in retryd --help");
+    let serve_flags = flags(serve_part);
     assert!(serve_flags.len() > 15, "{serve_flags:?}");
     let table_flags = first_words(&column(&configuration, "flag", 0));
     let table_vars = column(&configuration, "flag", 1);
@@ -515,7 +520,7 @@ fn every_flag_variable_and_command_is_documented() {
             "`retryd {f}` is not in the flags table of docs/configuration.md"
         );
     }
-    let serve_vars = envs(&top);
+    let serve_vars = envs(serve_part);
     assert!(serve_vars.len() > 15, "{serve_vars:?}");
     for v in &serve_vars {
         assert!(
@@ -532,6 +537,11 @@ fn every_flag_variable_and_command_is_documented() {
     let option_vars = column(&operations, "option", 1);
     let global_flags = flags(&help(&["stats"]));
     assert!(global_flags.len() > 5, "{global_flags:?}");
+    assert_eq!(
+        flags(client_part),
+        global_flags,
+        "the client options of retryd --help"
+    );
     let top_commands = commands(&top);
     assert!(top_commands.len() >= 7, "{top_commands:?}");
     let mut leaves_seen = 0;
@@ -916,6 +926,60 @@ fn no_document_refers_to_one_outside_the_repository() {
                 !text.contains(o.as_str()),
                 "{} refers to {o:?}, which is not in the repository",
                 shown(&file)
+            );
+        }
+    }
+}
+
+/// Every file and directory of the repository the documents name in code
+/// spans (`src/…`, `tests/…`, `clients/…`, …) exists: a renamed module shows
+/// up here instead of in a reader's failed search.
+#[test]
+fn every_repository_path_the_documents_name_exists() {
+    let span =
+        re(r"`((?:src|tests|clients|deploy|bench|fuzz|docs|scripts|proto|examples)/[\w./-]*)`");
+    let mut files = documents();
+    for client in ["python", "node", "go", "java", "ruby", "conformance"] {
+        files.push(root().join("clients").join(client).join("README.md"));
+    }
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        for c in span.captures_iter(&text) {
+            let path = c[1].trim_end_matches(['.', ',']);
+            // A glob or a placeholder names no one file.
+            if path.contains('*') || path.contains("...") || path.contains('…') {
+                continue;
+            }
+            // Relative to the repository, or (in a client's README) to the client.
+            let here = file.parent().expect("a directory").join(path);
+            assert!(
+                root().join(path).exists() || here.exists(),
+                "{}: `{path}` does not exist",
+                shown(&file)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} paths found");
+}
+
+/// Each client's README lists every give-up reason the API has.
+#[test]
+fn every_client_readme_lists_every_give_up_reason() {
+    let proto = read("proto/retryd/v1/retryd.proto");
+    let reasons: Vec<String> = re(r"(?m)^\s*GIVE_UP_REASON_([A-Z_]+) = [1-9]\d*;")
+        .captures_iter(&proto)
+        .map(|c| c[1].to_lowercase())
+        .collect();
+    assert!(reasons.len() >= 7, "{reasons:?}");
+    for client in ["python", "node", "go", "java", "ruby"] {
+        let rel = format!("clients/{client}/README.md");
+        let text = read(&rel);
+        for r in &reasons {
+            assert!(
+                text.contains(&format!("\"{r}\"")) || text.contains(&format!("'{r}'")),
+                "{rel} does not list the give-up reason {r:?}"
             );
         }
     }

@@ -108,8 +108,25 @@ impl StateArg {
     }
 }
 
-/// The decision a failure would get, changing nothing.
+/// The decision a failure would get, changing nothing. The failure needs
+/// at least one of its descriptions: explaining an empty error would only
+/// show what an unclassifiable one gets.
 #[derive(Args, Debug)]
+#[command(group(
+    clap::ArgGroup::new("failure")
+        .required(true)
+        .multiple(true)
+        .args([
+            "error_type",
+            "message",
+            "http_status",
+            "grpc_code",
+            "retryable",
+            "hint",
+            "retry_after_header",
+            "pushback_ms",
+        ])
+))]
 pub struct ExplainArgs {
     /// The job (its recorded failures count toward the decision).
     #[arg(long, default_value = "explain")]

@@ -346,12 +346,34 @@ fn known_after(parent: &str) -> &'static [&'static str] {
 /// The known key closest to `key`'s last segment, if one is close.
 pub(super) fn did_you_mean(key: &str) -> Option<&'static str> {
     let (parent, name) = key.rsplit_once('.').unwrap_or(("", key));
-    known_after(parent)
-        .iter()
-        .map(|k| (strsim::damerau_levenshtein(name, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
+    closest(
+        &name.to_lowercase().replace('-', "_"),
+        known_after(parent).iter().copied(),
+    )
+}
+
+/// The name in `known` closest to `name`, if one is close: a few edits
+/// away (about one in three letters: `max_retry` for `max_retries`), or
+/// at least half of it written from its start (`max_dead`).
+pub(super) fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .filter_map(|k| {
+            let d = strsim::damerau_levenshtein(name, k);
+            let near = d <= 2.max(k.len() / 3) && d < k.len();
+            let (short, long) = (name.len().min(k.len()), name.len().max(k.len()));
+            let prefix =
+                (k.starts_with(name) || name.starts_with(k)) && short >= 4 && 2 * short >= long;
+            // Of equals, more written alike from the start wins a tie:
+            // `max_retry` is `max_retries`, not `max_delay`.
+            let same = name
+                .bytes()
+                .zip(k.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (near || prefix).then_some((d, std::cmp::Reverse(same), k))
+        })
         .min()
-        .map(|(_, k)| k)
+        .map(|(_, _, k)| k)
 }
 
 fn unknown(key: String) -> Problem {
@@ -383,37 +405,91 @@ fn key_of_ignored(base: &str, p: &serde_ignored::Path<'_>) -> String {
 }
 
 /// Deserializes one value found at `key`; a type error or an unknown key
-/// inside it is a problem of `problems`, named by its full key.
+/// inside it is a problem of `problems`, named by its full key. Every type
+/// error is reported, not only the first: the offending key is taken out
+/// and the rest tried again, and the section counts as broken (`None`).
 fn section<T: for<'de> Deserialize<'de>>(
     text: &str,
     key: &str,
-    value: toml::Value,
+    mut value: toml::Value,
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
-    let mut ignored = Vec::new();
-    let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
-        value,
-        &mut |p: serde_ignored::Path<'_>| ignored.push(key_of_ignored(key, &p)),
-    ));
-    problems.extend(ignored.into_iter().map(unknown));
-    match result {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let full = if inner == "." {
-                key.to_string()
-            } else if inner.starts_with('[') {
-                format!("{key}{inner}")
-            } else {
-                format!("{key}.{inner}")
-            };
-            let mut message = e.inner().message().trim_end().to_string();
+    let mut removed: Vec<String> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    // Each round takes one key out, so a section has at most as many
+    // rounds as it has keys; the bound only guards against a bug.
+    for _ in 0..256 {
+        let mut ignored = Vec::new();
+        let result: Result<T, _> = serde_path_to_error::deserialize(
+            serde_ignored::Deserializer::new(value.clone(), &mut |p: serde_ignored::Path<'_>| {
+                ignored.push(key_of_ignored(key, &p))
+            }),
+        );
+        // A type error stops the walk, so keys after it are first seen in a
+        // later round; each is reported once.
+        for k in ignored {
+            if !seen.contains(&k) {
+                seen.push(k.clone());
+                problems.push(unknown(k));
+            }
+        }
+        let e = match result {
+            Ok(v) => return removed.is_empty().then_some(v),
+            Err(e) => e,
+        };
+        let segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
+        let inner = e.path().to_string();
+        let full = if inner == "." {
+            key.to_string()
+        } else if inner.starts_with('[') {
+            format!("{key}{inner}")
+        } else {
+            format!("{key}.{inner}")
+        };
+        let message = e.inner().message().trim_end().to_string();
+        // A field required by a table whose bad key was taken out: that
+        // key's problem is the one to report.
+        let follows =
+            message.starts_with("missing field") && removed.iter().any(|r| r.starts_with(&full));
+        if !follows {
+            let mut message = message;
             if let Some(line) = line_of(text, &full) {
                 message.push_str(&format!(" (line {line})"));
             }
-            problems.push(problem(full, message));
-            None
+            problems.push(problem(full.clone(), message));
         }
+        if follows || !take_out(&mut value, &segments) {
+            return None;
+        }
+        removed.push(full);
+    }
+    None
+}
+
+/// Removes the key at `path` from its table in `value`; false if there is
+/// none to remove (the path is the root, an array's element, or leads
+/// nowhere).
+fn take_out(value: &mut toml::Value, path: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut v = value;
+    for s in parents {
+        let next = match (s, v) {
+            (Segment::Map { key }, toml::Value::Table(t)) => t.get_mut(key),
+            (Segment::Seq { index }, toml::Value::Array(a)) => a.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return false,
+        }
+    }
+    match (last, v) {
+        (Segment::Map { key }, toml::Value::Table(t)) => t.remove(key).is_some(),
+        // Not an array's element: the ones after it would be misnamed.
+        _ => false,
     }
 }
 

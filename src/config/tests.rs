@@ -439,7 +439,7 @@ max_tokens = 0
             "  policies.fast.max_retries: must be >= 0, got -1",
             "  policies.fast.backoff.multipler: unknown key (did you mean `multiplier`?)",
             "  policies.slow.max_delay: invalid type: integer `30`, expected a duration string such as \"30s\", \"5m\" or \"1h30m\" (line 14)",
-            "  job_types.sms: unknown policy \"nope\" (known: aggressive, conservative, default, high_priority)",
+            "  job_types.sms: unknown policy \"nope\" (known: aggressive, conservative, default, fast, high_priority, slow)",
             "  rules[0].class: must be one of \"transient\", \"permanent\", got \"sometimes\"",
             "  budgets.db.max_tokens: must be >= 1, got 0",
         ],
@@ -501,3 +501,53 @@ fn every_key_listed_for_suggestions_is_accepted() {
 }
 
 mod controls;
+
+/// Five different mistakes, two of them in one policy: every one is
+/// reported in one run, each near-miss gets a suggestion, and the broken
+/// policy is still among the known names.
+#[test]
+fn five_mistakes_are_five_problems_in_one_run() {
+    let text = r#"
+[policies.invoice]
+max_retry = 3
+backoff = { kind = "exponential", base = 30 }
+max_delay = 30
+
+[policies.mail]
+max_retrys = 4
+
+[job_types]
+billing = "invoce"
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "5 problems:",
+            "  policies.invoice.max_retry: unknown key (did you mean `max_retries`?)",
+            "  policies.invoice.backoff.base: invalid type: integer `30`, expected a duration string such as \"30s\", \"5m\" or \"1h30m\" (line 4)",
+            "  policies.invoice.max_delay: invalid type: integer `30`, expected a duration string such as \"30s\", \"5m\" or \"1h30m\" (line 5)",
+            "  policies.mail.max_retrys: unknown key (did you mean `max_retries`?)",
+            "  job_types.billing: unknown policy \"invoce\" (did you mean \"invoice\"? known: aggressive, conservative, default, high_priority, invoice, mail)",
+        ],
+        "{e}"
+    );
+}
+
+#[test]
+fn near_misses_by_prefix_and_by_edits_get_a_suggestion() {
+    use super::raw::did_you_mean;
+    for (key, want) in [
+        ("policies.p.max_retry", "max_retries"),
+        ("policies.p.max_retrys", "max_retries"),
+        ("policies.p.max-retries", "max_retries"),
+        ("state.max_dead", "max_dead_jobs"),
+        ("delivery.max_payload", "max_payload_bytes"),
+        ("delivery.default_leas", "default_lease"),
+        ("server.metrics", "metrics_addr"),
+    ] {
+        assert_eq!(did_you_mean(key), Some(want), "{key}");
+    }
+    assert_eq!(did_you_mean("policies.p.colour"), None);
+}

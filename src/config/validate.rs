@@ -272,6 +272,8 @@ pub(super) fn validate(
             .map(|p| p.name.to_string())
             .collect();
         k.extend(policies.iter().map(|p| p.name.to_string()));
+        // A policy with a problem of its own is still one the file defines.
+        k.extend(broken.iter().cloned());
         k.sort();
         k.dedup();
         k
@@ -279,14 +281,20 @@ pub(super) fn validate(
     // Ok(false): the policy is written but has a problem of its own, already
     // reported; whatever names it is left out without a second problem.
     let must_exist = |key: String, name: &str| {
-        if known.iter().any(|k| k == name) {
-            Ok(true)
-        } else if broken.contains(name) {
+        if broken.contains(name) {
             Ok(false)
+        } else if known.iter().any(|k| k == name) {
+            Ok(true)
         } else {
+            let hint = super::raw::closest(name, known.iter().map(String::as_str))
+                .map(|k| format!("did you mean {k:?}? "))
+                .unwrap_or_default();
             Err(problem(
                 key,
-                format!("unknown policy {name:?} (known: {})", known.join(", ")),
+                format!(
+                    "unknown policy {name:?} ({hint}known: {})",
+                    known.join(", ")
+                ),
             ))
         }
     };
