@@ -626,8 +626,10 @@ async fn concurrent_reports_of_one_job_lose_nothing() {
 
 #[tokio::test]
 async fn bounds_evict_and_are_counted() {
-    let h =
-        Harness::start("[state]\nmax_jobs = 100\nidle_ttl = \"300ms\"\nmax_dead_jobs = 5").await;
+    // No idle_ttl racing the bounds: however slow the machine, past
+    // max_jobs and max_dead_jobs the overflow is evicted by capacity and
+    // dead_limit (idle_ttl is the test below).
+    let h = Harness::start("[state]\nmax_jobs = 100\nmax_dead_jobs = 5").await;
     let mut c = h.client.clone();
     for i in 0..150 {
         report(
@@ -643,40 +645,61 @@ async fn bounds_evict_and_are_counted() {
         )
         .await;
     }
-    // The sweeper is woken by the pressure and then expires the rest. A
-    // sweep's evictions are counted just after it ends: wait until every one
-    // of the 160 jobs is either still held (dead) or counted as evicted.
-    let accounted = |text: &str| {
-        let ev = |r| sample(text, "retryd_evictions_total", &[("reason", r)]).unwrap_or(0.0);
-        ev("capacity")
-            + ev("dead_limit")
-            + ev("idle_ttl")
-            + sample(text, "retryd_jobs", &[("state", "dead")]).unwrap_or(0.0)
-    };
+    // A sweep's evictions are counted just after it ends: wait until every
+    // one of the 160 jobs is either still held or counted as evicted.
+    let ev =
+        |text: &str, r| sample(text, "retryd_evictions_total", &[("reason", r)]).unwrap_or(0.0);
+    let held = |text: &str, state| sample(text, "retryd_jobs", &[("state", state)]).unwrap_or(0.0);
     let mut text = String::new();
     for _ in 0..200 {
         text = h.scrape().await;
-        if sample(&text, "retryd_jobs", &[("state", "retrying")]) == Some(0.0)
-            && accounted(&text) == 160.0
-        {
+        let accounted = ev(&text, "capacity")
+            + ev(&text, "dead_limit")
+            + held(&text, "retrying")
+            + held(&text, "dead");
+        if accounted == 160.0 && held(&text, "dead") <= 5.0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let capacity =
-        sample(&text, "retryd_evictions_total", &[("reason", "capacity")]).unwrap_or(0.0);
-    let dead_limit =
-        sample(&text, "retryd_evictions_total", &[("reason", "dead_limit")]).unwrap_or(0.0);
-    let idle = sample(&text, "retryd_evictions_total", &[("reason", "idle_ttl")]).unwrap_or(0.0);
+    let (capacity, dead_limit) = (ev(&text, "capacity"), ev(&text, "dead_limit"));
     assert!(capacity >= 50.0, "capacity evictions {capacity}\n{text}");
     assert!(dead_limit >= 5.0, "dead_limit evictions {dead_limit}");
+    assert_eq!(ev(&text, "idle_ttl"), 0.0);
     assert_eq!(
-        capacity + dead_limit + idle,
-        160.0 - sample(&text, "retryd_jobs", &[("state", "dead")]).unwrap_or(0.0)
+        capacity + dead_limit,
+        160.0 - held(&text, "retrying") - held(&text, "dead")
+    );
+    assert!(held(&text, "retrying") + held(&text, "dead") <= 100.0);
+    assert!(held(&text, "dead") <= 5.0);
+}
+
+#[tokio::test]
+async fn idle_jobs_expire_and_are_counted() {
+    let h = Harness::start("[state]\nidle_ttl = \"300ms\"").await;
+    let mut c = h.client.clone();
+    for i in 0..20 {
+        report(
+            &mut c,
+            failure(&format!("idle-{i}"), error("Timeout", "", 0, 0)),
+        )
+        .await;
+    }
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = h.scrape().await;
+        if sample(&text, "retryd_evictions_total", &[("reason", "idle_ttl")]) == Some(20.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sample(&text, "retryd_evictions_total", &[("reason", "idle_ttl")]),
+        Some(20.0),
+        "{text}"
     );
     assert_eq!(
         sample(&text, "retryd_jobs", &[("state", "retrying")]),
         Some(0.0)
     );
-    assert!(sample(&text, "retryd_jobs", &[("state", "dead")]).unwrap_or(99.0) <= 5.0);
 }

@@ -279,21 +279,30 @@ async fn extend_keeps_a_long_run_and_release_hands_the_job_back_uncounted() {
     let mut h = Harness::start(CONFIG).await;
     let c = &mut h.client;
     report(c, parked("long", b"x", 1)).await;
-    let j = claim_when_due(c, "mail", 1, 300).await.remove(0);
+    // A 1 s lease, extended every 150 ms by 10 s: the extensions have
+    // most of a second of slack on a slow machine, and the wait past the
+    // first lease's end is the test's own.
+    let j = claim_when_due(c, "mail", 1, 1000).await.remove(0);
+    let first_end = j.lease_until.clone().expect("lease_until");
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let until = c
             .extend_lease(pb::ExtendLeaseRequest {
                 job_id: "long".into(),
                 lease_id: j.lease_id.clone(),
-                lease: ms(300),
+                lease: ms(10_000),
             })
             .await
             .expect("extend")
             .into_inner()
-            .lease_until;
-        assert!(until.is_some());
+            .lease_until
+            .expect("lease_until");
+        assert!(
+            until.seconds >= first_end.seconds + 8,
+            "{until:?} after {first_end:?}"
+        );
     }
+    tokio::time::sleep(Duration::from_millis(600)).await;
     // Extended past its first lease's end: never handed out again.
     assert!(claim(c, "mail", 10, 1000).await.is_empty());
     c.release_job(pb::ReleaseJobRequest {

@@ -640,9 +640,9 @@ async fn ttls_and_bounds(b: &Backend) {
         2,
         &b.toml(
             "t7",
-            // The dead-letter bound is observed well before dead_ttl can
-            // expire a dead job, however slow the machine: 4 s of slack.
-            "idle_ttl = \"1s\"\ndead_ttl = \"4s\"\nmax_dead_jobs = 5",
+            // No dead_ttl here: the dead-letter bound is observed with no
+            // clock racing it, however slow the machine (dead_ttl below).
+            "idle_ttl = \"1s\"\nmax_dead_jobs = 5",
         ),
         "",
     )
@@ -705,7 +705,7 @@ async fn ttls_and_bounds(b: &Backend) {
             .expect_err("the oldest dead went first");
         assert_eq!(e.code(), tonic::Code::NotFound);
     }
-    // Then every job expires.
+    // Then every retrying job expires; the 5 dead stay.
     let mut total = pb::JobTypeStats::default();
     for _ in 0..200 {
         total = a
@@ -715,31 +715,59 @@ async fn ttls_and_bounds(b: &Backend) {
             .into_inner()
             .total
             .expect("total");
-        if total.retrying + total.dead == 0 {
+        if total.retrying == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!((total.retrying, total.dead), (0, 0));
-    // Counted, by the pods that swept (summed as Prometheus would; a sweep
-    // counts when it returns, a moment after the jobs are gone).
+    assert_eq!((total.retrying, total.dead), (0, 5));
+    assert_evictions(&sidecars, (4.0, 0.0, 3.0)).await;
+    stop(sidecars).await;
+
+    // dead_ttl: dead jobs expire by age.
+    let sidecars = fleet(2, &b.toml("t7b", "dead_ttl = \"1s\""), "").await;
+    let mut a = sidecars[0].client.clone();
+    for i in 0..2 {
+        report(
+            &mut a,
+            failure(&format!("old{i}"), error("ValidationError", "", 0, 0)),
+        )
+        .await;
+    }
+    let mut dead = 2;
+    for _ in 0..200 {
+        let stats = a.get_stats(pb::GetStatsRequest {}).await.expect("stats");
+        dead = stats.into_inner().total.expect("total").dead;
+        if dead == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead, 0);
+    assert_evictions(&sidecars, (0.0, 2.0, 0.0)).await;
+    stop(sidecars).await;
+}
+
+/// The fleet's `retryd_evictions_total` for idle_ttl, dead_ttl and
+/// dead_limit, summed over the pods as Prometheus would (a sweep counts
+/// when it returns, a moment after the jobs are gone).
+async fn assert_evictions(sidecars: &[Harness], want: (f64, f64, f64)) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (mut idle, mut dead_ttl, mut limit) = (0.0, 0.0, 0.0);
-        for h in &sidecars {
+        for h in sidecars {
             let text = h.scrape().await;
             let n = |r: &str| sample(&text, "retryd_evictions_total", &[("reason", r)]);
             idle += n("idle_ttl").unwrap_or(0.0);
             dead_ttl += n("dead_ttl").unwrap_or(0.0);
             limit += n("dead_limit").unwrap_or(0.0);
         }
-        if (idle, dead_ttl, limit) == (4.0, 5.0, 3.0) || std::time::Instant::now() > deadline {
-            assert_eq!((idle, dead_ttl, limit), (4.0, 5.0, 3.0));
+        if (idle, dead_ttl, limit) == want || std::time::Instant::now() > deadline {
+            assert_eq!((idle, dead_ttl, limit), want);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop(sidecars).await;
 }
 
 /// `max_jobs` holds for the fleet: past it, the least recently updated jobs

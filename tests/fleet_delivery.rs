@@ -168,7 +168,9 @@ async fn leases_fencing_and_the_delivery_limit(b: &Backend, prefix: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut first = Vec::new();
     while first.len() < 2 && Instant::now() < deadline {
-        first.extend(claim(bb, "mail", 10, 300).await);
+        // 2 s: the fencing checks and the first extension below have
+        // seconds of slack on a slow machine.
+        first.extend(claim(bb, "mail", 10, 2_000).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(first.len(), 2);
@@ -201,7 +203,7 @@ async fn leases_fencing_and_the_delivery_limit(b: &Backend, prefix: &str) {
         c.extend_lease(pb::ExtendLeaseRequest {
             job_id: "steady".into(),
             lease_id: steady.lease_id.clone(),
-            lease: ms(400),
+            lease: ms(5_000),
         })
         .await
         .expect("extended");

@@ -23,8 +23,8 @@ function dependency(name) {
   } catch (_) {
     throw new Error(
       `retryd cannot find ${name}: npm links a local folder outside the project without installing its ` +
-        `dependencies; install the client with \`npm install --install-links <path to clients/node>\`, ` +
-        `or add ${name} to the application`,
+        `dependencies; install a packed copy instead (\`npm pack <path to clients/node>\`, then ` +
+        `\`npm install ./retryd-<version>.tgz\`), or add ${name} to the application`,
     );
   }
 }

@@ -320,6 +320,26 @@ function retrydCli(cliArgs) {
 
 // Debian's /usr/sbin/rabbitmq-server runs the broker as the rabbitmq user in
 // /var/lib/rabbitmq; the script behind it runs it as we are, where we say.
+/** epmd: on PATH, else beside RabbitMQ's Erlang. */
+function epmdBin() {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const c = path.join(dir, 'epmd');
+    if (dir && fs.existsSync(c)) return c;
+  }
+  const erlang = '/usr/lib/erlang';
+  const erts = fs.existsSync(erlang) ? fs.readdirSync(erlang).filter((d) => d.startsWith('erts-')).sort() : [];
+  if (erts.length) return path.join(erlang, erts[erts.length - 1], 'bin', 'epmd');
+  throw new Error("no epmd (Erlang's port mapper) next to RabbitMQ's Erlang");
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function listening(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port }, () => { sock.destroy(); resolve(true); });
+    sock.on('error', () => resolve(false));
+  });
+}
+
 function rabbitmqServer() {
   const candidates = [process.env.RABBITMQ_SERVER, '/usr/lib/rabbitmq/bin/rabbitmq-server'].filter(Boolean);
   for (const c of candidates) if (fs.existsSync(c)) return c;
@@ -363,11 +383,21 @@ async function startRabbitMQ() {
     RABBITMQ_LOG_BASE: path.join(dir, 'log'),
     RABBITMQ_PID_FILE: path.join(dir, 'rabbitmq.pid'),
     RABBITMQ_LOGS: '-', // to the log file below
+    ERL_CRASH_DUMP: path.join(dir, 'erl_crash.dump'), // not in the working directory
   };
   const url = `amqp://guest:guest@127.0.0.1:${port}`;
-  const killEpmd = () => new Promise((r) => execFile('epmd', ['-port', String(epmdPort), '-kill'], { env, timeout: 5000 }, () => r()));
+  // Erlang's port mapper, ours, in the foreground and listening before the
+  // broker starts: left to the broker, \`epmd -daemon\` races its first
+  // registration on a busy machine (\`register/listen error: epmd_close\`).
+  let epmd = null;
+  const killEpmd = async () => {
+    if (epmd) await epmd.stop();
+    epmd = null;
+  };
   let started;
   try {
+    epmd = await startProcess('epmd', epmdBin(), ['-port', String(epmdPort)], path.join(dir, 'epmd.log'),
+      () => listening(epmdPort), 30000, env);
     started = await startProcess('rabbitmq-server', server, [], path.join(dir, 'rabbitmq.log'), () => amqpReady(url), 90000, env);
   } catch (e) {
     await killEpmd();

@@ -65,6 +65,47 @@ test('npm install --install-links: an application elsewhere gets a working clien
   }
 });
 
+test('npm pack, then npm install of the tarball: a copy that later npm installs keep', () => {
+  // The README's way in from an application elsewhere: the packed tarball
+  // is what the application's package.json names, so a later install of
+  // another package (and a plain \`npm install\`) reinstalls the same copy.
+  const app = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'retryd-packed-'));
+  const npm = (...a) => execFileSync('npm', [...a, '--prefer-offline', '--no-audit', '--no-fund'], {
+    cwd: app, encoding: 'utf8', timeout: 120000, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    const tgz = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', PKG], { cwd: app, encoding: 'utf8' }))[0].filename;
+    const version = require(path.join(PKG, 'package.json')).version;
+    assert.equal(tgz, `retryd-${version}.tgz`);
+    npm('install', `./${tgz}`);
+    // Another package, installed afterwards (a local one: no registry needed).
+    const other = path.join(app, 'other');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'package.json'), JSON.stringify({ name: 'other', version: '1.0.0', main: 'index.js' }));
+    fs.writeFileSync(path.join(other, 'index.js'), "module.exports = 'other';\n");
+    const otherTgz = JSON.parse(execFileSync('npm', ['pack', '--json', other], { cwd: app, encoding: 'utf8' }))[0].filename;
+    npm('install', `./${otherTgz}`);
+    npm('install');
+    const deps = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')).dependencies;
+    assert.equal(deps.retryd, `file:${tgz}`);
+    assert.ok(!fs.lstatSync(path.join(app, 'node_modules', 'retryd')).isSymbolicLink());
+    assert.ok(fs.existsSync(path.join(app, 'node_modules', '@grpc', 'grpc-js')), 'its dependencies are installed');
+    const out = execFileSync(process.execPath, ['-e', `
+      const { Client, Unavailable } = require('retryd');
+      require('retryd/bullmq');
+      const c = new Client({ address: '127.0.0.1:1', timeoutMs: 500 });
+      c.reportFailure('j', new Error('x')).then(() => process.exit(1), (e) => {
+        c.close();
+        console.log(require('other'), e instanceof Unavailable ? 'unavailable' : String(e));
+      });
+    `], { cwd: app, encoding: 'utf8', timeout: 30000 });
+    assert.equal(out.trim(), 'other unavailable');
+  } finally {
+    fs.rmSync(app, { recursive: true, force: true });
+  }
+});
+
 test('a bare link without dependencies says how to install', () => {
   // What `npm install <folder outside the project>` leaves: the package's
   // files and no node_modules.
@@ -77,7 +118,7 @@ test('a bare link without dependencies says how to install', () => {
     } catch (e) {
       err = e.stderr;
     }
-    assert.match(err, /retryd cannot find @grpc\/grpc-js: .*npm install --install-links/);
+    assert.match(err, /retryd cannot find @grpc\/grpc-js: .*npm pack <path to clients\/node>.*npm install \.\/retryd-<version>\.tgz/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

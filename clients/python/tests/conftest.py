@@ -420,6 +420,7 @@ class RabbitMQ:
             RABBITMQ_CONF_ENV_FILE=str(d / "rabbitmq-env.conf"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
             RABBITMQ_PID_FILE=str(d / "rabbitmq.pid"),
+            ERL_CRASH_DUMP=str(d / "erl_crash.dump"),  # not in the working directory
         )
         self.started_at = time.monotonic()
         with open(d / "rabbitmq.log", "wb") as out:

@@ -203,6 +203,27 @@ def test_bad_input_is_a_retryd_error_not_unavailable(retryd_addr: str) -> None:
         assert "job_id" in str(e.value)
 
 
+@pytest.mark.parametrize("kwargs, error, named", [
+    ({"attempt": -1}, TimeoutError("t"), "attempt: must be 1-10000000 (or 0: none), got -1"),
+    ({"attempt": 10_000_001}, TimeoutError("t"), "attempt: must be 1-10000000"),
+    ({"priority": -1}, TimeoutError("t"), "priority: must be 0-100, got -1"),
+    ({"priority": 101}, TimeoutError("t"), "priority: must be 0-100, got 101"),
+    ({"retry_after": -10}, TimeoutError("t"), "retry_after: must be at least 0 seconds, got -10"),
+    ({"retry_after": float("nan")}, TimeoutError("t"), "retry_after: must be a finite number"),
+    ({}, retryd.ErrorInfo(type="X", http_status=-1), "error.http_status: must be 100-599 (or 0: none), got -1"),
+    ({}, retryd.ErrorInfo(type="X", http_status=600), "error.http_status: must be 100-599"),
+    ({}, retryd.ErrorInfo(type="X", grpc_code=17), "error.grpc_code: must be 1-16 (or 0: none), got 17"),
+])
+def test_a_bad_number_is_refused_before_sending_naming_its_argument(
+        client: retryd.Client, kwargs, error, named: str) -> None:
+    jid = job()
+    for call in (client.report_failure, client.explain):
+        with pytest.raises(ValueError) as e:
+            call(jid, error, **kwargs)
+        assert str(e.value).startswith(named), str(e.value)
+    assert client.get_job(jid) is None
+
+
 def test_long_messages_are_cut_to_what_retryd_accepts(client: retryd.Client) -> None:
     d = client.report_failure(job(), RuntimeError("é" * 100_000))
     assert d.category == "unknown"

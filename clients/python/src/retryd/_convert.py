@@ -21,6 +21,8 @@ MAX_MESSAGE = 64 * 1024
 MAX_TYPE = 1024
 MAX_JOB_TYPE = 128
 MAX_JOB_ID = 512
+# An attempt number past this is a bug (a negative count made unsigned).
+MAX_ATTEMPT = 10_000_000
 # A Retry-After longer than this is a mistake, not advice: retryd refuses it,
 # so one read from a response is dropped rather than sent.
 MAX_HINT = 366 * 24 * 3600.0
@@ -240,11 +242,20 @@ def failure_request(
     """A ``ReportFailureRequest`` or ``ExplainRequest`` (``cls``); ``payload``,
     ``queue`` and ``lease_id`` only for the former."""
     info = to_error_info(error)
+    # What is read from an exception is in range already (_status).
+    http_status = number("error.http_status", info.http_status or 0, 100, 599, zero=True)
+    grpc_code = number("error.grpc_code", info.grpc_code or 0, 1, 16, zero=True)
+    if attempt is not None:
+        number("attempt", attempt, 1, MAX_ATTEMPT, zero=True)
+    if priority is not None:
+        number("priority", priority, 0, 100)
+    if retry_after is not None:
+        retry_after = seconds("retry_after", retry_after, allow_zero=True, high=MAX_HINT)
     e = pb.ErrorInfo(
         type=cut_utf8(info.type, MAX_TYPE),
         message=cut_utf8(info.message, MAX_MESSAGE),
-        http_status=info.http_status or 0,
-        grpc_code=info.grpc_code or 0,
+        http_status=http_status,
+        grpc_code=grpc_code,
     )
     if info.retryable is not None:
         e.retryable = bool(info.retryable)
@@ -388,6 +399,16 @@ def text(name: str, value: Any, limit: int, *, required: bool = True) -> str:
         raise ValueError(f"{name}: must not be empty")
     if len(value.encode("utf-8", "surrogatepass")) > limit:
         raise ValueError(f"{name}: must be at most {limit} bytes")
+    return value
+
+
+def number(name: str, value: Any, low: int, high: int, *, zero: bool = False) -> int:
+    """An ``int`` from ``low`` to ``high`` (or 0, meaning none, with ``zero``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: must be an int, got {type(value).__name__}")
+    if not (low <= value <= high or (zero and value == 0)):
+        none = " (or 0: none)" if zero else ""
+        raise ValueError(f"{name}: must be {low}-{high}{none}, got {value}")
     return value
 
 
