@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod engine;
 pub mod error_chain;

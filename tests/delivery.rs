@@ -283,7 +283,7 @@ async fn extend_keeps_a_long_run_and_release_hands_the_job_back_uncounted() {
     // most of a second of slack on a slow machine, and the wait past the
     // first lease's end is the test's own.
     let j = claim_when_due(c, "mail", 1, 1000).await.remove(0);
-    let first_end = j.lease_until.clone().expect("lease_until");
+    let first_end = j.lease_until.expect("lease_until");
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let until = c

@@ -2,7 +2,7 @@
 //!
 //! Tables for people, `--output json` for scripts (protobuf's JSON mapping,
 //! with the proto's own field names). An unreachable sidecar or an error
-//! status is one line on stderr and exit code 1 (see `main.rs`).
+//! status is one line on stderr and exit code 1 (see `command/mod.rs`).
 
 mod args;
 mod connect;

@@ -5,7 +5,7 @@
 //! unknown key is one too, with the known key it most resembles: a typo must
 //! not silently fall back to a default. Every problem of a file is reported
 //! at once, in the order of the file. Flags and `RETRYD_*` variables for the
-//! server settings are merged in `main.rs` (flag beats variable beats file).
+//! server settings are merged in `command/flags.rs` (flag beats variable beats file).
 //!
 //! `raw` parses the text table by table, `validate` turns it into `Config`,
 //! `summary` is what `check-config` prints, `redis_settings` holds `[state.redis]`.
