@@ -1,4 +1,6 @@
-# retryd container image: a multi-stage build to a small non-root image.
+# retryd container image for a Docker engine: a multi-stage build to a small
+# non-root image. Without one, deploy/image/build makes the same image with
+# buildah, from scratch.
 #   docker build -t retryd .
 # (Not built in CI: no Docker engine runs there. See README.)
 FROM rust:1.95-bookworm AS build
