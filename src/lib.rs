@@ -9,7 +9,8 @@
 pub mod cli;
 pub mod command;
 pub mod config;
-pub mod engine;
+/// The decision engine, a crate of its own (`crates/retryd-engine`).
+pub use retryd_engine as engine;
 pub mod error_chain;
 pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -351,4 +351,26 @@ mod tests {
         let t = timestamp(Timestamp(1_700_000_000_123));
         assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_000_000));
     }
+
+    /// The engine's table of gRPC code names agrees with tonic's codes, number by number.
+    #[test]
+    fn names_are_tonics_codes_in_screaming_snake_case() {
+        for n in 0..17u8 {
+            let debug = format!("{:?}", tonic::Code::from(i32::from(n)));
+            let mut want = String::new();
+            for (i, c) in debug.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    want.push('_');
+                }
+                want.push(c.to_ascii_uppercase());
+            }
+            assert_eq!(crate::engine::classify::grpc_code_name(n), want);
+            assert_eq!(
+                crate::engine::classify::grpc_code_from_name(&want.to_lowercase()),
+                Some(n)
+            );
+        }
+        assert_eq!(crate::engine::classify::grpc_code_name(17), "INVALID");
+        assert_eq!(crate::engine::classify::grpc_code_from_name("17"), None);
+    }
 }

@@ -1,6 +1,7 @@
 //! Engine micro-benchmarks: one decision end to end (classification with the
-//! built-in rules, policy, backoff, state update) on one and on two threads,
-//! with and without a target budget; a store update; classification alone.
+//! built-in rules, policy, backoff, the job's state update) on one and on two
+//! threads, with and without a target budget; classification alone. The
+//! memory store's update is in the sidecar's `benches/store.rs`.
 //!
 //!     cargo bench --bench engine
 
@@ -12,11 +13,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use retryd::engine::{
+use retryd_engine::{
     BudgetConfig, BudgetView, Classifier, Engine, ErrorReport, FailureReport, Job, Policy,
     PolicySet, TargetId, Timestamp,
 };
-use retryd::state::{FailureCall, Limits, store_for};
 
 const NOW: Timestamp = Timestamp(1_800_000_000_000);
 
@@ -120,52 +120,6 @@ fn bench_decide(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_store(c: &mut Criterion) {
-    let (mut engine, policy) = engine();
-    // A budget for target s3, refilled as it is used (as successes would).
-    engine.budgets.by_target.insert(
-        "s3".into(),
-        BudgetConfig {
-            max_tokens: 1_000_000,
-            token_ratio: 1.0,
-            ..BudgetConfig::default()
-        },
-    );
-    let ids: Vec<String> = (0..10_000)
-        .map(|i| format!("job-{i:010}-5f0c2b9e-7d41-4e8a-b3c6"))
-        .collect();
-    let r = report(TYPE_HIT.0, TYPE_HIT.1, TYPE_HIT.2);
-    let mut g = c.benchmark_group("store");
-    g.throughput(Throughput::Elements(1));
-    for (name, target) in [
-        ("report_failure_10k_jobs", ""),
-        ("report_failure_10k_jobs_with_budget", "s3"),
-    ] {
-        let store = store_for(Limits::default(), &engine);
-        let call = |id| FailureCall {
-            job_id: id,
-            job_type: "invoice",
-            target,
-            policy: &policy,
-            report: r,
-            pause: None,
-            carry: Default::default(),
-        };
-        let mut rng = SmallRng::seed_from_u64(7);
-        for id in &ids {
-            let _ = store.report_failure(&engine, &call(id), NOW, &mut rng);
-        }
-        let mut i = 0;
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                i = (i + 7919) % ids.len();
-                black_box(store.report_failure(&engine, &call(&ids[i]), NOW, &mut rng))
-            })
-        });
-    }
-    g.finish();
-}
-
 fn bench_classify(c: &mut Criterion) {
     let (engine, _) = engine();
     let classifier = &engine.classifier;
@@ -200,6 +154,6 @@ fn bench_classify(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = bench_decide, bench_store, bench_classify
+    targets = bench_decide, bench_classify
 }
 criterion_main!(benches);

@@ -2,8 +2,8 @@
 //! with the decision it gives and the sentence that explains it.
 
 use super::*;
-use crate::engine::HintUse;
-use crate::engine::policy::UNLIMITED;
+use crate::HintUse;
+use crate::policy::UNLIMITED;
 
 fn hinted(hint: Option<Duration>) -> FailureReport<'static> {
     FailureReport {
@@ -242,7 +242,7 @@ fn unlimited_retries_end_only_by_time() {
 
 #[test]
 fn shadow_comparisons() {
-    use crate::engine::shadow::Comparison;
+    use crate::shadow::Comparison;
     let mut run = Run::new(Policy::named("p"));
     let retry = run.fail();
     let longer = Decision {

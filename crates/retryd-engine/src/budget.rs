@@ -17,7 +17,8 @@
 //! already scheduled count, a gap users report in Envoy's budgets).
 //!
 //! This module is the arithmetic and the verdict, on plain values; the
-//! shared counters live in `crate::budgets`.
+//! shared counters live in the sidecar's state layer (`src/state/memory/budgets.rs`,
+//! `src/state/redis/budget.rs` in the `retryd` crate).
 
 use std::collections::HashMap;
 

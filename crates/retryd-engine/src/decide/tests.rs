@@ -8,9 +8,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::*;
-use crate::engine::ErrorReport;
-use crate::engine::backoff::{Backoff, Jitter};
-use crate::engine::policy::CategoryOverride;
+use crate::ErrorReport;
+use crate::backoff::{Backoff, Jitter};
+use crate::policy::CategoryOverride;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -535,8 +535,8 @@ fn explanation_of_a_retry_names_rule_count_delay_and_policy() {
 
 fn budget(tokens: i64, on_exhausted: OnExhausted) -> BudgetView {
     BudgetView {
-        target: crate::engine::TargetId(3),
-        config: crate::engine::BudgetConfig {
+        target: crate::TargetId(3),
+        config: crate::BudgetConfig {
             on_exhausted,
             ..Default::default()
         },
@@ -564,7 +564,7 @@ fn an_exhausted_budget_gives_up_or_defers() {
         (d.action, d.reason),
         (Action::GiveUp, Some(GiveUpReason::BudgetExhausted))
     );
-    assert_eq!(d.target, Some(crate::engine::TargetId(3)));
+    assert_eq!(d.target, Some(crate::TargetId(3)));
     assert_eq!(
         run.engine.explanation(&d, &r.error, Some("s3")),
         "transient error (built-in rule `timeout`: type TimeoutError), but retries are throttled: \

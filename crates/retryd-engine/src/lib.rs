@@ -3,7 +3,12 @@
 //!
 //! Everything here is pure. "Now" and the random source are arguments, nothing
 //! reads a clock, touches the network or a global, so every rule of
-//! docs/decisions.md is tested case by case without a server.
+//! docs/decisions.md is tested case by case without a server. It is a crate
+//! of its own so that Cargo enforces this: its dependencies are regex, rand,
+//! serde and a hasher, never a runtime, the network or the file system. The
+//! sidecar (crate `retryd`) re-exports it as `retryd::engine`.
+
+#![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod batch;

@@ -171,7 +171,7 @@ impl Describe<'_> {
             }
             Matched::Http(code) => {
                 s.push_str("HTTP ");
-                crate::engine::push_u64(s, u64::from(code));
+                crate::push_u64(s, u64::from(code));
             }
             Matched::Grpc(c) => {
                 s.push_str("gRPC ");
