@@ -335,3 +335,75 @@ async fn a_watcher_sees_what_another_sidecar_parks(b: &Backend, prefix: &str) {
     .await
     .expect("settled through the other sidecar");
 }
+
+/// A claim whose caller went away while it waited on Redis (a `ClaimDue`
+/// past its deadline, a `WatchDue` stream closed) still ends as a claim
+/// does — the queue's hint put back, the jobs it leased handed back — so
+/// the next claimer gets the jobs at once: not after their 60-second lease,
+/// nor after the sweeper's reconcile (every 5 s) finds the hint it lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_caller_went_away_hands_its_jobs_back() {
+    let redis = RedisServer::start();
+    // Redis's answers may take 10 s: the frozen server below is slow, not down.
+    let state = format!(
+        "{}timeout = \"10s\"\n",
+        Backend::standalone(&redis).toml("gone", "")
+    );
+    let h = Harness::start(&format!("{CONFIG}\n{state}")).await;
+    let mut c = h.client.clone();
+    let due_again = async |c: &mut Client, want: &[&str]| {
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        let mut got: Vec<String> = Vec::new();
+        while got.len() < want.len() && Instant::now() < deadline {
+            got.extend(
+                claim(c, "mail", 10, 60_000)
+                    .await
+                    .into_iter()
+                    .map(|j| j.job_id),
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        got.sort();
+        assert_eq!(got, want, "the jobs a gone claimer's claim took came back");
+    };
+
+    // A ClaimDue cancelled by its deadline while Redis does not answer
+    // (twice: a sweep that happens to land just after could hide a loss once).
+    for round in ["a", "b"] {
+        let ids = [format!("g1{round}"), format!("g2{round}")];
+        for id in &ids {
+            report(&mut c, parked(id, "mail", id.as_bytes())).await;
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        redis.freeze();
+        let mut req = tonic::Request::new(pb::ClaimDueRequest {
+            queue: "mail".into(),
+            max_jobs: 10,
+            lease: ms(60_000),
+        });
+        req.set_timeout(Duration::from_millis(300));
+        let cancelled = c.clone().claim_due(req).await;
+        assert!(cancelled.is_err(), "{cancelled:?}");
+        redis.thaw();
+        due_again(&mut c, &[ids[0].as_str(), ids[1].as_str()]).await;
+    }
+
+    // A WatchDue stream closed while its first claim waits on Redis.
+    report(&mut c, parked("g3", "mail", b"three")).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    redis.freeze();
+    let stream = c
+        .clone()
+        .watch_due(pb::WatchDueRequest {
+            queue: "mail".into(),
+            max_in_flight: 10,
+            lease: ms(60_000),
+        })
+        .await
+        .expect("watch");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.thaw();
+    due_again(&mut c, &["g3"]).await;
+}

@@ -7,13 +7,19 @@
 //! by lease (`Flights`): a settle through this sidecar (a report with the
 //! lease, a release) frees the slot at once; a lease that runs out frees it
 //! at its end.
+//!
+//! A claim runs as a task of its own and hands its jobs over in an
+//! [`Unsent`]: a caller that goes away while the backend works (a
+//! cancelled `ClaimDue`, a `WatchDue` stream closed while its claim's
+//! script runs on Redis) leaves its jobs released at once, not leased to
+//! nobody until their lease runs out.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tonic::Status;
 
 use super::convert;
@@ -131,21 +137,50 @@ impl App {
         }
     }
 
-    pub async fn claim_due(&self, r: pb::ClaimDueRequest) -> Result<pb::ClaimDueResponse, Status> {
+    pub async fn claim_due(
+        self: &Arc<App>,
+        r: pb::ClaimDueRequest,
+    ) -> Result<pb::ClaimDueResponse, Status> {
         self.delivery_on()?;
         let (max, lease) = validate::claim(&r.queue, "max_jobs", r.max_jobs, r.lease.as_ref())?;
         let lease = lease.unwrap_or(self.delivery.default_lease);
-        let at = now();
-        let queue = &r.queue;
-        let jobs = self
-            .reloading(|engine| async move {
-                Ok(self.state.claim_due(&engine, queue, max, lease, at).await?)
-            })
-            .await?;
-        self.delivered(&jobs, at);
+        let mut claimed = self.claim(r.queue, max, lease).await?;
         Ok(pb::ClaimDueResponse {
-            jobs: jobs.into_iter().map(convert::due_job).collect(),
+            jobs: claimed.jobs.drain(..).map(convert::due_job).collect(),
         })
+    }
+
+    /// Up to `max` due jobs of `queue` leased for `lease`, counted as
+    /// handed out. The claim is a task of its own, so that it ends the same
+    /// way whether or not its caller is still there to take the jobs.
+    async fn claim(
+        self: &Arc<App>,
+        queue: String,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Unsent, Status> {
+        let app = self.clone();
+        let at = now();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let claimed = app
+                .reloading(|engine| {
+                    let (app, queue) = (&app, &queue);
+                    async move { Ok(app.state.claim_due(&engine, queue, max, lease, at).await?) }
+                })
+                .await;
+            let claimed = claimed.map(|jobs| Unsent {
+                app: app.clone(),
+                jobs: jobs.into(),
+            });
+            // A caller gone: the jobs, dropped with the answer, go back.
+            let _ = tx.send(claimed);
+        });
+        let mut unsent = rx
+            .await
+            .unwrap_or_else(|_| Err(Status::internal("a claim's task ended without an answer")))?;
+        self.delivered(unsent.jobs.make_contiguous(), at);
+        Ok(unsent)
     }
 
     pub async fn extend_lease(
@@ -197,7 +232,10 @@ impl App {
             max,
             lease: lease.unwrap_or(self.delivery.default_lease),
             flight: Arc::default(),
-            pending: VecDeque::new(),
+            pending: Unsent {
+                app: self.clone(),
+                jobs: VecDeque::new(),
+            },
         };
         let stream = futures_util::stream::unfold(watch, |mut w| async move {
             let job = w.next().await?;
@@ -237,33 +275,25 @@ impl App {
     }
 }
 
-/// One `WatchDue` stream's state.
-struct Watch {
+/// Jobs claimed and not yet sent to a claimer. Those still here when it
+/// is dropped (their claimer went away first) are handed back at once,
+/// not left to their leases.
+struct Unsent {
     app: Arc<App>,
-    queue: String,
-    max: usize,
-    lease: Duration,
-    flight: Arc<Flight>,
-    /// Claimed and not yet sent (a claim may take several at once).
-    pending: VecDeque<DueJob>,
+    jobs: VecDeque<DueJob>,
 }
 
-impl Drop for Watch {
-    /// Jobs claimed for a watcher that went away before they were sent
-    /// are handed back at once, not left to their leases.
+impl Drop for Unsent {
     fn drop(&mut self) {
-        let pending: Vec<DueJob> = self.pending.drain(..).collect();
-        let flight = self.flight.lock().keys().cloned().collect::<Vec<_>>();
-        for lease in flight {
-            self.app.flights.0.remove(&lease);
-        }
-        if pending.is_empty() {
+        if self.jobs.is_empty() {
             return;
         }
+        let jobs: Vec<DueJob> = self.jobs.drain(..).collect();
         let app = self.app.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                for j in pending {
+                for j in jobs {
+                    app.flights.settled(&j.lease_id);
                     let _ = app
                         .state
                         .release_job(&j.id, &j.lease_id, Duration::ZERO, now())
@@ -274,12 +304,34 @@ impl Drop for Watch {
     }
 }
 
+/// One `WatchDue` stream's state.
+struct Watch {
+    app: Arc<App>,
+    queue: String,
+    max: usize,
+    lease: Duration,
+    flight: Arc<Flight>,
+    /// Claimed and not yet sent (a claim may take several at once).
+    pending: Unsent,
+}
+
+impl Drop for Watch {
+    /// The stream's hand-outs are no longer its own to count; its unsent
+    /// jobs go back as `pending` is dropped.
+    fn drop(&mut self) {
+        let flight = self.flight.lock().keys().cloned().collect::<Vec<_>>();
+        for lease in flight {
+            self.app.flights.0.remove(&lease);
+        }
+    }
+}
+
 impl Watch {
     /// The next due job for this watcher: waits for room (a settle, or a
     /// lease running out) and for a job to fall due; `None` at shutdown.
     async fn next(&mut self) -> Option<pb::DueJob> {
         loop {
-            if let Some(job) = self.pending.pop_front() {
+            if let Some(job) = self.pending.jobs.pop_front() {
                 return Some(convert::due_job(job));
             }
             let app = self.app.clone();
@@ -309,28 +361,20 @@ impl Watch {
             tokio::pin!(woken);
             woken.as_mut().enable();
             let (in_flight, _) = self.flight.count(now());
-            let at = now();
             let claimed = app
-                .reloading(|engine| {
-                    let queue = &self.queue;
-                    let room = self.max - in_flight;
-                    let lease = self.lease;
-                    let app = &app;
-                    async move { Ok(app.state.claim_due(&engine, queue, room, lease, at).await?) }
-                })
+                .claim(self.queue.clone(), self.max - in_flight, self.lease)
                 .await;
             match claimed {
-                Ok(jobs) if !jobs.is_empty() => {
-                    app.delivered(&jobs, at);
+                Ok(mut got) if !got.jobs.is_empty() => {
                     let mut f = self.flight.lock();
-                    for j in &jobs {
+                    for j in &got.jobs {
                         f.insert(j.lease_id.clone(), j.lease_until);
                         app.flights
                             .0
                             .insert(j.lease_id.clone(), self.flight.clone());
                     }
                     drop(f);
-                    self.pending.extend(jobs);
+                    self.pending.jobs.extend(got.jobs.drain(..));
                     continue;
                 }
                 Ok(_) => {}
