@@ -35,6 +35,45 @@ pub use service::{App, now};
 /// validation then names) and then some, but no unbounded allocation.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
+/// The settings of `RetryCoordinator`'s calls, in one list that both the
+/// generated service and the hot path (`hot_path`, which answers
+/// `ReportFailure` before the router) are given: a setting added here
+/// applies to both, or to neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallSettings {
+    /// Largest request decoded.
+    pub max_request_bytes: usize,
+    /// Largest response encoded (`None`: tonic's default, no limit).
+    pub max_response_bytes: Option<usize>,
+}
+
+impl CallSettings {
+    pub const SERVED: CallSettings = CallSettings {
+        max_request_bytes: MAX_REQUEST_BYTES,
+        max_response_bytes: None,
+    };
+
+    /// The generated service with these settings. (Compression stays off:
+    /// neither path accepts or sends it.)
+    fn service(
+        self,
+        coordinator: service::Coordinator,
+    ) -> RetryCoordinatorServer<service::Coordinator> {
+        let s = RetryCoordinatorServer::new(coordinator)
+            .max_decoding_message_size(self.max_request_bytes);
+        match self.max_response_bytes {
+            Some(n) => s.max_encoding_message_size(n),
+            None => s,
+        }
+    }
+
+    /// tonic's unary handling for the hot path, with the same settings.
+    pub fn grpc<C: tonic::codec::Codec>(self, codec: C) -> tonic::server::Grpc<C> {
+        tonic::server::Grpc::new(codec)
+            .apply_max_message_size_config(Some(self.max_request_bytes), self.max_response_bytes)
+    }
+}
+
 /// HTTP/2 streams one connection may have open at once.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
@@ -54,6 +93,30 @@ pub enum ServeError {
     Tls(String),
     #[error("{0}")]
     Backend(String),
+}
+
+/// A memory-backed `App` of `config_toml`, for the edge's unit tests.
+#[cfg(test)]
+pub(crate) fn test_app(config_toml: &str) -> Arc<App> {
+    let config = Config::from_toml(config_toml).expect("test configuration");
+    let engine = config.engine();
+    let state = State::memory(
+        config.limits.clone(),
+        config.batch_limits.clone(),
+        config.delivery.clone(),
+        &engine,
+        Vec::new(),
+    );
+    Arc::new(App {
+        engine: Arc::new(arc_swap::ArcSwap::from_pointee(engine)),
+        state: Arc::new(state),
+        metrics: Arc::new(Metrics::new("test")),
+        admin_token: None,
+        events: Arc::default(),
+        shutdown: CancellationToken::new(),
+        delivery: config.delivery.clone(),
+        flights: Default::default(),
+    })
 }
 
 /// The `fleet` label of every metric: the fleet's state (`prefix@host:port`
@@ -368,10 +431,9 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let coordinator = RetryCoordinatorServer::new(service::Coordinator::new(app.clone()))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let coordinator = CallSettings::SERVED.service(service::Coordinator::new(app.clone()));
     let hot_path =
-        hot_path::HotPathLayer::new(service::Coordinator::new(app.clone()), MAX_REQUEST_BYTES);
+        hot_path::HotPathLayer::new(service::Coordinator::new(app.clone()), CallSettings::SERVED);
 
     let health_task = health_listener.map(|listener| {
         let service = health_service.clone();
