@@ -82,6 +82,36 @@ impl From<StateError> for Status {
     }
 }
 
+/// What a handler's body fails with: a refusal already worded as a status
+/// (bad input, a missing token), or the state's typed error, which the
+/// reload retry (`App::reloading`) looks at before it becomes a status.
+#[derive(Debug)]
+pub enum CallError {
+    Refused(Status),
+    State(StateError),
+}
+
+impl From<Status> for CallError {
+    fn from(s: Status) -> CallError {
+        CallError::Refused(s)
+    }
+}
+
+impl From<StateError> for CallError {
+    fn from(e: StateError) -> CallError {
+        CallError::State(e)
+    }
+}
+
+impl From<CallError> for Status {
+    fn from(e: CallError) -> Status {
+        match e {
+            CallError::Refused(s) => s,
+            CallError::State(e) => e.into(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Coordinator {
     app: Arc<App>,
@@ -157,19 +187,13 @@ impl App {
     pub async fn reloading<T, F, Fut>(&self, mut f: F) -> Result<T, Status>
     where
         F: FnMut(Arc<Engine>) -> Fut,
-        Fut: Future<Output = Result<T, Status>>,
+        Fut: Future<Output = Result<T, CallError>>,
     {
         let mut tries = 0;
         loop {
             match f(self.engine.load_full()).await {
-                Err(s)
-                    if s.code() == tonic::Code::Unavailable
-                        && s.message() == crate::state::RELOADED
-                        && tries < RELOAD_RETRIES =>
-                {
-                    tries += 1
-                }
-                other => return other,
+                Err(CallError::State(StateError::Reloaded)) if tries < RELOAD_RETRIES => tries += 1,
+                other => return other.map_err(Status::from),
             }
         }
     }
@@ -228,7 +252,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: FailureRequest<'_>,
-    ) -> Result<pb::ReportFailureResponse, Status> {
+    ) -> Result<pb::ReportFailureResponse, CallError> {
         let engine = &*engine;
         let f = validate::failure(r)?;
         self.check_carry(&f.carry)?;
@@ -311,7 +335,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: &pb::ExplainRequest,
-    ) -> Result<pb::ExplainResponse, Status> {
+    ) -> Result<pb::ExplainResponse, CallError> {
         let engine = &*engine;
         let f = validate::failure(r.into())?;
         let at = now();
@@ -340,7 +364,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: &pb::ReportSuccessRequest,
-    ) -> Result<pb::ReportSuccessResponse, Status> {
+    ) -> Result<pb::ReportSuccessResponse, CallError> {
         let engine = &*engine;
         validate::report_success(r)?;
         let lease = (!r.lease_id.is_empty()).then_some(r.lease_id.as_str());
@@ -388,7 +412,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: &pb::GetJobRequest,
-    ) -> Result<pb::GetJobResponse, Status> {
+    ) -> Result<pb::GetJobResponse, CallError> {
         let engine = &*engine;
         validate::job_id("job_id", &r.job_id)?;
         let job = self
@@ -405,7 +429,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: &pb::ListJobsRequest,
-    ) -> Result<pb::ListJobsResponse, Status> {
+    ) -> Result<pb::ListJobsResponse, CallError> {
         let engine = &*engine;
         let state = convert::state_filter(r.state)
             .map_err(|v| validate::invalid("state", format!("unknown JobState value {v}")))?;
@@ -420,7 +444,8 @@ impl App {
                 return Err(validate::invalid(
                     "page_token",
                     "was issued for another state or job_type filter",
-                ));
+                )
+                .into());
             }
             Some(t.after)
         };
@@ -484,7 +509,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: &pb::RetryJobRequest,
-    ) -> Result<pb::RetryJobResponse, Status> {
+    ) -> Result<pb::RetryJobResponse, CallError> {
         let engine = &*engine;
         validate::job_id("job_id", &r.job_id)?;
         let job = self
@@ -510,7 +535,7 @@ impl App {
         &self,
         engine: Arc<Engine>,
         r: &pb::CancelJobRequest,
-    ) -> Result<pb::CancelJobResponse, Status> {
+    ) -> Result<pb::CancelJobResponse, CallError> {
         let engine = &*engine;
         validate::job_id("job_id", &r.job_id)?;
         let job = self.state.cancel(engine, &r.job_id, now()).await?;
@@ -793,5 +818,56 @@ impl RetryCoordinator for Coordinator {
             self.app.watch_events(request.into_inner())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A call refused as decided under a replaced engine is asked again, up
+    /// to `RELOAD_RETRIES` times; any other error, even one worded the same,
+    /// is answered at once.
+    #[tokio::test]
+    async fn the_reload_retry_matches_the_typed_refusal() {
+        let app = crate::server::test_app("");
+        let calls = AtomicUsize::new(0);
+        let refused_once = app
+            .reloading(|_| async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(CallError::State(StateError::Reloaded)),
+                    n => Ok(n),
+                }
+            })
+            .await;
+        assert_eq!(refused_once.expect("answered the second time"), 1);
+
+        calls.store(0, Ordering::SeqCst);
+        let always = app
+            .reloading(|_| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(CallError::State(StateError::Reloaded))
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), RELOAD_RETRIES + 1);
+        assert_eq!(
+            always.expect_err("refused").code(),
+            tonic::Code::Unavailable
+        );
+
+        calls.store(0, Ordering::SeqCst);
+        let worded_alike = app
+            .reloading(|_| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(CallError::Refused(StateError::Reloaded.into()))
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            worded_alike.expect_err("refused").code(),
+            tonic::Code::Unavailable
+        );
     }
 }

@@ -91,9 +91,6 @@ pub struct FailureCall<'a> {
     pub carry: Carry<'a>,
 }
 
-/// `StateError::Reloaded`'s text: how the server knows the status again.
-pub const RELOADED: &str = "the configuration was reloaded during the call; retry it";
-
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StateError {
     #[error("no job {0:?}")]
@@ -113,7 +110,7 @@ pub enum StateError {
     Malformed(String),
     /// The configuration was reloaded while the call was deciding; asked
     /// again, it decides under the new one.
-    #[error("{RELOADED}")]
+    #[error("the configuration was reloaded during the call; retry it")]
     Reloaded,
     /// Delivery's fencing: the lease given is not the job's current one (or
     /// none was given for a job handed out under one). Nothing changed.
