@@ -45,7 +45,7 @@
 //!   records and runs `state::step` between its read and its write; one more
 //!   variant of `State`'s backend enum; its settings in `config`.
 //! - **A metric**: registered with its help text in `Metrics::new`
-//!   (`metrics.rs`), updated from the server or from `state::Observer`, and
+//!   (`metrics/registry.rs`, its name in `metrics/names.rs`), updated from the server or from `state::Observer`, and
 //!   documented in docs/metrics.md (`tests/docs.rs` checks both ways).
 //! - **A configuration key**: `config::raw` (the file as written) and
 //!   `config::validate` (checked, naming the key), docs/configuration.md.

@@ -5,7 +5,7 @@
 //!   its row), its documented default is the code's, and every key the
 //!   configuration's `Raw*` structs accept is documented;
 //! - every flag, variable and command of `retryd --help` is documented;
-//! - every metric of src/metrics.rs is in docs/metrics.md, and every metric
+//! - every metric of src/metrics/names.rs is in docs/metrics.md, and every metric
 //!   named there exists;
 //! - every RPC, message, field and enum value of the proto, and every field
 //!   src/server/ validates, is in docs/api.md;
@@ -590,14 +590,14 @@ fn every_flag_variable_and_command_is_documented() {
 
 #[test]
 fn every_metric_is_documented_and_every_documented_metric_exists() {
-    let src = read("src/metrics.rs");
+    let src = read("src/metrics/names.rs");
     let names: BTreeSet<String> = re(r#"pub const [A-Z_]+: &str = "(retryd_[a-z_]+)";"#)
         .captures_iter(&src)
         .map(|c| c[1].to_string())
         .collect();
     assert!(
         names.contains(retryd::metrics::FAILURES) && names.len() > 15,
-        "the metric constants of src/metrics.rs were not found: {names:?}"
+        "the metric constants of src/metrics/names.rs were not found: {names:?}"
     );
     let doc = read("docs/metrics.md");
     for n in &names {
@@ -615,7 +615,7 @@ fn every_metric_is_documented_and_every_documented_metric_exists() {
             .unwrap_or(name);
         assert!(
             names.contains(base),
-            "docs/metrics.md names {name}, which src/metrics.rs does not export"
+            "docs/metrics.md names {name}, which src/metrics/names.rs does not name"
         );
     }
 }
