@@ -4,8 +4,10 @@
 // Node.js section compiles as the CommonJS file a user would paste it into
 // (no top-level await), and the two that are a function of the
 // application's own code run as written, against a live sidecar, with that
-// code (work, requeue, deadLetter) defined after them. The Worker and
-// RabbitMQ snippets run whole in example.test.js and rabbitmq.test.js.
+// code (work, requeue, deadLetter) defined after them; so does the BullMQ
+// snippet, on a redis-server of its own, with a charge() that fails twice.
+// The Worker and RabbitMQ snippets run whole in example.test.js and
+// rabbitmq.test.js.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -51,11 +53,11 @@ after(async () => {
 });
 
 /** Runs `code` as app.js in the test's folder; its stdout. */
-function run(code) {
+function run(code, env = {}) {
   const file = path.join(dir, 'app.js');
   fs.writeFileSync(file, code);
   return execFileSync(process.execPath, [file], {
-    cwd: dir, env: { ...process.env, RETRYD_ADDR: sidecar.address }, encoding: 'utf8', timeout: 30000,
+    cwd: dir, env: { ...process.env, RETRYD_ADDR: sidecar.address, ...env }, encoding: 'utf8', timeout: 30000,
   });
 }
 
@@ -112,5 +114,37 @@ onFailure({ id: 'readme-top' }, invalid, 1).then(() => client.close());
     assert.equal((await c.getJob('readme-top')).state, 'dead');
   } finally {
     c.close();
+  }
+});
+
+test("the BullMQ snippet runs as written: retried as retryd says, then done", async () => {
+  const snippet = own.find((b) => b.includes("require('bullmq')"));
+  assert.ok(snippet, 'README.md has a BullMQ block');
+  // What a user installs beside retryd: bullmq and ioredis.
+  for (const dep of ['bullmq', 'ioredis']) {
+    const link = path.join(dir, 'node_modules', dep);
+    if (!fs.existsSync(link)) fs.symlinkSync(path.join(PKG, 'node_modules', dep), link, 'dir');
+  }
+  const [fast, redis] = await Promise.all([h.startRetryd(), h.startRedis()]); // 100 ms retries
+  try {
+    const out = run(`${snippet}
+let calls = 0;
+function charge(data) {
+  calls += 1;
+  if (calls < 3) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  return \`charged \${data.invoice}\`;
+}
+(async () => {
+  const job = await queue.add('invoice', { invoice: 'inv-7' });
+  const deadline = Date.now() + 20000;
+  while (!(await job.isCompleted()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const done = await queue.getJob(job.id);
+  console.log(JSON.stringify({ calls, attemptsMade: done.attemptsMade, returnvalue: done.returnvalue }));
+  process.exit(0);
+})();
+`, { RETRYD_ADDR: fast.address, REDIS_PORT: String(redis.port) });
+    assert.deepEqual(JSON.parse(out), { calls: 3, attemptsMade: 3, returnvalue: 'charged inv-7' });
+  } finally {
+    await Promise.all([fast.stop(), redis.stop()]);
   }
 });
