@@ -20,9 +20,11 @@
 //! random source as arguments and returns decisions; the state layer loads a
 //! job, lets the engine decide (`state::step`), and stores the result with a
 //! compare-and-set; the server validates what callers send, maps
-//! `state::StateError` to gRPC statuses, and tells `metrics` and `events`
-//! what happened. Backends are private to `state`: everything outside it
-//! goes through `State`'s methods.
+//! `state::StateError` to gRPC statuses (`server/status.rs`), and tells
+//! `metrics`, `events` and the logs what happened from one place
+//! (`server/observe.rs`, which resolves the decision's names once and hands
+//! them on as plain values). Backends are private to `state`: everything
+//! outside it goes through `State`'s methods.
 //!
 //! # Where a request flows
 //!
@@ -31,8 +33,11 @@
 //! handler → `server::validate` → `State::report_failure` → the backend runs
 //! `state::step` (classify, policy, backoff, budgets, breakers: the engine)
 //! → the decision goes back through `server::convert`, and
-//! `metrics::Metrics` counts it. Every other RPC goes through tonic's router
-//! to the same `server::service::Coordinator`.
+//! `server/observe.rs` counts it, publishes its events and logs it. Every
+//! other RPC goes through tonic's router to the same
+//! `server::service::Coordinator`. Every call that decides runs in
+//! `App::reloading` (`server/app.rs`), which asks again when a reload
+//! replaced the engine meanwhile.
 //!
 //! # Where to add
 //!

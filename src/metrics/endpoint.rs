@@ -41,34 +41,31 @@ impl Metrics {
     }
 }
 
+/// What a scrape reads the state's gauges with: handed in by the server;
+/// `None` when they could not be read (they keep their last values).
+pub type ReadGauges =
+    Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Option<Gauges>> + Send + Sync>;
+
 #[derive(Clone)]
 struct Scrape {
     metrics: Arc<Metrics>,
-    state: Arc<State>,
+    gauges: ReadGauges,
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    state: Arc<State>,
+    gauges: ReadGauges,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     async fn scrape(
         Extract(s): Extract<Scrape>,
     ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+        let gauges = (s.gauges)().await;
         (
             [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            {
-                let gauges = match s.state.gauges().await {
-                    Ok(g) => Some(g),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics: the state's gauges could not be read; they keep their last values");
-                        None
-                    }
-                };
-                s.metrics.render(gauges.as_ref())
-            },
+            s.metrics.render(gauges.as_ref()),
         )
     }
     let upkeep = {
@@ -86,7 +83,7 @@ pub async fn serve(
     tokio::spawn(upkeep);
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .with_state(Scrape { metrics, state });
+        .with_state(Scrape { metrics, gauges });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

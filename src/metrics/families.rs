@@ -143,34 +143,34 @@ impl Metrics {
     }
 
     /// One recorded (not de-duplicated) failure and its decision.
-    pub fn failure(&self, engine: &Engine, state: &State, job_type: LabelId, d: &Decision) {
+    pub fn failure(&self, l: &DecisionLabels<'_>, d: &Decision) {
         let (class, action, reason) = (d.error_class, d.action, d.reason);
         self.cached(
-            engine,
+            l.generation,
             &self.failures,
-            (job_type, class, d.category),
+            (l.job_type.id, class, l.category.id),
             || {
                 self.counter(
                     FAILURES,
                     vec![
-                        label("job_type", state.label_name(job_type)),
+                        label("job_type", l.job_type.name),
                         label("error_class", class.as_str()),
-                        label("category", engine.category_name(d)),
+                        label("category", l.category.name),
                     ],
                 )
             },
         )
         .increment(1);
         self.cached(
-            engine,
+            l.generation,
             &self.decisions,
-            (job_type, d.policy, action, reason),
+            (l.job_type.id, l.policy.id, action, reason),
             || {
                 self.counter(
                     DECISIONS,
                     vec![
-                        label("job_type", state.label_name(job_type)),
-                        label("policy", engine.policy_name(d)),
+                        label("job_type", l.job_type.name),
+                        label("policy", l.policy.name),
                         label("action", action.as_str()),
                         label("reason", reason.map_or("none", GiveUpReason::as_str)),
                     ],
@@ -179,8 +179,8 @@ impl Metrics {
         )
         .increment(1);
         if action == Action::Retry {
-            self.cached(engine, &self.delay, d.policy, || {
-                self.histogram(RETRY_DELAY, vec![label("policy", engine.policy_name(d))])
+            self.cached(l.generation, &self.delay, l.policy.id, || {
+                self.histogram(RETRY_DELAY, vec![label("policy", l.policy.name)])
             })
             .record(d.delay.as_secs_f64());
         }
@@ -189,24 +189,21 @@ impl Metrics {
             ..
         } = d.why
         {
-            self.cached(engine, &self.hints_disregarded, d.policy, || {
-                self.counter(
-                    HINTS_DISREGARDED,
-                    vec![label("policy", engine.policy_name(d))],
-                )
+            self.cached(l.generation, &self.hints_disregarded, l.policy.id, || {
+                self.counter(HINTS_DISREGARDED, vec![label("policy", l.policy.name)])
             })
             .increment(1);
         }
     }
 
     /// A job's attempts, observed when it succeeds or gives up.
-    pub fn attempts(&self, state: &State, job_type: LabelId, succeeded: bool, attempts: u32) {
+    pub fn attempts(&self, job_type: Named<'_, LabelId>, succeeded: bool, attempts: u32) {
         self.attempts
-            .get((job_type, succeeded), || {
+            .get((job_type.id, succeeded), || {
                 self.histogram(
                     ATTEMPTS,
                     vec![
-                        label("job_type", state.label_name(job_type)),
+                        label("job_type", job_type.name),
                         label("outcome", if succeeded { "succeeded" } else { "gave_up" }),
                     ],
                 )
@@ -214,13 +211,13 @@ impl Metrics {
             .record(f64::from(attempts));
     }
 
-    pub fn success(&self, state: &State, job_type: LabelId, after_retry: bool) {
+    pub fn success(&self, job_type: Named<'_, LabelId>, after_retry: bool) {
         self.successes
-            .get((job_type, after_retry), || {
+            .get((job_type.id, after_retry), || {
                 self.counter(
                     SUCCESSES,
                     vec![
-                        label("job_type", state.label_name(job_type)),
+                        label("job_type", job_type.name),
                         label("after_retry", if after_retry { "true" } else { "false" }),
                     ],
                 )
@@ -272,24 +269,24 @@ impl Metrics {
         }
     }
 
-    /// A decision under a policy with a shadow, and the shadow's.
-    pub fn shadow(&self, engine: &Engine, live: &Decision, shadow: &Decision) {
-        let how = Comparison::of(live, shadow);
-        self.cached(
-            engine,
-            &self.shadow,
-            (live.policy, shadow.policy, how),
-            || {
-                self.counter(
-                    SHADOW,
-                    vec![
-                        label("policy", engine.policy_name(live)),
-                        label("shadow", engine.policy_name(shadow)),
-                        label("outcome", how.as_str()),
-                    ],
-                )
-            },
-        )
+    /// A decision under a policy with a shadow (`live`), and the shadow's.
+    pub fn shadow(
+        &self,
+        generation: u64,
+        live: Named<'_, PolicyId>,
+        shadow: Named<'_, PolicyId>,
+        how: Comparison,
+    ) {
+        self.cached(generation, &self.shadow, (live.id, shadow.id, how), || {
+            self.counter(
+                SHADOW,
+                vec![
+                    label("policy", live.name),
+                    label("shadow", shadow.name),
+                    label("outcome", how.as_str()),
+                ],
+            )
+        })
         .increment(1);
     }
 

@@ -39,8 +39,8 @@ use crate::engine::batch::PassResult;
 use crate::engine::classify::grpc_code_name;
 use crate::engine::shadow::Comparison;
 use crate::engine::{
-    Action, BreakerState, CategoryId, Decision, Engine, ErrorClass, GiveUpReason, HintUse,
-    JobState, PolicyId, TargetId, Why,
+    Action, BreakerState, CategoryId, Decision, ErrorClass, GiveUpReason, HintUse, JobState,
+    PolicyId, TargetId, Why,
 };
 use crate::labels::LabelId;
 
@@ -50,23 +50,43 @@ const PASS_RESULTS: [PassResult; 4] = [
     PassResult::MaxPassesReached,
     PassResult::RetryableRemaining,
 ];
-use crate::state::{Evictions, Gauges, State};
+use crate::state::{Evictions, Gauges};
 
 use cache::{Cache, Handle};
-pub use endpoint::{serve, url};
+pub use endpoint::{ReadGauges, serve, url};
 pub use names::*;
 
 static META: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
-/// Labels of `retryd_decisions_total`: job type, policy, action, reason.
-type DecisionLabels = (LabelId, PolicyId, Action, Option<GiveUpReason>);
+/// The cache key of `retryd_decisions_total`: job type, policy, action, reason.
+type DecisionKey = (LabelId, PolicyId, Action, Option<GiveUpReason>);
+
+/// A label value as the families are handed it: its id, which handles are
+/// cached by, and its name, which a new handle is registered with.
+#[derive(Clone, Copy, Debug)]
+pub struct Named<'a, I> {
+    pub id: I,
+    pub name: &'a str,
+}
+
+/// A decision's label values, resolved once per call by the server
+/// (`server/observe.rs`) from its engine and state.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionLabels<'a> {
+    /// The configuration generation the policy and category ids are of.
+    pub generation: u64,
+    pub job_type: Named<'a, LabelId>,
+    pub policy: Named<'a, PolicyId>,
+    pub category: Named<'a, CategoryId>,
+    pub target: Option<Named<'a, TargetId>>,
+}
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     failures: Cache<(LabelId, ErrorClass, CategoryId), Counter>,
-    decisions: Cache<DecisionLabels, Counter>,
+    decisions: Cache<DecisionKey, Counter>,
     successes: Cache<(LabelId, bool), Counter>,
     delay: Cache<PolicyId, Histogram>,
     attempts: Cache<(LabelId, bool), Histogram>,
@@ -145,12 +165,12 @@ impl Metrics {
     /// a reload replaced, one registered by name and not cached.
     fn cached<'c, K: Eq + Hash, H: Clone>(
         &self,
-        engine: &Engine,
+        generation: u64,
         cache: &'c Cache<K, H>,
         k: K,
         register: impl FnOnce() -> H,
     ) -> Handle<'c, K, H> {
-        if engine.generation == self.generation.load(Relaxed) {
+        if generation == self.generation.load(Relaxed) {
             cache.get(k, register)
         } else {
             Handle::Own(register())

@@ -78,11 +78,12 @@ pub fn state_filter(v: i32) -> Result<Option<JobState>, i32> {
 }
 
 /// A decision as callers see it; `error` is the error it was about (for the explanation).
+/// `target`: the name of the decision's target, if it has one.
 pub fn decision(
     engine: &Engine,
-    state: &State,
     d: &Decision,
     error: &ErrorReport<'_>,
+    target: Option<&str>,
 ) -> pb::Decision {
     pb::Decision {
         action: action(d.action) as i32,
@@ -94,7 +95,7 @@ pub fn decision(
         error_class: error_class(d.error_class) as i32,
         category: engine.category_name(d).to_string(),
         policy: engine.policy_name(d).to_string(),
-        explanation: engine.explanation(d, error, d.target.map(|t| state.target_name(t))),
+        explanation: engine.explanation(d, error, target),
     }
 }
 
@@ -122,9 +123,9 @@ pub fn job(engine: &Engine, state: &State, v: &JobView) -> pb::Job {
         last_error: Some(error(&v.last_error)),
         last_decision: Some(decision(
             engine,
-            state,
             &j.last_decision,
             &v.last_error.report(),
+            j.last_decision.target.map(|t| state.target_name(t)),
         )),
         queue: v
             .delivery

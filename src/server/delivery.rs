@@ -14,16 +14,16 @@
 //! script runs on Redis) leaves its jobs released at once, not leased to
 //! nobody until their lease runs out.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tonic::Status;
 
+use super::app::{App, now};
 use super::convert;
-use super::service::{App, now};
+use super::flights::Flight;
 use super::validate;
 use crate::engine::Timestamp;
 use crate::pb::{self, EventKind};
@@ -36,51 +36,6 @@ const COALESCE: Duration = Duration::from_millis(2);
 /// What `WatchDue` answers with.
 pub type DueStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::DueJob, Status>> + Send>>;
-
-/// The hand-outs of one `WatchDue` stream not yet settled, by lease id,
-/// with each lease's end.
-#[derive(Default)]
-pub struct Flight {
-    leases: Mutex<HashMap<String, Timestamp>>,
-    settled: Notify,
-}
-
-impl Flight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
-        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Unsettled hand-outs, the ones whose lease ran out by `now` dropped;
-    /// and when the first of the others runs out.
-    fn count(&self, now: Timestamp) -> (usize, Option<Timestamp>) {
-        let mut l = self.lock();
-        l.retain(|_, until| *until > now);
-        (l.len(), l.values().min().copied())
-    }
-}
-
-/// Every `WatchDue` stream's unsettled hand-outs, by lease id.
-#[derive(Default)]
-pub struct Flights(DashMap<String, Arc<Flight>>);
-
-impl Flights {
-    /// A lease was settled through this sidecar: its stream's slot is free.
-    pub fn settled(&self, lease: &str) {
-        if let Some((_, f)) = self.0.remove(lease) {
-            f.lock().remove(lease);
-            f.settled.notify_one();
-        }
-    }
-
-    /// A lease was extended through this sidecar.
-    pub fn extended(&self, lease: &str, until: Timestamp) {
-        if let Some(f) = self.0.get(lease)
-            && let Some(u) = f.lock().get_mut(lease)
-        {
-            *u = until;
-        }
-    }
-}
 
 impl App {
     /// A report's delivery fields within `[delivery]`: refused whole, and
@@ -126,7 +81,7 @@ impl App {
             if self.events.watched() {
                 self.emit(
                     EventKind::Delivered,
-                    super::live::Of {
+                    super::observe::Subject {
                         job_id: &j.id,
                         job_type: &j.job_type,
                         target: "",
@@ -242,36 +197,6 @@ impl App {
             Some((Ok(job), w))
         });
         Ok(Box::pin(stream))
-    }
-
-    /// What the lease reaper found: counted, and each an event (a job dead
-    /// of the delivery limit also as a give-up).
-    pub fn leases_expired(&self, expired: &[Expired]) {
-        let engine = self.engine.load();
-        for e in expired {
-            self.metrics.lease_expired(&e.queue);
-            let of = || super::live::Of {
-                job_id: &e.job_id,
-                job_type: &e.job_type,
-                target: "",
-            };
-            self.emit(EventKind::LeaseExpired, of(), None);
-            if let Some((label, d)) = &e.died {
-                self.metrics.failure(&engine, &self.state, *label, d);
-                self.metrics
-                    .attempts(&self.state, *label, false, d.failure_count);
-                tracing::info!(
-                    job_id = e.job_id,
-                    queue = e.queue,
-                    "gave up on job: its deliveries kept running out unsettled (max_deliveries)"
-                );
-                if self.events.watched() {
-                    let error = crate::engine::ErrorReport::default();
-                    let decision = convert::decision(&engine, &self.state, d, &error);
-                    self.emit(EventKind::GaveUp, of(), Some(&decision));
-                }
-            }
-        }
     }
 }
 

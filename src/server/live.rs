@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use super::app::{App, now};
 use super::convert::timestamp;
-use super::service::{App, now};
+use super::observe::{Subject, event};
 use super::validate;
-use crate::engine::{BreakerState, Timestamp};
+use crate::engine::Timestamp;
 use crate::pb::{self, EventKind};
 use crate::state::pauses::{Pause, Scope};
 
@@ -31,41 +32,7 @@ fn pause_pb(p: &Pause) -> pb::Pause {
     }
 }
 
-/// An event of a job (the job id empty for one of a target or a pause).
-pub struct Of<'a> {
-    pub job_id: &'a str,
-    pub job_type: &'a str,
-    pub target: &'a str,
-}
-
 impl App {
-    /// Publishes an event, if anyone watches.
-    pub fn emit(&self, kind: EventKind, of: Of<'_>, decision: Option<&pb::Decision>) {
-        if !self.events.watched() {
-            return;
-        }
-        self.events.publish(event(kind, &of, decision, now()));
-    }
-
-    /// An operator's change to a job, as an event with its decision now.
-    /// (The target is known only for one with a budget or breaker.)
-    pub fn emit_job(&self, kind: EventKind, view: &crate::state::JobView, job: &pb::Job) {
-        let target = view
-            .job
-            .last_decision
-            .target
-            .map_or("", |t| self.state.target_name(t));
-        self.emit(
-            kind,
-            Of {
-                job_id: &job.job_id,
-                job_type: &job.job_type,
-                target,
-            },
-            job.last_decision.as_ref(),
-        );
-    }
-
     /// A watcher's stream (validated filters), ended at shutdown.
     pub fn watch_events(&self, r: pb::WatchEventsRequest) -> Result<EventStream, Status> {
         validate::watch(&r)?;
@@ -76,24 +43,6 @@ impl App {
         };
         let stream = self.events.watch(filter, self.shutdown.clone());
         Ok(Box::pin(futures_util::StreamExt::map(stream, Ok)))
-    }
-
-    /// A breaker's move, as an event (half-open is no event of its own).
-    pub fn emit_breaker(&self, target: &str, to: BreakerState) {
-        let kind = match to {
-            BreakerState::Open => EventKind::BreakerOpened,
-            BreakerState::Closed => EventKind::BreakerClosed,
-            BreakerState::HalfOpen => return,
-        };
-        self.emit(
-            kind,
-            Of {
-                job_id: "",
-                job_type: "",
-                target,
-            },
-            None,
-        );
     }
 
     pub async fn pause_retries(
@@ -157,28 +106,11 @@ impl App {
     }
 }
 
-fn of_scope(scope: &Scope) -> Of<'_> {
-    Of {
+fn of_scope(scope: &Scope) -> Subject<'_> {
+    Subject {
         job_id: "",
         job_type: scope.job_type(),
         target: scope.target(),
-    }
-}
-
-pub fn event(
-    kind: EventKind,
-    of: &Of<'_>,
-    decision: Option<&pb::Decision>,
-    at: Timestamp,
-) -> pb::Event {
-    pb::Event {
-        kind: kind as i32,
-        at: Some(timestamp(at)),
-        job_id: of.job_id.to_string(),
-        job_type: of.job_type.to_string(),
-        target: of.target.to_string(),
-        decision: decision.cloned(),
-        dropped: 0,
     }
 }
 

@@ -1,14 +1,18 @@
 //! The gRPC edge: wiring of the coordinator, health and reflection services,
 //! the metrics endpoint and the sweeper, and graceful shutdown.
 
+mod app;
 mod convert;
 mod delivery;
+mod flights;
 mod hot_path;
 mod live;
+mod observe;
 mod overload;
 pub mod reload;
 pub mod retry_after;
 mod service;
+mod status;
 pub mod validate;
 pub mod wire;
 
@@ -29,7 +33,7 @@ use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::retry_coordinator_server::RetryCoordinatorServer;
 use crate::state::{State, StateGuard, TlsFiles};
-pub use service::{App, now};
+pub use app::{App, now};
 
 /// Largest request accepted: room for a 64 KiB error message (which
 /// validation then names) and then some, but no unbounded allocation.
@@ -489,10 +493,23 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
             Ok(())
         })
     };
+    let read_gauges: metrics::ReadGauges = {
+        let state = state.clone();
+        Arc::new(move || {
+            let state = state.clone();
+            Box::pin(async move {
+                state
+                    .gauges()
+                    .await
+                    .map_err(|e| tracing::warn!(error = %e, "metrics: the state's gauges could not be read; they keep their last values"))
+                    .ok()
+            })
+        })
+    };
     let metrics_task = tokio::spawn(metrics::serve(
         metrics_listener,
         metrics.clone(),
-        state.clone(),
+        read_gauges,
         shutdown.clone(),
     ));
     tracing::info!(

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::service::App;
+use super::app::App;
 use crate::config::Config;
 
 /// Reads the configuration as the process was started with it (the file,

@@ -1,116 +1,29 @@
-//! `retryd.v1.RetryCoordinator`: translates between protobuf and the state,
-//! maps errors to gRPC status, and tells the metrics what happened.
+//! `retryd.v1.RetryCoordinator`: the handlers. Each validates its request
+//! (`validate`), calls the state, and translates the answer (`convert`);
+//! what a call tells metrics, events and logs is in `observe`, the status
+//! of an error in `status`.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
-use tonic_types::StatusExt;
 
+use super::app::{App, now};
 use super::convert::{self, PageToken};
-use super::live::Of;
+use super::observe;
+use super::status::CallError;
 use super::validate::{self, FailureRequest};
-use crate::engine::{Engine, Timestamp};
-use crate::metrics::Metrics;
+use crate::engine::Engine;
 use crate::pb;
 use crate::pb::EventKind;
 use crate::pb::retry_coordinator_server::RetryCoordinator;
-use crate::state::{BatchError, FailureCall, Filter, State, StateError};
-
-/// What every handler shares.
-pub struct App {
-    /// The configuration's engine; a reload swaps it whole.
-    pub engine: Arc<arc_swap::ArcSwap<Engine>>,
-    pub state: Arc<State>,
-    pub metrics: Arc<Metrics>,
-    /// When set, RetryJob, CancelJob and DeleteJob need `authorization: Bearer <token>`.
-    pub admin_token: Option<String>,
-    /// Where events go (`WatchEvents`).
-    pub events: Arc<crate::events::Events>,
-    /// Cancelled at shutdown: ends the event streams.
-    pub shutdown: tokio_util::sync::CancellationToken,
-    /// `[delivery]`.
-    pub delivery: crate::config::DeliverySettings,
-    /// `WatchDue` streams' unsettled hand-outs.
-    pub flights: super::delivery::Flights,
-}
-
-/// How a call that decided under a replaced configuration is told: asked
-/// again (at most `RELOAD_RETRIES` times) under the new one.
-const RELOAD_RETRIES: usize = 3;
+use crate::state::{FailureCall, Filter, StateError};
 
 /// Appended to the explanation of a decision made while the fleet's state
 /// could not be reached (`on_unavailable = "local"`).
 const LOCAL: &str = " (decided from this sidecar's own state: the fleet state is unavailable)";
-
-pub fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
-}
-
-impl From<BatchError> for Status {
-    fn from(e: BatchError) -> Status {
-        match e {
-            BatchError::NotFound(_) => Status::not_found(e.to_string()),
-            BatchError::Pass(_) => Status::failed_precondition(e.to_string()),
-            BatchError::JobInOtherBatch { .. } => Status::already_exists(e.to_string()),
-            BatchError::TooManyJobs(_) => validate::invalid("job_ids", e.to_string()),
-        }
-    }
-}
-
-impl From<StateError> for Status {
-    fn from(e: StateError) -> Status {
-        match e {
-            StateError::Lease(msg) => Status::with_error_details(
-                tonic::Code::FailedPrecondition,
-                msg.clone(),
-                tonic_types::ErrorDetails::with_precondition_failure(vec![
-                    tonic_types::PreconditionViolation::new("LEASE", "lease_id", msg),
-                ]),
-            ),
-            StateError::Full(_) => Status::resource_exhausted(e.to_string()),
-            StateError::DeliveryOff(_) => Status::failed_precondition(e.to_string()),
-            StateError::NotFound(_) => Status::not_found(e.to_string()),
-            StateError::Dead(_) => Status::failed_precondition(e.to_string()),
-            StateError::Batch(b) => b.into(),
-            StateError::Unavailable(_) => Status::unavailable(e.to_string()),
-            StateError::Malformed(_) => Status::data_loss(e.to_string()),
-            StateError::Reloaded => Status::unavailable(e.to_string()),
-        }
-    }
-}
-
-/// What a handler's body fails with: a refusal already worded as a status
-/// (bad input, a missing token), or the state's typed error, which the
-/// reload retry (`App::reloading`) looks at before it becomes a status.
-#[derive(Debug)]
-pub enum CallError {
-    Refused(Status),
-    State(StateError),
-}
-
-impl From<Status> for CallError {
-    fn from(s: Status) -> CallError {
-        CallError::Refused(s)
-    }
-}
-
-impl From<StateError> for CallError {
-    fn from(e: StateError) -> CallError {
-        CallError::State(e)
-    }
-}
-
-impl From<CallError> for Status {
-    fn from(e: CallError) -> Status {
-        match e {
-            CallError::Refused(s) => s,
-            CallError::State(e) => e.into(),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Coordinator {
@@ -182,32 +95,6 @@ impl Coordinator {
 }
 
 impl App {
-    /// Runs `f` with the current engine; again with the new one if a reload
-    /// replaced it while `f` decided (the state refused: `Reloaded`).
-    pub async fn reloading<T, F, Fut>(&self, mut f: F) -> Result<T, Status>
-    where
-        F: FnMut(Arc<Engine>) -> Fut,
-        Fut: Future<Output = Result<T, CallError>>,
-    {
-        let mut tries = 0;
-        loop {
-            match f(self.engine.load_full()).await {
-                Err(CallError::State(StateError::Reloaded)) if tries < RELOAD_RETRIES => tries += 1,
-                other => return other.map_err(Status::from),
-            }
-        }
-    }
-
-    /// A breaker moved: its transition counted, its state shown.
-    fn breaker_moved(&self, m: crate::state::Moved) {
-        let name = self.state.target_name(m.target);
-        for to in m.moves.iter() {
-            self.metrics.breaker_moved(m.target, name, to);
-            tracing::warn!(target = name, to = to.as_str(), "circuit breaker moved");
-            self.emit_breaker(name, to);
-        }
-    }
-
     /// A validated failure as the state takes it: its policy selected, and
     /// the pause that covers it, if one does.
     fn failure_call<'a>(
@@ -265,66 +152,26 @@ impl App {
         {
             self.flights.settled(lease);
         }
-        if !out.duplicate {
-            self.metrics.failure(engine, &self.state, out.label, d);
-            if let Some(t) = d.target
-                && crate::state::budget_refused(d)
-            {
-                self.metrics.budget_refused(t, self.state.target_name(t));
-            }
-            if out.gave_up {
-                self.metrics
-                    .attempts(&self.state, out.label, false, d.failure_count);
-            }
-            if let Some(m) = out.breaker {
-                self.breaker_moved(m);
-            }
-            if let Some(s) = &out.shadow {
-                self.metrics.shadow(engine, d, s);
-            }
-        }
+        let labels = observe::labels(engine, &self.state, out.label, d);
         // A duplicate's decision was about the error the job kept.
         let error = out
             .kept_error
             .as_ref()
             .map_or(f.report.error, |e| e.report());
-        let mut decision = convert::decision(engine, &self.state, d, &error);
+        let mut decision = convert::decision(engine, d, &error, labels.target.map(|t| t.name));
         if out.local {
             decision.explanation.push_str(LOCAL);
         }
-        if !out.duplicate && self.events.watched() {
-            let of = || Of {
-                job_id: f.job_id,
-                job_type: f.job_type,
-                target: f.target,
-            };
-            if crate::state::budget_refused(d) {
-                self.emit(EventKind::BudgetExhausted, of(), Some(&decision));
-            }
-            if d.action == crate::engine::Action::Retry {
-                self.emit(EventKind::RetryScheduled, of(), Some(&decision));
-            } else if out.gave_up {
-                self.emit(EventKind::GaveUp, of(), Some(&decision));
-            }
-        }
-        if out.gave_up {
-            tracing::info!(
-                job_id = f.job_id,
-                job_type = f.job_type,
-                reason = d.reason.map_or("none", |r| r.as_str()),
-                failures = d.failure_count,
-                policy = &decision.policy,
-                explanation = &decision.explanation,
-                "gave up on job"
-            );
-        } else {
+        if out.duplicate {
             tracing::debug!(
                 job_id = f.job_id,
                 action = d.action.as_str(),
                 delay_ms = d.delay.as_millis() as u64,
-                duplicate = out.duplicate,
+                duplicate = true,
                 "decided"
             );
+        } else {
+            self.failure_observed(engine, &labels, &f, &out, &decision);
         }
         Ok(pb::ReportFailureResponse {
             decision: Some(decision),
@@ -341,7 +188,8 @@ impl App {
         let at = now();
         let call = self.failure_call(engine, &f, at)?;
         let (d, local) = self.state.explain(engine, &call, at).await?;
-        let mut decision = convert::decision(engine, &self.state, &d, &f.report.error);
+        let target = |d: &crate::engine::Decision| d.target.map(|t| self.state.target_name(t));
+        let mut decision = convert::decision(engine, &d, &f.report.error, target(&d));
         if local {
             decision.explanation.push_str(LOCAL);
         }
@@ -350,7 +198,7 @@ impl App {
             Some(q) => {
                 let call = FailureCall { policy: q, ..call };
                 let (s, _) = self.state.explain(engine, &call, now()).await?;
-                Some(convert::decision(engine, &self.state, &s, &f.report.error))
+                Some(convert::decision(engine, &s, &f.report.error, target(&s)))
             }
             None => None,
         };
@@ -381,27 +229,7 @@ impl App {
         if let Some(l) = lease {
             self.flights.settled(l);
         }
-        self.metrics.success(&self.state, out.label, out.known);
-        if let Some(m) = out.breaker {
-            self.breaker_moved(m);
-        }
-        if out.known {
-            self.emit(
-                EventKind::SucceededAfterRetry,
-                Of {
-                    job_id: &r.job_id,
-                    job_type: &r.job_type,
-                    target: &r.target,
-                },
-                None,
-            );
-        }
-        self.metrics.attempts(
-            &self.state,
-            out.label,
-            true,
-            out.failures_before_success.saturating_add(1),
-        );
+        self.success_observed(r, &out);
         Ok(pb::ReportSuccessResponse {
             failures_before_success: out.failures_before_success,
             known: out.known,
@@ -818,56 +646,5 @@ impl RetryCoordinator for Coordinator {
             self.app.watch_events(request.into_inner())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::*;
-
-    /// A call refused as decided under a replaced engine is asked again, up
-    /// to `RELOAD_RETRIES` times; any other error, even one worded the same,
-    /// is answered at once.
-    #[tokio::test]
-    async fn the_reload_retry_matches_the_typed_refusal() {
-        let app = crate::server::test_app("");
-        let calls = AtomicUsize::new(0);
-        let refused_once = app
-            .reloading(|_| async {
-                match calls.fetch_add(1, Ordering::SeqCst) {
-                    0 => Err(CallError::State(StateError::Reloaded)),
-                    n => Ok(n),
-                }
-            })
-            .await;
-        assert_eq!(refused_once.expect("answered the second time"), 1);
-
-        calls.store(0, Ordering::SeqCst);
-        let always = app
-            .reloading(|_| async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(CallError::State(StateError::Reloaded))
-            })
-            .await;
-        assert_eq!(calls.load(Ordering::SeqCst), RELOAD_RETRIES + 1);
-        assert_eq!(
-            always.expect_err("refused").code(),
-            tonic::Code::Unavailable
-        );
-
-        calls.store(0, Ordering::SeqCst);
-        let worded_alike = app
-            .reloading(|_| async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(CallError::Refused(StateError::Reloaded.into()))
-            })
-            .await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            worded_alike.expect_err("refused").code(),
-            tonic::Code::Unavailable
-        );
     }
 }
