@@ -14,7 +14,7 @@
 //! Load goes only to the address given or to servers this tool starts on
 //! 127.0.0.1, and for a fixed duration.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

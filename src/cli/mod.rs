@@ -6,7 +6,7 @@
 
 mod args;
 mod connect;
-mod live;
+mod pauses_events;
 mod render;
 
 use crate::engine::classify::grpc_code_from_name;
@@ -16,7 +16,7 @@ use serde_json::json;
 pub use args::{BatchesCommand, ClientArgs, ExplainArgs, JobsCommand, Output, StateArg};
 use connect::admin;
 pub use connect::{CliError, connect};
-pub use live::{EventsArgs, PauseArgs, ScopeArgs, events, pause, pauses, resume};
+pub use pauses_events::{EventsArgs, PauseArgs, ScopeArgs, events, pause, pauses, resume};
 use render::*;
 
 pub async fn jobs(args: &ClientArgs, cmd: JobsCommand) -> Result<String, CliError> {

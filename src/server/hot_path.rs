@@ -5,7 +5,7 @@
 //! service per method), boxed again by the generated code and a third time
 //! by `#[async_trait]`, and its request's texts are copied into `String`s.
 //! Here one future, boxed once, decodes the request in place
-//! (`server::wire`) and runs the same handler (`Coordinator::report_failure_of`):
+//! (`server::wire`) and runs the same handler (`Coordinator::answer_report_failure`):
 //! same validation, decision, metrics, status codes, and the same
 //! `CallSettings` (message size limits) as the generated service.
 //! Every other path goes on to the router; load shedding (the layer
@@ -87,7 +87,7 @@ where
                     let w = r.into_inner();
                     // Checked before the handler: a text that is not
                     // UTF-8 fails as the generated decoding fails it.
-                    coordinator.report_failure_of(w.request()?).await
+                    coordinator.answer_report_failure(w.request()?).await
                 }
             });
             let mut grpc = settings.grpc(WireCodec);

@@ -6,9 +6,9 @@ mod convert;
 mod delivery;
 mod flights;
 mod hot_path;
-mod live;
 mod observe;
 mod overload;
+mod pauses;
 pub mod reload;
 pub mod retry_after;
 mod service;
@@ -405,7 +405,7 @@ pub async fn start(config: Config, listeners: Listeners) -> Result<Running, Serv
     if let Some(link) = fleet_events {
         tokio::spawn(link.run(state.clone(), events.clone(), shutdown.clone()));
     }
-    tokio::spawn(live::keep_pauses(app.clone(), shutdown.clone()));
+    tokio::spawn(pauses::keep_pauses(app.clone(), shutdown.clone()));
     let state_guard = state
         .clone()
         .start(

@@ -4,16 +4,23 @@
 //! are resolved here, once per call, from the engine and the state, and
 //! handed on as plain values: the metrics families get `DecisionLabels`,
 //! events a `Subject`, logs the names. Nothing downstream reaches back into
-//! the engine or the state.
+//! the engine or the state. `WatchEvents`, the stream of those events, is
+//! here too.
+
+use tonic::Status;
 
 use super::app::{App, now};
 use super::convert::timestamp;
-use super::validate::Failure;
+use super::validate::{self, Failure};
 use crate::engine::{Action, BreakerState, Decision, Engine, Timestamp};
 use crate::labels::LabelId;
 use crate::metrics::{DecisionLabels, Named};
 use crate::pb::{self, EventKind};
 use crate::state::{Expired, FailureOutcome, Moved, State, SuccessOutcome};
+
+/// What `WatchEvents` answers with.
+pub type EventStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::Event, Status>> + Send>>;
 
 /// What an event is about: a job (its id, type and target), or, with no
 /// job id, a target or a pause's scope.
@@ -79,6 +86,18 @@ impl App {
             return;
         }
         self.events.publish(event(kind, &of, decision, now()));
+    }
+
+    /// A watcher's stream (validated filters), ended at shutdown.
+    pub fn watch_events(&self, r: pb::WatchEventsRequest) -> Result<EventStream, Status> {
+        validate::watch(&r)?;
+        let filter = crate::events::Filter {
+            job_type: r.job_type,
+            target: r.target,
+            kinds: r.kinds,
+        };
+        let stream = self.events.watch(filter, self.shutdown.clone());
+        Ok(Box::pin(futures_util::StreamExt::map(stream, Ok)))
     }
 
     /// An operator's change to a job, as an event with its decision now.

@@ -63,7 +63,7 @@ impl Coordinator {
 
     /// `ReportFailure`, from the generated service or the hot path
     /// (`server::hot_path`), which reads the request in place.
-    pub async fn report_failure_of(
+    pub async fn answer_report_failure(
         &self,
         r: FailureRequest<'_>,
     ) -> Result<Response<pb::ReportFailureResponse>, Status> {
@@ -459,7 +459,7 @@ impl RetryCoordinator for Coordinator {
         request: Request<pb::ReportFailureRequest>,
     ) -> Result<Response<pb::ReportFailureResponse>, Status> {
         let r = request.into_inner();
-        self.report_failure_of((&r).into()).await
+        self.answer_report_failure((&r).into()).await
     }
 
     async fn report_success(
@@ -636,7 +636,7 @@ impl RetryCoordinator for Coordinator {
         self.observe("ListQueues", self.app.list_queues()).await
     }
 
-    type WatchEventsStream = super::live::EventStream;
+    type WatchEventsStream = super::observe::EventStream;
 
     async fn watch_events(
         &self,

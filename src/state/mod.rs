@@ -15,7 +15,6 @@
 
 mod background;
 pub mod batch_rules;
-mod codes;
 pub mod delivery;
 mod fleet;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -24,6 +23,7 @@ mod memory;
 pub mod pauses;
 mod redis;
 mod step;
+mod stored_codes;
 mod views;
 
 use std::sync::Arc;

@@ -14,7 +14,7 @@ pub mod breakers;
 pub mod budgets;
 mod claims;
 mod delivery;
-mod le;
+mod little_endian;
 mod names;
 pub mod record;
 mod report;

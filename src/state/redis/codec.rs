@@ -28,7 +28,7 @@ use thiserror::Error;
 
 use crate::engine::{Action, Decision, Engine, Job, TargetId, Timestamp};
 use crate::labels::{LabelId, Labels};
-use crate::state::codes::{
+use crate::state::stored_codes::{
     class_code, class_of, kind_code, kind_of, reason_code, reason_of, state_code, state_of, why_of,
     why_parts,
 };

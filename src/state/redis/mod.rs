@@ -28,7 +28,7 @@ mod commit;
 pub mod conn;
 pub mod events;
 mod keys;
-mod labels;
+mod label_registry;
 mod list;
 mod operator;
 mod parcel;
@@ -66,8 +66,8 @@ pub struct Redis {
     configs: Arc<arc_swap::ArcSwap<TargetConfigs>>,
     breaker_seen: breakers::Seen,
     configured_job_types: HashSet<String>,
-    job_types: labels::Registry,
-    targets: labels::Registry,
+    job_types: label_registry::Registry,
+    targets: label_registry::Registry,
     commit_script: Script,
     scan_script: Script,
     budget_script: Script,
@@ -146,8 +146,8 @@ impl Redis {
             stop.clone(),
         ));
         Ok(Redis {
-            job_types: labels::Registry::new(keys.job_type_labels()),
-            targets: labels::Registry::new(keys.target_labels()),
+            job_types: label_registry::Registry::new(keys.job_type_labels()),
+            targets: label_registry::Registry::new(keys.target_labels()),
             link,
             keys,
             labels,

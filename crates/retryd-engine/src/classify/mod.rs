@@ -17,10 +17,10 @@ use regex::{RegexSet, RegexSetBuilder};
 use super::{ErrorClass, ErrorReport};
 
 mod builtin;
-mod codes;
+mod grpc_codes;
 
 pub use builtin::builtin_rules;
-pub use codes::{grpc_code_from_name, grpc_code_name};
+pub use grpc_codes::{grpc_code_from_name, grpc_code_name};
 
 /// One classification rule: it matches when any of its matchers does.
 #[derive(Clone, Debug)]

@@ -60,16 +60,16 @@
 use std::ptr::NonNull;
 use std::time::Duration;
 
-use super::le::{u16_at, u32_at, u64_at};
+use super::little_endian::{u16_at, u32_at, u64_at};
 use crate::engine::classify::CategoryId;
 use crate::engine::policy::PolicyId;
 use crate::engine::{Action, Decision, Job, JobState, TargetId, Timestamp, Why, ms_u32};
 use crate::labels::LabelId;
-use crate::state::codes::{
+use crate::state::prefix;
+use crate::state::stored_codes::{
     class_code, class_of, kind_code, kind_of, reason_code, reason_of, state_code, state_of, why_of,
     why_parts,
 };
-use crate::state::prefix;
 
 pub const HEADER: usize = 54;
 /// The fixed part of a parcel.

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::batches::Batches;
-use super::le::{u32_at, u64_at};
+use super::little_endian::{u32_at, u64_at};
 use super::{Dictionary, Remap, SHARDS, Store};
 use crate::engine::batch::Batch;
 use crate::engine::{Engine, Timestamp};

@@ -1,6 +1,6 @@
-//! Live operations at the edge: pauses (`PauseRetries`, `ResumeRetries`,
-//! `ListPauses`), the event stream (`WatchEvents`) and the events each call
-//! publishes, and the task that keeps pauses current.
+//! Pauses at the edge: `PauseRetries`, `ResumeRetries`, `ListPauses`, and
+//! the task that keeps pauses current (their events go out through
+//! `observe`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +16,6 @@ use crate::engine::Timestamp;
 use crate::pb::{self, EventKind};
 use crate::state::pauses::{Pause, Scope};
 
-/// What `WatchEvents` answers with.
-pub type EventStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::Event, Status>> + Send>>;
-
 /// How often pauses are checked: expiry, and in fleet mode the fleet's.
 const PAUSE_TICK: Duration = Duration::from_secs(1);
 
@@ -33,18 +29,6 @@ fn pause_pb(p: &Pause) -> pb::Pause {
 }
 
 impl App {
-    /// A watcher's stream (validated filters), ended at shutdown.
-    pub fn watch_events(&self, r: pb::WatchEventsRequest) -> Result<EventStream, Status> {
-        validate::watch(&r)?;
-        let filter = crate::events::Filter {
-            job_type: r.job_type,
-            target: r.target,
-            kinds: r.kinds,
-        };
-        let stream = self.events.watch(filter, self.shutdown.clone());
-        Ok(Box::pin(futures_util::StreamExt::map(stream, Ok)))
-    }
-
     pub async fn pause_retries(
         &self,
         r: pb::PauseRetriesRequest,
