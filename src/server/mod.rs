@@ -6,6 +6,7 @@ mod convert;
 mod delivery;
 mod flights;
 mod hot_path;
+mod jobs;
 mod observe;
 mod overload;
 mod pauses;
