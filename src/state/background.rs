@@ -14,6 +14,7 @@
 //!   state every interval unless nothing changed; `StateGuard::close`
 //!   writes the last one after every call has finished.
 
+use super::{Backend, memory};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -305,6 +306,76 @@ async fn reaper(w: Worker) {
         }
         if w.stop.is_cancelled() {
             return;
+        }
+    }
+}
+
+/// The work the background tasks do, on whichever backend.
+impl State {
+    /// Applies the bounds to jobs (and, with `full`, expires idle jobs and
+    /// batches). Returns the jobs and batches removed. A memory sweep may
+    /// scan every job: it runs off the threads that serve requests.
+    async fn sweep(
+        self: &Arc<Self>,
+        engine: &Engine,
+        now: Timestamp,
+        full: bool,
+    ) -> Result<(Evictions, usize), StateError> {
+        let local = |state: Arc<State>| async move {
+            tokio::task::spawn_blocking(move || match &state.backend {
+                Backend::Memory(m) => m.sweep(now, full),
+                Backend::Redis(f) => f.sweep_local(now, full),
+            })
+            .await
+            .map_err(|e| StateError::Unavailable(format!("the sweep stopped: {e}")))
+        };
+        match &self.backend {
+            Backend::Memory(_) => local(self.clone()).await,
+            Backend::Redis(f) => {
+                // The local fallback keeps its own bounds.
+                let (mut ev, mut batches) = local(self.clone()).await?;
+                let (fleet_ev, fleet_batches) = f.sweep(engine, now, full).await?;
+                ev.add(&fleet_ev);
+                batches += fleet_batches;
+                Ok((ev, batches))
+            }
+        }
+    }
+
+    /// Resolves when a bound has been passed since the last call (never,
+    /// for a backend that applies its bounds on a timer only).
+    async fn pressured(&self) {
+        match &self.backend {
+            Backend::Memory(m) => m.store.pressured().await,
+            Backend::Redis(_) => std::future::pending().await,
+        }
+    }
+
+    /// Writes the whole state to `path` (memory mode; the fleet's state is
+    /// Redis's to keep: `None`).
+    pub fn write_snapshot(
+        &self,
+        path: &std::path::Path,
+        engine: &Engine,
+        now: Timestamp,
+    ) -> Option<Result<SnapshotStats, SnapshotError>> {
+        match &self.backend {
+            Backend::Memory(m) => Some(memory::snapshot::write(
+                path, engine, &m.store, &m.batches, now,
+            )),
+            Backend::Redis(_) => None,
+        }
+    }
+
+    /// Loads the snapshot at `path`, if there is one (memory mode only).
+    pub fn load_snapshot(
+        &self,
+        path: &std::path::Path,
+        engine: &Engine,
+    ) -> Result<Option<SnapshotStats>, SnapshotError> {
+        match &self.backend {
+            Backend::Memory(m) => memory::snapshot::load(path, engine, &m.store, &m.batches),
+            Backend::Redis(_) => Ok(None),
         }
     }
 }

@@ -9,6 +9,11 @@
 //! or, at `max_deliveries` in a row, dead. Every check of a lease happens in
 //! the same atomic step as the change it guards (fencing).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Backend, State, current, redis};
+use crate::engine::Engine;
 use crate::engine::Timestamp;
 
 use super::{StateError, StoredError};
@@ -115,4 +120,136 @@ pub fn not_current(job_id: &str, given: Option<&str>, held: bool) -> StateError 
             "lease_id: {l:?} is not the current lease of job {job_id:?}: the job is not handed out (it was settled, released, or never claimed)"
         ),
     })
+}
+
+/// Delivery through whichever backend holds the state.
+impl State {
+    /// Up to `max` jobs of `queue` due by `now`, oldest due first, each
+    /// leased to this claimer alone until `now + lease`.
+    pub async fn claim_due(
+        &self,
+        engine: &Engine,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<DueJob>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => current(m, engine, || Ok(m.store.claim(queue, max, lease, now))),
+            Backend::Redis(f) => {
+                Box::pin(f.and_ready(f.redis.claim_due(engine, queue, max, lease, now))).await
+            }
+        }
+    }
+
+    /// The job's current lease runs until `now + lease`: its end.
+    pub async fn extend_lease(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Timestamp, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.extend(job_id, lease_id, lease, now),
+            Backend::Redis(f) => {
+                Box::pin(f.and_ready(f.redis.extend_lease(job_id, lease_id, lease, now))).await
+            }
+        }
+    }
+
+    /// A leased job handed back unprocessed: due again after `delay`.
+    pub async fn release_job(
+        &self,
+        job_id: &str,
+        lease_id: &str,
+        delay: Duration,
+        now: Timestamp,
+    ) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.release(job_id, lease_id, delay, now),
+            Backend::Redis(f) => {
+                Box::pin(f.and_ready(f.redis.release_job(job_id, lease_id, delay, now))).await
+            }
+        }
+    }
+
+    /// Each queue's counts, by queue.
+    pub async fn queues(&self, now: Timestamp) -> Result<Vec<QueueRow>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.queues(now)),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.queues(now))).await,
+        }
+    }
+
+    /// When the first job parked on `queue` is due, as far as this sidecar
+    /// knows (fleet mode: from the fleet's hints, at most `poll` late).
+    pub async fn next_due(&self, queue: &str) -> Result<Option<Timestamp>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.next_due(queue)),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.next_due(queue))).await,
+        }
+    }
+
+    /// What wakes the waiters of `queue` when this sidecar parks a job on
+    /// it sooner than the first one they knew of.
+    pub fn due_signal(&self, queue: &str) -> Arc<tokio::sync::Notify> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.due_signal(queue),
+            Backend::Redis(f) => f.redis.due_signal(queue),
+        }
+    }
+
+    /// When the first lease of a handed-out job runs out.
+    pub async fn next_lease_expiry(&self) -> Result<Option<Timestamp>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.store.next_expiry()),
+            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.next_lease_expiry())).await,
+        }
+    }
+
+    /// What wakes the lease reaper when a lease is granted that ends sooner
+    /// than the ones it waits for.
+    pub fn lease_signal(&self) -> Arc<tokio::sync::Notify> {
+        match &self.backend {
+            Backend::Memory(m) => m.store.lease_signal(),
+            Backend::Redis(f) => f.redis.lease_signal(),
+        }
+    }
+
+    /// The leases that ran out by `now`: each job due again, or dead at
+    /// the delivery limit.
+    pub(super) async fn expire_leases(
+        &self,
+        engine: &Engine,
+        now: Timestamp,
+    ) -> Result<Vec<Expired>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => {
+                let mut all = Vec::new();
+                loop {
+                    let some = m.store.expire(now);
+                    let more = !some.is_empty() && m.store.next_expiry().is_some_and(|t| t <= now);
+                    all.extend(some);
+                    if !more {
+                        return Ok(all);
+                    }
+                }
+            }
+            Backend::Redis(f) => {
+                let max = f.redis.max_deliveries();
+                Box::pin(f.and_ready(f.redis.expire_leases(engine, max, now))).await
+            }
+        }
+    }
+
+    /// How often a waiter of a queue looks again by itself: never in memory
+    /// (every park wakes it), at `poll` in fleet mode (other sidecars park
+    /// too).
+    pub fn due_poll(&self) -> Option<Duration> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Redis(_) => Some(redis::DUE_POLL),
+        }
+    }
 }

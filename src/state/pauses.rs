@@ -6,6 +6,7 @@
 //! one length test. In fleet mode the list is a mirror of the fleet's hash
 //! in Redis (`state/redis/pauses.rs`), refreshed every second.
 
+use super::{Backend, State, StateError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,6 +177,41 @@ impl Pauses {
             .filter(|p| !p.live(now))
             .map(|p| p.scope.clone())
             .collect()
+    }
+}
+
+/// Pauses through whichever backend holds the state.
+impl State {
+    /// Sets a pause (in fleet mode, for the whole fleet).
+    pub async fn pause(&self, pause: Pause) -> Result<(), StateError> {
+        if let Backend::Redis(f) = &self.backend {
+            f.pause_set(&pause).await?;
+        }
+        self.pauses.set(pause);
+        Ok(())
+    }
+
+    /// Ends the pause of `scope`; whether one was in force.
+    pub async fn resume(&self, scope: &Scope, now: Timestamp) -> Result<bool, StateError> {
+        let was = match &self.backend {
+            Backend::Redis(f) => f.pause_remove(scope, now).await?,
+            Backend::Memory(_) => false,
+        };
+        Ok(self.pauses.remove(scope, now) || was)
+    }
+
+    /// The pauses in force (in fleet mode, read from the fleet).
+    pub async fn list_pauses(&self, now: Timestamp) -> Result<Vec<Pause>, StateError> {
+        self.refresh_pauses().await?;
+        Ok(self.pauses.live(now))
+    }
+
+    /// Fleet mode: the mirror made the fleet's again. Memory: nothing to do.
+    pub async fn refresh_pauses(&self) -> Result<(), StateError> {
+        if let Backend::Redis(f) = &self.backend {
+            self.pauses.replace(f.pauses().await?);
+        }
+        Ok(())
     }
 }
 
