@@ -79,11 +79,8 @@ impl Redis {
         me: &str,
         now: Timestamp,
     ) -> Result<Evictions, StateError> {
-        let interval = self.limits.sweep_interval();
-        if !self
-            .lease(me, (interval * 3).max(std::time::Duration::from_secs(2)))
-            .await?
-        {
+        let hold = (self.limits.sweep_interval() * 3).max(std::time::Duration::from_secs(2));
+        if !self.lease(me, hold).await? {
             return Ok(Evictions::default());
         }
         let mut ev = Evictions::default();
@@ -97,7 +94,18 @@ impl Redis {
                     .await?;
             }
         }
+        // The bounds count, then remove: two sidecars doing it at once would
+        // both remove what one count found too many. On a slow machine a
+        // round can outlive its hold and another sidecar take the lease
+        // over, so it is renewed before each, and a sidecar that lost it
+        // stops.
+        if !self.lease(me, hold).await? {
+            return Ok(ev);
+        }
         ev.dead_limit += self.bound_dead(engine, now).await?;
+        if !self.lease(me, hold).await? {
+            return Ok(ev);
+        }
         ev.capacity += self.bound_jobs(engine, now).await?;
         // Delivery's hints made whole again (see `parcel`).
         self.reconcile(now).await?;
