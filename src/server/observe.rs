@@ -55,6 +55,17 @@ pub fn labels<'a>(
     }
 }
 
+/// A decision that did not give up, at debug level (a duplicate's too).
+pub fn decided(job_id: &str, d: &Decision, duplicate: bool) {
+    tracing::debug!(
+        job_id,
+        action = d.action.as_str(),
+        delay_ms = d.delay.as_millis() as u64,
+        duplicate,
+        "decided"
+    );
+}
+
 fn job_type_label(state: &State, id: LabelId) -> Named<'_, LabelId> {
     Named {
         id,
@@ -201,13 +212,7 @@ impl App {
                 "gave up on job"
             );
         } else {
-            tracing::debug!(
-                job_id = f.job_id,
-                action = d.action.as_str(),
-                delay_ms = d.delay.as_millis() as u64,
-                duplicate = false,
-                "decided"
-            );
+            decided(f.job_id, d, false);
         }
     }
 

@@ -162,13 +162,7 @@ impl App {
             decision.explanation.push_str(LOCAL);
         }
         if out.duplicate {
-            tracing::debug!(
-                job_id = f.job_id,
-                action = d.action.as_str(),
-                delay_ms = d.delay.as_millis() as u64,
-                duplicate = true,
-                "decided"
-            );
+            observe::decided(f.job_id, d, true);
         } else {
             self.failure_observed(engine, &labels, &f, &out, &decision);
         }
