@@ -224,6 +224,16 @@ fn context(key: &str) -> Vec<(&'static str, &'static str)> {
         }
         "state.redis.tls_cert" => c.push(("state.redis.tls_key", r#""k.pem""#)),
         "state.redis.tls_key" => c.push(("state.redis.tls_cert", r#""c.pem""#)),
+        "state.redis.sentinels" => c.push(("state.redis.sentinel_master", r#""m""#)),
+        "state.redis.sentinel_master"
+        | "state.redis.username"
+        | "state.redis.password"
+        | "state.redis.db" => {
+            c.push(("state.redis.sentinels", r#"["redis://s:26379"]"#));
+            if key != "state.redis.sentinel_master" {
+                c.push(("state.redis.sentinel_master", r#""m""#));
+            }
+        }
         _ => {}
     }
     if key.starts_with("policies.<name>.") {

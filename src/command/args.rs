@@ -138,6 +138,9 @@ pub(crate) struct ServeArgs {
         hide_env_values = true
     )]
     pub(crate) redis_cluster_nodes: Vec<String>,
+    /// The password of the primary found through Sentinel [or [state.redis] password].
+    #[arg(long, env = "RETRYD_REDIS_PASSWORD", hide_env_values = true)]
+    pub(crate) redis_password: Option<String>,
     /// Log line format.
     #[arg(long, env = "RETRYD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,

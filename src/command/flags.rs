@@ -60,6 +60,13 @@ pub(super) fn backend_flags(args: &ServeArgs, config: &mut Config) -> Result<(),
             if url.is_some() || !nodes.is_empty() {
                 return Err("--redis-url / --redis-cluster-nodes need --state-backend redis (or [state] backend = \"redis\")".into());
             }
+            if args
+                .redis_password
+                .as_deref()
+                .is_some_and(|p| !p.is_empty())
+            {
+                return Err("--redis-password needs [state] backend = \"redis\" with [state.redis] sentinels".into());
+            }
             return Ok(());
         }
     };
@@ -72,10 +79,18 @@ pub(super) fn backend_flags(args: &ServeArgs, config: &mut Config) -> Result<(),
         let r = redis_settings(Some(u), &[], None, None, None).map_err(flagged)?;
         redis.url = r.url;
         redis.cluster_nodes.clear();
+        redis.sentinel = None;
     } else if !nodes.is_empty() {
         let r = redis_settings(None, &nodes, None, None, None).map_err(flagged)?;
         redis.url = String::new();
         redis.cluster_nodes = r.cluster_nodes;
+        redis.sentinel = None;
+    }
+    if let Some(p) = args.redis_password.as_deref().filter(|p| !p.is_empty()) {
+        match &mut redis.sentinel {
+            Some(s) => s.password = Some(p.to_string()),
+            None => return Err("--redis-password is the password of a primary found through Sentinel ([state.redis] sentinels); with a URL, the password goes in the URL".into()),
+        }
     }
     if config.snapshot.is_some() {
         return Err("--snapshot-path / [state] snapshot_path is for the memory backend: with the redis backend the state lives in Redis".into());

@@ -91,6 +91,12 @@ pub(super) struct RawRedis {
     pub url: Option<String>,
     #[serde(default)]
     pub cluster_nodes: Vec<String>,
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    pub sentinel_master: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: Option<i64>,
     pub key_prefix: Option<String>,
     pub timeout: Option<Dur>,
     pub on_unavailable: Option<String>,
@@ -267,6 +273,11 @@ pub(super) const STATE_KEYS: &[&str] = &[
 pub(super) const REDIS_KEYS: &[&str] = &[
     "url",
     "cluster_nodes",
+    "sentinels",
+    "sentinel_master",
+    "username",
+    "password",
+    "db",
     "key_prefix",
     "timeout",
     "on_unavailable",

@@ -13,6 +13,8 @@ pub struct RedisSettings {
     pub url: String,
     /// Seed nodes of a Redis Cluster (each a URL as above).
     pub cluster_nodes: Vec<String>,
+    /// A primary found through Redis Sentinel (instead of `url`).
+    pub sentinel: Option<Box<SentinelSettings>>,
     /// Fleets sharing one Redis keep apart by prefix.
     pub key_prefix: String,
     /// Longest wait for one backend call.
@@ -34,6 +36,7 @@ impl Default for RedisSettings {
         RedisSettings {
             url: DEFAULT_REDIS_URL.to_string(),
             cluster_nodes: Vec::new(),
+            sentinel: None,
             key_prefix: DEFAULT_KEY_PREFIX.to_string(),
             timeout: DEFAULT_REDIS_TIMEOUT,
             on_unavailable: OnUnavailable::Reject,
@@ -47,13 +50,112 @@ impl Default for RedisSettings {
 impl RedisSettings {
     /// Where the state is, for logs and errors: the URL(s) without passwords.
     pub fn describe(&self) -> String {
-        if self.cluster_nodes.is_empty() {
+        if let Some(s) = &self.sentinel {
+            let nodes: Vec<String> = s.sentinels.iter().map(|u| redis_host(u)).collect();
+            format!("redis sentinel {:?} via {}", s.master, nodes.join(","))
+        } else if self.cluster_nodes.is_empty() {
             format!("redis {}", redacted(&self.url))
         } else {
             let nodes: Vec<String> = self.cluster_nodes.iter().map(|u| redacted(u)).collect();
             format!("redis cluster {}", nodes.join(","))
         }
     }
+}
+
+/// `sentinels` and `sentinel_master`: the primary of `master`, as the
+/// Sentinels say, followed across failovers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentinelSettings {
+    /// The Sentinels' URLs: their own user and password, `rediss://` for TLS
+    /// (to the Sentinels and to the primary).
+    pub sentinels: Vec<String>,
+    /// The name the Sentinels monitor the primary under.
+    pub master: String,
+    /// The primary's own user, password and database.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
+}
+
+impl std::fmt::Debug for SentinelSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sentinels: Vec<String> = self.sentinels.iter().map(|u| redacted(u)).collect();
+        f.debug_struct("SentinelSettings")
+            .field("sentinels", &sentinels)
+            .field("master", &self.master)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+/// Checks `[state.redis]`'s Sentinel keys: the Sentinels' URLs (one user
+/// and password for all of them, one scheme), a master name, the primary's
+/// database.
+pub fn sentinel_settings(
+    sentinels: &[String],
+    master: Option<&str>,
+    username: Option<String>,
+    password: Option<String>,
+    db: Option<i64>,
+) -> Result<SentinelSettings, Problem> {
+    let mut first: Option<redis::ConnectionInfo> = None;
+    for (i, u) in sentinels.iter().enumerate() {
+        let key = format!("state.redis.sentinels[{i}]");
+        redis_url(&key, u)?;
+        let info = redis::IntoConnectionInfo::into_connection_info(u.trim())
+            .map_err(|e| problem(&key, format!("{}: {e}", redacted(u))))?;
+        if let Some(f) = &first {
+            let tls = |i: &redis::ConnectionInfo| {
+                matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. })
+            };
+            let (a, b) = (f.redis_settings(), info.redis_settings());
+            if a.username() != b.username() || a.password() != b.password() || tls(f) != tls(&info)
+            {
+                return Err(problem(
+                    &key,
+                    "every Sentinel URL must have the same scheme, user and password as the first",
+                ));
+            }
+        } else {
+            first = Some(info);
+        }
+    }
+    if first.is_none() {
+        return Err(problem(
+            "state.redis.sentinels",
+            "must list at least one Sentinel URL",
+        ));
+    }
+    let master = master.map(str::trim).unwrap_or_default();
+    let ok = !master.is_empty()
+        && master.len() <= 128
+        && master
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        return Err(problem(
+            "state.redis.sentinel_master",
+            format!(
+                "the name the Sentinels monitor the primary under is needed with sentinels (1-128 of A-Z a-z 0-9 _ - .), got {master:?}"
+            ),
+        ));
+    }
+    let db = db.unwrap_or(0);
+    if !(0..=1_000_000).contains(&db) {
+        return Err(problem(
+            "state.redis.db",
+            format!("must be between 0 and 1000000, got {db}"),
+        ));
+    }
+    Ok(SentinelSettings {
+        sentinels: sentinels.iter().map(|u| u.trim().to_string()).collect(),
+        master: master.to_string(),
+        username: username.filter(|u| !u.is_empty()),
+        password: password.filter(|p| !p.is_empty()),
+        db,
+    })
 }
 
 /// A Redis URL with its password (if any) replaced by `***`.

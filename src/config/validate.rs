@@ -473,6 +473,35 @@ fn redis_backend(r: RawRedis) -> Result<RedisSettings, Problem> {
         r.timeout.map(|d| d.0),
         r.on_unavailable.as_deref(),
     )?;
+    let primary_keys = [
+        ("sentinel_master", r.sentinel_master.is_some()),
+        ("username", r.username.is_some()),
+        ("password", r.password.is_some()),
+        ("db", r.db.is_some()),
+    ];
+    if r.sentinels.is_empty() {
+        if let Some((key, _)) = primary_keys.iter().find(|(_, set)| *set) {
+            return Err(problem(
+                format!("state.redis.{key}"),
+                "is for a primary found through Sentinel (with state.redis.sentinels); with url, the user, password and database go in the URL",
+            ));
+        }
+    } else {
+        if r.url.is_some() || !r.cluster_nodes.is_empty() {
+            return Err(problem(
+                "state.redis.sentinels",
+                "set one of state.redis.url (a standalone server), cluster_nodes (a Redis Cluster) or sentinels (a primary found through Sentinel)",
+            ));
+        }
+        settings.url = String::new();
+        settings.sentinel = Some(Box::new(sentinel_settings(
+            &r.sentinels,
+            r.sentinel_master.as_deref(),
+            r.username,
+            r.password,
+            r.db,
+        )?));
+    }
     let path = |key: &str, v: Option<String>| match v {
         Some(p) if p.trim().is_empty() => Err(problem(key, "must not be empty")),
         v => Ok(v.map(std::path::PathBuf::from)),

@@ -4,6 +4,7 @@
 pub mod fleet;
 pub mod pki;
 pub mod redis;
+pub mod sentinel;
 pub mod sidecar;
 
 use std::net::SocketAddr;

@@ -340,6 +340,34 @@ fn the_redis_backend_and_its_errors_name_the_key() {
         panic!("redis backend");
     };
     assert_eq!((r.url.as_str(), r.cluster_nodes.len()), ("", 2));
+    // A primary found through Sentinel: its own password, never shown.
+    let sentinel = Config::from_toml(
+        "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"redis://:spw@s1:26379\", \"redis://:spw@s2:26379\"]\nsentinel_master = \"mymaster\"\npassword = \"ppw\"\ndb = 2",
+    )
+    .expect("valid");
+    let BackendSettings::Redis(r) = &sentinel.backend else {
+        panic!("redis backend");
+    };
+    let s = r.sentinel.as_ref().expect("sentinel settings");
+    assert_eq!(
+        (
+            r.url.as_str(),
+            s.master.as_str(),
+            s.password.as_deref(),
+            s.db,
+            s.sentinels.len()
+        ),
+        ("", "mymaster", Some("ppw"), 2, 2)
+    );
+    let summary = sentinel.summary();
+    assert!(
+        summary.contains("backend: redis sentinel \"mymaster\" via s1:26379,s2:26379"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("pw") && !format!("{s:?}").contains("pw"),
+        "{summary}"
+    );
     for (text, want) in [
         (
             "[state]\nbackend = \"etcd\"",
@@ -380,6 +408,34 @@ fn the_redis_backend_and_its_errors_name_the_key() {
         (
             "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://x\"\nprefix = \"a\"",
             "state.redis.prefix: unknown key",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://x\"\nsentinels = [\"redis://s:26379\"]\nsentinel_master = \"m\"",
+            "state.redis.sentinels: set one of state.redis.url (a standalone server), cluster_nodes (a Redis Cluster) or sentinels (a primary found through Sentinel)",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"redis://s:26379\"]",
+            "state.redis.sentinel_master: the name the Sentinels monitor the primary under is needed with sentinels (1-128 of A-Z a-z 0-9 _ - .), got \"\"",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = []\nsentinel_master = \"m\"",
+            "state.redis.sentinel_master: is for a primary found through Sentinel (with state.redis.sentinels); with url, the user, password and database go in the URL",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"redis://:a@s1:26379\", \"redis://:b@s2:26379\"]\nsentinel_master = \"m\"",
+            "state.redis.sentinels[1]: every Sentinel URL must have the same scheme, user and password as the first",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"s1:26379\"]\nsentinel_master = \"m\"",
+            "state.redis.sentinels[0]: must be a redis:// or rediss:// URL, got \"s1:26379\"",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"redis://s1:26379\"]\nsentinel_master = \"m\"\ndb = -1",
+            "state.redis.db: must be between 0 and 1000000, got -1",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://x\"\npassword = \"p\"",
+            "state.redis.password: is for a primary found through Sentinel (with state.redis.sentinels); with url, the user, password and database go in the URL",
         ),
     ] {
         assert_eq!(err(text), want, "{text}");

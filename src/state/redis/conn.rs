@@ -16,6 +16,7 @@ use redis::{
 };
 use tokio::sync::watch;
 
+use super::sentinel::{self, Primary};
 use crate::config::RedisSettings;
 use crate::state::{Observer, StateError};
 
@@ -112,6 +113,17 @@ impl Outcome {
 pub enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    /// No primary found through Sentinel yet: every call fails at once.
+    Unfound,
+}
+
+fn unfound<T>() -> RedisFuture<'static, T> {
+    Box::pin(async {
+        Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "no primary found through Sentinel yet",
+        )))
+    })
 }
 
 impl ConnectionLike for Conn {
@@ -119,6 +131,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Unfound => unfound(),
         }
     }
 
@@ -131,6 +144,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Unfound => unfound(),
         }
     }
 
@@ -138,6 +152,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Unfound => 0,
         }
     }
 }
@@ -155,6 +170,8 @@ const REBUILD_EVERY: Duration = Duration::from_secs(2);
 pub struct Link {
     conn: arc_swap::ArcSwap<Conn>,
     connect: Connect,
+    /// With Sentinel: where the primary is, asked again and again.
+    primary: Option<Arc<Primary>>,
     /// Calls failed in a row, and when the connection was last made anew.
     failures: std::sync::atomic::AtomicU32,
     rebuilt: std::sync::Mutex<Instant>,
@@ -173,7 +190,7 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    fn certificates(&self) -> Option<redis::TlsCertificates> {
+    pub(super) fn certificates(&self) -> Option<redis::TlsCertificates> {
         if self.ca.is_none() && self.client_cert.is_none() {
             return None;
         }
@@ -198,12 +215,13 @@ impl Link {
         tls: &TlsFiles,
         observer: Arc<dyn Observer>,
     ) -> Result<Link, RedisError> {
-        let connect = connector(settings, tls)?;
+        let (connect, primary) = connector(settings, tls)?;
         let conn = connect()?;
         let (up, _) = watch::channel(false);
         Ok(Link {
             conn: arc_swap::ArcSwap::from_pointee(conn),
             connect,
+            primary,
             failures: std::sync::atomic::AtomicU32::new(0),
             rebuilt: std::sync::Mutex::new(Instant::now()),
             timeout: settings.timeout,
@@ -224,6 +242,11 @@ impl Link {
     /// resharding); a fresh one finds the nodes and slots again.
     fn failed(&self) {
         use std::sync::atomic::Ordering::Relaxed;
+        if let Some(p) = &self.primary {
+            // The follower connects anew where the Sentinels say.
+            p.wake();
+            return;
+        }
         if self.failures.fetch_add(1, Relaxed) + 1 < REBUILD_AFTER {
             return;
         }
@@ -250,26 +273,44 @@ impl Link {
     }
 }
 
-/// How to connect to `settings`' Redis, without connecting yet.
-fn connector(settings: &RedisSettings, tls: &TlsFiles) -> Result<Connect, RedisError> {
+/// How to connect to `settings`' Redis, without connecting yet; and with
+/// Sentinel, the primary to follow.
+fn connector(
+    settings: &RedisSettings,
+    tls: &TlsFiles,
+) -> Result<(Connect, Option<Arc<Primary>>), RedisError> {
     let timeout = settings.timeout;
     // Connecting may take longer than one call: a TLS handshake, or a
     // Cluster's slot map. Calls are bounded by `timeout` regardless.
     let connect_timeout = (timeout * 4).max(Duration::from_secs(1));
-    Ok(if settings.cluster_nodes.is_empty() {
+    let manager = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(timeout))
+        .set_connection_timeout(Some(connect_timeout))
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(2));
+    if let Some(s) = &settings.sentinel {
+        let primary = Arc::new(Primary::new(s, tls)?);
+        let found = primary.clone();
+        let connect: Connect = Box::new(move || {
+            Ok(match found.client() {
+                Some(client) => Conn::Single(ConnectionManager::new_lazy_with_config(
+                    client,
+                    manager.clone(),
+                )?),
+                None => Conn::Unfound,
+            })
+        });
+        return Ok((connect, Some(primary)));
+    }
+    let connect: Connect = if settings.cluster_nodes.is_empty() {
         let client = match tls.certificates() {
             Some(certs) => redis::Client::build_with_tls(settings.url.as_str(), certs)?,
             None => redis::Client::open(settings.url.as_str())?,
         };
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(connect_timeout))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2));
         Box::new(move || {
             Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
                 client.clone(),
-                config.clone(),
+                manager.clone(),
             )?))
         })
     } else {
@@ -291,7 +332,8 @@ fn connector(settings: &RedisSettings, tls: &TlsFiles) -> Result<Connect, RedisE
                 client.get_pending_async_connection_with_config(config),
             ))
         })
-    })
+    };
+    Ok((connect, None))
 }
 
 impl Link {
@@ -353,6 +395,15 @@ impl Link {
                 if is_unreachable(&e) {
                     self.set_up(false);
                     self.failed();
+                } else if let Some(p) = self
+                    .primary
+                    .as_ref()
+                    .filter(|_| e.code() == Some("READONLY"))
+                {
+                    // A replica: the primary moved and this connection
+                    // still points at the old one.
+                    self.set_up(false);
+                    p.wake();
                 } else {
                     // It answered, if with an error.
                     self.set_up(true);
@@ -402,6 +453,62 @@ impl Link {
     pub fn conflict(&self, took: Duration) {
         self.observer
             .backend_call(Op::Commit, Outcome::Conflict, took);
+    }
+
+    /// With Sentinel, until `stop`: asks where the primary is, every second
+    /// and at once when a call failed, and connects anew when it moved.
+    pub async fn follow_primary(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let Some(primary) = self.primary.clone() else {
+            return;
+        };
+        // A Sentinel or a primary that does not answer must not hold the
+        // follower: the lookup is bounded like a connection.
+        let bound = (self.timeout * 4).max(Duration::from_secs(1));
+        let mut complaint = String::new();
+        loop {
+            match tokio::time::timeout(bound, primary.look()).await {
+                Ok(Ok(Some(address))) => match (self.connect)() {
+                    Ok(conn) => {
+                        tracing::info!(
+                            backend = %self.describe,
+                            primary = %address,
+                            "fleet state: the primary, as the Sentinels say"
+                        );
+                        self.conn.store(Arc::new(conn));
+                        self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+                        complaint.clear();
+                    }
+                    Err(e) => {
+                        tracing::warn!(backend = %self.describe, error = %e, "cannot connect to the primary")
+                    }
+                },
+                Ok(Ok(None)) => complaint.clear(),
+                Ok(Err(e)) => {
+                    let said = e.to_string();
+                    if said != complaint {
+                        tracing::warn!(backend = %self.describe, error = %said, "the Sentinels name no primary that answers");
+                        complaint = said;
+                    }
+                }
+                Err(_) => {
+                    let said = format!("no answer within {}", crate::engine::Human(bound));
+                    if said != complaint {
+                        tracing::warn!(backend = %self.describe, error = %said, "the Sentinels name no primary that answers");
+                        complaint = said;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(sentinel::ASK_EVERY) => {}
+                _ = primary.woken() => {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(sentinel::ASK_AT_MOST) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Pings until `stop`: the health of a backend nobody is calling.

@@ -35,6 +35,7 @@ mod parcel;
 mod pauses;
 mod records;
 mod report;
+mod sentinel;
 mod stats;
 mod sweep;
 
@@ -127,6 +128,7 @@ impl Redis {
         let keys = Keys::new(&settings.key_prefix);
         let stop = CancellationToken::new();
         tokio::spawn(link.clone().watch_health(stop.clone()));
+        tokio::spawn(link.clone().follow_primary(stop.clone()));
         let retrying = Arc::new(stats::RetryingCache::default());
         let configs = Arc::new(arc_swap::ArcSwap::from_pointee(TargetConfigs::of(engine)));
         tokio::spawn(stats::refresh_retrying(

@@ -1,0 +1,280 @@
+//! Fleet mode on a primary under Redis Sentinel: three sidecars find the
+//! primary through three real Sentinels and follow it, under load, across a
+//! failover by demotion (`SENTINEL FAILOVER`) and a primary SIGKILLed.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::redis::cli;
+use common::sentinel::{MASTER, SentinelGroup};
+use common::*;
+use retryd::pb;
+
+fn transient(job: &str, attempt: u32) -> pb::ReportFailureRequest {
+    pb::ReportFailureRequest {
+        attempt,
+        ..failure(job, error("TimeoutError", "slow", 0, 0))
+    }
+}
+
+/// Reports `job`'s attempt `n` through `c` until it is answered (the
+/// sidecar may still be finding the primary); the failures it counted.
+async fn report_until_answered(c: &mut Client, job: &str, n: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match c.report_failure(transient(job, n)).await {
+            Ok(r) => {
+                return r.into_inner().decision.expect("a decision").failure_count;
+            }
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{job}: {e}"),
+        }
+    }
+}
+
+/// How many of the fleet's keys (prefix `sent`) a server holds.
+fn fleet_keys(port: u16) -> usize {
+    cli(port, &["--scan", "--pattern", "sent*"]).lines().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_follows_the_primary_across_sentinel_failovers() {
+    let mut group = tokio::task::block_in_place(SentinelGroup::start);
+    let conf = format!(
+        "[policies.default]\nmax_retries = 100000\n[state]\nbackend = \"redis\"\n\
+         [state.redis]\n{}\ntimeout = \"500ms\"\nkey_prefix = \"sent\"\n",
+        group.toml()
+    );
+    let mut sidecars = Vec::new();
+    for _ in 0..3 {
+        sidecars.push(Harness::start(&conf).await);
+    }
+    // Each sidecar finds the primary by itself, and they share one state.
+    let first = group.primary_port();
+    for (i, h) in sidecars.iter_mut().enumerate() {
+        let n = report_until_answered(&mut h.client, "shared", i as u32 + 1).await;
+        assert_eq!(n, i as u32 + 1, "one state through every sidecar");
+    }
+    assert!(fleet_keys(first) > 0, "the state is on the primary");
+    let up = sample(&sidecars[0].scrape().await, "retryd_backend_up", &[]);
+    assert_eq!(up, Some(1.0));
+
+    const JOBS: usize = 100;
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered: Arc<Vec<AtomicU64>> = Arc::new((0..JOBS).map(|_| AtomicU64::new(0)).collect());
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let mut c = sidecars[w % 3].client.clone();
+        let (stop, answered, ok, failed) =
+            (stop.clone(), answered.clone(), ok.clone(), failed.clone());
+        workers.push(tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let mut i = w;
+            while !stop.load(Ordering::Relaxed) {
+                let j = i % JOBS;
+                i += 6;
+                let n = answered[j].load(Ordering::Relaxed) as u32 + 1;
+                let started = Instant::now();
+                let r = c.report_failure(transient(&format!("load-{j}"), n)).await;
+                slowest = slowest.max(started.elapsed());
+                match r {
+                    Ok(_) => {
+                        answered[j].fetch_max(u64::from(n), Ordering::Relaxed);
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            slowest
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 1. A failover by demotion: the old primary turns replica (and Sentinel
+    // closes its clients' connections); writes must go to the new one.
+    let started = Instant::now();
+    assert_eq!(
+        group.ask(&["SENTINEL", "FAILOVER", MASTER]).trim(),
+        "OK",
+        "SENTINEL FAILOVER"
+    );
+    let second = tokio::task::block_in_place(|| group.wait_new_primary(first));
+    let at = ok.load(Ordering::Relaxed);
+    let resumed = wait_for_progress(&ok, at).await;
+    let demotion = started.elapsed();
+    // The old primary is a replica now: a sidecar still writing there
+    // would get READONLY, and these reports would not be answered.
+    tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !cli(first, &["ROLE"]).starts_with("slave") {
+            assert!(Instant::now() < deadline, "{first} never became a replica");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    for (i, h) in sidecars.iter_mut().enumerate() {
+        let job = format!("after-demotion-{i}");
+        assert_eq!(report_until_answered(&mut h.client, &job, 1).await, 1);
+    }
+    let new_jobs = cli(second, &["--scan", "--pattern", "sent*"]);
+    assert!(fleet_keys(second) > 0, "{new_jobs}");
+
+    // 2. The primary SIGKILLed: the Sentinels promote a replica after
+    // `down-after-milliseconds`; the sidecars follow.
+    let started = Instant::now();
+    tokio::task::block_in_place(|| group.server(second).kill());
+    let third = tokio::task::block_in_place(|| group.wait_new_primary(second));
+    let at = ok.load(Ordering::Relaxed);
+    let resumed_after_kill = wait_for_progress(&ok, at).await;
+    let kill = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut slowest = Duration::ZERO;
+    for w in workers {
+        slowest = slowest.max(w.await.expect("worker"));
+    }
+    assert!(
+        resumed && resumed_after_kill,
+        "load resumed after each failover"
+    );
+    // A call waits at most its timeout (500 ms), whatever the Sentinels do.
+    assert!(slowest < Duration::from_secs(2), "slowest call {slowest:?}");
+    for h in &sidecars {
+        let text = h.scrape().await;
+        assert_eq!(sample(&text, "retryd_backend_up", &[]), Some(1.0));
+    }
+    // What the fleet holds against what was answered: a failover by
+    // demotion waits for the replicas; a SIGKILL may lose what the killed
+    // primary acknowledged and had not yet replicated (a handful).
+    let mut c = sidecars[2].client.clone();
+    let mut lost = 0u64;
+    let mut phantom = 0u64;
+    for (j, a) in answered.iter().enumerate() {
+        let a = a.load(Ordering::Relaxed);
+        let held = match c
+            .get_job(pb::GetJobRequest {
+                job_id: format!("load-{j}"),
+            })
+            .await
+        {
+            Ok(r) => u64::from(r.into_inner().job.expect("job").failure_count),
+            Err(e) if e.code() == tonic::Code::NotFound => 0,
+            Err(e) => panic!("{e}"),
+        };
+        lost += a.saturating_sub(held);
+        // A report left unanswered (UNAVAILABLE) may still have landed;
+        // one more than answered is that, more is a phantom.
+        phantom += held.saturating_sub(a + 1);
+    }
+    eprintln!(
+        "sentinel: demotion {first}->{second} served again after {demotion:?}; \
+         SIGKILL {second}->{third} after {kill:?}; {} answered, {} UNAVAILABLE; \
+         slowest call {slowest:?}; lost {lost} acknowledged reports",
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    assert_eq!(phantom, 0, "no failure counted that was not reported");
+    assert!(lost <= 50, "{lost} acknowledged reports lost");
+}
+
+/// Sentinels with a password of their own, a primary and replicas with
+/// another: the sidecar finds the primary with the one and writes with the
+/// other (`[state.redis] password`), and neither shows in what it says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_and_a_primary_with_passwords_of_their_own() {
+    let group = tokio::task::block_in_place(|| {
+        SentinelGroup::start_with(Some(("sentinel-pw", "primary-pw")))
+    });
+    let conf = format!(
+        "[state]\nbackend = \"redis\"\n[state.redis]\n{}\nkey_prefix = \"sent\"\n",
+        group.toml()
+    );
+    let mut h = Harness::start(&conf).await;
+    assert_eq!(report_until_answered(&mut h.client, "guarded", 1).await, 1);
+    let primary = group.primary_port();
+    let keys = group
+        .servers
+        .iter()
+        .find(|s| s.port == primary)
+        .expect("primary")
+        .cli(&["--scan", "--pattern", "sent*"]);
+    assert!(keys.lines().count() > 0, "{keys}");
+    // A wrong primary password: the Sentinels answer, the primary refuses;
+    // calls are UNAVAILABLE, naming the Sentinels, never the password.
+    let wrong = conf.replace("primary-pw", "nope-pw");
+    let mut w = Harness::start(&wrong).await;
+    let e = w
+        .client
+        .report_failure(transient("guarded", 2))
+        .await
+        .expect_err("no primary that takes the password");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    assert!(
+        e.message()
+            .contains("redis sentinel \"mymaster\" via 127.0.0.1:"),
+        "{e}"
+    );
+    assert!(!e.message().contains("-pw"), "{e}");
+
+    // The binary, the primary's password from RETRYD_REDIS_PASSWORD (a
+    // Secret, in a pod) and not from the file; it logs where the primary is.
+    let file = std::env::temp_dir().join(format!("retryd-sentinel-{}.toml", std::process::id()));
+    let without = conf
+        .lines()
+        .filter(|l| !l.starts_with("password"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, without).expect("config file");
+    let mut cmd = sidecar::command(&[
+        "--config",
+        file.to_str().expect("utf-8"),
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+    ]);
+    cmd.env("RETRYD_REDIS_PASSWORD", "primary-pw");
+    let mut binary = sidecar::Sidecar::spawn(cmd);
+    const FOUND: &str = "fleet state: the primary, as the Sentinels say";
+    let seen = binary
+        .seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == FOUND);
+    let found = match seen {
+        Some(v) => v,
+        None => tokio::task::block_in_place(|| binary.wait_for(FOUND)),
+    };
+    assert_eq!(
+        found["primary"].as_str(),
+        Some(format!("127.0.0.1:{primary}").as_str()),
+        "{found}"
+    );
+    let mut c = connect(binary.grpc_addr).await;
+    assert_eq!(report_until_answered(&mut c, "guarded", 2).await, 2);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Waits (up to 20 s) until more than 50 reports beyond `at` are answered.
+async fn wait_for_progress(ok: &AtomicU64, at: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if ok.load(Ordering::Relaxed) > at + 50 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
