@@ -225,6 +225,76 @@ async fn redis_frozen_past_the_timeout() {
     assert_eq!(d.failure_count, 3);
 }
 
+/// A call's whole time in Redis is bounded by `timeout`, waiting for its
+/// lock stripe included: twelve jobs that share one stripe, reported at
+/// once while the primary is stopped, each answer within the bound (before,
+/// each waited out the ones queued ahead of it: the last after 12 ×).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_queued_on_one_stripe_each_answer_within_the_timeout() {
+    let redis = RedisServer::start();
+    let h = Harness::start(
+        &config(&format!("url = \"{}\"", redis.url()), "")
+            .replace("timeout = \"250ms\"", "timeout = \"400ms\""),
+    )
+    .await;
+    let stripe = retryd::state::fleet_stripe_of("striped-0");
+    let jobs: Vec<String> = (1..)
+        .map(|k| format!("striped-{k}"))
+        .filter(|id| retryd::state::fleet_stripe_of(id) == stripe)
+        .take(11)
+        .chain(["striped-0".to_string()])
+        .collect();
+    let mut c = h.client.clone();
+    for j in &jobs {
+        report(&mut c, transient(j, 1)).await;
+    }
+    redis.freeze();
+    let mut calls = Vec::new();
+    for j in jobs.clone() {
+        let mut c = h.client.clone();
+        calls.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let r = c.report_failure(transient(&j, 2)).await;
+            (started.elapsed(), r.map(|_| ()))
+        }));
+    }
+    let (mut slowest, mut queued) = (Duration::ZERO, 0);
+    for call in calls {
+        let (took, r) = call.await.expect("call");
+        let e = r.expect_err("redis is stopped");
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+        assert!(e.message().contains("fleet state unavailable"), "{e}");
+        queued += usize::from(e.message().contains("lock stripe held it"));
+        slowest = slowest.max(took);
+    }
+    eprintln!(
+        "12 reports on one stripe, primary stopped: slowest answered after {slowest:?}, {queued} while queued"
+    );
+    assert!(queued > 0, "the reports queued on their stripe");
+    // 400 ms and the call's own overhead; queued, the second alone took 800.
+    assert!(slowest < Duration::from_millis(700), "{slowest:?}");
+    // A caller's own gRPC deadline, shorter than `timeout`, ends the call
+    // at that deadline (the server drops the call's work).
+    let mut r = tonic::Request::new(transient("striped-0", 2));
+    r.set_timeout(Duration::from_millis(100));
+    let started = Instant::now();
+    let e = c.report_failure(r).await.expect_err("redis is stopped");
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            e.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{e}"
+    );
+    assert!(took < Duration::from_millis(350), "{took:?}");
+    redis.thaw();
+    wait_health(&h, ServingStatus::Serving).await;
+    for j in &jobs {
+        assert!(report(&mut c, transient(j, 3)).await.failure_count >= 2);
+    }
+}
+
 /// `rediss://` with a private CA (`tls_ca`), and an ACL user with a password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_acl_users() {

@@ -140,23 +140,26 @@ impl Fleet {
         call: &FailureCall<'_>,
         now: Timestamp,
     ) -> Result<FailureOutcome, StateError> {
-        match self
-            .and_ready(self.redis.report_failure(engine, call, now))
-            .await
-        {
-            Ok((out, batch)) => {
-                if let Some(batch) = batch
-                    && !out.duplicate
-                {
-                    let outcome = match out.decision.action {
-                        crate::engine::Action::Retry => Outcome::FailedRetryable,
-                        crate::engine::Action::GiveUp => Outcome::FailedNonRetryable,
-                    };
-                    self.record_in_batch(&batch, call.job_id, outcome, now)
-                        .await;
-                }
-                Ok(out)
+        // The report's whole time in Redis, lock waits included, within
+        // `timeout`.
+        let decided = self.redis.link().bounded(async {
+            let (out, batch) = self
+                .and_ready(self.redis.report_failure(engine, call, now))
+                .await?;
+            if let Some(batch) = batch
+                && !out.duplicate
+            {
+                let outcome = match out.decision.action {
+                    crate::engine::Action::Retry => Outcome::FailedRetryable,
+                    crate::engine::Action::GiveUp => Outcome::FailedNonRetryable,
+                };
+                self.record_in_batch(&batch, call.job_id, outcome, now)
+                    .await;
             }
+            Ok(out)
+        });
+        match decided.await {
+            Ok(out) => Ok(out),
             // A job held for delivery lives in the fleet's state: its
             // report waits for it (no local decision could park it there).
             Err(StateError::Unavailable(why)) => match &self.local {
@@ -179,7 +182,11 @@ impl Fleet {
         call: &FailureCall<'_>,
         now: Timestamp,
     ) -> Result<(Decision, bool), StateError> {
-        match self.and_ready(self.redis.explain(engine, call, now)).await {
+        let decided = self
+            .redis
+            .link()
+            .bounded(self.and_ready(self.redis.explain(engine, call, now)));
+        match decided.await {
             Ok(d) => Ok((d, false)),
             Err(StateError::Unavailable(why)) => match &self.local {
                 Some(local) => Ok((
@@ -201,20 +208,21 @@ impl Fleet {
         lease: Option<&str>,
         now: Timestamp,
     ) -> Result<SuccessOutcome, StateError> {
-        let done = self
-            .and_ready(
-                self.redis
-                    .report_success(engine, job_id, job_type, target, lease, now),
-            )
-            .await;
-        match done {
-            Ok((out, batch)) => {
-                if let Some(batch) = batch {
-                    self.record_in_batch(&batch, job_id, Outcome::Succeeded, now)
-                        .await;
-                }
-                Ok(out)
+        let done = self.redis.link().bounded(async {
+            let (out, batch) = self
+                .and_ready(
+                    self.redis
+                        .report_success(engine, job_id, job_type, target, lease, now),
+                )
+                .await?;
+            if let Some(batch) = batch {
+                self.record_in_batch(&batch, job_id, Outcome::Succeeded, now)
+                    .await;
             }
+            Ok(out)
+        });
+        match done.await {
+            Ok(out) => Ok(out),
             Err(StateError::Unavailable(why)) => match &self.local {
                 Some(local) if lease.is_none() => {
                     local.report_success(job_id, job_type, target, None, now)

@@ -46,6 +46,13 @@ use memory::Memory;
 pub use memory::Store;
 pub use step::budget_refused;
 
+/// Which lock stripe a job's reports queue on in fleet mode, for the tests
+/// that put many jobs on one: not part of the API.
+#[doc(hidden)]
+pub fn fleet_stripe_of(job_id: &str) -> usize {
+    redis::stripe_of(job_id)
+}
+
 /// The in-process store on its own, for benchmarks (`retryd-bench`) and
 /// fuzzing: not part of the API.
 #[doc(hidden)]

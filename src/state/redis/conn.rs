@@ -157,6 +157,11 @@ impl ConnectionLike for Conn {
     }
 }
 
+tokio::task_local! {
+    /// When the current call's time in the backend is up (see `bounded`).
+    static DEADLINE: Instant;
+}
+
 /// Makes a connection (again).
 type Connect = Box<dyn Fn() -> Result<Conn, RedisError> + Send + Sync>;
 
@@ -376,7 +381,8 @@ impl Link {
         call: impl Future<Output = RedisResult<T>>,
     ) -> Result<T, StateError> {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, call).await;
+        let bound = self.left();
+        let result = tokio::time::timeout(bound, call).await;
         let took = started.elapsed();
         match result {
             Ok(Ok(v)) => {
@@ -420,6 +426,41 @@ impl Link {
                 )))
             }
         }
+    }
+
+    /// Runs one gRPC call's work in the backend within `timeout` in all:
+    /// every round trip gets what is left, and waiting for a lock stripe
+    /// (`wait`) counts too. A call already within one keeps its deadline.
+    pub async fn bounded<T>(&self, call: impl Future<Output = T>) -> T {
+        if DEADLINE.try_with(|_| ()).is_ok() {
+            return call.await;
+        }
+        DEADLINE.scope(Instant::now() + self.timeout, call).await
+    }
+
+    /// The time a round trip may take now: `timeout`, or less within a
+    /// bounded call.
+    fn left(&self) -> Duration {
+        DEADLINE
+            .try_with(|d| d.saturating_duration_since(Instant::now()))
+            .map_or(self.timeout, |left| left.min(self.timeout))
+    }
+
+    /// Waits for `lock` (a lock stripe) within the call's deadline: a
+    /// report queued behind another that waits out a stopped Redis must
+    /// not wait past its own bound.
+    pub async fn wait<G>(&self, lock: impl Future<Output = G>) -> Result<G, StateError> {
+        let Ok(deadline) = DEADLINE.try_with(|d| *d) else {
+            return Ok(lock.await);
+        };
+        tokio::time::timeout_at(deadline.into(), lock)
+            .await
+            .map_err(|_| {
+                self.unavailable(format!(
+                    "no answer within {}: another call on this job's lock stripe held it",
+                    crate::engine::Human(self.timeout)
+                ))
+            })
     }
 
     /// One command, on the current connection, as `run` runs a call.

@@ -55,6 +55,7 @@ use crate::state::Observer;
 pub use conn::{Link, Op, Outcome, TlsFiles};
 pub use keys::{Keys, PARTITIONS, Set};
 pub use parcel::DUE_POLL;
+pub use records::stripe_of;
 use records::{STRIPES, Stripe};
 
 pub struct Redis {

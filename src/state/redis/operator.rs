@@ -27,7 +27,7 @@ impl Redis {
         change: impl Fn(&Job) -> Result<(Job, Tally), StateError>,
         parcel: ParcelOp<'_>,
     ) -> Result<JobView, StateError> {
-        let stripe = self.stripe(job_id).lock().await;
+        let stripe = self.link.wait(self.stripe(job_id).lock()).await?;
         let found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
         let change = &change;
         let stored = until_applied(
@@ -118,7 +118,7 @@ impl Redis {
         job_id: &str,
         now: Timestamp,
     ) -> Result<(), StateError> {
-        let stripe = self.stripe(job_id).lock().await;
+        let stripe = self.link.wait(self.stripe(job_id).lock()).await?;
         let found = self.read(engine, self.keys.of_job(job_id), job_id).await?;
         until_applied(
             || format!("job {job_id:?}"),

@@ -715,7 +715,7 @@ impl Redis {
         now: Timestamp,
     ) -> Result<Option<Expired>, StateError> {
         let pk = self.keys.of_job(id);
-        let stripe = self.stripe(id).lock().await;
+        let stripe = self.link.wait(self.stripe(id).lock()).await?;
         let found = self.read(engine, pk, id).await?;
         let Some(found) = found else {
             // A parcel without its record: removed with it.

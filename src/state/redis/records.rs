@@ -54,10 +54,15 @@ impl Stripe {
     }
 }
 
+/// The lock stripe of `job_id`.
+pub fn stripe_of(job_id: &str) -> usize {
+    let h = crc32fast::hash(job_id.as_bytes()) as usize;
+    (h / PARTITIONS) % STRIPES
+}
+
 impl Redis {
     pub(super) fn stripe(&self, job_id: &str) -> &tokio::sync::Mutex<Stripe> {
-        let h = crc32fast::hash(job_id.as_bytes()) as usize;
-        &self.stripes[(h / PARTITIONS) % STRIPES]
+        &self.stripes[stripe_of(job_id)]
     }
 
     // ---- labels ----------------------------------------------------------

@@ -36,7 +36,7 @@ impl Redis {
                 )));
             }
         }
-        let stripe = self.stripe(id).lock().await;
+        let stripe = self.link.wait(self.stripe(id).lock()).await?;
         let label = self.job_type_label(call.job_type).await?;
         // A paused failure spends nothing and counts in no breaker.
         let (budget, breaker) = match call.pause {
@@ -286,7 +286,7 @@ impl Redis {
         lease: Option<&str>,
         now: Timestamp,
     ) -> Result<(SuccessOutcome, Option<String>), StateError> {
-        let stripe = self.stripe(job_id).lock().await;
+        let stripe = self.link.wait(self.stripe(job_id).lock()).await?;
         let found = self.recalled(engine, &stripe, job_id).await?;
         // The job forgotten, with its counts: what it was, its label, its batch.
         let (job, label, batch) = until_applied(
