@@ -295,6 +295,120 @@ async fn reports_queued_on_one_stripe_each_answer_within_the_timeout() {
     }
 }
 
+/// `replicas_ack = 1`: a report is answered once a replica has its commit
+/// (`WAIT` in the same round trip); with the replica stopped it is
+/// `UNAVAILABLE`, saying so, within the timeout, and counted
+/// (`op="wait"`); the caller's re-sent attempt counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_wait_for_a_replica() {
+    let primary = RedisServer::start_with(&["--repl-diskless-sync-delay", "0"]);
+    let replica = RedisServer::start_with(&[
+        "--replicaof",
+        "127.0.0.1",
+        &primary.port.to_string(),
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        // Online as the primary sees it (its first acknowledgement in).
+        while !primary
+            .cli(&["INFO", "replication"])
+            .contains("state=online")
+        {
+            assert!(Instant::now() < deadline, "the replica never synced");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let h = Harness::start(
+        &config(&format!("url = \"{}\"", primary.url()), "replicas_ack = 1")
+            .replace("timeout = \"250ms\"", "timeout = \"500ms\""),
+    )
+    .await;
+    let mut c = h.client.clone();
+    // A replica just online acknowledges at its next second's tick at
+    // first (Redis asks it at once later on): the first report may wait
+    // past the timeout, and is re-sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = c.report_failure(transient("warm", 1)).await {
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+        assert!(Instant::now() < deadline, "{e}");
+    }
+    for n in 1..=3 {
+        assert_eq!(report(&mut c, transient("acked", n)).await.failure_count, n);
+        // Answered: the replica has it already.
+        let on_replica = replica.cli(&["--scan", "--pattern", "retryd*"]);
+        assert!(on_replica.lines().count() > 0, "{on_replica}");
+    }
+    let waits = |text: &str, result: &str| {
+        sample(
+            text,
+            "retryd_backend_requests_total",
+            &[("op", "wait"), ("result", result)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(waits(&h.scrape().await, "ok") >= 3.0);
+    replica.freeze();
+    let started = Instant::now();
+    let e = c
+        .report_failure(transient("acked", 4))
+        .await
+        .expect_err("no replica acknowledges");
+    let took = started.elapsed();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    assert!(
+        e.message()
+            .contains("the commit reached 0 of the 1 replicas replicas_ack asks for"),
+        "{e}"
+    );
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    assert!(waits(&h.scrape().await, "timeout") >= 1.0);
+    replica.thaw();
+    // The caller re-sends attempt 4: it stood on the primary, counted once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        match c.report_failure(transient("acked", 4)).await {
+            Ok(r) => break r.into_inner().decision.expect("decision"),
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(d.failure_count, 4);
+}
+
+/// `replicas_ack = 1` on a Redis Cluster: each commit's `WAIT` goes with it
+/// to the primary of its slot, whichever that is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_on_a_cluster() {
+    let cluster = tokio::task::block_in_place(RedisCluster::start);
+    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let h = Harness::start(
+        &config(
+            &format!("cluster_nodes = [{}]", nodes.join(", ")),
+            "replicas_ack = 1",
+        )
+        .replace("timeout = \"250ms\"", "timeout = \"1s\""),
+    )
+    .await;
+    let mut c = h.client.clone();
+    for j in 0..40 {
+        let job = format!("acked-{j}");
+        assert_eq!(report(&mut c, transient(&job, 1)).await.failure_count, 1);
+        assert_eq!(report(&mut c, transient(&job, 2)).await.failure_count, 2);
+    }
+    let text = h.scrape().await;
+    let ok = sample(
+        &text,
+        "retryd_backend_requests_total",
+        &[("op", "wait"), ("result", "ok")],
+    );
+    assert!(ok.unwrap_or(0.0) >= 80.0, "{ok:?}");
+}
+
 /// `rediss://` with a private CA (`tls_ca`), and an ACL user with a password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_acl_users() {

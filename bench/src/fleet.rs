@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::load::{Target, run_load};
 use crate::memory::preload;
@@ -25,6 +25,7 @@ pub struct Opts {
     pub redis_server: PathBuf,
     pub redis_benchmark: PathBuf,
     pub pin: bool,
+    pub replicas_ack: u32,
 }
 
 /// Restricts process `pid` (and the threads it makes later) to `cores`.
@@ -232,6 +233,48 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
             "{policies}[state]\nmax_jobs = 100_000_000\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://127.0.0.1:{port}/0\"\ntimeout = \"2s\"\n"
         ),
     )?;
+    // With --replicas-ack: a replica of the Redis, and a fleet that waits
+    // for it on every commit.
+    let mut _replica = None;
+    let mut acked: Vec<Sidecar> = Vec::new();
+    if o.replicas_ack > 0 {
+        let replica_port = free_port()?.port();
+        let child = Command::new(&o.redis_server)
+            .args(["--port", &replica_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--replicaof", "127.0.0.1", &port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", o.redis_server.display()))?;
+        if o.pin {
+            pin(child.id(), &last_core()?)?;
+        }
+        _replica = Some(ChildGuard(child));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !redis_cli(port, &["INFO", "replication"])?.contains("state=online") {
+            if Instant::now() > deadline {
+                return Err("the replica never came online".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Its first acknowledgements come with its once-a-second tick.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let acked_conf = dir.join(format!("retryd-bench-acked-{}.toml", std::process::id()));
+        std::fs::write(
+            &acked_conf,
+            format!(
+                "{policies}[state]\nmax_jobs = 100_000_000\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://127.0.0.1:{port}/0\"\ntimeout = \"2s\"\nreplicas_ack = {}\nkey_prefix = \"acked\"\n",
+                o.replicas_ack
+            ),
+        )?;
+        acked = (0..o.sidecars.max(1))
+            .map(|_| spawn_sidecar(&spawn, &acked_conf, o.pin))
+            .collect::<Result<_, _>>()?;
+        for s in &acked {
+            wait_ready(s.grpc).await?;
+        }
+    }
+    let acked_addrs: Vec<SocketAddr> = acked.iter().map(|s| s.grpc).collect();
     let memory = spawn_sidecar(&spawn, &memory_conf, o.pin)?;
     let fleet: Vec<Sidecar> = (0..o.sidecars.max(1))
         .map(|_| spawn_sidecar(&spawn, &fleet_conf, o.pin))
@@ -269,6 +312,7 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
     }
     let (mut mem_rates, mut redis_rates, mut bench_rates) = (Vec::new(), Vec::new(), Vec::new());
     let (mut redis_p50, mut redis_p99) = (Vec::new(), Vec::new());
+    let (mut ack_rates, mut ack_p99) = (Vec::new(), Vec::new());
     let (mut calls_per_decision, mut uncontended) = (Vec::new(), Vec::new());
     for _ in 0..o.rounds.max(1) {
         let m = run_load(&[memory.grpc], Target::Retryd, &load).await?;
@@ -285,6 +329,13 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
         let decisions = (decisions1 - decisions0).max(1.0);
         calls_per_decision.push((calls1 - calls0) / decisions);
         uncontended.push(((calls1 - calls0) - (conflicts1 - conflicts0)) / decisions);
+
+        if !acked.is_empty() {
+            let a = run_load(&acked_addrs, Target::Retryd, &load).await?;
+            a.print(&format!("ack={}", o.replicas_ack), load.json);
+            ack_rates.push(a.rate());
+            ack_p99.push(a.micros(0.99) as f64);
+        }
 
         let n = ((r.rate().max(10_000.0)) * load.duration.as_secs_f64()) as u64;
         let bench = o.redis_benchmark.clone();
@@ -314,6 +365,22 @@ pub async fn run(load: LoadOpts, spawn: SpawnOpts, o: Opts) -> Result<(), Error>
         "redis_p50_us": median(&mut redis_p50), "redis_p99_us": median(&mut redis_p99),
         "backend_calls_per_decision": cpd, "backend_calls_per_decision_without_conflicts": uncontended,
     });
+    if !acked.is_empty() {
+        let (rate, p99) = (median(&mut ack_rates), median(&mut ack_p99));
+        if load.json {
+            println!(
+                "{}",
+                serde_json::json!({"replicas_ack": o.replicas_ack, "acked_rps": rate.round(), "acked_p99_us": p99, "acked_vs_redis": rate / red})
+            );
+        } else {
+            println!(
+                "replicas_ack = {}: {rate:.0} req/s ({:.2} x without), p99 {p99:.0} µs (without: {:.0} µs)",
+                o.replicas_ack,
+                rate / red,
+                median(&mut redis_p99)
+            );
+        }
+    }
     if load.json {
         println!("{summary}");
     } else {

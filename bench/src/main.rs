@@ -126,6 +126,10 @@ enum Cmd {
         /// with Redis elsewhere as in a real deployment (needs `taskset`).
         #[arg(long)]
         pin: bool,
+        /// Also a fleet with `replicas_ack = N` (0: none), on the same Redis
+        /// given a replica, in every round beside the one without.
+        #[arg(long, default_value_t = 0)]
+        replicas_ack: u32,
     },
     /// Serve the echo service (used by `baseline`).
     EchoServer {
@@ -276,6 +280,7 @@ fn main() -> ExitCode {
                 redis_server,
                 redis_benchmark,
                 pin,
+                replicas_ack,
             } => {
                 fleet::run(
                     load,
@@ -287,6 +292,7 @@ fn main() -> ExitCode {
                         redis_server,
                         redis_benchmark,
                         pin,
+                        replicas_ack,
                     },
                 )
                 .await

@@ -19,6 +19,8 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Longest wait for one backend call.
     pub timeout: Duration,
+    /// Replicas each commit must reach (`WAIT`) before it is answered.
+    pub replicas_ack: u32,
     pub on_unavailable: OnUnavailable,
     /// `rediss://`: a CA (PEM) to trust instead of the system's roots, and
     /// a client certificate and key for mutual TLS.
@@ -39,6 +41,7 @@ impl Default for RedisSettings {
             sentinel: None,
             key_prefix: DEFAULT_KEY_PREFIX.to_string(),
             timeout: DEFAULT_REDIS_TIMEOUT,
+            replicas_ack: 0,
             on_unavailable: OnUnavailable::Reject,
             tls_ca: None,
             tls_cert: None,

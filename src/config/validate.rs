@@ -473,6 +473,14 @@ fn redis_backend(r: RawRedis) -> Result<RedisSettings, Problem> {
         r.timeout.map(|d| d.0),
         r.on_unavailable.as_deref(),
     )?;
+    if let Some(n) = r.replicas_ack {
+        settings.replicas_ack = u32::try_from(n).ok().filter(|n| *n <= 16).ok_or_else(|| {
+            problem(
+                "state.redis.replicas_ack",
+                format!("must be between 0 and 16, got {n}"),
+            )
+        })?;
+    }
     let primary_keys = [
         ("sentinel_master", r.sentinel_master.is_some()),
         ("username", r.username.is_some()),

@@ -434,6 +434,10 @@ fn the_redis_backend_and_its_errors_name_the_key() {
             "state.redis.db: must be between 0 and 1000000, got -1",
         ),
         (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nreplicas_ack = 17",
+            "state.redis.replicas_ack: must be between 0 and 16, got 17",
+        ),
+        (
             "[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://x\"\npassword = \"p\"",
             "state.redis.password: is for a primary found through Sentinel (with state.redis.sentinels); with url, the user, password and database go in the URL",
         ),

@@ -165,11 +165,11 @@ impl Redis {
         let p = keys::partition(job_id);
         let pk = self.keys.partition(p);
         let carry = change.parcel != ParcelOp::None;
-        let mut inv = if carry {
-            self.parcels.carry.prepare_invoke()
+        let mut inv = super::eval::Eval::new(if carry {
+            &self.parcels.carry
         } else {
-            self.commit_script.prepare_invoke()
-        };
+            &self.commit_script
+        });
         for k in pk.all() {
             inv.key(k);
         }
@@ -187,7 +187,7 @@ impl Redis {
             inv.arg(*key).arg(field).arg(*n);
         }
         let started = Instant::now();
-        let reply: Vec<redis::Value> = self.link.invoke(Op::Commit, &inv).await?;
+        let reply: Vec<redis::Value> = self.link.commit(Op::Commit, &inv).await?;
         let text = |v: Option<&redis::Value>| match v {
             Some(redis::Value::BulkString(b)) => Some(b.clone()),
             Some(redis::Value::SimpleString(s)) => Some(s.clone().into_bytes()),

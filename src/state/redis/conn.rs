@@ -16,6 +16,7 @@ use redis::{
 };
 use tokio::sync::watch;
 
+use super::eval::Eval;
 use super::sentinel::{self, Primary};
 use crate::config::RedisSettings;
 use crate::state::{Observer, StateError};
@@ -45,10 +46,12 @@ pub enum Op {
     Live,
     /// Delivery: claims, leases, their expiry, the due hints.
     Delivery,
+    /// A commit's `WAIT` for `replicas_ack` replicas (`timeout`: not reached).
+    Wait,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 12] = [
         Op::Read,
         Op::Commit,
         Op::Budget,
@@ -60,6 +63,7 @@ impl Op {
         Op::Ping,
         Op::Live,
         Op::Delivery,
+        Op::Wait,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +79,7 @@ impl Op {
             Op::Ping => "ping",
             Op::Live => "live",
             Op::Delivery => "delivery",
+            Op::Wait => "wait",
         }
     }
 }
@@ -181,6 +186,8 @@ pub struct Link {
     failures: std::sync::atomic::AtomicU32,
     rebuilt: std::sync::Mutex<Instant>,
     timeout: Duration,
+    /// Replicas a commit must reach before it is answered (`WAIT`).
+    replicas_ack: u32,
     describe: String,
     observer: Arc<dyn Observer>,
     up: watch::Sender<bool>,
@@ -230,6 +237,7 @@ impl Link {
             failures: std::sync::atomic::AtomicU32::new(0),
             rebuilt: std::sync::Mutex::new(Instant::now()),
             timeout: settings.timeout,
+            replicas_ack: settings.replicas_ack,
             describe: settings.describe(),
             observer,
             up,
@@ -490,6 +498,44 @@ impl Link {
         self.run(op, script.invoke_async(&mut c)).await
     }
 
+    /// A commit script: with `replicas_ack`, followed by `WAIT` in the same
+    /// round trip (one pipeline, on the node of the commit's keys), and
+    /// refused as unavailable when fewer replicas have it in time. The
+    /// commit stands on the primary then: a caller that re-sends the same
+    /// attempt is counted once.
+    pub async fn commit<T: FromRedisValue>(
+        &self,
+        op: Op,
+        eval: &Eval<'_>,
+    ) -> Result<T, StateError> {
+        let n = self.replicas_ack;
+        if n == 0 {
+            let mut c = self.conn();
+            return self.run(op, eval.query(&mut c)).await;
+        }
+        // WAIT gives up a little before the call's own bound, so that its
+        // count is what the answer says (0 would wait forever).
+        let wait = (self.left() * 3 / 4).max(Duration::from_millis(1));
+        let mut pipe = redis::pipe();
+        pipe.add_command(eval.cmd())
+            .cmd("WAIT")
+            .arg(n)
+            .arg(ms(wait));
+        let started = Instant::now();
+        let mut c = self.conn();
+        let (v, reached): (T, i64) = self.run(op, eval.in_pipeline(&pipe, &mut c)).await?;
+        let took = started.elapsed();
+        if reached < i64::from(n) {
+            self.observer.backend_call(Op::Wait, Outcome::Timeout, took);
+            return Err(self.unavailable(format!(
+                "the commit reached {reached} of the {n} replicas replicas_ack asks for within {} (it stands on the primary)",
+                crate::engine::Human(wait)
+            )));
+        }
+        self.observer.backend_call(Op::Wait, Outcome::Ok, took);
+        Ok(v)
+    }
+
     /// Counts a compare-and-set that lost to another writer.
     pub fn conflict(&self, took: Duration) {
         self.observer
@@ -582,4 +628,8 @@ fn is_unreachable(e: &RedisError) -> bool {
         )
         || e.code()
             .is_some_and(|c| matches!(c, "CLUSTERDOWN" | "TRYAGAIN" | "LOADING" | "MASTERDOWN"))
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

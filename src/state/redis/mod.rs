@@ -26,6 +26,7 @@ mod cas;
 pub mod codec;
 mod commit;
 pub mod conn;
+mod eval;
 pub mod events;
 mod keys;
 mod label_registry;

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use redis::{Script, ScriptInvocation, Value};
+use redis::{Script, Value};
 use tokio::sync::Notify;
 
 use super::codec;
@@ -130,7 +130,7 @@ impl Local {
 
 /// The carry script's arguments after commit.lua's seven.
 pub(super) fn carry_args(
-    inv: &mut ScriptInvocation<'_>,
+    inv: &mut super::eval::Eval<'_>,
     pk: &PartitionKeys,
     op: ParcelOp<'_>,
     fence: Fence<'_>,
