@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod history;
+pub mod netns;
 pub mod pki;
 pub mod redis;
 pub mod sentinel;

@@ -56,32 +56,15 @@ impl SentinelGroup {
             sentinels: Vec::new(),
             dir,
         };
-        for _ in 0..3 {
-            let port = free_port();
-            let conf = g.dir.join(format!("sentinel-{port}.conf"));
-            // Down after 1 s: failovers in a test take seconds, not the
-            // default 30 s.
-            let mut text = format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\n\
-                 sentinel monitor {MASTER} 127.0.0.1 {p} 2\n\
-                 sentinel down-after-milliseconds {MASTER} 1000\n\
-                 sentinel failover-timeout {MASTER} 5000\n\
-                 sentinel parallel-syncs {MASTER} 2\n",
-                g.dir.display()
-            );
-            if let Some((sentinel, server)) = auth {
-                text += &format!(
+        let extra = auth
+            .map(|(sentinel, server)| {
+                format!(
                     "requirepass {sentinel}\nsentinel sentinel-pass {sentinel}\nsentinel auth-pass {MASTER} {server}\n"
-                );
-            }
-            std::fs::write(&conf, text).expect("sentinel config");
-            let child = Command::new("redis-server")
-                .arg(&conf)
-                .arg("--sentinel")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server --sentinel (Debian's redis-server)");
+                )
+            })
+            .unwrap_or_default();
+        for _ in 0..3 {
+            let (child, port) = spawn_sentinel(&g.dir, "127.0.0.1", "127.0.0.1", &p, &extra);
             g.sentinels.push(child);
             g.sentinel_ports.push(port);
         }
@@ -190,9 +173,40 @@ impl SentinelGroup {
     }
 }
 
+/// One Sentinel on a free port, bound to `bind` (addresses separated by
+/// spaces), monitoring the primary at `ip`:`port` as `MASTER` (quorum 2,
+/// down after 1 s: failovers in a test take seconds, not the default 30).
+pub fn spawn_sentinel(
+    dir: &std::path::Path,
+    bind: &str,
+    ip: &str,
+    port: &str,
+    extra: &str,
+) -> (Child, u16) {
+    let own = free_port();
+    let conf = dir.join(format!("sentinel-{own}.conf"));
+    let text = format!(
+        "port {own}\nbind {bind}\ndir {}\n\
+         sentinel monitor {MASTER} {ip} {port} 2\n\
+         sentinel down-after-milliseconds {MASTER} 1000\n\
+         sentinel failover-timeout {MASTER} 5000\n\
+         sentinel parallel-syncs {MASTER} 2\n{extra}",
+        dir.display()
+    );
+    std::fs::write(&conf, text).expect("sentinel config");
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server --sentinel (Debian's redis-server)");
+    (child, own)
+}
+
 /// How many entries a `SENTINEL replicas` / `sentinels` answer lists
 /// (redis-cli prints each field on a line of its own).
-fn entries(answer: &str) -> usize {
+pub fn entries(answer: &str) -> usize {
     answer.lines().filter(|l| l.trim() == "name").count()
 }
 
