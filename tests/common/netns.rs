@@ -5,8 +5,8 @@
 //! table in the node's namespace that drops every packet in and out
 //! (`tc netem` is not in this kernel). Everything is removed on drop.
 //!
-//! Needs root (`ip netns`, `nft`); the subnet is 10.X.0.0/24 with X taken
-//! from the process id, so that two test processes do not meet.
+//! Needs root (`ip netns`, `nft`); the subnet is 10.A.B.0/24 with A and B
+//! taken from the process id, so that two test processes do not meet.
 
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
@@ -45,8 +45,9 @@ pub fn available() -> bool {
 
 pub struct Net {
     tag: String,
-    /// The subnet's second octet.
-    octet: u8,
+    /// The subnet's second and third octets.
+    a: u8,
+    b: u8,
     hub: String,
     nodes: Vec<String>,
 }
@@ -57,11 +58,14 @@ impl Net {
         let k = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
         let pid = std::process::id();
         let tag = format!("rd{}{k}", pid % 10_000);
-        let octet = 100 + ((pid + u32::from(k) * 7) % 100) as u8;
+        // 10.A.B.0/24: A and B from the process id and k, so that two
+        // test processes (or two nets of one) do not share a subnet.
+        let (a, b) = (100 + (pid % 150) as u8, k + 10 * ((pid / 150) % 25) as u8);
         let hub = format!("{tag}hub");
         let net = Net {
             tag,
-            octet,
+            a,
+            b,
             hub,
             nodes: Vec::new(),
         };
@@ -97,14 +101,14 @@ impl Net {
 
     /// This process's address on the bridge.
     pub fn root_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, self.octet, 0, 1)
+        Ipv4Addr::new(10, self.a, self.b, 1)
     }
 
     /// A namespace for node `i` (its address 10.X.0.(10+i)); its name.
     pub fn add_node(&mut self) -> (String, Ipv4Addr) {
         let i = self.nodes.len();
         let ns = format!("{}n{i}", self.tag);
-        let ip = Ipv4Addr::new(10, self.octet, 0, 10 + i as u8);
+        let ip = Ipv4Addr::new(10, self.a, self.b, 10 + i as u8);
         let (inner, outer) = (format!("{}n{i}a", self.tag), format!("{}n{i}b", self.tag));
         run(&["ip", "netns", "add", &ns]);
         self.nodes.push(ns.clone());
