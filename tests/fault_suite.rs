@@ -81,9 +81,12 @@ fn the_checker_finds_what_it_looks_for() {
     assert_eq!(v.lost, [("c".to_string(), 2, 1)]);
 }
 
-/// Three Redis nodes in namespaces, three Sentinels in this namespace.
+/// Redis nodes in namespaces: a primary with two replicas under three
+/// Sentinels (in this namespace), or a Cluster of three primaries with a
+/// replica each.
 struct Topology {
     nodes: Vec<NsRedis>,
+    /// None: a Cluster.
     sentinels: Vec<(Child, u16)>,
     dir: std::path::PathBuf,
     /// Last: the namespaces go once the processes in them have.
@@ -91,7 +94,160 @@ struct Topology {
 }
 
 impl Topology {
-    fn start() -> Topology {
+    fn cluster() -> Topology {
+        let mut net = Net::new();
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let (ns, ip) = net.add_node();
+            nodes.push(NsRedis::start(
+                &ns,
+                ip,
+                free_port(),
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--repl-diskless-sync-delay",
+                    "0",
+                    "--enable-debug-command",
+                    "yes",
+                ],
+            ));
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{}:{}", n.ip, n.port))
+            .collect();
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let dir = std::env::temp_dir().join(format!("retryd-faults-{}", std::process::id()));
+        let t = Topology {
+            nodes,
+            sentinels: Vec::new(),
+            dir,
+            net,
+        };
+        t.wait_cluster_ok(None);
+        t
+    }
+
+    fn is_cluster(&self) -> bool {
+        self.sentinels.is_empty()
+    }
+
+    /// `CLUSTER NODES` as a live node (not `skip`) sees it.
+    fn cluster_nodes(&self, skip: Option<usize>) -> String {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| Some(*i) != skip && n.pid() != 0)
+            .map(|(_, n)| n.cli(&["CLUSTER", "NODES"]))
+            .find(|t| !t.trim().is_empty())
+            .unwrap_or_default()
+    }
+
+    /// Waits until every live node but `skip` says the cluster is ok with
+    /// every slot served, and every replica is in sync.
+    fn wait_cluster_ok(&self, skip: Option<usize>) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| Some(*i) != skip && n.pid() != 0)
+                .all(|(_, n)| {
+                    let info = n.cli(&["CLUSTER", "INFO"]);
+                    let repl = n.cli(&["INFO", "replication"]);
+                    info.contains("cluster_state:ok")
+                        && info.contains("cluster_slots_ok:16384")
+                        && (repl.contains("role:master") || repl.contains("master_link_status:up"))
+                });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The node of `CLUSTER NODES` line `line`.
+    fn node_of(&self, line: &str) -> Option<usize> {
+        let addr = line.split_whitespace().nth(1)?;
+        let port: u16 = addr.split('@').next()?.rsplit(':').next()?.parse().ok()?;
+        self.nodes.iter().position(|n| n.port == port)
+    }
+
+    /// The Cluster's primary of slot 0, as a live node but `skip` sees it.
+    fn slot_zero_primary(&self, skip: Option<usize>) -> Option<usize> {
+        let nodes = self.cluster_nodes(skip);
+        nodes
+            .lines()
+            .filter(|l| l.contains("master") && !l.contains("fail"))
+            .find(|l| {
+                l.split_whitespace()
+                    .skip(8)
+                    .any(|r| r == "0" || r.starts_with("0-"))
+            })
+            .and_then(|l| self.node_of(l))
+    }
+
+    /// A replica of primary `p`.
+    fn replica_of(&self, p: usize) -> usize {
+        let nodes = self.cluster_nodes(None);
+        let id = nodes
+            .lines()
+            .find(|l| self.node_of(l) == Some(p))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the primary's id")
+            .to_string();
+        nodes
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some(id.as_str()))
+            .find_map(|l| self.node_of(l))
+            .expect("a replica of the primary")
+    }
+
+    /// Another primary than `p`.
+    fn other_primary(&self, p: usize) -> usize {
+        self.cluster_nodes(None)
+            .lines()
+            .filter(|l| l.contains("master") && !l.contains("fail"))
+            .filter_map(|l| self.node_of(l))
+            .find(|&i| i != p)
+            .expect("another primary")
+    }
+
+    /// Moves 1,000 slots (and their keys) from primary `from` to `to`.
+    fn reshard(&self, from: usize, to: usize) {
+        let id = |i: usize| self.nodes[i].cli(&["CLUSTER", "MYID"]).trim().to_string();
+        let n = &self.nodes[from];
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "reshard", &format!("{}:{}", n.ip, n.port)])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", "1000", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster reshard");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn sentinel() -> Topology {
         let mut net = Net::new();
         let mut nodes: Vec<NsRedis> = Vec::new();
         for i in 0..3 {
@@ -153,6 +309,14 @@ impl Topology {
     }
 
     fn toml(&self) -> String {
+        if self.is_cluster() {
+            let urls: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|n| format!("\"redis://{}:{}\"", n.ip, n.port))
+                .collect();
+            return format!("cluster_nodes = [{}]", urls.join(", "));
+        }
         let urls: Vec<String> = self
             .sentinels
             .iter()
@@ -164,8 +328,12 @@ impl Topology {
         )
     }
 
-    /// The node the Sentinels name as the primary.
+    /// The node the Sentinels name as the primary; a Cluster's primary of
+    /// slot 0.
     fn primary(&self) -> usize {
+        if self.is_cluster() {
+            return self.slot_zero_primary(None).expect("a primary of slot 0");
+        }
         let answer = self.ask(&["SENTINEL", "get-master-addr-by-name", MASTER]);
         let port: u16 = answer
             .lines()
@@ -183,6 +351,18 @@ impl Topology {
     fn wait_new_primary(&self, old: usize) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if self.is_cluster() {
+                if let Some(p) = self.slot_zero_primary(Some(old)).filter(|p| *p != old) {
+                    self.wait_cluster_ok(Some(old));
+                    return p;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no failover away from node {old}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
             let p = self.primary();
             if p != old && self.nodes[p].cli(&["ROLE"]).starts_with("master") {
                 return p;
@@ -228,8 +408,12 @@ enum Fault {
     Stop,
     /// The primary's packets dropped (sockets open), then let through.
     Partition,
-    /// SIGKILL.
+    /// SIGKILL (a Cluster's node is then started again, and rejoins as a
+    /// replica).
     Kill,
+    /// A Cluster's resharding under load: 1,000 slots moved away from the
+    /// primary.
+    Reshard,
 }
 
 /// What a run saw: the checker's verdict, the calls, and per fault when it
@@ -276,13 +460,18 @@ impl Run {
 /// on a 2-core machine.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn run_faults(replicas_ack: u32, faults: &[Fault]) -> Run {
+async fn run_faults(topology: fn() -> Topology, replicas_ack: u32, faults: &[Fault]) -> Run {
     let _one = ONE_AT_A_TIME.lock().await;
     assert!(
         netns::available(),
         "the fault suite makes network namespaces: run it as root with iproute2 and nftables (.ci/run and scripts/test do)"
     );
-    let mut t = tokio::task::block_in_place(Topology::start);
+    let mut t = tokio::task::block_in_place(topology);
+    let kind = if t.is_cluster() {
+        "Cluster"
+    } else {
+        "Sentinel"
+    };
     let conf = format!(
         "[policies.default]\nmax_retries = 5\n[state]\nbackend = \"redis\"\n[state.redis]\n{}\n\
          timeout = \"500ms\"\nreplicas_ack = {replicas_ack}\nkey_prefix = \"faults\"\n",
@@ -313,9 +502,21 @@ async fn run_faults(replicas_ack: u32, faults: &[Fault]) -> Run {
                 .await
                 .expect("debug sleep");
             }
+            Fault::Demotion if t.is_cluster() => {
+                let r = t.replica_of(p);
+                assert_eq!(t.nodes[r].cli(&["CLUSTER", "FAILOVER"]).trim(), "OK");
+                tokio::task::block_in_place(|| t.wait_new_primary(p));
+            }
             Fault::Demotion => {
                 assert_eq!(t.ask(&["SENTINEL", "FAILOVER", MASTER]).trim(), "OK");
                 tokio::task::block_in_place(|| t.wait_new_primary(p));
+            }
+            Fault::Reshard => {
+                let to = t.other_primary(p);
+                tokio::task::block_in_place(|| {
+                    t.reshard(p, to);
+                    t.wait_cluster_ok(None);
+                });
             }
             Fault::Stop => {
                 t.nodes[p].signal("-STOP");
@@ -330,15 +531,34 @@ async fn run_faults(replicas_ack: u32, faults: &[Fault]) -> Run {
                 tokio::task::block_in_place(|| t.wait_new_primary(p));
             }
         }
-        assert!(load.progress(100).await, "load resumed after {fault:?}");
-        timeline.push((fault, started - began, started.elapsed()));
+        // A Cluster's new primary has no replica until the old one is back:
+        // with replicas_ack its slots wait for that.
+        let revert_first = t.is_cluster() && replicas_ack > 0;
+        if !revert_first {
+            assert!(load.progress(100).await, "load resumed after {fault:?}");
+            timeline.push((fault, started - began, started.elapsed()));
+        }
         match fault {
             Fault::Stop => t.nodes[p].signal("-CONT"),
             Fault::Partition => t.net.heal(&t.nodes[p].ns),
+            Fault::Kill if t.is_cluster() => {
+                tokio::task::block_in_place(|| t.nodes[p].restart());
+            }
             _ => {}
         }
-        if matches!(fault, Fault::Demotion | Fault::Stop | Fault::Partition) {
-            tokio::task::block_in_place(|| t.wait_replica(p));
+        if matches!(fault, Fault::Demotion | Fault::Stop | Fault::Partition)
+            || (fault == Fault::Kill && t.is_cluster())
+        {
+            tokio::task::block_in_place(|| {
+                t.wait_replica(p);
+                if t.is_cluster() {
+                    t.wait_cluster_ok(None);
+                }
+            });
+        }
+        if revert_first {
+            assert!(load.progress(100).await, "load resumed after {fault:?}");
+            timeline.push((fault, started - began, started.elapsed()));
         }
     }
     let (answered, refused) = (
@@ -352,7 +572,7 @@ async fn run_faults(replicas_ack: u32, faults: &[Fault]) -> Run {
     let held = history::finals(&mut c, &jobs).await;
     let verdict = history::check(&calls, &held);
     eprintln!(
-        "fault suite (Sentinel, replicas_ack = {replicas_ack}): {} calls, {answered} answered, {refused} refused, \
+        "fault suite ({kind}, replicas_ack = {replicas_ack}): {} calls, {answered} answered, {refused} refused, \
          {} jobs; slowest call {slowest:?}; (fault, began, load went on after): {timeline:?}; \
          verdict: {} anomalies, {} acknowledged reports lost",
         verdict.calls,
@@ -377,7 +597,12 @@ async fn run_faults(replicas_ack: u32, faults: &[Fault]) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_faults_and_a_partition_under_a_recorded_history() {
     use Fault::*;
-    let run = run_faults(1, &[Pause, Sleep, Stop, Partition, Kill]).await;
+    let run = run_faults(
+        Topology::sentinel,
+        1,
+        &[Pause, Sleep, Stop, Partition, Kill],
+    )
+    .await;
     assert_eq!(run.verdict.anomalies(), 0, "{:?}", run.verdict);
     assert!(
         run.verdict.lost.is_empty(),
@@ -403,18 +628,47 @@ async fn sentinel_faults_and_a_partition_under_a_recorded_history() {
 /// get them acknowledged once one replica is promoted, and none is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_by_demotion_loses_only_what_replicas_ack_leaves_open() {
-    let one = run_faults(1, &[Fault::Demotion]).await;
+    let one = run_faults(Topology::sentinel, 1, &[Fault::Demotion]).await;
     assert_eq!(one.verdict.anomalies(), 0, "{:?}", one.verdict);
     let windows = one.loss_windows();
     assert!(
         windows.iter().all(|w| w == "Demotion"),
         "lost outside the failover: {windows:?}"
     );
-    let every = run_faults(2, &[Fault::Demotion]).await;
+    let every = run_faults(Topology::sentinel, 2, &[Fault::Demotion]).await;
     assert_eq!(every.verdict.anomalies(), 0, "{:?}", every.verdict);
     assert!(
         every.verdict.lost.is_empty(),
         "acknowledged reports lost with every replica acknowledging: {:?}",
         every.verdict.lost
+    );
+}
+
+/// The same on a Redis Cluster in namespaces (three primaries, a replica
+/// each), `replicas_ack = 1`: `CLIENT PAUSE`, `DEBUG SLEEP`, a resharding
+/// under load, `CLUSTER FAILOVER` (the replica takes over in agreement with
+/// its primary, so nothing is lost even then), SIGSTOP past the node
+/// timeout, a partition, and SIGKILL (the node started again rejoins as a
+/// replica).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_faults_and_a_partition_under_a_recorded_history() {
+    use Fault::*;
+    let run = run_faults(
+        Topology::cluster,
+        1,
+        &[Pause, Sleep, Reshard, Demotion, Stop, Partition, Kill],
+    )
+    .await;
+    assert_eq!(run.verdict.anomalies(), 0, "{:?}", run.verdict);
+    assert!(
+        run.verdict.lost.is_empty(),
+        "acknowledged reports lost ({:?}): {:?}",
+        run.loss_windows(),
+        run.verdict.lost
+    );
+    assert!(
+        run.slowest < Duration::from_secs(2),
+        "slowest call {:?}",
+        run.slowest
     );
 }

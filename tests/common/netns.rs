@@ -254,6 +254,12 @@ impl NsRedis {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// Starts it again (a pod restarted): same namespace, port and files.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
