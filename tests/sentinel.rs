@@ -278,3 +278,38 @@ async fn wait_for_progress(ok: &AtomicU64, at: u64) -> bool {
     }
     false
 }
+
+/// Sentinels and servers on TLS only (replication too): `rediss://`
+/// Sentinel URLs and `tls_ca` (a private CA) take the sidecar to the
+/// primary over TLS, and after a failover to the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_and_a_primary_on_tls() {
+    let pki = common::pki::Pki::new("sentinel");
+    let group = tokio::task::block_in_place(|| SentinelGroup::start_tls(&pki));
+    let conf = format!(
+        "[state]\nbackend = \"redis\"\n[state.redis]\n{}\nkey_prefix = \"sent\"\ntimeout = \"500ms\"\n",
+        group.toml()
+    );
+    assert!(
+        conf.contains("rediss://") && conf.contains("tls_ca"),
+        "{conf}"
+    );
+    let mut h = Harness::start(&conf).await;
+    assert_eq!(report_until_answered(&mut h.client, "sealed", 1).await, 1);
+    let first = group.primary_port();
+    let keys = group
+        .servers
+        .iter()
+        .find(|s| s.port == first)
+        .expect("primary")
+        .cli(&["--scan", "--pattern", "sent*"]);
+    assert!(keys.lines().count() > 0, "{keys}");
+    assert_eq!(
+        group.ask(&["SENTINEL", "FAILOVER", MASTER]).trim(),
+        "OK",
+        "SENTINEL FAILOVER"
+    );
+    let second = tokio::task::block_in_place(|| group.wait_new_primary(first));
+    assert_ne!(first, second);
+    assert_eq!(report_until_answered(&mut h.client, "sealed", 2).await, 2);
+}

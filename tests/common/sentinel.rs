@@ -17,6 +17,10 @@ pub struct SentinelGroup {
     pub sentinel_ports: Vec<u16>,
     /// The Sentinels' own password and the servers', when they have them.
     auth: Option<(String, String)>,
+    /// redis-cli's options for the Sentinels (TLS).
+    sentinel_cli: Vec<String>,
+    /// `tls_ca` for `[state.redis]`, with TLS.
+    ca: Option<String>,
     sentinels: Vec<Child>,
     dir: PathBuf,
 }
@@ -29,19 +33,56 @@ impl SentinelGroup {
     /// With `auth`: Sentinels that want the password `auth.0`, servers that
     /// want `auth.1`.
     pub fn start_with(auth: Option<(&str, &str)>) -> SentinelGroup {
+        SentinelGroup::start_full(auth, None)
+    }
+
+    /// Everything on TLS only (servers, replication, Sentinels), with the
+    /// certificates of `pki`.
+    pub fn start_tls(pki: &super::pki::Pki) -> SentinelGroup {
+        SentinelGroup::start_full(None, Some(pki))
+    }
+
+    fn start_full(auth: Option<(&str, &str)>, pki: Option<&super::pki::Pki>) -> SentinelGroup {
+        let p = |f: &str| {
+            pki.map(|k| k.path(f).display().to_string())
+                .unwrap_or_default()
+        };
+        let (cert, key, ca) = (p("server.pem"), p("server.key"), p("ca.pem"));
         let mut server_args = vec!["--repl-diskless-sync-delay", "0"];
         let mut cli_opts = vec![];
         if let Some((_, server)) = auth {
             server_args.extend(["--requirepass", server, "--masterauth", server]);
             cli_opts.extend(["--no-auth-warning", "-a", server]);
         }
-        let primary = RedisServer::start_on(free_port(), &server_args, &cli_opts, false);
+        let tls_lines = if pki.is_some() {
+            server_args.extend([
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                "no",
+                "--tls-replication",
+                "yes",
+            ]);
+            cli_opts.extend(["--tls", "--cacert", &ca]);
+            format!(
+                "port 0\ntls-port {{port}}\ntls-cert-file {cert}\ntls-key-file {key}\n\
+                 tls-ca-cert-file {ca}\ntls-auth-clients no\ntls-replication yes\n"
+            )
+        } else {
+            String::new()
+        };
+        let tls = pki.is_some();
+        let primary = RedisServer::start_on(free_port(), &server_args, &cli_opts, tls);
         let p = primary.port.to_string();
         let mut servers = vec![primary];
         for _ in 0..2 {
             let mut args = vec!["--replicaof", "127.0.0.1", &p];
             args.extend(&server_args);
-            servers.push(RedisServer::start_on(free_port(), &args, &cli_opts, false));
+            servers.push(RedisServer::start_on(free_port(), &args, &cli_opts, tls));
         }
         let dir = std::env::temp_dir().join(format!(
             "retryd-sentinels-{}-{}",
@@ -53,6 +94,12 @@ impl SentinelGroup {
             servers,
             sentinel_ports: Vec::new(),
             auth: auth.map(|(s, r)| (s.to_string(), r.to_string())),
+            sentinel_cli: if tls {
+                vec!["--tls".into(), "--cacert".into(), ca.clone()]
+            } else {
+                Vec::new()
+            },
+            ca: tls.then(|| ca.clone()),
             sentinels: Vec::new(),
             dir,
         };
@@ -62,7 +109,8 @@ impl SentinelGroup {
                     "requirepass {sentinel}\nsentinel sentinel-pass {sentinel}\nsentinel auth-pass {MASTER} {server}\n"
                 )
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+            + &tls_lines;
         for _ in 0..3 {
             let (child, port) = spawn_sentinel(&g.dir, "127.0.0.1", "127.0.0.1", &p, &extra);
             g.sentinels.push(child);
@@ -79,10 +127,11 @@ impl SentinelGroup {
             Some((sentinel, _)) => format!(":{sentinel}@"),
             None => String::new(),
         };
+        let scheme = if self.ca.is_some() { "rediss" } else { "redis" };
         let urls: Vec<String> = self
             .sentinel_ports
             .iter()
-            .map(|p| format!("\"redis://{userinfo}127.0.0.1:{p}\""))
+            .map(|p| format!("\"{scheme}://{userinfo}127.0.0.1:{p}\""))
             .collect();
         let mut t = format!(
             "sentinels = [{}]\nsentinel_master = \"{MASTER}\"",
@@ -90,6 +139,9 @@ impl SentinelGroup {
         );
         if let Some((_, server)) = &self.auth {
             t += &format!("\npassword = \"{server}\"");
+        }
+        if let Some(ca) = &self.ca {
+            t += &format!("\ntls_ca = {ca:?}");
         }
         t
     }
@@ -100,7 +152,7 @@ impl SentinelGroup {
     }
 
     fn ask_at(&self, port: u16, args: &[&str]) -> String {
-        let mut all = Vec::new();
+        let mut all: Vec<&str> = self.sentinel_cli.iter().map(String::as_str).collect();
         if let Some((sentinel, _)) = &self.auth {
             all.extend(["--no-auth-warning", "-a", sentinel.as_str()]);
         }
@@ -175,7 +227,8 @@ impl SentinelGroup {
 
 /// One Sentinel on a free port, bound to `bind` (addresses separated by
 /// spaces), monitoring the primary at `ip`:`port` as `MASTER` (quorum 2,
-/// down after 1 s: failovers in a test take seconds, not the default 30).
+/// down after 1 s: failovers in a test take seconds, not the default 30);
+/// `extra` lines after, `{port}` in them its port.
 pub fn spawn_sentinel(
     dir: &std::path::Path,
     bind: &str,
@@ -190,8 +243,9 @@ pub fn spawn_sentinel(
          sentinel monitor {MASTER} {ip} {port} 2\n\
          sentinel down-after-milliseconds {MASTER} 1000\n\
          sentinel failover-timeout {MASTER} 5000\n\
-         sentinel parallel-syncs {MASTER} 2\n{extra}",
-        dir.display()
+         sentinel parallel-syncs {MASTER} 2\n{}",
+        dir.display(),
+        extra.replace("{port}", &own.to_string())
     );
     std::fs::write(&conf, text).expect("sentinel config");
     let child = Command::new("redis-server")
