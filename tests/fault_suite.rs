@@ -4,8 +4,9 @@
 //! replicas under three Sentinels, each Redis in a network namespace of its
 //! own: `CLIENT PAUSE`, `DEBUG SLEEP`, a failover by demotion, SIGSTOP past
 //! the timeout, a partition (the primary's packets dropped, its sockets
-//! open), SIGKILL. With `replicas_ack = 1` no acknowledged report may be
-//! lost.
+//! open), SIGKILL; and the same on a Redis Cluster, with a resharding. With
+//! `replicas_ack = 1` no acknowledged report may be lost, and a target's
+//! retry budget grants no more than its tokens allow.
 
 mod common;
 
@@ -24,6 +25,7 @@ fn call(job: &str, attempt: u32, at: u64, result: Result<(bool, u32), tonic::Cod
     Call {
         job: job.into(),
         attempt,
+        target: String::new(),
         sidecar: 0,
         invoked: Duration::from_millis(at),
         completed: Duration::from_millis(at + 1),
@@ -456,6 +458,18 @@ impl Run {
     }
 }
 
+/// The budget of the even workers' target: a failure costs a token, and
+/// retries stop while half or fewer are left (no success gives any back).
+const BUDGET: usize = 2000;
+
+/// Retries the budget may grant at most: the tokens above half.
+fn budget_holds(run: &Run) -> bool {
+    run.verdict
+        .retries
+        .get("downstream")
+        .is_some_and(|&n| n > 0 && n <= BUDGET / 2)
+}
+
 /// One run at a time: each starts six Redis processes and three sidecars
 /// on a 2-core machine.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -473,7 +487,8 @@ async fn run_faults(topology: fn() -> Topology, replicas_ack: u32, faults: &[Fau
         "Sentinel"
     };
     let conf = format!(
-        "[policies.default]\nmax_retries = 5\n[state]\nbackend = \"redis\"\n[state.redis]\n{}\n\
+        "[policies.default]\nmax_retries = 5\n[budgets.downstream]\nmax_tokens = {BUDGET}\n\
+         [state]\nbackend = \"redis\"\n[state.redis]\n{}\n\
          timeout = \"500ms\"\nreplicas_ack = {replicas_ack}\nkey_prefix = \"faults\"\n",
         t.toml()
     );
@@ -482,7 +497,7 @@ async fn run_faults(topology: fn() -> Topology, replicas_ack: u32, faults: &[Fau
         sidecars.push(Harness::start(&conf).await);
     }
     let clients: Vec<Client> = sidecars.iter().map(|h| h.client.clone()).collect();
-    let load = Workload::run(&clients, 6, "f");
+    let load = Workload::run(&clients, 6, "f", "downstream");
     assert!(load.progress(300).await, "the fleet answers at all");
     let began = load.began;
     let mut timeline = Vec::new();
@@ -574,9 +589,10 @@ async fn run_faults(topology: fn() -> Topology, replicas_ack: u32, faults: &[Fau
     eprintln!(
         "fault suite ({kind}, replicas_ack = {replicas_ack}): {} calls, {answered} answered, {refused} refused, \
          {} jobs; slowest call {slowest:?}; (fault, began, load went on after): {timeline:?}; \
-         verdict: {} anomalies, {} acknowledged reports lost",
+         retries granted on the budget of {BUDGET}: {:?}; verdict: {} anomalies, {} acknowledged reports lost",
         verdict.calls,
         verdict.jobs,
+        verdict.retries,
         verdict.anomalies(),
         verdict.lost_reports()
     );
@@ -611,6 +627,7 @@ async fn sentinel_faults_and_a_partition_under_a_recorded_history() {
         run.verdict.lost
     );
     assert!(run.answered > 1000 && run.refused < run.answered / 10);
+    assert!(budget_holds(&run), "budget: {:?}", run.verdict.retries);
     // No call outlived its bound: the 500 ms timeout, far below the
     // callers' 5 s deadline.
     assert!(
@@ -666,6 +683,7 @@ async fn cluster_faults_and_a_partition_under_a_recorded_history() {
         run.loss_windows(),
         run.verdict.lost
     );
+    assert!(budget_holds(&run), "budget: {:?}", run.verdict.retries);
     assert!(
         run.slowest < Duration::from_secs(2),
         "slowest call {:?}",

@@ -22,6 +22,8 @@ use super::Client;
 pub struct Call {
     pub job: String,
     pub attempt: u32,
+    /// The report's target (its retry budget), or empty.
+    pub target: String,
     pub sidecar: usize,
     /// Since the history began.
     pub invoked: Duration,
@@ -70,8 +72,9 @@ pub struct Workload {
 
 impl Workload {
     /// `workers` callers over `clients` (one per sidecar); job ids start
-    /// with `prefix`.
-    pub fn run(clients: &[Client], workers: usize, prefix: &str) -> Workload {
+    /// with `prefix`. The even workers' reports name `target` (a budget), the
+    /// odd ones' none.
+    pub fn run(clients: &[Client], workers: usize, prefix: &str, target: &str) -> Workload {
         let history = Arc::new(History::default());
         let answered = Arc::new(AtomicU64::new(0));
         let refused = Arc::new(AtomicU64::new(0));
@@ -87,6 +90,11 @@ impl Workload {
                 stop.clone(),
             );
             let prefix = prefix.to_string();
+            let target = if w % 2 == 0 {
+                target.to_string()
+            } else {
+                String::new()
+            };
             handles.push(tokio::spawn(async move {
                 let mut slowest = Duration::ZERO;
                 let mut job_no = 0;
@@ -101,6 +109,7 @@ impl Workload {
                         job_id: job.clone(),
                         attempt,
                         error: Some(super::error("TimeoutError", "slow", 0, 0)),
+                        target: target.clone(),
                         ..Default::default()
                     });
                     req.set_timeout(Duration::from_secs(5));
@@ -131,6 +140,7 @@ impl Workload {
                     history.record(Call {
                         job,
                         attempt,
+                        target: target.clone(),
                         sidecar,
                         invoked,
                         completed,
@@ -233,6 +243,8 @@ pub struct Verdict {
     /// Acknowledged reports the fleet no longer holds: (job, answered
     /// count, held count).
     pub lost: Vec<(String, u32, u32)>,
+    /// Retries granted (distinct attempts answered "retry") per target.
+    pub retries: BTreeMap<String, usize>,
 }
 
 impl Verdict {
@@ -304,6 +316,14 @@ pub fn check(calls: &[Call], held: &BTreeMap<String, u32>) -> Verdict {
             .collect();
         if give_ups.len() > 1 {
             v.second_give_ups.push(job.to_string());
+        }
+        let retried: BTreeSet<u32> = answers
+            .iter()
+            .filter(|(_, a)| !a.give_up)
+            .map(|(c, _)| c.attempt)
+            .collect();
+        if let Some(c) = calls.first().filter(|c| !c.target.is_empty()) {
+            *v.retries.entry(c.target.clone()).or_default() += retried.len();
         }
         let acknowledged = answers
             .iter()
