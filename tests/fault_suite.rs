@@ -52,6 +52,18 @@ fn the_checker_finds_what_it_looks_for() {
         (v.anomalies(), v.lost.len(), v.answered, v.jobs),
         (0, 0, 3, 1)
     );
+    // Retries granted on a target's budget: distinct attempts answered
+    // "retry" (attempt 2, re-sent after UNAVAILABLE, once).
+    let targeted: Vec<Call> = clean
+        .iter()
+        .cloned()
+        .map(|c| Call {
+            target: "t".into(),
+            ..c
+        })
+        .collect();
+    let v = history::check(&targeted, &held);
+    assert_eq!(v.retries, BTreeMap::from([("t".to_string(), 2)]));
 
     // Held more than was reported: a phantom.
     let v = history::check(&clean, &BTreeMap::from([("a".to_string(), 4)]));
