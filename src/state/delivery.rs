@@ -153,7 +153,7 @@ impl State {
         match &self.backend {
             Backend::Memory(m) => m.store.extend(job_id, lease_id, lease, now),
             Backend::Redis(f) => {
-                Box::pin(f.and_ready(f.redis.extend_lease(job_id, lease_id, lease, now))).await
+                Box::pin(f.one_job(f.redis.extend_lease(job_id, lease_id, lease, now))).await
             }
         }
     }
@@ -169,7 +169,7 @@ impl State {
         match &self.backend {
             Backend::Memory(m) => m.store.release(job_id, lease_id, delay, now),
             Backend::Redis(f) => {
-                Box::pin(f.and_ready(f.redis.release_job(job_id, lease_id, delay, now))).await
+                Box::pin(f.one_job(f.redis.release_job(job_id, lease_id, delay, now))).await
             }
         }
     }

@@ -238,6 +238,15 @@ impl Fleet {
         self.redis.ready().await
     }
 
+    /// A call on one job (an operator's, a lease's): like a decision, its
+    /// whole time in Redis, lock waits included, within `timeout`.
+    pub(super) async fn one_job<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        self.redis.link().bounded(self.and_ready(call)).await
+    }
+
     pub(super) async fn and_ready<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StateError>>,

@@ -14,7 +14,7 @@ impl State {
     pub async fn get(&self, engine: &Engine, job_id: &str) -> Result<Option<JobView>, StateError> {
         match &self.backend {
             Backend::Memory(m) => current(m, engine, || Ok(m.store.get(job_id))),
-            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.get(engine, job_id))).await,
+            Backend::Redis(f) => Box::pin(f.one_job(f.redis.get(engine, job_id))).await,
         }
     }
 
@@ -45,7 +45,7 @@ impl State {
         match &self.backend {
             Backend::Memory(m) => current(m, engine, || m.store.retry(job_id, reset_failures, now)),
             Backend::Redis(f) => {
-                Box::pin(f.and_ready(f.redis.retry(engine, job_id, reset_failures, now))).await
+                Box::pin(f.one_job(f.redis.retry(engine, job_id, reset_failures, now))).await
             }
         }
     }
@@ -58,7 +58,7 @@ impl State {
     ) -> Result<JobView, StateError> {
         match &self.backend {
             Backend::Memory(m) => current(m, engine, || m.store.cancel(job_id, now)),
-            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.cancel(engine, job_id, now))).await,
+            Backend::Redis(f) => Box::pin(f.one_job(f.redis.cancel(engine, job_id, now))).await,
         }
     }
 
@@ -70,7 +70,7 @@ impl State {
     ) -> Result<(), StateError> {
         match &self.backend {
             Backend::Memory(m) => m.store.delete(job_id),
-            Backend::Redis(f) => Box::pin(f.and_ready(f.redis.delete(engine, job_id, now))).await,
+            Backend::Redis(f) => Box::pin(f.one_job(f.redis.delete(engine, job_id, now))).await,
         }
     }
 
