@@ -245,21 +245,34 @@ impl Redis {
             .unwrap_or(usize::MAX)
             .min(10 * CHUNK);
         // The `over` oldest of each partition hold the `over` oldest of all.
+        // Each partition's count is read again with its oldest, atomically:
+        // counted at one moment and picked at another, a sidecar that lost
+        // the lease mid-round (another removing meanwhile) would pick jobs
+        // past the bound. From one view per partition, every sweeper removes
+        // a prefix of the oldest, and prefixes overlap instead of adding up.
         let heads = try_join_all((0..PARTITIONS).map(|p| async move {
+            let key = &self.keys.partition(p).dead_times;
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("ZCARD")
+                .arg(key)
+                .cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(over - 1)
+                .arg("WITHSCORES");
             self.link
-                .query::<Vec<(String, u64)>>(
-                    Op::Sweep,
-                    redis::cmd("ZRANGE")
-                        .arg(&self.keys.partition(p).dead_times)
-                        .arg(0)
-                        .arg(over - 1)
-                        .arg("WITHSCORES"),
-                )
+                .pipeline::<(u64, Vec<(String, u64)>)>(Op::Sweep, &pipe)
                 .await
-                .map(|v| v.into_iter().map(move |(id, t)| (t, p, id)))
+                .map(|(card, v)| (card, v.into_iter().map(move |(id, t)| (t, p, id))))
         }))
         .await?;
-        let mut oldest: Vec<(u64, usize, String)> = heads.into_iter().flatten().collect();
+        let total: u64 = heads.iter().map(|(card, _)| card).sum();
+        let over = usize::try_from(total.saturating_sub(max))
+            .unwrap_or(usize::MAX)
+            .min(over);
+        let mut oldest: Vec<(u64, usize, String)> =
+            heads.into_iter().flat_map(|(_, h)| h).collect();
         oldest.sort();
         oldest.truncate(over);
         let mut n = 0;
