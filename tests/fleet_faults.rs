@@ -321,7 +321,7 @@ async fn acknowledged_writes_wait_for_a_replica() {
         }
     });
     let h = Harness::start(
-        &config(&format!("url = \"{}\"", primary.url()), "replicas_ack = 1")
+        &config(&format!("url = \"{}\"", primary.url()), "replicas_ack = 1\non_unavailable = \"local\"")
             .replace("timeout = \"250ms\"", "timeout = \"500ms\""),
     )
     .await;
@@ -364,6 +364,30 @@ async fn acknowledged_writes_wait_for_a_replica() {
     );
     assert!(took < Duration::from_millis(900), "{took:?}");
     assert!(waits(&h.scrape().await, "timeout") >= 1.0);
+    // Not decided from the sidecar's own state (on_unavailable = "local"):
+    // the commit stands in Redis. And the commits waiting for a replica do
+    // not hold up the other calls: reads answer at once, Redis counts as up.
+    let mut waiting = Vec::new();
+    for n in 0..4 {
+        let mut c = h.client.clone();
+        waiting.push(tokio::spawn(async move {
+            c.report_failure(transient(&format!("acked-more-{n}"), 1)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    c.get_job(pb::GetJobRequest {
+        job_id: "acked".into(),
+    })
+    .await
+    .expect("a read while commits wait for the replica");
+    assert!(started.elapsed() < Duration::from_millis(150), "{:?}", started.elapsed());
+    for w in waiting {
+        let e = w.await.expect("call").expect_err("no replica");
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    }
+    let text = h.scrape().await;
+    assert_eq!(sample(&text, "retryd_backend_up", &[]), Some(1.0), "{text}");
     replica.thaw();
     // The caller re-sends attempt 4: it stood on the primary, counted once.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -109,6 +109,15 @@ pub fn sentinel_settings(
         redis_url(&key, u)?;
         let info = redis::IntoConnectionInfo::into_connection_info(u.trim())
             .map_err(|e| problem(&key, format!("{}: {e}", redacted(u))))?;
+        if info.redis_settings().db() != 0 {
+            return Err(problem(
+                &key,
+                format!(
+                    "{}: a Sentinel has no database; the primary's is state.redis.db",
+                    redacted(u)
+                ),
+            ));
+        }
         if let Some(f) = &first {
             let tls = |i: &redis::ConnectionInfo| {
                 matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. })
@@ -164,7 +173,11 @@ pub fn sentinel_settings(
 /// A Redis URL with its password (if any) replaced by `***`.
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        // Not a URL; a password may still be in it (`user:pw@host`).
+        return match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        };
     };
     match rest.rsplit_once('@') {
         Some((auth, host)) => match auth.split_once(':') {

@@ -34,7 +34,9 @@ impl From<StateError> for Status {
             StateError::NotFound(_) => Status::not_found(e.to_string()),
             StateError::Dead(_) => Status::failed_precondition(e.to_string()),
             StateError::Batch(b) => b.into(),
-            StateError::Unavailable(_) => Status::unavailable(e.to_string()),
+            StateError::Unavailable(_) | StateError::NotReplicated(_) => {
+                Status::unavailable(e.to_string())
+            }
             StateError::Malformed(_) => Status::data_loss(e.to_string()),
             StateError::Reloaded => Status::unavailable(e.to_string()),
         }

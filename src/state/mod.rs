@@ -111,6 +111,11 @@ pub enum StateError {
     /// The shared state cannot be reached or did not answer in time.
     #[error("{0}")]
     Unavailable(String),
+    /// A commit stands on the primary but fewer replicas than
+    /// `replicas_ack` have it: not answered (`UNAVAILABLE`), and never
+    /// decided again from this sidecar's own state (the fleet holds it).
+    #[error("{0}")]
+    NotReplicated(String),
     /// A record in the shared state cannot be read (written by a newer
     /// version, or damaged); it is left as it is.
     #[error("{0}")]

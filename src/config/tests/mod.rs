@@ -434,6 +434,14 @@ fn the_redis_backend_and_its_errors_name_the_key() {
             "state.redis.db: must be between 0 and 1000000, got -1",
         ),
         (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"redis://s1:26379/2\"]\nsentinel_master = \"m\"",
+            "state.redis.sentinels[0]: redis://s1:26379/2: a Sentinel has no database; the primary's is state.redis.db",
+        ),
+        (
+            "[state]\nbackend = \"redis\"\n[state.redis]\nsentinels = [\"u:secret@s1:26379\"]\nsentinel_master = \"m\"",
+            "state.redis.sentinels[0]: must be a redis:// or rediss:// URL, got \"***@s1:26379\"",
+        ),
+        (
             "[state]\nbackend = \"redis\"\n[state.redis]\nreplicas_ack = 17",
             "state.redis.replicas_ack: must be between 0 and 16, got 17",
         ),

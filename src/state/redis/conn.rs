@@ -170,6 +170,30 @@ tokio::task_local! {
 /// Makes a connection (again).
 type Connect = Box<dyn Fn() -> Result<Conn, RedisError> + Send + Sync>;
 
+/// Connections for commits that wait for replicas (with `replicas_ack`).
+const ACKED_CONNECTIONS: usize = 16;
+
+/// The connection every call shares, and with `replicas_ack` those that
+/// commits waiting for replicas take turns on.
+pub struct Conns {
+    main: Conn,
+    acked: Vec<Conn>,
+}
+
+fn connect_all(connect: &Connect, replicas_ack: u32) -> Result<Conns, RedisError> {
+    let acked = if replicas_ack == 0 {
+        Vec::new()
+    } else {
+        (0..ACKED_CONNECTIONS)
+            .map(|_| connect())
+            .collect::<Result<_, _>>()?
+    };
+    Ok(Conns {
+        main: connect()?,
+        acked,
+    })
+}
+
 /// Calls that fail in a row (no answer, or no connection) before the
 /// connection is made anew.
 const REBUILD_AFTER: u32 = 8;
@@ -178,8 +202,9 @@ const REBUILD_EVERY: Duration = Duration::from_secs(2);
 
 /// The fleet's Redis, and whether it answers.
 pub struct Link {
-    conn: arc_swap::ArcSwap<Conn>,
+    conn: arc_swap::ArcSwap<Conns>,
     connect: Connect,
+    next_acked: std::sync::atomic::AtomicUsize,
     /// With Sentinel: where the primary is, asked again and again.
     primary: Option<Arc<Primary>>,
     /// Calls failed in a row, and when the connection was last made anew.
@@ -228,11 +253,12 @@ impl Link {
         observer: Arc<dyn Observer>,
     ) -> Result<Link, RedisError> {
         let (connect, primary) = connector(settings, tls)?;
-        let conn = connect()?;
+        let conn = connect_all(&connect, settings.replicas_ack)?;
         let (up, _) = watch::channel(false);
         Ok(Link {
             conn: arc_swap::ArcSwap::from_pointee(conn),
             connect,
+            next_acked: std::sync::atomic::AtomicUsize::new(0),
             primary,
             failures: std::sync::atomic::AtomicU32::new(0),
             rebuilt: std::sync::Mutex::new(Instant::now()),
@@ -246,7 +272,26 @@ impl Link {
 
     /// A handle to send commands on (a cheap clone of a multiplexed connection).
     pub fn conn(&self) -> Conn {
-        Conn::clone(&self.conn.load())
+        self.conn.load().main.clone()
+    }
+
+    /// A connection for a commit that waits for replicas (`WAIT` blocks
+    /// the connection it is sent on), round robin.
+    fn acked_conn(&self) -> Conn {
+        let conns = self.conn.load();
+        let i = self
+            .next_acked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        conns
+            .acked
+            .get(i % conns.acked.len().max(1))
+            .unwrap_or(&conns.main)
+            .clone()
+    }
+
+    /// The shared connection, and those of acknowledged commits.
+    fn connect_all(&self) -> Result<Conns, RedisError> {
+        connect_all(&self.connect, self.replicas_ack)
     }
 
     /// Counts a call that got no answer. After `REBUILD_AFTER` in a row the
@@ -270,7 +315,7 @@ impl Link {
         if rebuilt.elapsed() < REBUILD_EVERY {
             return;
         }
-        match (self.connect)() {
+        match self.connect_all() {
             Ok(conn) => {
                 tracing::warn!(
                     backend = %self.describe,
@@ -390,6 +435,16 @@ impl Link {
     ) -> Result<T, StateError> {
         let started = Instant::now();
         let bound = self.left();
+        if bound.is_zero() {
+            // The call's time went elsewhere (a lock stripe, earlier round
+            // trips): nothing is sent, and Redis is not blamed.
+            self.observer
+                .backend_call(op, Outcome::Timeout, Duration::ZERO);
+            return Err(self.unavailable(format!(
+                "no answer within {}: the call's time was spent",
+                crate::engine::Human(self.timeout)
+            )));
+        }
         let result = tokio::time::timeout(bound, call).await;
         let took = started.elapsed();
         match result {
@@ -426,8 +481,13 @@ impl Link {
             }
             Err(_) => {
                 self.observer.backend_call(op, Outcome::Timeout, took);
-                self.set_up(false);
-                self.failed();
+                // Only a round trip given the whole timeout says that Redis
+                // is not answering; one cut short by the call's deadline
+                // does not.
+                if bound >= self.timeout {
+                    self.set_up(false);
+                    self.failed();
+                }
                 Err(self.unavailable(format!(
                     "no answer within {}",
                     crate::engine::Human(self.timeout)
@@ -522,13 +582,16 @@ impl Link {
             .arg(n)
             .arg(ms(wait));
         let started = Instant::now();
-        let mut c = self.conn();
+        // Redis reads nothing more from a client blocked in WAIT: such
+        // commits go on connections of their own, never the shared one.
+        let mut c = self.acked_conn();
         let (v, reached): (T, i64) = self.run(op, eval.in_pipeline(&pipe, &mut c)).await?;
         let took = started.elapsed();
         if reached < i64::from(n) {
             self.observer.backend_call(Op::Wait, Outcome::Timeout, took);
-            return Err(self.unavailable(format!(
-                "the commit reached {reached} of the {n} replicas replicas_ack asks for within {} (it stands on the primary)",
+            return Err(StateError::NotReplicated(format!(
+                "fleet state unavailable ({}): the commit reached {reached} of the {n} replicas replicas_ack asks for within {} (it stands on the primary: re-send the same attempt)",
+                self.describe,
                 crate::engine::Human(wait)
             )));
         }
@@ -550,11 +613,13 @@ impl Link {
         };
         // A Sentinel or a primary that does not answer must not hold the
         // follower: the lookup is bounded like a connection.
-        let bound = (self.timeout * 4).max(Duration::from_secs(1));
+        // redis-rs takes the Sentinels' answers in their order, connecting
+        // with its own 1 s bound: one that drops packets costs a second.
+        let bound = (self.timeout * 4).max(Duration::from_secs(3));
         let mut complaint = String::new();
         loop {
             match tokio::time::timeout(bound, primary.look()).await {
-                Ok(Ok(Some(address))) => match (self.connect)() {
+                Ok(Ok(Some(address))) => match self.connect_all() {
                     Ok(conn) => {
                         tracing::info!(
                             backend = %self.describe,
@@ -566,6 +631,8 @@ impl Link {
                         complaint.clear();
                     }
                     Err(e) => {
+                        // Asked again next time, as if never found.
+                        primary.forget();
                         tracing::warn!(backend = %self.describe, error = %e, "cannot connect to the primary")
                     }
                 },

@@ -88,6 +88,15 @@ impl Primary {
             .map(|c| c.get_connection_info().addr().to_string())
     }
 
+    /// Forgets the primary found (it could not be connected to): the next
+    /// look connects anew even if the Sentinels name the same.
+    pub fn forget(&self) {
+        *self
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// Asks the Sentinels again now (a call failed, or found a replica).
     pub fn wake(&self) {
         self.wake.notify_one();
