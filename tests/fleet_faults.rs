@@ -321,8 +321,11 @@ async fn acknowledged_writes_wait_for_a_replica() {
         }
     });
     let h = Harness::start(
-        &config(&format!("url = \"{}\"", primary.url()), "replicas_ack = 1\non_unavailable = \"local\"")
-            .replace("timeout = \"250ms\"", "timeout = \"500ms\""),
+        &config(
+            &format!("url = \"{}\"", primary.url()),
+            "replicas_ack = 1\non_unavailable = \"local\"",
+        )
+        .replace("timeout = \"250ms\"", "timeout = \"500ms\""),
     )
     .await;
     let mut c = h.client.clone();
@@ -371,7 +374,8 @@ async fn acknowledged_writes_wait_for_a_replica() {
     for n in 0..4 {
         let mut c = h.client.clone();
         waiting.push(tokio::spawn(async move {
-            c.report_failure(transient(&format!("acked-more-{n}"), 1)).await
+            c.report_failure(transient(&format!("acked-more-{n}"), 1))
+                .await
         }));
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -381,7 +385,11 @@ async fn acknowledged_writes_wait_for_a_replica() {
     })
     .await
     .expect("a read while commits wait for the replica");
-    assert!(started.elapsed() < Duration::from_millis(150), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
     for w in waiting {
         let e = w.await.expect("call").expect_err("no replica");
         assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
