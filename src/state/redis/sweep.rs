@@ -296,7 +296,6 @@ impl Redis {
             return Ok(0);
         }
         let target = max - max / 20;
-        let n = usize::try_from(total - target).unwrap_or(usize::MAX);
         // Every job's last update, to find the cut-off: a walk of the whole
         // state, which only a passed bound (a flood of new ids) triggers.
         let mut times: Vec<u64> = Vec::new();
@@ -314,10 +313,16 @@ impl Redis {
                 }
             }
         }
-        if times.is_empty() || n == 0 {
+        // Sized from the walk, not from the gauges read before it: another
+        // sweeper (one whose lease lapsed) may have trimmed meanwhile, and
+        // two sizes from two moments would trim twice (as in `bound_dead`).
+        let walked = times.len() as u64;
+        if walked <= max {
             return Ok(0);
         }
-        let n = n.min(times.len());
+        let n = usize::try_from(walked - target)
+            .unwrap_or(usize::MAX)
+            .min(times.len());
         let (_, cutoff, _) = times.select_nth_unstable(n - 1);
         let cutoff = *cutoff;
         drop(times);
