@@ -1,197 +1,32 @@
-//! The connection to the fleet's Redis: standalone (redis-rs's connection
-//! manager) or a Cluster (its cluster connection), both multiplexed and
-//! reconnecting by themselves; every call bounded by `timeout`, counted by
-//! operation and result, and turned into a `StateError` that names the
-//! backend.
+//! The fleet's Redis as one link: every call bounded by `timeout` (a
+//! decision's whole call, lock waits included), counted by operation and
+//! result, and turned into a `StateError` that names the backend. How it
+//! connects is in `connect`, the labels in `labels`, its background tasks
+//! (health, following a Sentinel primary) in `tasks`.
+
+mod connect;
+mod labels;
+mod tasks;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
-use redis::{
-    Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, ScriptInvocation, Value,
-};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisResult, ScriptInvocation};
 use tokio::sync::watch;
 
+pub use connect::{Conn, Conns, TlsFiles};
+use connect::{Connect, connect_all, connector};
+pub use labels::{Op, Outcome};
+
 use super::eval::Eval;
-use super::sentinel::{self, Primary};
+use super::sentinel::Primary;
 use crate::config::RedisSettings;
 use crate::state::{Observer, StateError};
-
-/// What a backend call was for (the `op` label of the backend metrics).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// Read one job.
-    Read,
-    /// Compare-and-set one job with its counters.
-    Commit,
-    /// Spend from, or give back to, a target's budget.
-    Budget,
-    /// ListJobs.
-    List,
-    /// GetStats, ListBudgets, the metrics' gauges.
-    Stats,
-    /// The fleet's label registry.
-    Label,
-    /// Batches and passes.
-    Batch,
-    /// The sweeper: TTLs and bounds.
-    Sweep,
-    /// Health checks and the layout check.
-    Ping,
-    /// Operators' pauses, and the fleet's event stream.
-    Live,
-    /// Delivery: claims, leases, their expiry, the due hints.
-    Delivery,
-    /// A commit's `WAIT` for `replicas_ack` replicas (`timeout`: not reached).
-    Wait,
-}
-
-impl Op {
-    pub const ALL: [Op; 12] = [
-        Op::Read,
-        Op::Commit,
-        Op::Budget,
-        Op::List,
-        Op::Stats,
-        Op::Label,
-        Op::Batch,
-        Op::Sweep,
-        Op::Ping,
-        Op::Live,
-        Op::Delivery,
-        Op::Wait,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Read => "read",
-            Op::Commit => "commit",
-            Op::Budget => "budget",
-            Op::List => "list",
-            Op::Stats => "stats",
-            Op::Label => "label",
-            Op::Batch => "batch",
-            Op::Sweep => "sweep",
-            Op::Ping => "ping",
-            Op::Live => "live",
-            Op::Delivery => "delivery",
-            Op::Wait => "wait",
-        }
-    }
-}
-
-/// How a backend call ended (the `result` label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Ok,
-    /// A compare-and-set found the job changed by another call (retried).
-    Conflict,
-    /// No answer within `timeout`.
-    Timeout,
-    Error,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Ok,
-        Outcome::Conflict,
-        Outcome::Timeout,
-        Outcome::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Conflict => "conflict",
-            Outcome::Timeout => "timeout",
-            Outcome::Error => "error",
-        }
-    }
-}
-
-/// Either kind of connection, as one `ConnectionLike`.
-#[derive(Clone)]
-pub enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-    /// No primary found through Sentinel yet: every call fails at once.
-    Unfound,
-}
-
-fn unfound<T>() -> RedisFuture<'static, T> {
-    Box::pin(async {
-        Err(RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::NotConnected,
-            "no primary found through Sentinel yet",
-        )))
-    })
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-            Conn::Unfound => unfound(),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Unfound => unfound(),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
-            Conn::Unfound => 0,
-        }
-    }
-}
 
 tokio::task_local! {
     /// When the current call's time in the backend is up (see `bounded`).
     static DEADLINE: Instant;
-}
-
-/// Makes a connection (again).
-type Connect = Box<dyn Fn() -> Result<Conn, RedisError> + Send + Sync>;
-
-/// Connections for commits that wait for replicas (with `replicas_ack`).
-const ACKED_CONNECTIONS: usize = 16;
-
-/// The connection every call shares, and with `replicas_ack` those that
-/// commits waiting for replicas take turns on.
-pub struct Conns {
-    main: Conn,
-    acked: Vec<Conn>,
-}
-
-fn connect_all(connect: &Connect, replicas_ack: u32) -> Result<Conns, RedisError> {
-    let acked = if replicas_ack == 0 {
-        Vec::new()
-    } else {
-        (0..ACKED_CONNECTIONS)
-            .map(|_| connect())
-            .collect::<Result<_, _>>()?
-    };
-    Ok(Conns {
-        main: connect()?,
-        acked,
-    })
 }
 
 /// Calls that fail in a row (no answer, or no connection) before the
@@ -216,32 +51,6 @@ pub struct Link {
     describe: String,
     observer: Arc<dyn Observer>,
     up: watch::Sender<bool>,
-}
-
-/// TLS files for `rediss://` (a private CA, a client certificate).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub ca: Option<Vec<u8>>,
-    pub client_cert: Option<Vec<u8>>,
-    pub client_key: Option<Vec<u8>>,
-}
-
-impl TlsFiles {
-    pub(super) fn certificates(&self) -> Option<redis::TlsCertificates> {
-        if self.ca.is_none() && self.client_cert.is_none() {
-            return None;
-        }
-        Some(redis::TlsCertificates {
-            client_tls: match (&self.client_cert, &self.client_key) {
-                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-                _ => None,
-            },
-            root_cert: self.ca.clone(),
-        })
-    }
 }
 
 impl Link {
@@ -329,69 +138,6 @@ impl Link {
             Err(e) => tracing::warn!(backend = %self.describe, error = %e, "cannot connect anew"),
         }
     }
-}
-
-/// How to connect to `settings`' Redis, without connecting yet; and with
-/// Sentinel, the primary to follow.
-fn connector(
-    settings: &RedisSettings,
-    tls: &TlsFiles,
-) -> Result<(Connect, Option<Arc<Primary>>), RedisError> {
-    let timeout = settings.timeout;
-    // Connecting may take longer than one call: a TLS handshake, or a
-    // Cluster's slot map. Calls are bounded by `timeout` regardless.
-    let connect_timeout = (timeout * 4).max(Duration::from_secs(1));
-    let manager = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(timeout))
-        .set_connection_timeout(Some(connect_timeout))
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(2));
-    if let Some(s) = &settings.sentinel {
-        let primary = Arc::new(Primary::new(s, tls)?);
-        let found = primary.clone();
-        let connect: Connect = Box::new(move || {
-            Ok(match found.client() {
-                Some(client) => Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client,
-                    manager.clone(),
-                )?),
-                None => Conn::Unfound,
-            })
-        });
-        return Ok((connect, Some(primary)));
-    }
-    let connect: Connect = if settings.cluster_nodes.is_empty() {
-        let client = match tls.certificates() {
-            Some(certs) => redis::Client::build_with_tls(settings.url.as_str(), certs)?,
-            None => redis::Client::open(settings.url.as_str())?,
-        };
-        Box::new(move || {
-            Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
-                client.clone(),
-                manager.clone(),
-            )?))
-        })
-    } else {
-        let mut builder = ClusterClientBuilder::new(settings.cluster_nodes.clone())
-            .connection_timeout(connect_timeout)
-            .response_timeout(timeout)
-            .retries(4)
-            .min_retry_wait(20)
-            .max_retry_wait(500);
-        if let Some(certs) = tls.certificates() {
-            builder = builder.certs(certs);
-        }
-        let client = builder.build()?;
-        Box::new(move || {
-            let config = redis::cluster::ClusterConfig::new()
-                .set_connection_timeout(connect_timeout)
-                .set_response_timeout(timeout);
-            Ok(Conn::Cluster(
-                client.get_pending_async_connection_with_config(config),
-            ))
-        })
-    };
-    Ok((connect, None))
 }
 
 impl Link {
@@ -603,82 +349,6 @@ impl Link {
     pub fn conflict(&self, took: Duration) {
         self.observer
             .backend_call(Op::Commit, Outcome::Conflict, took);
-    }
-
-    /// With Sentinel, until `stop`: asks where the primary is, every second
-    /// and at once when a call failed, and connects anew when it moved.
-    pub async fn follow_primary(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
-        let Some(primary) = self.primary.clone() else {
-            return;
-        };
-        // A Sentinel or a primary that does not answer must not hold the
-        // follower: the lookup is bounded like a connection.
-        // redis-rs takes the Sentinels' answers in their order, connecting
-        // with its own 1 s bound: one that drops packets costs a second.
-        let bound = (self.timeout * 4).max(Duration::from_secs(3));
-        let mut complaint = String::new();
-        loop {
-            match tokio::time::timeout(bound, primary.look()).await {
-                Ok(Ok(Some(address))) => match self.connect_all() {
-                    Ok(conn) => {
-                        tracing::info!(
-                            backend = %self.describe,
-                            primary = %address,
-                            "fleet state: the primary, as the Sentinels say"
-                        );
-                        self.conn.store(Arc::new(conn));
-                        self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
-                        complaint.clear();
-                    }
-                    Err(e) => {
-                        // Asked again next time, as if never found.
-                        primary.forget();
-                        tracing::warn!(backend = %self.describe, error = %e, "cannot connect to the primary")
-                    }
-                },
-                Ok(Ok(None)) => complaint.clear(),
-                Ok(Err(e)) => {
-                    let said = e.to_string();
-                    if said != complaint {
-                        tracing::warn!(backend = %self.describe, error = %said, "the Sentinels name no primary that answers");
-                        complaint = said;
-                    }
-                }
-                Err(_) => {
-                    let said = format!("no answer within {}", crate::engine::Human(bound));
-                    if said != complaint {
-                        tracing::warn!(backend = %self.describe, error = %said, "the Sentinels name no primary that answers");
-                        complaint = said;
-                    }
-                }
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(sentinel::ASK_EVERY) => {}
-                _ = primary.woken() => {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(sentinel::ASK_AT_MOST) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Pings until `stop`: the health of a backend nobody is calling.
-    pub async fn watch_health(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
-        loop {
-            let _ = self.query::<String>(Op::Ping, &redis::cmd("PING")).await;
-            let every = if self.is_up() {
-                Duration::from_secs(2)
-            } else {
-                Duration::from_millis(250)
-            };
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
     }
 }
 
