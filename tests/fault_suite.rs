@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::history::{self, Answer, Call, Workload};
 use common::netns::{self, Net, NsRedis, ns_cli};
-use common::redis::free_port;
+use common::redis::{CLUSTER_NODE, cluster_create, cluster_reshard, free_port};
 use common::sentinel::{MASTER, entries, spawn_sentinel};
 use common::*;
 
@@ -113,39 +113,15 @@ impl Topology {
         let mut nodes = Vec::new();
         for _ in 0..6 {
             let (ns, ip) = net.add_node();
-            nodes.push(NsRedis::start(
-                &ns,
-                ip,
-                free_port(),
-                &[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-node-timeout",
-                    "1000",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--repl-diskless-sync-delay",
-                    "0",
-                    "--enable-debug-command",
-                    "yes",
-                ],
-            ));
+            let mut args = CLUSTER_NODE.to_vec();
+            args.extend(["--enable-debug-command", "yes"]);
+            nodes.push(NsRedis::start(&ns, ip, free_port(), &args));
         }
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("{}:{}", n.ip, n.port))
             .collect();
-        let out = std::process::Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
-            .expect("redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        cluster_create(&addrs);
         let dir = std::env::temp_dir().join(format!("retryd-faults-{}", std::process::id()));
         let t = Topology {
             nodes,
@@ -248,17 +224,7 @@ impl Topology {
     fn reshard(&self, from: usize, to: usize) {
         let id = |i: usize| self.nodes[i].cli(&["CLUSTER", "MYID"]).trim().to_string();
         let n = &self.nodes[from];
-        let out = std::process::Command::new("redis-cli")
-            .args(["--cluster", "reshard", &format!("{}:{}", n.ip, n.port)])
-            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
-            .args(["--cluster-slots", "1000", "--cluster-yes"])
-            .output()
-            .expect("redis-cli --cluster reshard");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cluster_reshard(&format!("{}:{}", n.ip, n.port), &id(from), &id(to), 1000);
     }
 
     fn sentinel() -> Topology {

@@ -194,6 +194,52 @@ pub fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A Cluster node's options: a 1 s node timeout (failovers in seconds), and
+/// replicas that sync at once (not after the default 5 s: a replica that
+/// never synced cannot be promoted).
+pub const CLUSTER_NODE: &[&str] = &[
+    "--cluster-enabled",
+    "yes",
+    "--cluster-node-timeout",
+    "1000",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+
+/// `redis-cli --cluster create` of `addrs` (host:port), a replica each.
+pub fn cluster_create(addrs: &[String]) {
+    let out = Command::new(bin("redis-cli"))
+        .args(["--cluster", "create"])
+        .args(addrs)
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .output()
+        .expect("redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "cluster create failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `redis-cli --cluster reshard` through `seed` (host:port): `slots` slots
+/// and their keys from node id `from` to node id `to`.
+pub fn cluster_reshard(seed: &str, from: &str, to: &str, slots: u32) {
+    let out = Command::new(bin("redis-cli"))
+        .args(["--cluster", "reshard", seed])
+        .args(["--cluster-from", from, "--cluster-to", to])
+        .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+        .output()
+        .expect("redis-cli --cluster reshard");
+    assert!(
+        out.status.success(),
+        "reshard failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A Redis Cluster: 3 primaries, each with one replica.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
@@ -202,37 +248,13 @@ pub struct RedisCluster {
 impl RedisCluster {
     pub fn start() -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..6)
-            .map(|_| {
-                RedisServer::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-node-timeout",
-                    "1000",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    // Replicas sync at once (not after the default 5 s):
-                    // a replica that never synced cannot be promoted.
-                    "--repl-diskless-sync-delay",
-                    "0",
-                ])
-            })
+            .map(|_| RedisServer::start_with(CLUSTER_NODE))
             .collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new(bin("redis-cli"))
-            .arg("--cluster")
-            .arg("create")
-            .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
-            .expect("redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        cluster_create(&addrs);
         let c = RedisCluster { nodes };
         c.wait_ok();
         c.wait_replicas_synced();
@@ -310,18 +332,7 @@ impl RedisCluster {
                 .trim()
                 .to_string()
         };
-        let out = Command::new(bin("redis-cli"))
-            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
-            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
-            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
-            .output()
-            .expect("redis-cli --cluster reshard");
-        assert!(
-            out.status.success(),
-            "reshard failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cluster_reshard(&format!("127.0.0.1:{from}"), &id(from), &id(to), slots);
         self.wait_ok();
     }
 
