@@ -361,6 +361,20 @@ function amqpReady(url) {
  * `{ url, port, stop }`. stop() stops the broker and the epmd it started.
  */
 async function startRabbitMQ() {
+  // A port picked free can be taken before the broker binds it (another
+  // test's listener, on a busy machine): such a boot is tried again on
+  // fresh ports.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startRabbitMQOnce();
+    } catch (e) {
+      const taken = /could not bind|already_used|eaddrinuse/i.test(String(e && e.message));
+      if (!taken || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startRabbitMQOnce() {
   const server = rabbitmqServer();
   const dir = tmpDir('retryd-node-rabbitmq-');
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
